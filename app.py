@@ -1,0 +1,47 @@
+"""The webhook service's entry points: the HTTP API, the platform event trigger, the worker.
+
+Each handler hands its input to one chalicelib function; the logic lives there.
+"""
+
+from chalice import Chalice, Response
+
+from chalicelib import api, console
+from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
+from chalicelib.events import EVENT_TYPES
+from chalicelib.services import get_services
+
+app = Chalice(app_name="inevent-webhooks")
+app.debug = False
+
+# Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
+ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"
+
+
+@app.route("/", methods=["GET"])
+def index():
+    return Response(body=console.page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+@app.route("/api", methods=ALL_VERBS, content_types=["*/*"])
+def call_platform_style():
+    return api.handle(app.current_request, get_services)
+
+
+@app.route("/api/{method}", methods=ALL_VERBS, content_types=["*/*"])
+def call_path_style(method):
+    return api.handle(app.current_request, get_services, path_method=method)
+
+
+@app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(EVENT_TYPES)})
+def platform_event(event):
+    services = get_services()
+    handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.clock())
+
+
+@app.on_sqs_message(queue=DELIVERY_QUEUE_NAME, batch_size=10)
+def deliver(event):
+    context = event.context
+    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+    failed = get_services().worker.handle([record.to_dict() for record in event], remaining_ms=remaining)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}

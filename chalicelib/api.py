@@ -1,0 +1,176 @@
+"""The HTTP edge: turns a request into a method call, and a result or error into JSON.
+
+This is the only place that knows about status codes and the error shape (contract, section 1).
+"""
+
+import json
+import logging
+import time
+from urllib.parse import parse_qs
+
+from chalice import Response
+
+from chalicelib.errors import (
+    InvalidParameter,
+    MethodNotAllowed,
+    MissingParameter,
+    PayloadTooLarge,
+    ServiceError,
+    Unauthorized,
+    Forbidden,
+    UnknownMethod,
+    UnknownParameter,
+    UnsupportedMediaType,
+)
+from chalicelib.ids import hash_token
+from chalicelib.methods import METHODS, Context, Params
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+MAX_FIELDS = 200
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def handle(request, services_factory, path_method=None, clock=time.time):
+    """Answer one API request; never raises, and never answers 5xx for bad input."""
+    try:
+        status, body = _call(request, services_factory, path_method, clock)
+        headers = JSON_HEADERS
+    except ServiceError as exc:
+        status, body = exc.status, exc.to_body()
+        headers = dict(JSON_HEADERS, **getattr(exc, "headers", {}))
+    except Exception:  # noqa: BLE001 - a bug: log it, answer in the contract's shape
+        logger.exception("unexpected error in %s", path_method or "api")
+        status = 500
+        body = {"error": {"code": "internal_error", "message": "an unexpected error occurred", "field": None}}
+        headers = JSON_HEADERS
+    # ASCII-only JSON: whatever text a caller sent, the answer is always encodable.
+    return Response(body=json.dumps(body), status_code=status, headers=headers)
+
+
+def _call(request, services_factory, path_method, clock):
+    values = _parameters(request)
+    action = values.pop("action", None)
+    name = path_method
+    if name is None:
+        name = _single_string(action, "action")
+        if name is None:
+            raise MissingParameter("action is required: the method to call, such as webhook.find", field="action")
+    elif action is not None and _single_string(action, "action") != name:
+        raise InvalidParameter("action names a different method than the path", field="action")
+    method = METHODS.get(name)
+    if method is None:
+        raise UnknownMethod(f"there is no method {name[:100]!r}", field="action" if path_method is None else None)
+    if request.method not in method.verbs:
+        error = MethodNotAllowed(f"{name} accepts {' and '.join(sorted(method.verbs))} only")
+        error.headers = {"Allow": ", ".join(sorted(method.verbs))}
+        raise error
+    services = services_factory()
+    grant = _authenticate(request, values, services)
+    if method.admin and not grant.admin:
+        raise Forbidden(f"{name} needs an admin token")
+    unknown = sorted(set(values) - method.params)
+    if unknown:
+        raise UnknownParameter(f"{name} takes no parameter {unknown[0][:100]!r}", field=unknown[0][:100])
+    return method.function(Context(services, grant, clock()), Params(values))
+
+
+def _authenticate(request, values, services):
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("the Authorization header must be: Bearer <token>")
+        token = token.strip()
+    else:
+        token = _single_string(values.pop("tokenID", None), "tokenID")
+        if not token:
+            raise Unauthorized("a token is required: an Authorization: Bearer header or a tokenID parameter")
+    grant = services.tokens.get(hash_token(token))
+    if grant is None:
+        raise Unauthorized("the token is not valid")
+    return grant
+
+
+def _single_string(value, name):
+    if isinstance(value, list):
+        if len(value) != 1:
+            raise InvalidParameter(f"{name} is given more than once", field=name)
+        value = value[0]
+    if value is not None and not isinstance(value, str):
+        raise InvalidParameter(f"{name} must be a string", field=name)
+    return value
+
+
+def _parameters(request):
+    """Query parameters overlaid by body parameters, each a list of strings or a JSON value."""
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the request body must be at most {MAX_BODY_BYTES // 1024 // 1024} MiB")
+    values = {}
+    for name, items in (_query(request) or {}).items():
+        values[name] = items
+    values.update(_body(request, raw))
+    for name in values:
+        _check_text(name, None)
+    for name, value in values.items():
+        _check_text(value, name)
+    if len(values) > MAX_FIELDS:
+        raise InvalidParameter("too many parameters")
+    return values
+
+
+def _query(request):
+    params = request.query_params
+    if not params:
+        return {}
+    return {name: list(params.getlist(name)) for name in params}
+
+
+def _body(request, raw):
+    if not raw.strip():
+        return {}
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if not content_type:
+        content_type = "application/json" if raw.lstrip().startswith(b"{") else "application/x-www-form-urlencoded"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidParameter("the request body is not valid UTF-8", code="invalid_body") from exc
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            body = json.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidParameter("the request body is not valid JSON", code="invalid_body") from exc
+        if not isinstance(body, dict):
+            raise InvalidParameter("the JSON body must be an object of parameters", code="invalid_body")
+        return body
+    if content_type == "application/x-www-form-urlencoded":
+        try:
+            return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidParameter("the form body is not valid", code="invalid_body") from exc
+    raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")
+
+
+def _check_text(value, field, depth=0):
+    """Refuse text that cannot be valid UTF-8 (lone surrogates) and absurd nesting, anywhere.
+
+    ``field`` is the parameter the value belongs to, or None when a parameter name is bad.
+    """
+    label = field[:100] if field else "a parameter name"
+    if depth > 32:
+        raise InvalidParameter(f"{label} is nested too deeply", field=field and field[:100])
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidParameter(f"{label} is not valid UTF-8 text", field=field and field[:100]) from exc
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, field, depth + 1)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, field, depth + 1)
+            _check_text(item, field, depth + 1)

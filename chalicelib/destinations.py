@@ -1,0 +1,196 @@
+"""Which URLs a webhook may point at, and where exactly a delivery connects (contract, section 8).
+
+A URL is checked when the webhook is created and again at every delivery, against the addresses
+its host resolves to at that moment. The delivery then connects to the very address that was
+checked, so a second DNS answer cannot send it elsewhere.
+"""
+
+import ipaddress
+import re
+import socket
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from chalicelib.errors import InvalidParameter
+
+MAX_URL_LENGTH = 2048
+_CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class InvalidURL(InvalidParameter):
+    """The URL is not an absolute http(s) URL that the service accepts."""
+
+    code = "invalid_url"
+
+    def __init__(self, message):
+        super().__init__(message, field="url")
+
+
+class UnsafeDestination(InvalidURL):
+    """The URL's host is, or resolves to, an address that webhooks may not reach."""
+
+    code = "unsafe_url"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One checked destination: where to connect, and what to say in Host and SNI."""
+
+    scheme: str
+    host: str
+    port: int
+    path: str
+    address: str
+
+    @property
+    def host_header(self):
+        default = 443 if self.scheme == "https" else 80
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class _ParsedURL:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    literal: object  # an ip_address when the host is an address, else None
+
+
+def _parse(url):
+    if not isinstance(url, str) or not url:
+        raise InvalidURL("url must be an absolute http or https URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise InvalidURL(f"url must be at most {MAX_URL_LENGTH} characters")
+    if _CONTROL_OR_SPACE.search(url):
+        raise InvalidURL("url must not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURL("url is not a valid URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.netloc:
+        raise InvalidURL("url must be an absolute http or https URL with a host")
+    if "@" in parts.netloc:
+        raise InvalidURL("url must not contain a user name or password")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise InvalidURL("url must have a host")
+    if port == 0:
+        raise InvalidURL("url has an invalid port")
+    port = port or (443 if scheme == "https" else 80)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    literal = _literal_address(host)
+    if literal is None:
+        host = _dns_name(host)
+    return _ParsedURL(scheme, host, port, path, literal)
+
+
+def _literal_address(host):
+    """The address a host spells, however it spells it (``0x7f.1`` and ``2130706433`` included)."""
+    if ":" in host:
+        try:
+            return ipaddress.ip_address(host.split("%")[0])
+        except ValueError as exc:
+            raise InvalidURL("url has an invalid IPv6 address") from exc
+    if _NUMERIC_HOST.match(host) and not host.split(".")[-1].isalpha():
+        try:
+            # inet_aton accepts every legacy spelling: decimal, octal, hex and short forms.
+            return ipaddress.ip_address(socket.inet_aton(host))
+        except OSError as exc:
+            raise InvalidURL("url has an invalid IPv4 address") from exc
+    return None
+
+
+def _dns_name(host):
+    try:
+        ascii_host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise InvalidURL("url has an invalid host name") from exc
+    if len(ascii_host) > 253 or not all(_LABEL.match(label) for label in ascii_host.split(".")):
+        raise InvalidURL("url has an invalid host name")
+    return ascii_host
+
+
+def _embedded_ipv4(address):
+    """The IPv4 address hidden in an IPv6 one (mapped, compatible, 6to4, NAT64), if any."""
+    if address.version != 6:
+        return None
+    if address.ipv4_mapped:
+        return address.ipv4_mapped
+    if address.sixtofour:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.ip_address(int(address) & 0xFFFFFFFF)
+    if int(address) >> 32 == 0 and int(address) > 1:  # deprecated IPv4-compatible ::a.b.c.d
+        return ipaddress.ip_address(int(address))
+    return None
+
+
+def is_public(address):
+    """True when ``address`` is a public unicast address (and so is any IPv4 inside it)."""
+    for candidate in (address, _embedded_ipv4(address)):
+        if candidate is None:
+            continue
+        if (
+            not candidate.is_global
+            or candidate.is_private
+            or candidate.is_loopback
+            or candidate.is_link_local
+            or candidate.is_multicast
+            or candidate.is_unspecified
+            or candidate.is_reserved
+        ):
+            return False
+    return True
+
+
+class DestinationPolicy:
+    """Checks URLs against section 8; ``allow_networks`` are the only exemptions."""
+
+    def __init__(self, allow_networks=(), resolver=socket.getaddrinfo):
+        self._allow = tuple(allow_networks)
+        self._resolve = resolver
+
+    def allowed(self, address):
+        if is_public(address):
+            return True
+        embedded = _embedded_ipv4(address)
+        return any(address in net or (embedded is not None and embedded in net) for net in self._allow)
+
+    def check_syntax(self, url):
+        """Raise :class:`InvalidURL` unless ``url`` is well formed; resolves nothing."""
+        _parse(url)
+
+    def check(self, url):
+        """Resolve ``url`` now and return the :class:`Target` to connect to, or raise."""
+        parsed = _parse(url)
+        addresses = [parsed.literal] if parsed.literal is not None else self._lookup(parsed)
+        for address in addresses:
+            if not self.allowed(address):
+                raise UnsafeDestination(
+                    "url points at a loopback, private, link-local or otherwise non-public "
+                    "address, which webhooks may not reach"
+                )
+        return Target(parsed.scheme, parsed.host, parsed.port, parsed.path, str(addresses[0]))
+
+    def _lookup(self, parsed):
+        try:
+            infos = self._resolve(parsed.host, parsed.port, 0, socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise UnsafeDestination(f"url's host {parsed.host} could not be resolved") from exc
+        addresses = []
+        for info in infos:
+            address = ipaddress.ip_address(info[4][0].split("%")[0])
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise UnsafeDestination(f"url's host {parsed.host} could not be resolved")
+        return addresses

@@ -1,0 +1,55 @@
+"""Identifiers, tokens and secrets.
+
+IDs are ULID-like: 48 bits of milliseconds then 80 random bits, in Crockford base32, so they
+sort in creation order and are never reused.
+"""
+
+import base64
+import hashlib
+import os
+import threading
+import time
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_lock = threading.Lock()
+_last = [0, 0]  # the last (milliseconds, random) handed out, to stay monotonic within a process
+
+
+def _encode(number, length):
+    chars = []
+    for _ in range(length):
+        number, rem = divmod(number, 32)
+        chars.append(_ALPHABET[rem])
+    return "".join(reversed(chars))
+
+
+def new_id(prefix, now_ms=None, randbytes=os.urandom):
+    """A new sortable ID such as ``wh_01JD...``; later calls in one process sort after earlier ones."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rand = int.from_bytes(randbytes(10), "big")
+    with _lock:
+        if ms <= _last[0]:
+            ms, rand = _last[0], (_last[1] + 1) % (1 << 80)
+        _last[0], _last[1] = ms, rand
+    return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
+
+
+def deterministic_id(prefix, seed):
+    """An ID derived from ``seed``: the same platform event always gets the same messageID."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:16], "big")
+    return f"{prefix}_{_encode(digest, 26)}"
+
+
+def new_token():
+    """A bearer token: 32 random bytes, URL-safe."""
+    return "tok_" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def hash_token(token):
+    """What is stored for a token: its SHA-256 (tokens are random, so no slow hash is needed)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_secret():
+    """A Standard Webhooks signing secret: ``whsec_`` and base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()

@@ -1,0 +1,82 @@
+"""The service's parts, wired together on first use from the settings in the environment.
+
+Nothing here runs at import time: AWS clients are made when first needed, reading the
+environment then, so moto's mocks and ``chalice local``'s variables are in place first.
+"""
+
+import functools
+import time
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.deliveries import DeliveryLog, DeliveryQueue
+from chalicelib.delivery import DeliveryWorker, HttpSender
+from chalicelib.destinations import DestinationPolicy
+from chalicelib.settings import Settings
+from chalicelib.storage import TokenStore, WebhookStore
+
+_AWS_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=2,
+    read_timeout=5,
+    max_pool_connections=20,
+)
+
+
+class Services:
+    """Everything a handler needs, each part made once, when first asked for."""
+
+    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time):
+        self.settings = settings
+        self.clock = clock
+        self._dynamodb = dynamodb
+        self._sqs = sqs
+
+    @functools.cached_property
+    def dynamodb(self):
+        return self._dynamodb or boto3.client("dynamodb", config=_AWS_CONFIG)
+
+    @functools.cached_property
+    def sqs(self):
+        return self._sqs or boto3.client("sqs", config=_AWS_CONFIG)
+
+    @functools.cached_property
+    def webhooks(self):
+        s = self.settings
+        return WebhookStore(self.dynamodb, s.table_name, s.max_webhooks_per_event)
+
+    @functools.cached_property
+    def tokens(self):
+        return TokenStore(self.dynamodb, self.settings.table_name)
+
+    @functools.cached_property
+    def log(self):
+        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
+
+    @functools.cached_property
+    def queue(self):
+        return DeliveryQueue(self.sqs, self.settings.queue_url)
+
+    @functools.cached_property
+    def policy(self):
+        return DestinationPolicy(self.settings.allow_networks)
+
+    @functools.cached_property
+    def sender(self):
+        return HttpSender(self.settings.delivery_timeout_seconds)
+
+    @functools.cached_property
+    def worker(self):
+        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock)
+
+
+@functools.lru_cache(maxsize=1)
+def get_services():
+    """The process's services, built from the environment the first time they are asked for."""
+    return Services(Settings.from_env())
+
+
+def reset_services():
+    """Forget the built services, so the next call reads the environment again (tests, tools)."""
+    get_services.cache_clear()

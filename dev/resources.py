@@ -1,0 +1,111 @@
+"""Create the resources of ``.chalice/resources.json`` (the deployed stack's own file) on moto.
+
+Only what that file uses is understood: DynamoDB tables and SQS queues, with ``Fn::Sub``,
+``Fn::GetAtt ... Arn`` and ``Ref``. Anything else is an error, so the two cannot drift apart.
+"""
+
+import json
+import pathlib
+
+TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / ".chalice" / "resources.json"
+_QUEUE_ATTRIBUTES = (
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "SqsManagedSseEnabled",
+)
+
+
+def load_template(path=TEMPLATE):
+    return json.loads(pathlib.Path(path).read_text())
+
+
+class _Stack:
+    def __init__(self, template, stack_name, region, account, dynamodb, sqs):
+        self.resources = template["Resources"]
+        self.pseudo = {"AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account,
+                       "AWS::Partition": "aws"}
+        self.dynamodb = dynamodb
+        self.sqs = sqs
+        self.created = {}
+
+    def resolve(self, value):
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if "Fn::Sub" in value:
+            text = value["Fn::Sub"]
+            for name, replacement in self.pseudo.items():
+                text = text.replace("${%s}" % name, replacement)
+            if "${" in text:
+                raise ValueError(f"cannot substitute {text!r} locally")
+            return text
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self.create(logical_id)[attribute]
+        if "Ref" in value:
+            return self.create(value["Ref"])["Ref"]
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def create(self, logical_id):
+        if logical_id not in self.created:
+            resource = self.resources[logical_id]
+            properties = self.resolve(resource.get("Properties", {}))
+            kind = resource["Type"]
+            if kind == "AWS::DynamoDB::Table":
+                self.created[logical_id] = self._table(properties)
+            elif kind == "AWS::SQS::Queue":
+                self.created[logical_id] = self._queue(properties)
+            else:
+                raise ValueError(f"the local run cannot create {kind} ({logical_id})")
+        return self.created[logical_id]
+
+    def _table(self, p):
+        name = p["TableName"]
+        self.dynamodb.create_table(
+            TableName=name,
+            BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
+            AttributeDefinitions=p["AttributeDefinitions"],
+            KeySchema=p["KeySchema"],
+            **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in p else {}),
+        )
+        ttl = p.get("TimeToLiveSpecification")
+        if ttl:
+            self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        arn = self.dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+        return {"Ref": name, "Arn": arn, "name": name}
+
+    def _queue(self, p):
+        attributes = {key: _text(p[key]) for key in _QUEUE_ATTRIBUTES if key in p}
+        if "RedrivePolicy" in p:
+            attributes["RedrivePolicy"] = json.dumps(p["RedrivePolicy"])
+        url = self.sqs.create_queue(QueueName=p["QueueName"], Attributes=attributes)["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return {"Ref": url, "Arn": arn, "QueueName": p["QueueName"], "url": url}
+
+
+def _text(value):
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def create_resources(dynamodb, sqs, stack_name="inevent-local", region="us-east-1", account="123456789012",
+                     template=None):
+    """Create every resource of the template; return what each became, by logical ID."""
+    stack = _Stack(template or load_template(), stack_name, region, account, dynamodb, sqs)
+    for logical_id in stack.resources:
+        stack.create(logical_id)
+    return stack.created
+
+
+def service_environment(created):
+    """The environment variables that point the service at the created resources."""
+    return {
+        "WEBHOOKS_TABLE": created["WebhooksTable"]["name"],
+        "DELIVERY_QUEUE_URL": created["DeliveryQueue"]["url"],
+    }

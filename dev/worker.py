@@ -1,0 +1,151 @@
+"""The local stand-in for Lambda's event sources: it polls SQS and calls the app's own handlers.
+
+Deliveries: like Lambda's SQS event source, it receives up to 10 messages, calls ``app.deliver``
+with a Lambda SQS event, and deletes every message that the handler did not report in
+``batchItemFailures`` (none if the handler raised). Platform events: moto's EventBridge puts
+them on a local queue through a rule with the app's own pattern, and each is handed to
+``app.platform_event``, deleted only when it returns.
+"""
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+
+import boto3
+
+logger = logging.getLogger("dev.worker")
+FUNCTION_TIMEOUT_SECONDS = 60
+
+
+class LambdaContext:
+    """The part of Lambda's context that the handlers read."""
+
+    def __init__(self, timeout_seconds=FUNCTION_TIMEOUT_SECONDS):
+        self._deadline = time.monotonic() + timeout_seconds
+        self.function_name = "local"
+        self.aws_request_id = "local"
+
+    def get_remaining_time_in_millis(self):
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+def sqs_event(messages, queue_arn, region):
+    """A Lambda SQS event for received messages, as the event source builds it."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+class DeliveryPoller:
+    """Receives batches from the delivery queue and runs ``handler`` on them, as Lambda would."""
+
+    def __init__(self, sqs, queue_url, handler, wait_seconds=1):
+        self._sqs = sqs
+        self._url = queue_url
+        self._handler = handler
+        self._wait = wait_seconds
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._region = sqs.meta.region_name
+
+    def poll_once(self):
+        """One receive and one handler call; returns how many messages were received."""
+        answer = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self._wait,
+            MessageSystemAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        try:
+            result = self._handler(sqs_event(messages, self._arn, self._region), LambdaContext())
+        except Exception:  # noqa: BLE001 - as on Lambda: the whole batch comes back
+            logger.exception("the delivery handler failed; the batch will come back")
+            return len(messages)
+        failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        return len(messages)
+
+
+class EventPoller:
+    """Hands EventBridge events that reached the local events queue to ``handler``."""
+
+    def __init__(self, sqs, queue_url, handler, wait_seconds=1):
+        self._sqs = sqs
+        self._url = queue_url
+        self._handler = handler
+        self._wait = wait_seconds
+
+    def poll_once(self):
+        answer = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=self._wait)
+        messages = answer.get("Messages", [])
+        for message in messages:
+            try:
+                self._handler(json.loads(message["Body"]), LambdaContext())
+            except Exception:  # noqa: BLE001 - as an async invocation: it will be tried again
+                logger.exception("the platform event handler failed; the event will be tried again")
+                continue
+            self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+        return len(messages)
+
+
+def run_forever(pollers, stop):
+    """Run each poller in its own thread until ``stop`` is set."""
+
+    def loop(poller):
+        while not stop.is_set():
+            try:
+                poller.poll_once()
+            except Exception:  # noqa: BLE001 - a moto hiccup must not end the local worker
+                logger.exception("polling failed; retrying")
+                stop.wait(1)
+
+    threads = [threading.Thread(target=loop, args=(p,), daemon=True) for p in pollers]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def main():
+    """Run the local worker against the queues named in the environment, until SIGTERM/SIGINT."""
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s worker %(message)s")
+    import app as application  # the very handlers Lambda would run
+
+    sqs = boto3.client("sqs")
+    concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "4"))
+    pollers = [DeliveryPoller(sqs, os.environ["DELIVERY_QUEUE_URL"], application.deliver) for _ in range(concurrency)]
+    if os.environ.get("LOCAL_EVENTS_QUEUE_URL"):
+        pollers.append(EventPoller(sqs, os.environ["LOCAL_EVENTS_QUEUE_URL"], application.platform_event))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads = run_forever(pollers, stop)
+    stop.wait()
+    for thread in threads:
+        thread.join(timeout=5)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Shared fixtures: moto with the stack's own resources, the Chalice test client, a real receiver."""
+
+import json
+import time
+
+import boto3
+import pytest
+from chalice.test import Client
+from moto import mock_aws
+
+import app as application
+from chalicelib.methods import issue_token
+from chalicelib.services import get_services, reset_services
+from chalicelib.storage import Grant
+from dev.resources import create_resources, service_environment
+from dev.worker import DeliveryPoller
+from tests.receiver import Receiver
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Moto, holding the very resources that ``.chalice/resources.json`` defines."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "RETRY_SCHEDULE", "DELIVERY_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+    with mock_aws():
+        created = create_resources(boto3.client("dynamodb"), boto3.client("sqs"))
+        for name, value in service_environment(created).items():
+            monkeypatch.setenv(name, value)
+        reset_services()
+        yield created
+        reset_services()
+
+
+@pytest.fixture
+def settings(monkeypatch, aws):
+    """Change a setting for one test: ``settings(RETRY_SCHEDULE="0s,1s")``."""
+
+    def apply(**values):
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+        reset_services()
+
+    return apply
+
+
+class Api:
+    """Calls methods through the Chalice test client and decodes the JSON answer."""
+
+    def __init__(self, client, token=None):
+        self.client = client
+        self.token = token
+
+    def call(self, name, http="POST", token=None, headers=None, **params):
+        token = token if token is not None else self.token
+        all_headers = {"content-type": "application/json"}
+        if token:
+            all_headers["authorization"] = f"Bearer {token}"
+        all_headers.update(headers or {})
+        if http == "GET":
+            from urllib.parse import urlencode
+
+            response = self.client.http.get(f"/api/{name}?{urlencode(params)}", headers=all_headers)
+        else:
+            response = getattr(self.client.http, http.lower())(
+                f"/api/{name}", headers=all_headers, body=json.dumps(params)
+            )
+        return response.status_code, json.loads(response.body)
+
+    def create(self, url, event_id="1234", type="activityEnrollment", **extra):
+        status, body = self.call("webhook.create", eventID=event_id, url=url, type=type, **extra)
+        assert status == 201, body
+        return body
+
+    def dispatch(self, event_id="1234", type="activityEnrollment", activity_id="98", person_id="5521", **extra):
+        status, body = self.call(
+            "webhook.dispatch", type=type, eventID=event_id, activityID=activity_id, personID=person_id, **extra
+        )
+        assert status == 202, body
+        return body
+
+
+@pytest.fixture
+def client(aws):
+    with Client(application.app, stage_name="local") as chalice_client:
+        yield chalice_client
+
+
+@pytest.fixture
+def admin_token(aws):
+    return issue_token(get_services().tokens, Grant(admin=True, events=frozenset()), time.time())
+
+
+@pytest.fixture
+def api(client, admin_token):
+    return Api(client, admin_token)
+
+
+@pytest.fixture
+def receiver():
+    with Receiver() as server:
+        yield server
+
+
+@pytest.fixture
+def worker(aws):
+    """Runs the delivery handler on what is queued, as Lambda's SQS event source would."""
+    return Worker(DeliveryPoller(boto3.client("sqs"), aws["DeliveryQueue"]["url"], application.deliver, wait_seconds=0))
+
+
+class Worker:
+    def __init__(self, poller):
+        self.poller = poller
+
+    def run(self, until=None, timeout=10.0):
+        """Poll until ``until()`` is true (or, without it, until the queue gives nothing)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            got = self.poller.poll_once()
+            if until is not None and until():
+                return True
+            if until is None and not got:
+                return True
+            if not got:
+                time.sleep(0.05)
+        return False

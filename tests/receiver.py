@@ -1,0 +1,98 @@
+"""A real HTTP server on loopback that plays a webhook endpoint in tests.
+
+It records every request it gets, and answers from a script: a list of (status, delay) to use
+in turn, the last one repeated.
+"""
+
+import http.server
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from standardwebhooks.webhooks import Webhook
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict
+    body: bytes
+    at: float = field(default_factory=time.time)
+
+    def json(self):
+        return json.loads(self.body)
+
+    def verify(self, secret):
+        """Verify the signature with the Standard Webhooks library; returns the parsed body."""
+        return Webhook(secret).verify(self.body, self.headers)
+
+
+class Receiver:
+    def __init__(self):
+        self.requests = []
+        self.script = [(200, 0.0, b'{"received":true}', {})]
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._cond:
+                    receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    step = receiver.script[min(len(receiver.requests) - 1, len(receiver.script) - 1)]
+                    receiver._cond.notify_all()
+                status, delay, answer, headers = step
+                if delay:
+                    time.sleep(delay)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(answer)))
+                    self.end_headers()
+                    self.wfile.write(answer)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def answer(self, *steps):
+        """Answer with these steps in turn: each a status, or (status, delay[, body[, headers]])."""
+        script = []
+        for step in steps:
+            step = step if isinstance(step, tuple) else (step,)
+            status, delay, body, headers = (step + (0.0, b"{}", {})[len(step) - 1 :])[:4]
+            script.append((status, delay, body, headers))
+        self.script = script
+
+    def wait_for(self, count, timeout=10.0):
+        """Wait until ``count`` requests have arrived; return them all."""
+        deadline = time.time() + timeout
+        with self._cond:
+            while len(self.requests) < count:
+                left = deadline - time.time()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return list(self.requests)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()

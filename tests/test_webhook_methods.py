@@ -1,0 +1,133 @@
+"""webhook.create, find, remove and the examples, as an organizer calls them (contract, 2 and 3)."""
+
+import base64
+import json
+import re
+import time
+
+from standardwebhooks.webhooks import Webhook
+
+URL = "http://127.0.0.1:9/hooks/inevent"
+
+
+def test_create_answers_201_with_the_webhook_and_a_secret_shown_once(api):
+    before = int(time.time())
+    body = api.create(URL)
+    assert re.fullmatch(r"wh_[0-9A-Z]{26}", body["webhookID"])
+    assert body["eventID"] == "1234"
+    assert body["type"] == "activityEnrollment"
+    assert body["url"] == URL
+    assert before <= int(body["date"]) <= int(time.time())
+    assert body["status"] == "enabled"
+    secret = body["secret"]
+    assert secret.startswith("whsec_") and 24 <= len(base64.b64decode(secret[6:])) <= 64
+
+
+def test_find_lists_the_events_webhooks_in_creation_order_without_secrets(api):
+    first = api.create(URL + "/1")
+    second = api.create(URL + "/2", type="activityDismissal")
+    api.create(URL + "/3", event_id="999")
+    status, body = api.call("webhook.find", http="GET", eventID="1234")
+    assert status == 200
+    assert body["count"] == 2
+    assert [hook["webhookID"] for hook in body["data"]] == [first["webhookID"], second["webhookID"]]
+    assert set(body["data"][0]) == {"webhookID", "eventID", "type", "url", "date", "status"}
+
+
+def test_find_filters_by_type(api):
+    api.create(URL + "/1")
+    dismissal = api.create(URL + "/2", type="activityDismissal")
+    status, body = api.call("webhook.find", eventID="1234", type="activityDismissal")
+    assert status == 200
+    assert [hook["webhookID"] for hook in body["data"]] == [dismissal["webhookID"]]
+
+
+def test_find_on_an_event_with_none_is_an_empty_list(api):
+    assert api.call("webhook.find", http="GET", eventID="77") == (200, {"count": 0, "data": []})
+
+
+def test_the_same_event_type_and_url_twice_is_409_naming_the_existing_webhook(api):
+    existing = api.create(URL)
+    status, body = api.call("webhook.create", eventID="1234", type="activityEnrollment", url=URL)
+    assert status == 409
+    assert body["error"]["code"] == "duplicate"
+    assert existing["webhookID"] in body["error"]["message"]
+
+
+def test_the_same_url_for_the_other_type_or_event_is_allowed(api):
+    api.create(URL)
+    api.create(URL, type="activityDismissal")
+    api.create(URL, event_id="5678")
+
+
+def test_an_eventid_given_as_a_number_is_returned_as_a_string(api):
+    body = api.create(URL, event_id=1234)
+    assert body["eventID"] == "1234"
+
+
+def test_remove_answers_the_removed_webhook_and_find_no_longer_lists_it(api):
+    hook = api.create(URL)
+    status, body = api.call("webhook.remove", webhookID=hook["webhookID"])
+    assert status == 200
+    assert body["webhookID"] == hook["webhookID"] and "secret" not in body
+    assert api.call("webhook.find", eventID="1234")[1]["count"] == 0
+    status, body = api.call("webhook.remove", webhookID=hook["webhookID"])
+    assert status == 404 and body["error"]["field"] == "webhookID"
+
+
+def test_after_removal_the_same_url_can_be_registered_again_with_a_new_id(api):
+    hook = api.create(URL)
+    api.call("webhook.remove", webhookID=hook["webhookID"])
+    again = api.create(URL)
+    assert again["webhookID"] != hook["webhookID"]
+
+
+def test_request_example_is_a_delivery_that_verifies_with_the_webhooks_secret(api):
+    hook = api.create(URL, type="activityDismissal")
+    status, example = api.call("webhook.requestExample", http="GET", webhookID=hook["webhookID"])
+    assert status == 200
+    assert example["method"] == "POST" and example["url"] == URL
+    headers = example["headers"]
+    assert headers["content-type"] == "application/json"
+    assert headers["webhook-id"].startswith("msg_")
+    assert headers["user-agent"]
+    payload = Webhook(hook["secret"]).verify(example["body"], headers)
+    assert payload == example["payload"]
+    assert payload["type"] == "activityDismissal"
+    assert payload["webhookID"] == hook["webhookID"]
+    assert payload["data"]["eventID"] == "1234"
+    assert set(payload["data"]) == {"eventID", "activityID", "personID", "date"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", payload["timestamp"])
+
+
+def test_response_example_shows_the_real_rules(api, settings):
+    settings(RETRY_SCHEDULE="0s,250ms,5s,2m,1h", DELIVERY_TIMEOUT_SECONDS="7")
+    hook = api.create(URL)
+    status, body = api.call("webhook.responseExample", http="GET", webhookID=hook["webhookID"])
+    assert status == 200
+    assert body["status"] == 200
+    assert body["headers"] == {"content-type": "application/json"}
+    assert body["body"] == {"received": True}
+    assert body["rules"] == {
+        "success": "any 2xx status within the timeout",
+        "timeoutSeconds": 7,
+        "gone": "410 disables the webhook",
+        "retrySchedule": ["0s", "250ms", "5s", "2m", "1h"],
+    }
+
+
+def test_response_example_defaults_match_the_contract(api):
+    hook = api.create(URL)
+    rules = api.call("webhook.responseExample", webhookID=hook["webhookID"])[1]["rules"]
+    assert rules["timeoutSeconds"] == 10
+    assert rules["retrySchedule"] == ["0s", "5s", "5m", "30m", "2h", "5h", "10h", "10h"]
+
+
+def test_platform_style_and_path_style_are_the_same_method(api):
+    api.create(URL)
+    response = api.client.http.get(
+        "/api/?action=webhook.find&eventID=1234", headers={"authorization": f"Bearer {api.token}"}
+    )
+    assert response.status_code == 200
+    assert json.loads(response.body)["count"] == 1
+    assert {k.lower(): v for k, v in response.headers.items()}["content-type"] == "application/json"
