@@ -81,13 +81,22 @@ class DeliveryQueue:
             if entries:
                 raise Unavailable("the delivery queue is unavailable; try again in a moment")
 
-    def retry_later(self, receipt_handle, seconds):
-        """Keep a received message hidden for ``seconds`` (at most about 12 hours)."""
-        self._sqs.change_message_visibility(
-            QueueUrl=self._url,
-            ReceiptHandle=receipt_handle,
-            VisibilityTimeout=max(0, min(MAX_VISIBILITY_SECONDS, math.ceil(seconds))),
-        )
+    def retry_later(self, hidden):
+        """Hide received messages until they are due: ``hidden`` is [(receipt handle, seconds)].
+
+        Seconds are rounded up (SQS counts whole seconds) and capped near SQS's 12 hours; a
+        message due later than that is simply hidden again when it comes back early.
+        """
+        for start in range(0, len(hidden), SQS_BATCH_ENTRIES):
+            entries = [
+                {
+                    "Id": str(i),
+                    "ReceiptHandle": receipt,
+                    "VisibilityTimeout": max(0, min(MAX_VISIBILITY_SECONDS, math.ceil(seconds))),
+                }
+                for i, (receipt, seconds) in enumerate(hidden[start : start + SQS_BATCH_ENTRIES])
+            ]
+            self._sqs.change_message_visibility_batch(QueueUrl=self._url, Entries=entries)
 
 
 def _batches(messages):

@@ -10,7 +10,6 @@ the delivery log, which also makes a message that SQS hands out twice be sent on
 """
 
 import logging
-import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048
 _DUE_SLACK_MS = 50  # a visibility timeout is whole seconds; a message back a hair early is due
+_RETRY_AFTER_ERROR_SECONDS = 30
 
 
 def signed_request(webhook, message_id, body, timestamp):
@@ -114,12 +114,13 @@ class HttpSender:
         return Attempt(answer.status, _elapsed_ms(started), error, text)
 
     def _describe(self, exc):
+        # NewConnectionError is a kind of timeout in urllib3 2: test it first.
+        if isinstance(exc, urllib3.exceptions.NewConnectionError):
+            return "could not connect to the endpoint"
         if isinstance(exc, urllib3.exceptions.TimeoutError):
             return f"the endpoint did not answer within {self._timeout_seconds:g}s"
         if isinstance(exc, urllib3.exceptions.SSLError):
             return "TLS handshake with the endpoint failed"
-        if isinstance(exc, urllib3.exceptions.NewConnectionError):
-            return "could not connect to the endpoint"
         if isinstance(exc, urllib3.exceptions.ProtocolError):
             return "the endpoint closed the connection without a valid HTTP answer"
         return "the request to the endpoint failed"
@@ -153,7 +154,11 @@ class DeliveryWorker:
         self._lock = threading.Lock()
 
     def handle(self, records, remaining_ms=None):
-        """Deliver what is due in ``records`` (Lambda SQS record dicts); return the IDs to retry."""
+        """Deliver what is due in ``records`` (Lambda SQS record dicts); return the IDs to retry.
+
+        Every record returned is back on the queue: one that failed stays hidden until it is due
+        again, and the messages about the same person behind it wait for it in the FIFO group.
+        """
         received = [self._parse(record) for record in records]
         failed = [item.record_id for item in received if item.message is None]
         good = [item for item in received if item.message is not None]
@@ -172,9 +177,10 @@ class DeliveryWorker:
             results = [work[0]()]
         else:
             results = list(self._pool().map(lambda job: job(), work))
-        for group_failures in results:
-            failed.extend(group_failures)
-        return failed
+        later = [entry for group_later in results for entry in group_later]
+        if later:
+            self._queue.retry_later([(item.receipt_handle, delay) for item, delay in later])
+        return failed + [item.record_id for item, _ in later]
 
     def _pool(self):
         with self._lock:
@@ -198,39 +204,40 @@ class DeliveryWorker:
         )
 
     def _deliver_group(self, group, webhooks, states, deadline):
-        failed = []
+        """Deliver one person's messages in order; return [(item, seconds)] to hide until due."""
         for index, item in enumerate(group):
             if deadline is not None and deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
-                # Not enough time left to wait for an endpoint: hand the rest back untouched.
-                return failed + [later.record_id for later in group[index:]]
+                # Not enough time left to wait for an endpoint: hand the rest back at once.
+                return [(later, 0) for later in group[index:]]
             try:
-                done = self._deliver_one(item, webhooks, states)
+                delay = self._deliver_one(item, webhooks, states)
             except Exception:  # noqa: BLE001 - one bad record must not lose the batch; it comes back
                 logger.exception("delivery of %s failed unexpectedly; it will be retried", item.message.message_id)
-                done = False
-            if not done:
-                # Later messages about the same person wait behind this one: keep the order.
-                return failed + [later.record_id for later in group[index:]]
-        return failed
+                delay = _RETRY_AFTER_ERROR_SECONDS
+            if delay is not None:
+                # The messages behind it about the same person go back at once: SQS FIFO holds
+                # them behind this one, which is in flight until it is due, so order is kept.
+                return [(item, delay)] + [(later, 0) for later in group[index + 1 :]]
+        return []
 
     def _deliver_one(self, item, webhooks, states):
-        """True when the message is finished with (delivered, given up, or not to be sent)."""
+        """None when the message is finished with (delivered, given up, or not to be sent);
+        else the seconds until it is due again."""
         message = item.message
         webhook_item = webhooks.get(message.webhook_id)
         if webhook_item is None or webhook_item["status"] == "removed":
-            return True  # removed: nothing more is sent, queued messages included
+            return None  # removed: nothing more is sent, queued messages included
         state = states.get((message.webhook_id, message.message_id)) or {}
         if state.get("status") in ("delivered", "failed"):
-            return True  # already finished: a message received twice is not sent twice
+            return None  # already finished: a message received twice is not sent twice
         if webhook_item["status"] != "enabled":
-            return True
+            return None
         now_ms = int(self._clock() * 1000)
         due_ms = state.get("nextAttemptAt")
         if due_ms is None and not state.get("attemptCount"):
             due_ms = item.sent_ms + self._settings.retry_schedule_ms[0]
         if due_ms is not None and int(due_ms) > now_ms + _DUE_SLACK_MS:
-            self._queue.retry_later(item.receipt_handle, (int(due_ms) - now_ms) / 1000.0)
-            return False
+            return (int(due_ms) - now_ms) / 1000.0
         return self._attempt(item, Webhook.from_item(webhook_item), int(state.get("attemptCount", 0)) + 1)
 
     def _attempt(self, item, webhook, number):
@@ -267,8 +274,9 @@ class DeliveryWorker:
         if not recorded:
             # Another receipt of this message recorded this attempt first; the log decides.
             state = self._log.get(message.webhook_id, message.message_id) or {}
-            return state.get("status") in ("delivered", "failed")
+            if state.get("status") in ("delivered", "failed"):
+                return None
+            return max(0.0, (int(state.get("nextAttemptAt") or 0) - self._clock() * 1000) / 1000.0)
         if status == "pending":
-            self._queue.retry_later(item.receipt_handle, math.ceil(schedule[number] / 1000.0))
-            return False
-        return True
+            return schedule[number] / 1000.0
+        return None

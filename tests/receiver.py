@@ -32,6 +32,7 @@ class Receiver:
     def __init__(self):
         self.requests = []
         self.script = [(200, 0.0, b'{"received":true}', {})]
+        self.rule = None  # optional: a function of (request, earlier requests) giving a status
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         receiver = self
@@ -44,6 +45,8 @@ class Receiver:
                 with receiver._cond:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     step = receiver.script[min(len(receiver.requests) - 1, len(receiver.script) - 1)]
+                    if receiver.rule is not None:
+                        step = (receiver.rule(receiver.requests[-1], receiver.requests[:-1]), 0.0, b"{}", {})
                     receiver._cond.notify_all()
                 status, delay, answer, headers = step
                 if delay:
@@ -63,6 +66,7 @@ class Receiver:
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.server.handle_error = lambda request, address: None  # a client that hung up is not news
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
