@@ -15,7 +15,7 @@ app.debug = False
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"
+DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"  # as named in .chalice/resources.json
 
 
 @app.route("/", methods=["GET"])

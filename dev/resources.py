@@ -1,7 +1,9 @@
 """Create the resources of ``.chalice/resources.json`` (the deployed stack's own file) on moto.
 
 Only what that file uses is understood: DynamoDB tables and SQS queues, with ``Fn::Sub``,
-``Fn::GetAtt ... Arn`` and ``Ref``. Anything else is an error, so the two cannot drift apart.
+``Fn::GetAtt ... Arn`` and ``Ref``; entries without a ``Type`` only amend Chalice's own
+functions in the package and have nothing to create here. Any other type is an error, so the
+two cannot drift apart.
 """
 
 import json
@@ -98,8 +100,9 @@ def create_resources(dynamodb, sqs, stack_name="inevent-local", region="us-east-
                      template=None):
     """Create every resource of the template; return what each became, by logical ID."""
     stack = _Stack(template or load_template(), stack_name, region, account, dynamodb, sqs)
-    for logical_id in stack.resources:
-        stack.create(logical_id)
+    for logical_id, resource in stack.resources.items():
+        if "Type" in resource:
+            stack.create(logical_id)
     return stack.created
 
 

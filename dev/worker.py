@@ -103,12 +103,20 @@ class EventPoller:
         messages = answer.get("Messages", [])
         for message in messages:
             try:
-                self._handler(json.loads(message["Body"]), LambdaContext())
+                self._handler(as_eventbridge_event(json.loads(message["Body"])), LambdaContext())
             except Exception:  # noqa: BLE001 - as an async invocation: it will be tried again
                 logger.exception("the platform event handler failed; the event will be tried again")
                 continue
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
         return len(messages)
+
+
+def as_eventbridge_event(event):
+    """Fill in the envelope fields that EventBridge gives Lambda and moto's SQS target leaves out."""
+    envelope = {"version": "0", "id": "", "account": "000000000000", "region": "us-east-1", "resources": [],
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    envelope.update(event)
+    return envelope
 
 
 def run_forever(pollers, stop):
@@ -131,6 +139,7 @@ def run_forever(pollers, stop):
 def main():
     """Run the local worker against the queues named in the environment, until SIGTERM/SIGINT."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s worker %(message)s")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
     import app as application  # the very handlers Lambda would run
 
     sqs = boto3.client("sqs")
@@ -143,8 +152,9 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threads = run_forever(pollers, stop)
     stop.wait()
+    deadline = time.monotonic() + 3  # a poll in progress ends within its 1 s wait
     for thread in threads:
-        thread.join(timeout=5)
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,196 @@
+"""``make run``: the whole service on this machine, as one command.
+
+It starts an embedded moto server (unless the settings point at real AWS), creates the stack's
+resources from ``.chalice/resources.json``, routes the platform's EventBridge events to the
+app's handler through a rule with the app's own event pattern, serves the API and console with
+``chalice local`` on 127.0.0.1:$PORT, runs the local worker (the app's own Lambda handlers fed
+from SQS), prints an admin token, and stops everything on Ctrl-C.
+"""
+
+import ctypes
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+STACK_NAME = "inevent-local"
+EVENTS_QUEUE = "inevent-local-platform-events"
+EVENTS_RULE = "inevent-local-platform-events"
+
+
+def _die_with_parent():
+    """Children get SIGTERM if this process dies, so nothing outlives the local run."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url, process, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{what} stopped while starting (exit code {process.returncode})")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"{what} did not start within {timeout}s")
+
+
+class LocalRun:
+    def __init__(self, environ):
+        self.env = dict(environ)
+        self.children = []
+
+    def start(self, args, name, quiet=False):
+        output = subprocess.DEVNULL if quiet else None
+        process = subprocess.Popen(args, cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=_die_with_parent,
+                                   stdout=output, stderr=output)
+        self.children.append((name, process))
+        return process
+
+    def stop(self):
+        """Stop the children, the last started first, so the worker never outlives its backend."""
+        for _, process in reversed(self.children):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+    def start_moto(self):
+        port = int(self.env.get("MOTO_PORT") or free_port())
+        moto = self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], "moto",
+                          quiet=True)
+        endpoint = f"http://127.0.0.1:{port}"
+        wait_until_up(endpoint + "/moto-api/", moto, "the moto server")
+        self.env.update(
+            AWS_ENDPOINT_URL=endpoint,
+            AWS_ACCESS_KEY_ID="local",
+            AWS_SECRET_ACCESS_KEY="local",
+            AWS_DEFAULT_REGION=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+        )
+        return endpoint
+
+    def create_stack(self):
+        import boto3
+
+        from dev.resources import create_resources, service_environment
+
+        session = boto3.Session(region_name=self.env["AWS_DEFAULT_REGION"], aws_access_key_id="local",
+                                aws_secret_access_key="local")
+        kwargs = {"endpoint_url": self.env["AWS_ENDPOINT_URL"]}
+        created = create_resources(session.client("dynamodb", **kwargs), session.client("sqs", **kwargs),
+                                   stack_name=STACK_NAME, region=self.env["AWS_DEFAULT_REGION"])
+        self.env.update(service_environment(created))
+        self.env["LOCAL_EVENTS_QUEUE_URL"] = self.route_platform_events(session, kwargs)
+
+    def route_platform_events(self, session, kwargs):
+        """An EventBridge rule with the app's own pattern, delivering to a queue the worker polls."""
+        import app as application
+
+        (pattern,) = [source.event_pattern for source in application.app.event_sources
+                      if getattr(source, "event_pattern", None)]
+        sqs = session.client("sqs", **kwargs)
+        url = sqs.create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = session.client("events", **kwargs)
+        events.put_rule(Name=EVENTS_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=EVENTS_RULE, Targets=[{"Id": "local-worker", "Arn": arn}])
+        return url
+
+    def admin_token(self):
+        from chalicelib.ids import hash_token
+        from chalicelib.methods import issue_token
+        from chalicelib.services import get_services, reset_services
+        from chalicelib.storage import Grant
+
+        os.environ.update(self.env)
+        reset_services()
+        tokens = get_services().tokens
+        grant = Grant(admin=True, events=frozenset())
+        given = self.env.get("INEVENT_DEV_TOKEN")
+        if given:
+            if tokens.get(hash_token(given)) is None:
+                tokens.put(hash_token(given), grant, str(int(time.time())))
+            return given
+        return issue_token(tokens, grant, time.time())
+
+
+def main():
+    run = LocalRun(os.environ)
+    run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", LOOPBACK_NETWORKS)  # an empty value counts as set
+    port = int(run.env.get("PORT") or 8000)
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} on 127.0.0.1 is in use: stop what runs there, or set PORT")
+    stopping = []
+
+    def on_signal(signum, frame):
+        stopping.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)  # even where a shell started us with SIGINT ignored
+    try:
+        from chalicelib.errors import SettingsError
+        from chalicelib.settings import Settings
+
+        try:
+            Settings.from_env(run.env)
+        except SettingsError as exc:
+            raise SystemExit(f"setting error: {exc}") from None
+        own_aws = bool(run.env.get("WEBHOOKS_TABLE") and run.env.get("DELIVERY_QUEUE_URL"))
+        endpoint = "your AWS account" if own_aws else run.start_moto()
+        if not own_aws:
+            run.create_stack()
+        token = run.admin_token()
+        run.start([sys.executable, "-m", "dev.worker"], "worker")
+        chalice = str(pathlib.Path(sys.executable).parent / "chalice")
+        api = run.start([chalice, "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "local",
+                         "--no-autoreload"], "chalice local")
+        wait_until_up(f"http://127.0.0.1:{port}/", api, "chalice local")
+        print(
+            f"\nInEvent webhooks is running\n"
+            f"  API and console:  http://127.0.0.1:{port}/\n"
+            f"  admin token:      {token}\n"
+            f"  AWS backend:      {endpoint}\n"
+            f"  to reach it from another shell (tokens CLI, aws events put-events):\n"
+            f"    export AWS_ENDPOINT_URL={run.env.get('AWS_ENDPOINT_URL', '')} AWS_ACCESS_KEY_ID=local "
+            f"AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={run.env.get('AWS_DEFAULT_REGION', '')} "
+            f"WEBHOOKS_TABLE={run.env['WEBHOOKS_TABLE']}\n"
+            f"  receivers may be on: {run.env['WEBHOOK_ALLOW_NETWORKS'] or 'public addresses only'}\n"
+            f"Ready. Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while True:
+            for name, process in run.children:
+                if process.poll() is not None:
+                    raise SystemExit(f"{name} stopped unexpectedly (exit code {process.returncode})")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping...", flush=True)
+    finally:
+        run.stop()
+    print("stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    main()
