@@ -36,7 +36,7 @@ def call_path_style(method):
 @app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(EVENT_TYPES)})
 def platform_event(event):
     services = get_services()
-    handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.clock())
+    handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
 
 
 @app.on_sqs_message(queue=DELIVERY_QUEUE_NAME, batch_size=10)

@@ -1,25 +1,38 @@
 """Messages on their way to webhooks: the queue that carries them and the log of attempts."""
 
+import base64
+import binascii
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
 
-from chalicelib.errors import Unavailable
+from chalicelib.errors import Conflict, InvalidParameter, Unavailable
+from chalicelib.ids import id_floor
 from chalicelib.storage import deserialize, error_code, message_key, reraise_unavailable, serialize, webhook_key
 
 SQS_BATCH_ENTRIES = 10
 SQS_BATCH_BYTES = 256 * 1024
 MAX_VISIBILITY_SECONDS = 12 * 3600 - 60  # SQS's cap on one receive, with a margin
+FINISHED = ("delivered", "failed", "skipped")
+
+
+def person_hash(person_id):
+    return hashlib.sha256(person_id.encode("utf-8")).hexdigest()[:40]
+
+
+def sequence_key(webhook_id, person_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"SEQ#{person_hash(person_id)}"}}
 
 
 @dataclass(frozen=True)
 class QueuedMessage:
     """One message for one webhook, as it travels through the delivery queue.
 
-    ``body`` is the exact text that is signed and sent, so that every retry sends the same bytes.
+    The body is made from these fields at the first attempt, when the message gets its
+    sequence number, and kept in the delivery log: every retry sends the same bytes.
     """
 
     message_id: str
@@ -28,26 +41,78 @@ class QueuedMessage:
     type: str
     person_id: str
     date: str
-    body: str
+    timestamp: int
+    data: dict = field(default_factory=dict)
+    redelivery: int = 0
 
     def to_json(self):
-        return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {
+                "messageID": self.message_id,
+                "webhookID": self.webhook_id,
+                "eventID": self.event_id,
+                "type": self.type,
+                "personID": self.person_id,
+                "date": self.date,
+                "timestamp": self.timestamp,
+                "data": self.data,
+                "redelivery": self.redelivery,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
     @classmethod
     def from_json(cls, text):
         fields = json.loads(text)
-        return cls(**{name: fields[name] for name in cls.__dataclass_fields__})
+        return cls(
+            message_id=fields["messageID"],
+            webhook_id=fields["webhookID"],
+            event_id=fields["eventID"],
+            type=fields["type"],
+            person_id=fields["personID"],
+            date=fields["date"],
+            timestamp=int(fields["timestamp"]),
+            data=fields["data"],
+            redelivery=int(fields.get("redelivery", 0)),
+        )
+
+    @classmethod
+    def from_record(cls, record):
+        return cls(
+            message_id=record["messageID"],
+            webhook_id=record["webhookID"],
+            event_id=record["eventID"],
+            type=record["type"],
+            person_id=record["personID"],
+            date=record["date"],
+            timestamp=int(record["timestamp"]),
+            data=json.loads(record["dataJson"]),
+            redelivery=int(record.get("redeliveries", 0)),
+        )
 
     @property
     def group_id(self):
         # Order is kept per webhook and person: a person's later message waits for the earlier
         # one, other people's messages do not. The person is hashed to fit SQS's 128 characters.
-        person = hashlib.sha256(self.person_id.encode("utf-8")).hexdigest()[:40]
-        return f"{self.webhook_id}.{person}"
+        return f"{self.webhook_id}.{person_hash(self.person_id)}"
 
     @property
     def deduplication_id(self):
-        return f"{self.message_id}.{self.webhook_id}"
+        return f"{self.message_id}.{self.webhook_id}.{self.redelivery}"
+
+    def fields(self):
+        """The attributes a delivery log record keeps of its message."""
+        return {
+            "messageID": self.message_id,
+            "webhookID": self.webhook_id,
+            "eventID": self.event_id,
+            "type": self.type,
+            "personID": self.person_id,
+            "date": self.date,
+            "timestamp": self.timestamp,
+            "dataJson": json.dumps(self.data, ensure_ascii=False, separators=(",", ":")),
+        }
 
 
 class DeliveryQueue:
@@ -69,7 +134,7 @@ class DeliveryQueue:
                 }
                 for i, message in enumerate(batch)
             }
-            for _ in range(3):  # entries that fail (throttling) are sent again, in their order
+            for _ in range(3):  # entries that fail (throttling) are sent again
                 try:
                     answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=list(entries.values()))
                 except ClientError as exc:
@@ -112,48 +177,75 @@ def _batches(messages):
         yield batch
 
 
+def _encode_cursor(sk):
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor):
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor") from exc
+    if not sk.startswith("MSG#msg_") or len(sk) > 64:
+        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor")
+    return sk
+
+
 class DeliveryLog:
-    """Each message's state and attempts, one item per webhook and message."""
+    """Each message's state and attempts, one item per webhook and message, kept for the retention."""
 
     def __init__(self, client, table_name, retention_days=30):
         self._db = client
         self._table = table_name
         self._retention_seconds = retention_days * 86400
 
-    def load(self, webhook_ids, pairs):
-        """Webhook items and message records for a batch, in one BatchGetItem where possible.
+    def load(self, messages):
+        """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
+        messages' records, and the sequence counters of their webhook and person.
 
-        Returns ``(webhooks, records)``: dicts keyed by webhookID and by (webhookID, messageID).
+        Returns ``(webhooks, records, sequences)``, keyed by webhookID, by (webhookID, messageID)
+        and by (webhookID, personID).
         """
-        keys = [webhook_key(w) for w in dict.fromkeys(webhook_ids)]
-        keys += [message_key(w, m) for w, m in dict.fromkeys(pairs)]
-        webhooks, records = {}, {}
-        while keys:
-            chunk, keys = keys[:100], keys[100:]
+        keys = {}
+        for m in messages:
+            keys[("WH", m.webhook_id)] = webhook_key(m.webhook_id)
+            keys[("MSG", m.webhook_id, m.message_id)] = message_key(m.webhook_id, m.message_id)
+            keys[("SEQ", m.webhook_id, m.person_id)] = sequence_key(m.webhook_id, m.person_id)
+        wanted = list(keys.values())
+        found = []
+        while wanted:
+            chunk, wanted = wanted[:100], wanted[100:]
             request = {self._table: {"Keys": chunk, "ConsistentRead": True}}
             for _ in range(5):
                 try:
                     answer = self._db.batch_get_item(RequestItems=request)
                 except ClientError as exc:
                     reraise_unavailable(exc)
-                for item in answer["Responses"].get(self._table, []):
-                    item = deserialize(item)
-                    if item["sk"] == "WH":
-                        webhooks[item["webhookID"]] = item
-                    else:
-                        records[(item["webhookID"], item["messageID"])] = item
+                found.extend(deserialize(item) for item in answer["Responses"].get(self._table, []))
                 request = answer.get("UnprocessedKeys") or {}
                 if not request:
                     break
             if request:
                 raise Unavailable("the delivery log is unavailable")
-        return webhooks, records
+        webhooks, records, sequences = {}, {}, {}
+        by_sequence_key = {person_hash(m.person_id): m.person_id for m in messages}
+        for item in found:
+            if item["sk"] == "WH":
+                webhooks[item["webhookID"]] = item
+            elif item["sk"].startswith("MSG#"):
+                records[(item["webhookID"], item["messageID"])] = item
+            else:
+                person = by_sequence_key.get(item["sk"][4:])
+                sequences[(item["pk"][3:], person)] = int(item["sequence"])
+        return webhooks, records, sequences
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now):
+    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, numbered=None):
         """Append attempt ``number`` and set the message's status; False if someone else did first.
 
         The write is conditional on the attempts recorded so far, so a message received twice
-        cannot record the same attempt twice, nor overwrite a delivered message.
+        cannot record the same attempt twice, nor overwrite a delivered message. ``numbered``,
+        on the attempt that gives the message its body, is ``(sequence, body)``: the body and
+        the webhook-and-person counter are written in the same transaction.
         """
         values = {
             ":status": status,
@@ -161,46 +253,112 @@ class DeliveryLog:
             ":empty": [],
             ":number": number,
             ":delivered": "delivered",
-            ":messageID": message.message_id,
-            ":webhookID": message.webhook_id,
-            ":eventID": message.event_id,
-            ":type": message.type,
-            ":personID": message.person_id,
-            ":date": message.date,
-            ":body": message.body,
             ":expires": int(now) + self._retention_seconds,
         }
-        update = (
-            "SET #status = :status, attempts = list_append(if_not_exists(attempts, :empty), :attempt),"
-            " attemptCount = :number, messageID = :messageID, webhookID = :webhookID, eventID = :eventID,"
-            " #type = :type, personID = :personID, #date = :date, body = if_not_exists(body, :body),"
-            " expiresAt = :expires"
-        )
+        update = [
+            "#status = :status",
+            "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+            "attemptCount = :number",
+            "expiresAt = :expires",
+        ]
+        names = {"#status": "status"}
+        for index, (name, value) in enumerate(message.fields().items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            update.append(f"#f{index} = if_not_exists(#f{index}, :f{index})")
+        if numbered is not None:
+            values[":sequence"], values[":body"] = numbered
+            update += ["#sequence = :sequence", "body = :body"]
+            names["#sequence"] = "sequence"
+        expression = "SET " + ", ".join(update)
         if next_attempt_ms is None:
-            update += " REMOVE nextAttemptAt"
+            expression += " REMOVE nextAttemptAt"
         else:
-            update += ", nextAttemptAt = :next"
+            expression += ", nextAttemptAt = :next"
             values[":next"] = next_attempt_ms
         if number == 1:
             condition = "attribute_not_exists(attemptCount)"
         else:
             condition = "attemptCount = :previous"
             values[":previous"] = number - 1
-        condition = f"({condition}) AND (attribute_not_exists(#status) OR #status <> :delivered)"
+        record_update = {
+            "TableName": self._table,
+            "Key": message_key(message.webhook_id, message.message_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": f"({condition}) AND (attribute_not_exists(#status) OR #status <> :delivered)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": serialize(values),
+        }
+        try:
+            if numbered is None:
+                self._db.update_item(**record_update)
+            else:
+                sequence = numbered[0]
+                counter = {
+                    "TableName": self._table,
+                    "Key": sequence_key(message.webhook_id, message.person_id),
+                    "UpdateExpression": "SET #sequence = :sequence",
+                    "ExpressionAttributeNames": {"#sequence": "sequence"},
+                    "ExpressionAttributeValues": serialize({":sequence": sequence}),
+                    "ConditionExpression": "attribute_not_exists(#sequence)",
+                }
+                if sequence > 1:  # the counter moves on only from the value this worker read
+                    counter["ExpressionAttributeValues"][":previous"] = {"N": str(sequence - 1)}
+                    counter["ConditionExpression"] = "#sequence = :previous"
+                self._db.transact_write_items(TransactItems=[{"Update": record_update}, {"Update": counter}])
+        except ClientError as exc:
+            if error_code(exc) in ("ConditionalCheckFailedException", "TransactionCanceledException"):
+                return False
+            raise
+        return True
+
+    def record_skipped(self, message, now):
+        """Keep a message that was not sent because its webhook is disabled, to replay later."""
+        values = {":skipped": "skipped", ":delivered": "delivered", ":expires": int(now) + self._retention_seconds}
+        names = {"#status": "status"}
+        update = ["#status = :skipped", "expiresAt = :expires"]
+        for index, (name, value) in enumerate(message.fields().items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            update.append(f"#f{index} = if_not_exists(#f{index}, :f{index})")
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status", "#type": "type", "#date": "date"},
+                UpdateExpression="SET " + ", ".join(update) + " REMOVE nextAttemptAt",
+                ConditionExpression="attribute_not_exists(#status) OR #status <> :delivered",
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
             )
         except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    def put_skipped(self, messages, now):
+        """Record new messages for disabled webhooks as skipped (BatchWriteItem, 25 a call)."""
+        items = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        **message_key(m.webhook_id, m.message_id),
+                        **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds}),
+                    }
+                }
+            }
+            for m in messages
+        ]
+        for start in range(0, len(items), 25):
+            request = {self._table: items[start : start + 25]}
+            for _ in range(5):
+                try:
+                    answer = self._db.batch_write_item(RequestItems=request)
+                except ClientError as exc:
+                    reraise_unavailable(exc)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+            if request:
+                raise Unavailable("the delivery log is unavailable; try again in a moment")
 
     def get(self, webhook_id, message_id):
         try:
@@ -210,3 +368,80 @@ class DeliveryLog:
         except ClientError as exc:
             reraise_unavailable(exc)
         return deserialize(answer["Item"]) if "Item" in answer else None
+
+    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10):
+        """A page of the webhook's messages, newest first; returns ``(records, next cursor)``.
+
+        Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
+        With ``since_ms``, only messages made at or after that time.
+        """
+        values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
+        names = {"#expires": "expiresAt"}
+        filters = ["#expires > :now"]
+        if status is not None:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = {"S": status}
+        if since_ms is not None:
+            condition = "pk = :pk AND sk BETWEEN :low AND :high"
+            values[":low"] = {"S": "MSG#" + id_floor("msg", since_ms)}
+            values[":high"] = {"S": "MSG#msg_~"}
+        else:
+            condition = "pk = :pk AND begins_with(sk, :msg)"
+            values[":msg"] = {"S": "MSG#"}
+        query = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = {"pk": values[":pk"], "sk": {"S": _decode_cursor(cursor)}}
+        records = []
+        for _ in range(max_reads):  # a filter can leave a read short: read on, a bounded number of times
+            query["Limit"] = max(limit, 50)
+            try:
+                answer = self._db.query(**query)
+            except ClientError as exc:
+                reraise_unavailable(exc)
+            items = answer["Items"]
+            for index, item in enumerate(items):
+                records.append(deserialize(item))
+                if len(records) == limit:
+                    more = index < len(items) - 1 or "LastEvaluatedKey" in answer
+                    return records, _encode_cursor(records[-1]["sk"]) if more else None
+            if "LastEvaluatedKey" not in answer:
+                return records, None
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return records, _encode_cursor(query["ExclusiveStartKey"]["sk"]["S"])
+
+    def reopen(self, webhook_id, message_id):
+        """Make a finished message pending again, for a redelivery; return its record.
+
+        Raise :class:`Conflict` when it is still pending. Its attempts so far are kept; the
+        retry schedule starts over from the next one.
+        """
+        try:
+            answer = self._db.update_item(
+                TableName=self._table,
+                Key=message_key(webhook_id, message_id),
+                UpdateExpression=(
+                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero),"
+                    " redeliveries = if_not_exists(redeliveries, :zero) + :one REMOVE nextAttemptAt"
+                ),
+                ConditionExpression="attribute_exists(pk) AND #status IN (:delivered, :failed, :skipped)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(
+                    {":pending": "pending", ":zero": 0, ":one": 1, ":delivered": "delivered", ":failed": "failed",
+                     ":skipped": "skipped"}
+                ),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict("that message is still being delivered", field="messageID") from exc
+            reraise_unavailable(exc)
+        return deserialize(answer["Attributes"])

@@ -4,12 +4,19 @@ It is called with a batch of SQS records and answers which of them must come bac
 ``batchItemFailures`` contract). A record is only ever reported for itself: one endpoint's
 failure never makes another record of the batch be sent again.
 
+Order: the queue is SQS FIFO, and a message group is one webhook and one person. SQS hands a
+group's messages over in order and holds the group while one of them is in flight, so a
+failing message keeps that person's later messages behind it while other people's go ahead.
+(Standard queues with delays would be cheaper but cannot keep order; a table of per-person
+locks would cost a write per delivery.)
+
 Retries do not keep a Lambda waiting: a failed message is hidden on the queue until its next
 attempt is due (ChangeMessageVisibility), and its state (attempts, next attempt time) lives in
-the delivery log, which also makes a message that SQS hands out twice be sent only once.
+the delivery log, whose conditional writes also make a message that SQS hands out twice be
+sent only once.
 """
 
-import logging
+import email.utils
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,16 +24,19 @@ from dataclasses import dataclass
 
 import urllib3
 
+from chalicelib import observability
 from chalicelib.deliveries import QueuedMessage
 from chalicelib.destinations import UnsafeDestination
 from chalicelib.errors import NotFound
+from chalicelib.events import delivery_body
 from chalicelib.signing import signature_header
 from chalicelib.storage import Webhook
 
-logger = logging.getLogger(__name__)
+log = observability.logger
 
 USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048
+MAX_RETRY_AFTER_SECONDS = 3600  # an endpoint may ask for a pause, up to an hour
 _DUE_SLACK_MS = 50  # a visibility timeout is whole seconds; a message back a hair early is due
 _RETRY_AFTER_ERROR_SECONDS = 30
 
@@ -55,6 +65,7 @@ class Attempt:
     duration_ms: int
     error: object
     response: str
+    retry_after: object = None  # seconds an endpoint asked us to wait (429 or 503), if any
 
     @property
     def ok(self):
@@ -71,13 +82,30 @@ class Attempt:
         }
 
 
+def parse_retry_after(value, now):
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0, int(when.timestamp() - now))
+
+
 class HttpSender:
     """POSTs over pooled connections, to the checked address, with no redirects and no retries."""
 
-    def __init__(self, timeout_seconds, pool_manager=None):
+    def __init__(self, timeout_seconds, pool_manager=None, clock=time.time):
         self._timeout = urllib3.Timeout(total=timeout_seconds)
         self._timeout_seconds = timeout_seconds
         self._pools = pool_manager or urllib3.PoolManager(num_pools=256, maxsize=10, retries=False)
+        self._clock = clock
 
     def post(self, target, headers, body):
         """POST ``body`` (bytes) to ``target``; an :class:`Attempt` whatever happens."""
@@ -106,12 +134,14 @@ class HttpSender:
                     answer.close()
         except urllib3.exceptions.HTTPError as exc:
             return Attempt(None, _elapsed_ms(started), self._describe(exc), "")
-        error = None
+        error = retry_after = None
         if 300 <= answer.status < 400:
             error = f"the endpoint answered {answer.status}, a redirect, and redirects are not followed"
         elif not 200 <= answer.status < 300:
             error = f"the endpoint answered {answer.status}"
-        return Attempt(answer.status, _elapsed_ms(started), error, text)
+            if answer.status in (429, 503):
+                retry_after = parse_retry_after(answer.headers.get("retry-after"), self._clock())
+        return Attempt(answer.status, _elapsed_ms(started), error, text, retry_after)
 
     def _describe(self, exc):
         # NewConnectionError is a kind of timeout in urllib3 2: test it first.
@@ -139,12 +169,22 @@ class _Received:
     message: object  # a QueuedMessage, or None when the body could not be read
 
 
+@dataclass
+class _Batch:
+    """What the worker read for one batch: webhook items, message records, sequence counters."""
+
+    webhooks: dict
+    records: dict
+    sequences: dict
+    deadline: object
+
+
 class DeliveryWorker:
     """Delivers a batch of queued messages; see the module docstring."""
 
-    def __init__(self, webhooks, log, queue, policy, sender, settings, clock=time.time):
+    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time):
         self._webhooks = webhooks
-        self._log = log
+        self._log = log_store
         self._queue = queue
         self._policy = policy
         self._sender = sender
@@ -159,28 +199,26 @@ class DeliveryWorker:
         Every record returned is back on the queue: one that failed stays hidden until it is due
         again, and the messages about the same person behind it wait for it in the FIFO group.
         """
-        received = [self._parse(record) for record in records]
-        failed = [item.record_id for item in received if item.message is None]
-        good = [item for item in received if item.message is not None]
-        if not good:
-            return failed
-        webhooks, states = self._log.load(
-            [item.message.webhook_id for item in good],
-            [(item.message.webhook_id, item.message.message_id) for item in good],
-        )
-        groups = {}
-        for item in good:  # SQS FIFO hands a group's messages over in order; keep that order
-            groups.setdefault(item.group_id, []).append(item)
-        deadline = None if remaining_ms is None else time.monotonic() + remaining_ms / 1000.0
-        work = [lambda g=group: self._deliver_group(g, webhooks, states, deadline) for group in groups.values()]
-        if len(work) == 1:
-            results = [work[0]()]
-        else:
-            results = list(self._pool().map(lambda job: job(), work))
-        later = [entry for group_later in results for entry in group_later]
-        if later:
-            self._queue.retry_later([(item.receipt_handle, delay) for item, delay in later])
-        return failed + [item.record_id for item, _ in later]
+        try:
+            received = [self._parse(record) for record in records]
+            failed = [item.record_id for item in received if item.message is None]
+            good = [item for item in received if item.message is not None]
+            if not good:
+                return failed
+            batch = _Batch(*self._log.load([item.message for item in good]), deadline=None)
+            if remaining_ms is not None:
+                batch.deadline = time.monotonic() + remaining_ms / 1000.0
+            groups = {}
+            for item in good:  # SQS FIFO hands a group's messages over in order; keep that order
+                groups.setdefault(item.group_id, []).append(item)
+            jobs = [lambda g=group: self._deliver_group(g, batch) for group in groups.values()]
+            results = [jobs[0]()] if len(jobs) == 1 else list(self._pool().map(lambda job: job(), jobs))
+            later = [entry for group_later in results for entry in group_later]
+            if later:
+                self._queue.retry_later([(item.receipt_handle, delay) for item, delay in later])
+            return failed + [item.record_id for item, _ in later]
+        finally:
+            observability.flush()
 
     def _pool(self):
         with self._lock:
@@ -193,7 +231,7 @@ class DeliveryWorker:
         try:
             message = QueuedMessage.from_json(record["body"])
         except (ValueError, KeyError, TypeError):
-            logger.error("unreadable delivery message %s left for the dead-letter queue", record.get("messageId"))
+            log.error("unreadable delivery message left for the dead-letter queue", extra={"sqsMessageId": record.get("messageId")})
             message = None
         return _Received(
             record_id=record["messageId"],
@@ -203,16 +241,17 @@ class DeliveryWorker:
             message=message,
         )
 
-    def _deliver_group(self, group, webhooks, states, deadline):
-        """Deliver one person's messages in order; return [(item, seconds)] to hide until due."""
+    def _deliver_group(self, group, batch):
+        """Deliver one person's messages in order; return [(item, seconds)] to put back."""
         for index, item in enumerate(group):
-            if deadline is not None and deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
+            if batch.deadline is not None and batch.deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
                 # Not enough time left to wait for an endpoint: hand the rest back at once.
                 return [(later, 0) for later in group[index:]]
             try:
-                delay = self._deliver_one(item, webhooks, states)
+                delay = self._deliver_one(item, batch)
             except Exception:  # noqa: BLE001 - one bad record must not lose the batch; it comes back
-                logger.exception("delivery of %s failed unexpectedly; it will be retried", item.message.message_id)
+                log.exception("delivery failed unexpectedly; it will be retried",
+                              extra={"messageID": item.message.message_id, "webhookID": item.message.webhook_id})
                 delay = _RETRY_AFTER_ERROR_SECONDS
             if delay is not None:
                 # The messages behind it about the same person go back at once: SQS FIFO holds
@@ -220,63 +259,119 @@ class DeliveryWorker:
                 return [(item, delay)] + [(later, 0) for later in group[index + 1 :]]
         return []
 
-    def _deliver_one(self, item, webhooks, states):
+    def _deliver_one(self, item, batch):
         """None when the message is finished with (delivered, given up, or not to be sent);
         else the seconds until it is due again."""
         message = item.message
-        webhook_item = webhooks.get(message.webhook_id)
+        webhook_item = batch.webhooks.get(message.webhook_id)
         if webhook_item is None or webhook_item["status"] == "removed":
             return None  # removed: nothing more is sent, queued messages included
-        state = states.get((message.webhook_id, message.message_id)) or {}
-        if state.get("status") in ("delivered", "failed"):
-            return None  # already finished: a message received twice is not sent twice
+        record = batch.records.get((message.webhook_id, message.message_id)) or {}
+        status = record.get("status")
+        if status in ("delivered", "failed", "skipped") or int(record.get("redeliveries", 0)) > message.redelivery:
+            return None  # finished, or replaced by a redelivery: a message received twice is sent once
         if webhook_item["status"] != "enabled":
+            self._log.record_skipped(message, self._clock())
+            observability.count("Skipped")
             return None
         now_ms = int(self._clock() * 1000)
-        due_ms = state.get("nextAttemptAt")
-        if due_ms is None and not state.get("attemptCount"):
+        due_ms = record.get("nextAttemptAt")
+        if due_ms is None and not record.get("attemptCount"):
             due_ms = item.sent_ms + self._settings.retry_schedule_ms[0]
         if due_ms is not None and int(due_ms) > now_ms + _DUE_SLACK_MS:
             return (int(due_ms) - now_ms) / 1000.0
-        return self._attempt(item, Webhook.from_item(webhook_item), int(state.get("attemptCount", 0)) + 1)
+        return self._attempt(item, webhook_item, record, batch)
 
-    def _attempt(self, item, webhook, number):
+    def _attempt(self, item, webhook_item, record, batch):
         message = item.message
+        webhook = Webhook.from_item(webhook_item)
+        number = int(record.get("attemptCount", 0)) + 1
+        body, numbered = record.get("body"), None
+        person = (message.webhook_id, message.person_id)
+        if body is None:
+            sequence = batch.sequences.get(person, 0) + 1
+            body = delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence)
+            numbered = (sequence, body)
         now = self._clock()
         try:
             target = self._policy.check(webhook.url)
         except UnsafeDestination as exc:
             attempt = Attempt(None, 0, f"not sent: {exc.message}", "")
         else:
-            request = signed_request(webhook, message.message_id, message.body, now)
-            attempt = self._sender.post(target, request["headers"], message.body.encode("utf-8"))
+            request = signed_request(webhook, message.message_id, body, now)
+            attempt = self._sender.post(target, request["headers"], body.encode("utf-8"))
         schedule = self._settings.retry_schedule_ms
+        attempts_this_round = number - int(record.get("attemptBase", 0))
         gone = attempt.status_code == 410
         if attempt.ok:
-            status, next_ms = "delivered", None
-        elif gone or number >= len(schedule):
-            status, next_ms = "failed", None
+            status, delay = "delivered", None
+        elif gone or attempts_this_round >= len(schedule):
+            status, delay = "failed", None
         else:
-            status, next_ms = "pending", int(self._clock() * 1000) + schedule[number]
-        logger.info(
-            "attempt %s of %s to %s: %s",
-            number,
-            message.message_id,
-            webhook.webhook_id,
-            attempt.status_code if attempt.status_code is not None else attempt.error,
-        )
-        recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms, now)
-        if gone:
-            try:
-                self._webhooks.set_status(webhook, "disabled")
-            except NotFound:
-                pass  # removed meanwhile: nothing left to disable
+            status, delay = "pending", schedule[attempts_this_round] / 1000.0
+            if attempt.retry_after is not None:
+                delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
+        finished_ms = int(self._clock() * 1000)
+        next_ms = None if delay is None else finished_ms + int(delay * 1000)
+        recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms, now,
+                                            numbered)
+        self._report(message, webhook, number, attempt, status, item.sent_ms, finished_ms)
+        self._mind_health(webhook, webhook_item, attempt, finished_ms)
         if not recorded:
             # Another receipt of this message recorded this attempt first; the log decides.
             state = self._log.get(message.webhook_id, message.message_id) or {}
-            if state.get("status") in ("delivered", "failed"):
+            if state.get("status") in ("delivered", "failed", "skipped"):
                 return None
             return max(0.0, (int(state.get("nextAttemptAt") or 0) - self._clock() * 1000) / 1000.0)
-        if status == "pending":
-            return schedule[number] / 1000.0
-        return None
+        if numbered is not None:
+            batch.sequences[person] = numbered[0]
+        return delay
+
+    def _report(self, message, webhook, number, attempt, status, sent_ms, finished_ms):
+        fields = {
+            "webhookID": webhook.webhook_id,
+            "messageID": message.message_id,
+            "type": message.type,
+            "attempt": number,
+            "statusCode": attempt.status_code,
+            "durationMs": attempt.duration_ms,
+            "error": attempt.error,
+            "outcome": status,
+        }
+        log.info("delivery attempt", extra=fields)
+        observability.latency(attempt.duration_ms)
+        if status == "delivered":
+            observability.count("Delivered")
+            observability.metrics.add_metric(name="DeliveryLatency", unit="Milliseconds",
+                                             value=max(0, finished_ms - sent_ms))
+        elif status == "failed":
+            observability.count("Failed")
+        else:
+            observability.count("Retried")
+
+    def _mind_health(self, webhook, webhook_item, attempt, now_ms):
+        """410 disables at once; failing without a success for too long disables too."""
+        failing_since = webhook_item.get("failingSince")
+        try:
+            if attempt.ok:
+                if failing_since is not None:
+                    self._webhooks.clear_failing(webhook.webhook_id)
+                    webhook_item.pop("failingSince", None)
+                return
+            if attempt.status_code == 410:
+                self._disable(webhook, webhook_item, "the endpoint answered 410 Gone")
+            elif failing_since is None:
+                self._webhooks.mark_failing(webhook.webhook_id, now_ms)
+                webhook_item["failingSince"] = now_ms
+            elif now_ms - int(failing_since) >= self._settings.auto_disable_after_ms:
+                self._disable(webhook, webhook_item, "the endpoint has not accepted a delivery for too long")
+        except NotFound:
+            pass  # removed meanwhile: nothing left to disable
+
+    def _disable(self, webhook, webhook_item, reason):
+        if webhook_item.get("status") != "enabled":
+            return
+        self._webhooks.set_status(webhook, "disabled")
+        webhook_item["status"] = "disabled"
+        observability.count("Disabled")
+        log.warning("webhook disabled", extra={"webhookID": webhook.webhook_id, "reason": reason})

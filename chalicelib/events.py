@@ -89,10 +89,21 @@ def iso_timestamp(seconds):
     return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def delivery_body(type, webhook_id, data, timestamp):
-    """The exact JSON text a webhook receives (contract, section 4)."""
+def delivery_body(type, webhook_id, data, timestamp, sequence):
+    """The exact JSON text a webhook receives (contract, section 4).
+
+    ``sequence`` counts this webhook's messages about one person, 1, 2, 3..., in the order they
+    are first attempted, which is the order the platform reported them: a receiver can check
+    order, and see a gap where a message was given up.
+    """
     body = json.dumps(
-        {"type": type, "timestamp": iso_timestamp(timestamp), "webhookID": webhook_id, "data": data},
+        {
+            "type": type,
+            "timestamp": iso_timestamp(timestamp),
+            "webhookID": webhook_id,
+            "sequence": sequence,
+            "data": data,
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -101,3 +112,8 @@ def delivery_body(type, webhook_id, data, timestamp):
             f"the delivered body would exceed {MAX_DELIVERED_BODY // 1024} KiB", field="data"
         )
     return body
+
+
+def check_body_size(type, webhook_id, data, timestamp):
+    """Raise :class:`PayloadTooLarge` if the body could exceed the limit once it is numbered."""
+    delivery_body(type, webhook_id, data, timestamp, sequence=10**15)

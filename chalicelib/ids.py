@@ -34,10 +34,16 @@ def new_id(prefix, now_ms=None, randbytes=os.urandom):
     return f"{prefix}_{_encode(ms, 10)}{_encode(rand, 16)}"
 
 
-def deterministic_id(prefix, seed):
-    """An ID derived from ``seed``: the same platform event always gets the same messageID."""
-    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:16], "big")
-    return f"{prefix}_{_encode(digest, 26)}"
+def deterministic_id(prefix, seed, ms):
+    """A sortable ID for time ``ms`` whose random part is derived from ``seed``: the same platform
+    event always gets the same messageID, and it still sorts by time."""
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+    return f"{prefix}_{_encode(ms, 10)}{_encode(digest, 16)}"
+
+
+def id_floor(prefix, ms):
+    """The smallest ID of time ``ms``: IDs made at or after ``ms`` sort at or after it."""
+    return f"{prefix}_{_encode(ms, 10)}{'0' * 16}"
 
 
 def new_token():

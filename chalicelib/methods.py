@@ -7,9 +7,11 @@ time) and its :class:`Params`; it returns ``(status, body)`` or raises a ``Servi
 import json
 from dataclasses import dataclass
 
-from chalicelib.delivery import signed_request
-from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
-from chalicelib.events import PlatformEvent, check_identifier, check_type, delivery_body
+from chalicelib.delivery import Attempt, signed_request
+from chalicelib.destinations import UnsafeDestination
+from chalicelib.deliveries import QueuedMessage
+from chalicelib.errors import Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound
+from chalicelib.events import PlatformEvent, check_identifier, check_type, check_unix_seconds, delivery_body
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.storage import Grant, Webhook
@@ -152,7 +154,7 @@ def request_example(ctx, params):
         personID=EXAMPLE_PERSON_ID,
         now=ctx.now,
     )
-    body = delivery_body(webhook.type, webhook.webhook_id, event.data(), ctx.now)
+    body = delivery_body(webhook.type, webhook.webhook_id, event.data(), ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
     return 200, {**example, "payload": json.loads(body)}
 
@@ -187,8 +189,132 @@ def dispatch(ctx, params):
     )
     _require_event(ctx, event.event_id)
     message_id = new_id("msg")
-    count = fan_out(event, message_id, ctx.services.webhooks, ctx.services.queue, ctx.now)
+    count = fan_out(event, message_id, ctx.services.webhooks, ctx.services.queue, ctx.services.log, ctx.now)
     return 202, {"messageID": message_id, "webhooks": count}
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "failed", "skipped")
+TEST_TYPE = "webhook.test"
+MAX_REDELIVER = 1000
+
+
+def message_view(record):
+    """A delivery log record as ``webhook.deliveries`` shows it (contract, section 9)."""
+    next_ms = record.get("nextAttemptAt")
+    return {
+        "messageID": record["messageID"],
+        "webhookID": record["webhookID"],
+        "type": record["type"],
+        "status": record["status"],
+        "date": record["date"],
+        "attempts": [
+            {
+                "attempt": int(a["attempt"]),
+                "date": a["date"],
+                "statusCode": None if a.get("statusCode") is None else int(a["statusCode"]),
+                "durationMs": int(a["durationMs"]),
+                "error": a.get("error"),
+                "response": a.get("response", ""),
+            }
+            for a in record.get("attempts", [])
+        ],
+        "nextAttemptDate": None if next_ms is None else str(int(next_ms) // 1000),
+    }
+
+
+@method("webhook.deliveries", verbs=READ, params=("webhookID", "status", "limit", "cursor"))
+def list_deliveries(ctx, params):
+    webhook = _visible_webhook(ctx, params)
+    status = params.raw("status")
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise InvalidParameter(f"status must be one of {', '.join(DELIVERY_STATUSES)}", field="status")
+    limit = params.raw("limit")
+    if limit is None:
+        limit = 50
+    elif isinstance(limit, bool) or not (isinstance(limit, int) or (isinstance(limit, str) and limit.isdigit())):
+        raise InvalidParameter("limit must be a whole number from 1 to 200", field="limit")
+    limit = int(limit)
+    if not 1 <= limit <= 200:
+        raise InvalidParameter("limit must be a whole number from 1 to 200", field="limit")
+    cursor = params.raw("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise InvalidParameter("cursor must be a string", field="cursor")
+    records, next_cursor = ctx.services.log.page(webhook.webhook_id, ctx.now, status=status, limit=limit,
+                                                 cursor=cursor or None)
+    data = [message_view(record) for record in records]
+    return 200, {"count": len(data), "data": data, "cursor": next_cursor}
+
+
+@method("webhook.redeliver", params=("webhookID", "messageID", "since"))
+def redeliver(ctx, params):
+    webhook = _visible_webhook(ctx, params)
+    message_id, since = params.raw("messageID"), params.raw("since")
+    if (message_id is None) == (since is None):
+        raise MissingParameter("give either messageID (one message) or since (Unix seconds)",
+                               field="messageID" if message_id is None else "since")
+    log = ctx.services.log
+    if message_id is not None:
+        message_id = check_identifier(message_id, "messageID")
+        if log.get(webhook.webhook_id, message_id) is None:
+            raise NotFound("this webhook has no message with that messageID", field="messageID")
+        reopened = [log.reopen(webhook.webhook_id, message_id)]
+    else:
+        since_ms = int(check_unix_seconds(since, "since")) * 1000
+        reopened = []
+        for status in ("failed", "skipped"):
+            cursor = None
+            while len(reopened) < MAX_REDELIVER:
+                records, cursor = log.page(webhook.webhook_id, ctx.now, status=status, since_ms=since_ms,
+                                           limit=min(200, MAX_REDELIVER - len(reopened)), cursor=cursor)
+                for record in records:
+                    try:
+                        reopened.append(log.reopen(webhook.webhook_id, record["messageID"]))
+                    except Conflict:
+                        pass  # already queued again by someone else
+                if cursor is None:
+                    break
+    ctx.services.queue.send([QueuedMessage.from_record(record) for record in reopened])
+    return 202, {"queued": len(reopened)}
+
+
+@method("webhook.test", params=("webhookID",))
+def test_webhook(ctx, params):
+    webhook = _visible_webhook(ctx, params)
+    data = {"eventID": webhook.event_id, "message": "a test delivery from InEvent webhooks"}
+    body = delivery_body(TEST_TYPE, webhook.webhook_id, data, ctx.now, sequence=0)
+    attempt = send_now(ctx.services, webhook, new_id("msg"), body, ctx.now)
+    return 200, {
+        "statusCode": attempt.status_code,
+        "durationMs": attempt.duration_ms,
+        "error": attempt.error,
+        "response": attempt.response,
+    }
+
+
+def send_now(services, webhook, message_id, body, now):
+    """One signed POST to the webhook, now, checked like every delivery."""
+    try:
+        target = services.policy.check(webhook.url)
+    except UnsafeDestination as exc:
+        return Attempt(None, 0, f"not sent: {exc.message}", "")
+    request = signed_request(webhook, message_id, body, now)
+    return services.sender.post(target, request["headers"], body.encode("utf-8"))
+
+
+@method("webhook.enable", params=("webhookID",))
+def enable_webhook(ctx, params):
+    return _set_status(ctx, params, "enabled")
+
+
+@method("webhook.disable", params=("webhookID",))
+def disable_webhook(ctx, params):
+    return _set_status(ctx, params, "disabled")
+
+
+def _set_status(ctx, params, status):
+    webhook = _visible_webhook(ctx, params)
+    ctx.services.webhooks.set_status(webhook, status)
+    return 200, {**webhook.public(), "status": status}
 
 
 @method("token.create", params=("eventID",), admin=True)

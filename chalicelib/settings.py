@@ -11,6 +11,8 @@ from chalicelib.errors import SettingsError
 DEFAULT_RETRY_SCHEDULE = "0s,5s,5m,30m,2h,5h,10h,10h"
 DEFAULT_DELIVERY_TIMEOUT_SECONDS = "10"
 DEFAULT_TABLE_NAME = "inevent-webhooks"
+DEFAULT_AUTO_DISABLE_AFTER = "24h"
+DEFAULT_RETENTION_DAYS = "30"
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -72,6 +74,7 @@ class Settings:
     allow_networks: tuple = ()
     max_webhooks_per_event: int = 200
     delivery_retention_days: int = 30
+    auto_disable_after_ms: int = 24 * 3_600_000
 
     @classmethod
     def from_env(cls, environ=None):
@@ -83,12 +86,20 @@ class Settings:
             raise SettingsError("DELIVERY_TIMEOUT_SECONDS must be a number of seconds") from exc
         if not (0 < timeout <= 60) or math.isnan(timeout):
             raise SettingsError("DELIVERY_TIMEOUT_SECONDS must be more than 0 and at most 60")
+        retention = env.get("DELIVERY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
+        if not retention.isdigit() or not 1 <= int(retention) <= 3650:
+            raise SettingsError("DELIVERY_RETENTION_DAYS must be a whole number of days from 1 to 3650")
+        auto_disable = parse_duration(env.get("AUTO_DISABLE_AFTER", DEFAULT_AUTO_DISABLE_AFTER))
+        if auto_disable <= 0:
+            raise SettingsError("AUTO_DISABLE_AFTER must be more than 0")
         return cls(
             table_name=env.get("WEBHOOKS_TABLE", DEFAULT_TABLE_NAME),
             queue_url=env.get("DELIVERY_QUEUE_URL", ""),
             retry_schedule_ms=parse_retry_schedule(env.get("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)),
             delivery_timeout_seconds=timeout,
             allow_networks=parse_networks(env.get("WEBHOOK_ALLOW_NETWORKS", "")),
+            delivery_retention_days=int(retention),
+            auto_disable_after_ms=auto_disable,
         )
 
     @property

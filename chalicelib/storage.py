@@ -220,8 +220,35 @@ class WebhookStore:
             reraise_unavailable(exc)
         return webhook
 
+    def mark_failing(self, webhook_id, since_ms):
+        """Note when the webhook's current run of failures began (kept if already noted)."""
+        self._update_health(webhook_id, "SET failingSince = if_not_exists(failingSince, :since)", {":since": {"N": str(since_ms)}})
+
+    def clear_failing(self, webhook_id):
+        """The webhook's endpoint accepted a delivery: its run of failures is over."""
+        self._update_health(webhook_id, "REMOVE failingSince", None)
+
+    def _update_health(self, webhook_id, expression, values):
+        request = {
+            "TableName": self._table,
+            "Key": webhook_key(webhook_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk)",
+        }
+        if values:
+            request["ExpressionAttributeValues"] = values
+        try:
+            self._db.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise NotFound("no webhook with that webhookID", field="webhookID") from exc
+            reraise_unavailable(exc)
+
     def set_status(self, webhook, status):
-        """Enable or disable a live webhook, in its item and its listing together."""
+        """Enable or disable a live webhook, in its item and its listing together.
+
+        Enabling also ends the webhook's run of failures, so it gets a fresh chance.
+        """
         names = {"#s": "status"}
         try:
             self._db.transact_write_items(
@@ -230,7 +257,7 @@ class WebhookStore:
                         "Update": {
                             "TableName": self._table,
                             "Key": webhook_key(webhook.webhook_id),
-                            "UpdateExpression": "SET #s = :status",
+                            "UpdateExpression": "SET #s = :status" + (" REMOVE failingSince" if status == "enabled" else ""),
                             "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": {":status": {"S": status}, ":removed": {"S": "removed"}},

@@ -1,0 +1,30 @@
+"""Structured logs and CloudWatch metrics, with Powertools for AWS Lambda.
+
+Logs are JSON lines that name the webhook, message, attempt and outcome; they never carry
+secrets, tokens or payload bodies. Metrics go out in Embedded Metric Format: CloudWatch
+reads them from the logs, so recording one costs no API call.
+"""
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+# Not "inevent-webhooks": Chalice names its own app logger so, and sets it to ERROR.
+SERVICE = "inevent.webhooks"
+NAMESPACE = "InEventWebhooks"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+def count(name, value=1):
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def latency(milliseconds):
+    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=milliseconds)
+
+
+def flush():
+    """Write the metrics gathered in this invocation (one EMF line), if there are any."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
