@@ -3,6 +3,8 @@
 Each handler hands its input to one chalicelib function; the logic lives there.
 """
 
+import threading
+
 from chalice import Chalice, Response
 
 from chalicelib import api, console
@@ -10,7 +12,25 @@ from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.events import EVENT_TYPES
 from chalicelib.services import get_services
 
-app = Chalice(app_name="inevent-webhooks")
+class WebhooksApp(Chalice):
+    """Chalice, with the current request kept per thread.
+
+    ``chalice local`` serves requests on threads, and Chalice keeps the request in one
+    attribute: two requests at once would read each other's. On Lambda nothing changes.
+    """
+
+    _requests = threading.local()
+
+    @property
+    def current_request(self):
+        return getattr(self._requests, "request", None)
+
+    @current_request.setter
+    def current_request(self, request):
+        self._requests.request = request
+
+
+app = WebhooksApp(app_name="inevent-webhooks")
 app.debug = False
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.

@@ -314,7 +314,7 @@ class DeliveryWorker:
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
         recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms, now,
-                                            numbered)
+                                            numbered, record)
         self._report(message, webhook, number, attempt, status, item.sent_ms, finished_ms)
         self._mind_health(webhook, webhook_item, attempt, finished_ms)
         if not recorded:

@@ -77,7 +77,7 @@ class LocalRun:
 
     def start_moto(self):
         port = int(self.env.get("MOTO_PORT") or free_port())
-        moto = self.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], "moto",
+        moto = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], "moto",
                           quiet=True)
         endpoint = f"http://127.0.0.1:{port}"
         wait_until_up(endpoint + "/moto-api/", moto, "the moto server")
@@ -162,7 +162,7 @@ def main():
         if not own_aws:
             run.create_stack()
         token = run.admin_token()
-        run.start([sys.executable, "-m", "dev.worker"], "worker")
+        worker = run.start([sys.executable, "-m", "dev.worker"], "worker")
         chalice = str(pathlib.Path(sys.executable).parent / "chalice")
         api = run.start([chalice, "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "local",
                          "--no-autoreload"], "chalice local")
@@ -177,13 +177,21 @@ def main():
             f"AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={run.env.get('AWS_DEFAULT_REGION', '')} "
             f"WEBHOOKS_TABLE={run.env['WEBHOOKS_TABLE']}\n"
             f"  receivers may be on: {run.env['WEBHOOK_ALLOW_NETWORKS'] or 'public addresses only'}\n"
+            f"  worker pid:       {worker.pid}\n"
             f"Ready. Press Ctrl-C to stop.",
             flush=True,
         )
         while True:
-            for name, process in run.children:
-                if process.poll() is not None:
+            for index, (name, process) in enumerate(run.children):
+                if process.poll() is None:
+                    continue
+                if name != "worker":
                     raise SystemExit(f"{name} stopped unexpectedly (exit code {process.returncode})")
+                # As Lambda would start a new worker: what the dead one held comes back to it.
+                run.children.pop(index)
+                worker = run.start([sys.executable, "-m", "dev.worker"], "worker")
+                print(f"worker stopped (exit code {process.returncode}); restarted as pid {worker.pid}", flush=True)
+                break
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("\nstopping...", flush=True)

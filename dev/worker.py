@@ -17,7 +17,7 @@ import time
 import boto3
 
 logger = logging.getLogger("dev.worker")
-FUNCTION_TIMEOUT_SECONDS = 60
+FUNCTION_TIMEOUT_SECONDS = 30  # as the Deliver function's timeout in .chalice/config.json
 
 
 class LambdaContext:
@@ -55,27 +55,28 @@ def sqs_event(messages, queue_arn, region):
 class DeliveryPoller:
     """Receives batches from the delivery queue and runs ``handler`` on them, as Lambda would."""
 
-    def __init__(self, sqs, queue_url, handler, wait_seconds=1):
+    def __init__(self, sqs, queue_url, handler, wait_seconds=0, visibility_timeout=None,
+                 function_timeout=FUNCTION_TIMEOUT_SECONDS):
         self._sqs = sqs
         self._url = queue_url
         self._handler = handler
         self._wait = wait_seconds
+        self._visibility = visibility_timeout
+        self._function_timeout = function_timeout
         self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._region = sqs.meta.region_name
 
     def poll_once(self):
         """One receive and one handler call; returns how many messages were received."""
-        answer = self._sqs.receive_message(
-            QueueUrl=self._url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=self._wait,
-            MessageSystemAttributeNames=["All"],
-        )
-        messages = answer.get("Messages", [])
+        request = {"QueueUrl": self._url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": self._wait,
+                   "MessageSystemAttributeNames": ["All"]}
+        if self._visibility is not None:
+            request["VisibilityTimeout"] = self._visibility
+        messages = self._sqs.receive_message(**request).get("Messages", [])
         if not messages:
             return 0
         try:
-            result = self._handler(sqs_event(messages, self._arn, self._region), LambdaContext())
+            result = self._handler(sqs_event(messages, self._arn, self._region), LambdaContext(self._function_timeout))
         except Exception:  # noqa: BLE001 - as on Lambda: the whole batch comes back
             logger.exception("the delivery handler failed; the batch will come back")
             return len(messages)
@@ -92,7 +93,7 @@ class DeliveryPoller:
 class EventPoller:
     """Hands EventBridge events that reached the local events queue to ``handler``."""
 
-    def __init__(self, sqs, queue_url, handler, wait_seconds=1):
+    def __init__(self, sqs, queue_url, handler, wait_seconds=0):
         self._sqs = sqs
         self._url = queue_url
         self._handler = handler
@@ -119,13 +120,18 @@ def as_eventbridge_event(event):
     return envelope
 
 
-def run_forever(pollers, stop):
-    """Run each poller in its own thread until ``stop`` is set."""
+def run_forever(pollers, stop, idle_seconds=0.02):
+    """Run each poller in its own thread until ``stop`` is set.
+
+    Polls do not wait on the server (the local moto server takes one request at a time), so
+    a poller that found nothing pauses briefly before the next poll.
+    """
 
     def loop(poller):
         while not stop.is_set():
             try:
-                poller.poll_once()
+                if not poller.poll_once():
+                    stop.wait(idle_seconds)
             except Exception:  # noqa: BLE001 - a moto hiccup must not end the local worker
                 logger.exception("polling failed; retrying")
                 stop.wait(1)
@@ -144,7 +150,13 @@ def main():
 
     sqs = boto3.client("sqs")
     concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "4"))
-    pollers = [DeliveryPoller(sqs, os.environ["DELIVERY_QUEUE_URL"], application.deliver) for _ in range(concurrency)]
+    visibility = os.environ.get("LOCAL_VISIBILITY_TIMEOUT")
+    function_timeout = int(os.environ.get("LOCAL_FUNCTION_TIMEOUT", FUNCTION_TIMEOUT_SECONDS))
+    pollers = [
+        DeliveryPoller(sqs, os.environ["DELIVERY_QUEUE_URL"], application.deliver,
+                       visibility_timeout=int(visibility) if visibility else None, function_timeout=function_timeout)
+        for _ in range(concurrency)
+    ]
     if os.environ.get("LOCAL_EVENTS_QUEUE_URL"):
         pollers.append(EventPoller(sqs, os.environ["LOCAL_EVENTS_QUEUE_URL"], application.platform_event))
     stop = threading.Event()
@@ -152,7 +164,7 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     threads = run_forever(pollers, stop)
     stop.wait()
-    deadline = time.monotonic() + 3  # a poll in progress ends within its 1 s wait
+    deadline = time.monotonic() + 3
     for thread in threads:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
 

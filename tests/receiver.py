@@ -19,6 +19,8 @@ class Received:
     headers: dict
     body: bytes
     at: float = field(default_factory=time.time)
+    status: int = 0  # what the receiver answered
+    answered_at: float = 0.0  # when the answer had been written (0 if it never was)
 
     def json(self):
         return json.loads(self.body)
@@ -48,7 +50,9 @@ class Receiver:
                     if receiver.rule is not None:
                         step = (receiver.rule(receiver.requests[-1], receiver.requests[:-1]), 0.0, b"{}", {})
                     receiver._cond.notify_all()
+                    received = receiver.requests[-1]
                 status, delay, answer, headers = step
+                received.status = status
                 if delay:
                     time.sleep(delay)
                 try:
@@ -58,6 +62,10 @@ class Receiver:
                     self.send_header("content-length", str(len(answer)))
                     self.end_headers()
                     self.wfile.write(answer)
+                    self.wfile.flush()
+                    received.answered_at = time.time()
+                    with receiver._cond:
+                        receiver._cond.notify_all()
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
@@ -82,16 +90,20 @@ class Receiver:
             script.append((status, delay, body, headers))
         self.script = script
 
-    def wait_for(self, count, timeout=10.0):
-        """Wait until ``count`` requests have arrived; return them all."""
+    def successes(self):
+        """The requests answered with a 2xx."""
+        return [r for r in list(self.requests) if 200 <= r.status < 300 and r.answered_at]
+
+    def wait_for(self, count, timeout=10.0, successes=False):
+        """Wait until ``count`` requests (or 2xx answers) have arrived; return them all."""
         deadline = time.time() + timeout
         with self._cond:
-            while len(self.requests) < count:
+            while len(self.successes() if successes else self.requests) < count:
                 left = deadline - time.time()
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            return list(self.requests)
+            return self.successes() if successes else list(self.requests)
 
     def __enter__(self):
         self.thread.start()

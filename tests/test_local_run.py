@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections import defaultdict
 
 import boto3
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from tests.receiver import Receiver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN = "tok_e2e-admin"
 
 
 def free_port():
@@ -66,31 +68,42 @@ class LocalService:
 
 
 @pytest.fixture
-def local_service():
-    port = free_port()
-    env = dict(os.environ, PORT=str(port), INEVENT_DEV_TOKEN="tok_e2e-admin", RETRY_SCHEDULE="0s,1s,1s")
-    for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
-        env.pop(name, None)
-    service = LocalService(port, env)
-    yield service
-    if service.process.poll() is None:
-        service.process.kill()
-        service.process.wait()
+def start_local_service():
+    services = []
+
+    def start(**settings):
+        port = free_port()
+        env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN, "RETRY_SCHEDULE": "0s,1s,1s", **settings}
+        for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
+            env.pop(name, None)
+        services.append(LocalService(port, env))
+        return services[-1]
+
+    yield start
+    for service in services:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()
+
+
+@pytest.fixture
+def local_service(start_local_service):
+    return start_local_service()
 
 
 def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(local_service):
     banner = local_service.wait_ready()
-    assert "tok_e2e-admin" in banner
+    assert ADMIN in banner
     endpoint = re.search(r"AWS_ENDPOINT_URL=(\S+)", banner).group(1)
     with urllib.request.urlopen(f"http://127.0.0.1:{local_service.port}/", timeout=5) as page:
         assert page.status == 200
 
     with Receiver() as receiver:
         receiver.answer(500, 200)  # the first attempt fails: the worker retries on schedule
-        status, hook = local_service.call("webhook.create", "tok_e2e-admin", eventID="1234",
+        status, hook = local_service.call("webhook.create", ADMIN, eventID="1234",
                                           type="activityEnrollment", url=receiver.url + "/hook")
         assert status == 201, hook
-        status, sent = local_service.call("webhook.dispatch", "tok_e2e-admin", type="activityEnrollment",
+        status, sent = local_service.call("webhook.dispatch", ADMIN, type="activityEnrollment",
                                           eventID="1234", activityID="98", personID="5521")
         assert status == 202 and sent["webhooks"] == 1
         got = receiver.wait_for(2, timeout=30)
@@ -116,3 +129,74 @@ def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(lo
     for url in (f"http://127.0.0.1:{local_service.port}/", endpoint):
         with pytest.raises(OSError):
             urllib.request.urlopen(url, timeout=2)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_resends_nothing_it_had_delivered(start_local_service):
+    service = start_local_service(DELIVERY_TIMEOUT_SECONDS="2", LOCAL_FUNCTION_TIMEOUT="6", LOCAL_VISIBILITY_TIMEOUT="7")
+    banner = service.wait_ready()
+    worker_pid = int(re.search(r"worker pid:\s+(\d+)", banner).group(1))
+    with Receiver() as receiver:
+        receiver.answer((200, 0.25))
+        hook = service.call("webhook.create", ADMIN, eventID="1", type="activityEnrollment", url=receiver.url)[1]
+        sent = [service.call("webhook.dispatch", ADMIN, type="activityEnrollment", eventID="1", activityID="1",
+                             personID=str(n))[1]["messageID"] for n in range(60)]
+        receiver.wait_for(15, successes=True, timeout=30)
+        os.kill(worker_pid, signal.SIGKILL)
+        killed_at = time.time()
+        receiver.wait_for(60, successes=True, timeout=90)
+        time.sleep(2)
+        successes = receiver.successes()
+
+    ids = [r.headers["webhook-id"] for r in successes]
+    assert sorted(set(ids)) == sorted(sent)  # nothing lost
+    settled_before_kill = {r.headers["webhook-id"] for r in successes if r.answered_at < killed_at - 0.1}
+    assert settled_before_kill
+    assert all(ids.count(message) == 1 for message in settled_before_kill)  # nothing delivered is sent again
+    assert any("restarted as pid" in line for line in service.lines)
+    status, log = service.call("webhook.deliveries", ADMIN, webhookID=hook["webhookID"], limit=200)
+    assert {m["status"] for m in log["data"]} == {"delivered"} and log["count"] == 60
+
+
+def test_a_burst_of_1000_events_to_5_webhooks_is_delivered_whole_once_each_in_order(start_local_service):
+    service = start_local_service(RETRY_SCHEDULE="0s,1s,1s,1s,1s", LOCAL_WORKER_CONCURRENCY="6")
+    service.wait_ready()
+    persons, per_person = 100, 10
+    with Receiver() as steady, Receiver() as flaky:
+        def a_third_fail_first(request, earlier):
+            message = request.headers["webhook-id"]
+            first = not any(r.headers["webhook-id"] == message for r in earlier)
+            return 500 if first and int(message[-4:], 36) % 3 == 0 else 200
+
+        flaky.rule = a_third_fail_first
+        urls = [steady.url + f"/{n}" for n in range(4)] + [flaky.url + "/flaky"]
+        for url in urls:
+            assert service.call("webhook.create", ADMIN, eventID="9", type="activityEnrollment", url=url)[0] == 201
+        order = defaultdict(list)
+
+        def dispatch(worker_index):
+            for person in range(worker_index, persons, 4):
+                for n in range(per_person):
+                    status, body = service.call("webhook.dispatch", ADMIN, type="activityEnrollment", eventID="9",
+                                                activityID=str(n), personID=f"p{person}")
+                    assert status == 202 and body["webhooks"] == 5
+                    order[f"p{person}"].append(body["messageID"])
+
+        threads = [threading.Thread(target=dispatch, args=(i,)) for i in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        steady.wait_for(4 * persons * per_person, successes=True, timeout=240)
+        flaky.wait_for(persons * per_person, successes=True, timeout=240)
+        time.sleep(2)
+        arrived = steady.successes() + flaky.successes()
+
+    assert sum(len(messages) for messages in order.values()) == persons * per_person
+    pairs = [(r.path, r.headers["webhook-id"]) for r in arrived]
+    assert len(pairs) == len(set(pairs)) == 5 * persons * per_person  # none lost, none twice
+    assert any(r.status == 500 for r in flaky.requests)
+    for path in [f"/{n}" for n in range(4)] + ["/flaky"]:
+        for person, messages in order.items():
+            got = [r for r in arrived if r.path == path and r.json()["data"]["personID"] == person]
+            assert [r.headers["webhook-id"] for r in got] == messages, (path, person)
+            assert [r.json()["sequence"] for r in got] == list(range(1, per_person + 1))

@@ -1,0 +1,30 @@
+"""Proof under faults: endpoints that fail and come back, with the worker in this process."""
+
+import time
+from collections import defaultdict
+
+from chalicelib.services import get_services
+
+
+def test_an_endpoint_down_then_back_gets_every_message_in_order_each_once(api, receiver, worker, settings):
+    settings(RETRY_SCHEDULE="0s,1s,1s,1s,1s,1s")
+    hook = api.create(receiver.url)
+    back_at = time.time() + 2.5
+    receiver.rule = lambda request, earlier: 200 if time.time() >= back_at else 503
+    sent = defaultdict(list)
+    for round in range(4):
+        for person in ("ana", "bo", "cy"):
+            sent[person].append(api.dispatch(person_id=person, activity_id=str(round))["messageID"])
+    worker.run(until=lambda: len(receiver.successes()) >= 12, timeout=30)
+
+    successes = receiver.successes()
+    assert sorted(r.headers["webhook-id"] for r in successes) == sorted(m for ms in sent.values() for m in ms)
+    for person, messages in sent.items():
+        arrived = [r for r in successes if r.json()["data"]["personID"] == person]
+        assert [r.headers["webhook-id"] for r in arrived] == messages
+        assert [r.json()["sequence"] for r in arrived] == [1, 2, 3, 4]
+    assert any(r.status == 503 for r in receiver.requests)
+    log = get_services().log
+    assert all(log.get(hook["webhookID"], m)["status"] == "delivered" for ms in sent.values() for m in ms)
+    worker.run()
+    assert len(receiver.successes()) == 12  # nothing more arrives afterwards
