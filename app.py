@@ -43,6 +43,11 @@ def index():
     return Response(body=console.page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+@app.route("/openapi.yaml", methods=["GET"])
+def openapi():
+    return Response(body=console.openapi(), status_code=200, headers={"Content-Type": "application/yaml"})
+
+
 @app.route("/api", methods=ALL_VERBS, content_types=["*/*"])
 def call_platform_style():
     return api.handle(app.current_request, get_services)

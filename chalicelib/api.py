@@ -23,7 +23,7 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token
-from chalicelib.methods import METHODS, Context, Params
+from chalicelib.methods import METHODS, Context, Params, Repeated
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ def _call(request, services_factory, path_method, clock):
         raise error
     services = services_factory()
     grant = _authenticate(request, values, services)
+    if "tokenID" not in method.params:
+        values.pop("tokenID", None)  # with the header authenticating, a tokenID carries nothing more
     if method.admin and not grant.admin:
         raise Forbidden(f"{name} needs an admin token")
     unknown = sorted(set(values) - method.params)
@@ -94,7 +96,7 @@ def _authenticate(request, values, services):
 
 
 def _single_string(value, name):
-    if isinstance(value, list):
+    if isinstance(value, Repeated):
         if len(value) != 1:
             raise InvalidParameter(f"{name} is given more than once", field=name)
         value = value[0]
@@ -125,7 +127,7 @@ def _query(request):
     params = request.query_params
     if not params:
         return {}
-    return {name: list(params.getlist(name)) for name in params}
+    return {name: Repeated(params.getlist(name)) for name in params}
 
 
 def _body(request, raw):
@@ -145,10 +147,14 @@ def _body(request, raw):
             raise InvalidParameter("the request body is not valid JSON", code="invalid_body") from exc
         if not isinstance(body, dict):
             raise InvalidParameter("the JSON body must be an object of parameters", code="invalid_body")
+        for name, value in body.items():
+            if value is None:
+                raise InvalidParameter(f"{name[:100]} must not be null: leave it out instead", field=name[:100])
         return body
     if content_type == "application/x-www-form-urlencoded":
         try:
-            return parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
+            fields = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
+            return {name: Repeated(values) for name, values in fields.items()}
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidParameter("the form body is not valid", code="invalid_body") from exc
     raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")

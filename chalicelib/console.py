@@ -1,4 +1,7 @@
-"""The web console served at ``/``."""
+"""The web console served at ``/``, and the API description served at ``/openapi.yaml``."""
+
+import functools
+import pathlib
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -17,3 +20,9 @@ webhook.dispatch, token.create, token.revoke.</p>
 def page():
     """The console's HTML."""
     return _PAGE
+
+
+@functools.lru_cache(maxsize=1)
+def openapi():
+    """The OpenAPI document, read on first use."""
+    return (pathlib.Path(__file__).parent / "openapi.yaml").read_text()

@@ -51,7 +51,7 @@ def signed_request(webhook, message_id, body, timestamp):
             "user-agent": USER_AGENT,
             "webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp)),
-            "webhook-signature": signature_header(webhook.secrets, message_id, timestamp, body),
+            "webhook-signature": signature_header(webhook.signing_secrets(timestamp), message_id, timestamp, body),
         },
         "body": body,
     }

@@ -49,24 +49,27 @@ class Context:
     now: float
 
 
+class Repeated(list):
+    """The values a query string or form gave one name (a JSON array is a plain list)."""
+
+
 class Params:
     """A method's parameters, merged from the query string and the body (body wins).
 
-    Query and form values arrive as lists of strings; JSON values arrive as they were sent.
+    Query and form values arrive as :class:`Repeated` strings; JSON values as they were sent.
     """
 
     def __init__(self, values):
         self._values = values
 
-    def names(self):
-        return set(self._values)
-
     def raw(self, name):
         value = self._values.get(name)
-        if isinstance(value, list):
+        if isinstance(value, Repeated):
             if len(value) > 1:
                 raise InvalidParameter(f"{name} is given more than once", field=name)
             value = value[0] if value else None
+        elif isinstance(value, (list, dict)) and name != "data":
+            raise InvalidParameter(f"{name} must be a single value", field=name)
         return value
 
     def required(self, name):
@@ -315,6 +318,17 @@ def _set_status(ctx, params, status):
     webhook = _visible_webhook(ctx, params)
     ctx.services.webhooks.set_status(webhook, status)
     return 200, {**webhook.public(), "status": status}
+
+
+ROTATION_OVERLAP_SECONDS = 24 * 3600
+
+
+@method("webhook.rotateSecret", params=("webhookID",))
+def rotate_secret(ctx, params):
+    webhook = _visible_webhook(ctx, params)
+    secret = new_secret()
+    ctx.services.webhooks.rotate_secret(webhook, secret, ctx.now + ROTATION_OVERLAP_SECONDS)
+    return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 
 @method("token.create", params=("eventID",), admin=True)

@@ -66,7 +66,8 @@ def message_key(webhook_id, message_id):
 
 @dataclass(frozen=True)
 class Webhook:
-    """A registered endpoint. ``secrets`` are its signing secrets, newest first."""
+    """A registered endpoint. ``secrets`` are its signing secrets, newest first; the one before
+    the newest still signs until ``previous_secret_until`` (Unix seconds), after a rotation."""
 
     webhook_id: str
     event_id: str
@@ -75,6 +76,13 @@ class Webhook:
     date: str
     status: str
     secrets: tuple
+    previous_secret_until: int = 0
+
+    def signing_secrets(self, now):
+        """The secrets a delivery made at ``now`` is signed with, newest first."""
+        if len(self.secrets) > 1 and now < self.previous_secret_until:
+            return self.secrets[:2]
+        return self.secrets[:1]
 
     @classmethod
     def from_item(cls, item):
@@ -86,6 +94,7 @@ class Webhook:
             date=item["date"],
             status=item["status"],
             secrets=tuple(item.get("secrets", ())),
+            previous_secret_until=int(item.get("previousSecretUntil", 0)),
         )
 
     def public(self):
@@ -219,6 +228,33 @@ class WebhookStore:
                 raise NotFound("no webhook with that webhookID", field="webhookID") from exc
             reraise_unavailable(exc)
         return webhook
+
+    def rotate_secret(self, webhook, secret, previous_until):
+        """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
+
+        Conditional on the current secret, so two rotations at once cannot both win.
+        """
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=webhook_key(webhook.webhook_id),
+                UpdateExpression="SET secrets = :secrets, previousSecretUntil = :until",
+                ConditionExpression="attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=serialize(
+                    {
+                        ":secrets": [secret, webhook.secrets[0]],
+                        ":until": int(previous_until),
+                        ":removed": "removed",
+                        ":current": webhook.secrets[0],
+                    }
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict("the secret was rotated or the webhook removed meanwhile; try again",
+                               field="webhookID") from exc
+            reraise_unavailable(exc)
 
     def mark_failing(self, webhook_id, since_ms):
         """Note when the webhook's current run of failures began (kept if already noted)."""

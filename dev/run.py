@@ -163,9 +163,8 @@ def main():
             run.create_stack()
         token = run.admin_token()
         worker = run.start([sys.executable, "-m", "dev.worker"], "worker")
-        chalice = str(pathlib.Path(sys.executable).parent / "chalice")
-        api = run.start([chalice, "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "local",
-                         "--no-autoreload"], "chalice local")
+        api = run.start([sys.executable, "-m", "dev.api_server", "--host", "127.0.0.1", "--port", str(port),
+                         "--stage", "local"], "chalice local")
         wait_until_up(f"http://127.0.0.1:{port}/", api, "chalice local")
         print(
             f"\nInEvent webhooks is running\n"

@@ -1,7 +1,14 @@
 """Shared fixtures: moto with the stack's own resources, the Chalice test client, a real receiver."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 
 import boto3
 import pytest
@@ -129,3 +136,80 @@ class Worker:
             if not got:
                 time.sleep(0.05)
         return False
+
+
+# The local run, started as a user starts it (`make run` runs `python -m dev.run`).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ADMIN = "tok_e2e-admin"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalService:
+    token = "tok_e2e-admin"
+
+    def __init__(self, port, env):
+        self.port = port
+        self.lines = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dev.run"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.append(line)
+            if line.startswith("Ready."):
+                self._ready.set()
+
+    def wait_ready(self, timeout=90):
+        if not self._ready.wait(timeout):
+            raise AssertionError("the local run did not get ready:\n" + "".join(self.lines[-40:]))
+        return "".join(self.lines)
+
+    def call(self, name, token, **params):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{name}",
+            data=json.dumps(params).encode(),
+            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+
+@pytest.fixture
+def start_local_service():
+    services = []
+
+    def start(**settings):
+        port = free_port()
+        env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN, "RETRY_SCHEDULE": "0s,1s,1s", **settings}
+        for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
+            env.pop(name, None)
+        services.append(LocalService(port, env))
+        return services[-1]
+
+    yield start
+    for service in services:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()
+
+
+@pytest.fixture
+def local_service(start_local_service):
+    return start_local_service()

@@ -1,6 +1,5 @@
 """Dispatch, fan-out and signed delivery to a real HTTP endpoint on loopback (contract, 4 and 5)."""
 
-import json
 import time
 
 import boto3

@@ -3,7 +3,6 @@
 import json
 import time
 
-import boto3
 import pytest
 
 from chalicelib.services import get_services
@@ -174,7 +173,7 @@ def test_retry_after_on_429_is_honoured(api, receiver, worker, settings):
 def test_an_endpoint_failing_for_longer_than_the_limit_is_disabled(api, receiver, worker, settings):
     settings(RETRY_SCHEDULE="0s,1s,1s,1s,1s", AUTO_DISABLE_AFTER="1500ms")
     receiver.answer(500)
-    hook = api.create(receiver.url)
+    api.create(receiver.url)
     api.dispatch()
     worker.run(until=lambda: api.call("webhook.find", eventID="1234")[1]["data"][0]["status"] == "disabled",
                timeout=15)

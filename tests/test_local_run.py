@@ -4,9 +4,6 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -17,78 +14,7 @@ import pytest
 
 from tests.receiver import Receiver
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADMIN = "tok_e2e-admin"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LocalService:
-    def __init__(self, port, env):
-        self.port = port
-        self.lines = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dev.run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if line.startswith("Ready."):
-                self._ready.set()
-
-    def wait_ready(self, timeout=90):
-        if not self._ready.wait(timeout):
-            raise AssertionError("the local run did not get ready:\n" + "".join(self.lines[-40:]))
-        return "".join(self.lines)
-
-    def call(self, name, token, **params):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/{name}",
-            data=json.dumps(params).encode(),
-            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-
-@pytest.fixture
-def start_local_service():
-    services = []
-
-    def start(**settings):
-        port = free_port()
-        env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN, "RETRY_SCHEDULE": "0s,1s,1s", **settings}
-        for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
-            env.pop(name, None)
-        services.append(LocalService(port, env))
-        return services[-1]
-
-    yield start
-    for service in services:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
-
-
-@pytest.fixture
-def local_service(start_local_service):
-    return start_local_service()
+from tests.conftest import ADMIN
 
 
 def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(local_service):
@@ -123,8 +49,16 @@ def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(lo
         assert got[2].verify(hook["secret"])["data"] | {"date": None} == {
             "eventID": "1234", "activityID": "7", "personID": "99", "date": None}
 
+        # A token in a query string, a secret in an answer: neither reaches the run's logs.
+        with urllib.request.urlopen(f"http://127.0.0.1:{local_service.port}/api/webhook.find?eventID=1234"
+                                    f"&tokenID={ADMIN}", timeout=5) as answer:
+            assert answer.status == 200
+
     local_service.process.send_signal(signal.SIGINT)
     assert local_service.process.wait(timeout=30) == 0
+    logged = [line for line in local_service.lines if not line.lstrip().startswith("admin token:")]
+    assert any("tokenID=[redacted]" in line for line in logged)
+    assert not any(ADMIN in line or hook["secret"] in line for line in logged)
     time.sleep(0.5)
     for url in (f"http://127.0.0.1:{local_service.port}/", endpoint):
         with pytest.raises(OSError):
