@@ -4,7 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,9 +17,13 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	$(PY) -m dev.run
 
-## test: the whole test suite
-test: $(INSTALLED)
+## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
+test: $(INSTALLED) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -43,6 +43,15 @@ def index():
     return Response(body=console.page(), status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
+@app.route("/console/{name}", methods=["GET"])
+def console_asset(name):
+    found = console.asset(name)
+    if found is None:
+        return Response(body={"error": {"code": "not_found", "message": "no such file", "field": None}}, status_code=404)
+    text, content_type = found
+    return Response(body=text, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+
+
 @app.route("/openapi.yaml", methods=["GET"])
 def openapi():
     return Response(body=console.openapi(), status_code=200, headers={"Content-Type": "application/yaml"})

@@ -1,28 +1,35 @@
-"""The web console served at ``/``, and the API description served at ``/openapi.yaml``."""
+"""The web console served at ``/``, and the API description served at ``/openapi.yaml``.
+
+The console is three static files in ``console/``: no build step, nothing from the internet.
+"""
 
 import functools
 import pathlib
 
-_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>InEvent webhooks</title></head>
-<body>
-<h1>InEvent webhooks</h1>
-<p>The API is at <code>/api/&lt;method&gt;</code> and <code>/api/?action=&lt;method&gt;</code>:
-webhook.create, webhook.find, webhook.remove, webhook.requestExample, webhook.responseExample,
-webhook.dispatch, token.create, token.revoke.</p>
-</body>
-</html>
-"""
+_HERE = pathlib.Path(__file__).parent
+ASSETS = {
+    "console.js": "text/javascript; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _read(name):
+    return (_HERE / name).read_text()
 
 
 def page():
     """The console's HTML."""
-    return _PAGE
+    return _read("console/index.html")
 
 
-@functools.lru_cache(maxsize=1)
+def asset(name):
+    """``(text, content type)`` of a console file, or None for a name that is not one."""
+    if name not in ASSETS:
+        return None
+    return _read(f"console/{name}"), ASSETS[name]
+
+
 def openapi():
     """The OpenAPI document, read on first use."""
-    return (pathlib.Path(__file__).parent / "openapi.yaml").read_text()
+    return _read("openapi.yaml")
