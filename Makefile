@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test clean browser
+.PHONY: run test package clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,13 @@ run: $(INSTALLED)
 test: $(INSTALLED) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
+package: $(INSTALLED)
+	$(PY) -m dev.package --stage $(or $(STAGE),prod)
+
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build

@@ -10,6 +10,8 @@ import json
 import pathlib
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / ".chalice" / "resources.json"
+# Alarms watch AWS's own metrics; the local run has nothing for them to watch.
+_NOT_LOCAL = {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::QueuePolicy"}
 _QUEUE_ATTRIBUTES = (
     "FifoQueue",
     "ContentBasedDeduplication",
@@ -30,6 +32,7 @@ def load_template(path=TEMPLATE):
 class _Stack:
     def __init__(self, template, stack_name, region, account, dynamodb, sqs):
         self.resources = template["Resources"]
+        self.parameters = template.get("Parameters", {})
         self.pseudo = {"AWS::StackName": stack_name, "AWS::Region": region, "AWS::AccountId": account,
                        "AWS::Partition": "aws"}
         self.dynamodb = dynamodb
@@ -45,6 +48,8 @@ class _Stack:
             text = value["Fn::Sub"]
             for name, replacement in self.pseudo.items():
                 text = text.replace("${%s}" % name, replacement)
+            for name, parameter in self.parameters.items():
+                text = text.replace("${%s}" % name, str(parameter.get("Default", "")))
             if "${" in text:
                 raise ValueError(f"cannot substitute {text!r} locally")
             return text
@@ -58,8 +63,11 @@ class _Stack:
     def create(self, logical_id):
         if logical_id not in self.created:
             resource = self.resources[logical_id]
-            properties = self.resolve(resource.get("Properties", {}))
             kind = resource["Type"]
+            if kind in _NOT_LOCAL:
+                self.created[logical_id] = {}
+                return self.created[logical_id]
+            properties = self.resolve(resource.get("Properties", {}))
             if kind == "AWS::DynamoDB::Table":
                 self.created[logical_id] = self._table(properties)
             elif kind == "AWS::SQS::Queue":
@@ -96,7 +104,7 @@ def _text(value):
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def create_resources(dynamodb, sqs, stack_name="inevent-local", region="us-east-1", account="123456789012",
+def create_resources(dynamodb, sqs, stack_name="inevent-webhooks", region="us-east-1", account="123456789012",
                      template=None):
     """Create every resource of the template; return what each became, by logical ID."""
     stack = _Stack(template or load_template(), stack_name, region, account, dynamodb, sqs)

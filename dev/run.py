@@ -20,7 +20,7 @@ import urllib.request
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
-STACK_NAME = "inevent-local"
+STACK_NAME = "inevent-webhooks"  # so the queue is the one app.py names
 EVENTS_QUEUE = "inevent-local-platform-events"
 EVENTS_RULE = "inevent-local-platform-events"
 

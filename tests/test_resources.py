@@ -9,7 +9,7 @@ from dev.resources import load_template
 def test_the_worker_reads_the_queue_the_stack_creates_and_reports_partial_batches():
     template = load_template()
     queue = template["Resources"]["DeliveryQueue"]["Properties"]
-    assert queue["QueueName"] == application.DELIVERY_QUEUE_NAME
+    assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-deliveries.fifo"}
     assert queue["FifoQueue"] is True
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeliveryDeadLetterQueue", "Arn"]}
     source = template["Resources"]["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
@@ -21,6 +21,7 @@ def test_the_local_run_creates_the_templates_table_and_queues(aws):
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=aws["WebhooksTable"]["name"])
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
+    assert aws["DeliveryQueue"]["QueueName"] == application.DELIVERY_QUEUE_NAME
     attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws["DeliveryQueue"]["url"],
                                                           AttributeNames=["All"])["Attributes"]
     assert attributes["FifoQueue"] == "true"
