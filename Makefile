@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package clean browser
+.PHONY: run test package bench clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(INSTALLED) browser
 ## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
 package: $(INSTALLED)
 	$(PY) -m dev.package --stage $(or $(STAGE),prod)
+
+## bench: cost, speed and scale figures, printed and written to docs/benchmarks.md
+bench: $(INSTALLED)
+	$(PY) -m dev.bench $(BENCH_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \

@@ -239,21 +239,13 @@ class DeliveryLog:
                 sequences[(item["pk"][3:], person)] = int(item["sequence"])
         return webhooks, records, sequences
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, numbered=None, record=None):
-        """Append attempt ``number`` and set the message's status; False if someone else did first.
+    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now):
+        """Append attempt ``number`` (a later attempt) and set the message's status; False if
+        someone else did first.
 
-        A later attempt is a conditional UpdateItem on the attempts recorded so far, so a message
-        received twice cannot record an attempt twice, nor overwrite a delivered message.
-
-        The attempt that first numbers the message (``numbered`` is ``(sequence, body)``) writes
-        its record and its person's sequence counter together, in one BatchWriteItem, from the
-        ``record`` read at the start of the batch. Those two items have no other writer while it
-        runs: SQS FIFO gives a message group (one webhook and person) to one invocation at a time,
-        and the function's timeout is shorter than the queue's visibility timeout. A transaction
-        would say the same at twice the write cost.
+        A conditional UpdateItem on the attempts recorded so far, so a message received twice
+        cannot record an attempt twice, nor overwrite a delivered message.
         """
-        if numbered is not None:
-            return self._record_first(message, number, attempt, status, next_attempt_ms, now, numbered, record or {})
         values = {
             ":status": status,
             ":attempt": [attempt],
@@ -287,36 +279,51 @@ class DeliveryLog:
             raise
         return True
 
-    def _record_first(self, message, number, attempt, status, next_attempt_ms, now, numbered, record):
-        sequence, body = numbered
+    def first_attempt_items(self, message, attempt, status, next_attempt_ms, now, sequence, body, record):
+        """The items that record a message's first numbered attempt: its record (built on the
+        ``record`` read at the start of the batch) and its person's sequence counter.
+
+        They are written together with :meth:`write_items`, one request. Those two items have
+        no other writer meanwhile: SQS FIFO gives a message group (one webhook and person)
+        to one invocation at a time, and the function's timeout is shorter than the queue's
+        visibility timeout. A conditional write per item would say the same at many times the
+        requests.
+        """
         item = {key: value for key, value in record.items() if key not in ("pk", "sk", "nextAttemptAt")}
         item.update(message.fields())
         item.update(
             status=status,
             attempts=list(record.get("attempts", [])) + [attempt],
-            attemptCount=number,
+            attemptCount=int(record.get("attemptCount", 0)) + 1,
             expiresAt=int(now) + self._retention_seconds,
             sequence=sequence,
             body=body,
             nextAttemptAt=next_attempt_ms,
             redeliveries=record.get("redeliveries", message.redelivery) or None,
         )
-        request = {
-            self._table: [
-                {"PutRequest": {"Item": {**message_key(message.webhook_id, message.message_id), **serialize(item)}}},
-                {"PutRequest": {"Item": {**sequence_key(message.webhook_id, message.person_id),
-                                         **serialize({"sequence": sequence})}}},
-            ]
-        }
-        for _ in range(5):
-            try:
-                answer = self._db.batch_write_item(RequestItems=request)
-            except ClientError as exc:
-                reraise_unavailable(exc)
-            request = answer.get("UnprocessedItems") or {}
-            if not request:
-                return True
-        raise Unavailable("the delivery log is unavailable")
+        return [
+            {**message_key(message.webhook_id, message.message_id), **serialize(item)},
+            {**sequence_key(message.webhook_id, message.person_id), **serialize({"sequence": sequence})},
+        ]
+
+    def write_items(self, items):
+        """Put items with BatchWriteItem, 25 a request; for a key given twice the last one wins."""
+        latest = {}
+        for item in items:
+            latest[(item["pk"]["S"], item["sk"]["S"])] = item
+        puts = [{"PutRequest": {"Item": item}} for item in latest.values()]
+        for start in range(0, len(puts), 25):
+            request = {self._table: puts[start : start + 25]}
+            for _ in range(5):
+                try:
+                    answer = self._db.batch_write_item(RequestItems=request)
+                except ClientError as exc:
+                    reraise_unavailable(exc)
+                request = answer.get("UnprocessedItems") or {}
+                if not request:
+                    break
+            if request:
+                raise Unavailable("the delivery log is unavailable")
 
     def record_skipped(self, message, now):
         """Keep a message that was not sent because its webhook is disabled, to replay later."""
@@ -341,30 +348,12 @@ class DeliveryLog:
                 raise
 
     def put_skipped(self, messages, now):
-        """Record new messages for disabled webhooks as skipped (BatchWriteItem, 25 a call)."""
-        items = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        **message_key(m.webhook_id, m.message_id),
-                        **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds}),
-                    }
-                }
-            }
+        """Record new messages for disabled webhooks as skipped."""
+        self.write_items([
+            {**message_key(m.webhook_id, m.message_id),
+             **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds})}
             for m in messages
-        ]
-        for start in range(0, len(items), 25):
-            request = {self._table: items[start : start + 25]}
-            for _ in range(5):
-                try:
-                    answer = self._db.batch_write_item(RequestItems=request)
-                except ClientError as exc:
-                    reraise_unavailable(exc)
-                request = answer.get("UnprocessedItems") or {}
-                if not request:
-                    break
-            if request:
-                raise Unavailable("the delivery log is unavailable; try again in a moment")
+        ])
 
     def get(self, webhook_id, message_id):
         try:

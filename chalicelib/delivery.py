@@ -176,7 +176,7 @@ class _Batch:
     webhooks: dict
     records: dict
     sequences: dict
-    deadline: object
+    deadline: object = None
 
 
 class DeliveryWorker:
@@ -205,7 +205,7 @@ class DeliveryWorker:
             good = [item for item in received if item.message is not None]
             if not good:
                 return failed
-            batch = _Batch(*self._log.load([item.message for item in good]), deadline=None)
+            batch = _Batch(*self._log.load([item.message for item in good]))
             if remaining_ms is not None:
                 batch.deadline = time.monotonic() + remaining_ms / 1000.0
             groups = {}
@@ -313,8 +313,15 @@ class DeliveryWorker:
                 delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
-        recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms, now,
-                                            numbered, record)
+        if numbered is not None:
+            # Recorded at once, not with the rest of the batch: a worker that dies mid-batch
+            # must not send again what it had already delivered.
+            self._log.write_items(self._log.first_attempt_items(
+                message, attempt.to_record(number, now), status, next_ms, now, numbered[0], numbered[1], record))
+            recorded = True
+        else:
+            recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms,
+                                                now)
         self._report(message, webhook, number, attempt, status, item.sent_ms, finished_ms)
         self._mind_health(webhook, webhook_item, attempt, finished_ms)
         if not recorded:

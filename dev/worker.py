@@ -120,18 +120,24 @@ def as_eventbridge_event(event):
     return envelope
 
 
-def run_forever(pollers, stop, idle_seconds=0.02):
+def run_forever(pollers, stop, idle_seconds=(0.01, 0.25)):
     """Run each poller in its own thread until ``stop`` is set.
 
     Polls do not wait on the server (the local moto server takes one request at a time), so
-    a poller that found nothing pauses briefly before the next poll.
+    a poller that found nothing pauses before the next poll: 10 ms at first, doubling while the
+    queue stays empty, up to 250 ms, so an idle local run leaves the machine alone.
     """
+    shortest, longest = idle_seconds
 
     def loop(poller):
+        pause = shortest
         while not stop.is_set():
             try:
-                if not poller.poll_once():
-                    stop.wait(idle_seconds)
+                if poller.poll_once():
+                    pause = shortest
+                else:
+                    stop.wait(pause)
+                    pause = min(longest, pause * 2)
             except Exception:  # noqa: BLE001 - a moto hiccup must not end the local worker
                 logger.exception("polling failed; retrying")
                 stop.wait(1)
