@@ -65,6 +65,15 @@ class QueuedMessage:
     @classmethod
     def from_json(cls, text):
         fields = json.loads(text)
+        return cls._from(fields, fields["data"], fields.get("redelivery", 0))
+
+    @classmethod
+    def from_record(cls, record):
+        """The message a delivery log record keeps, to be queued again."""
+        return cls._from(record, json.loads(record["dataJson"]), record.get("redeliveries", 0))
+
+    @classmethod
+    def _from(cls, fields, data, redelivery):
         return cls(
             message_id=fields["messageID"],
             webhook_id=fields["webhookID"],
@@ -73,22 +82,8 @@ class QueuedMessage:
             person_id=fields["personID"],
             date=fields["date"],
             timestamp=int(fields["timestamp"]),
-            data=fields["data"],
-            redelivery=int(fields.get("redelivery", 0)),
-        )
-
-    @classmethod
-    def from_record(cls, record):
-        return cls(
-            message_id=record["messageID"],
-            webhook_id=record["webhookID"],
-            event_id=record["eventID"],
-            type=record["type"],
-            person_id=record["personID"],
-            date=record["date"],
-            timestamp=int(record["timestamp"]),
-            data=json.loads(record["dataJson"]),
-            redelivery=int(record.get("redeliveries", 0)),
+            data=data,
+            redelivery=int(redelivery),
         )
 
     @property
