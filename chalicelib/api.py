@@ -4,20 +4,20 @@ This is the only place that knows about status codes and the error shape (contra
 """
 
 import json
-import logging
 import time
 from urllib.parse import parse_qs
 
 from chalice import Response
 
+from chalicelib import observability
 from chalicelib.errors import (
+    Forbidden,
     InvalidParameter,
     MethodNotAllowed,
     MissingParameter,
     PayloadTooLarge,
     ServiceError,
     Unauthorized,
-    Forbidden,
     UnknownMethod,
     UnknownParameter,
     UnsupportedMediaType,
@@ -25,7 +25,7 @@ from chalicelib.errors import (
 from chalicelib.ids import hash_token
 from chalicelib.methods import METHODS, Context, Params, Repeated
 
-logger = logging.getLogger(__name__)
+logger = observability.logger
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FIELDS = 200
@@ -39,9 +39,9 @@ def handle(request, services_factory, path_method=None, clock=time.time):
         headers = JSON_HEADERS
     except ServiceError as exc:
         status, body = exc.status, exc.to_body()
-        headers = dict(JSON_HEADERS, **getattr(exc, "headers", {}))
+        headers = {**JSON_HEADERS, **exc.headers}
     except Exception:  # noqa: BLE001 - a bug: log it, answer in the contract's shape
-        logger.exception("unexpected error in %s", path_method or "api")
+        logger.exception("unexpected error", extra={"method": (path_method or "api")[:100]})
         status = 500
         body = {"error": {"code": "internal_error", "message": "an unexpected error occurred", "field": None}}
         headers = JSON_HEADERS
@@ -63,9 +63,8 @@ def _call(request, services_factory, path_method, clock):
     if method is None:
         raise UnknownMethod(f"there is no method {name[:100]!r}", field="action" if path_method is None else None)
     if request.method not in method.verbs:
-        error = MethodNotAllowed(f"{name} accepts {' and '.join(sorted(method.verbs))} only")
-        error.headers = {"Allow": ", ".join(sorted(method.verbs))}
-        raise error
+        raise MethodNotAllowed(f"{name} accepts {' and '.join(sorted(method.verbs))} only",
+                               headers={"Allow": ", ".join(sorted(method.verbs))})
     services = services_factory()
     grant = _authenticate(request, values, services)
     if "tokenID" not in method.params:

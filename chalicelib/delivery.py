@@ -57,6 +57,17 @@ def signed_request(webhook, message_id, body, timestamp):
     }
 
 
+def send(policy, sender, webhook, message_id, body, now):
+    """One signed POST of ``body`` to the webhook, to the address its URL resolves to now, if
+    that address may be reached; an :class:`Attempt` whatever happens."""
+    try:
+        target = policy.check(webhook.url)
+    except UnsafeDestination as exc:
+        return Attempt(None, 0, f"not sent: {exc.message}", "")
+    request = signed_request(webhook, message_id, body, now)
+    return sender.post(target, request["headers"], body.encode("utf-8"))
+
+
 @dataclass(frozen=True)
 class Attempt:
     """What one POST came to. ``status_code`` is None when no HTTP answer came back."""
@@ -293,13 +304,7 @@ class DeliveryWorker:
             body = delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence)
             numbered = (sequence, body)
         now = self._clock()
-        try:
-            target = self._policy.check(webhook.url)
-        except UnsafeDestination as exc:
-            attempt = Attempt(None, 0, f"not sent: {exc.message}", "")
-        else:
-            request = signed_request(webhook, message.message_id, body, now)
-            attempt = self._sender.post(target, request["headers"], body.encode("utf-8"))
+        attempt = send(self._policy, self._sender, webhook, message.message_id, body, now)
         schedule = self._settings.retry_schedule_ms
         attempts_this_round = number - int(record.get("attemptBase", 0))
         gone = attempt.status_code == 410

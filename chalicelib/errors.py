@@ -7,10 +7,11 @@ class ServiceError(Exception):
     status = 400
     code = "invalid_request"
 
-    def __init__(self, message, field=None, code=None):
+    def __init__(self, message, field=None, code=None, headers=None):
         super().__init__(message)
         self.message = message
         self.field = field
+        self.headers = headers or {}  # HTTP headers the answer needs, such as Allow on a 405
         if code:
             self.code = code
 

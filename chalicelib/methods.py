@@ -7,8 +7,7 @@ time) and its :class:`Params`; it returns ``(status, body)`` or raises a ``Servi
 import json
 from dataclasses import dataclass
 
-from chalicelib.delivery import Attempt, signed_request
-from chalicelib.destinations import UnsafeDestination
+from chalicelib.delivery import send, signed_request
 from chalicelib.deliveries import QueuedMessage
 from chalicelib.errors import Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.events import PlatformEvent, check_identifier, check_type, check_unix_seconds, delivery_body
@@ -285,23 +284,14 @@ def test_webhook(ctx, params):
     webhook = _visible_webhook(ctx, params)
     data = {"eventID": webhook.event_id, "message": "a test delivery from InEvent webhooks"}
     body = delivery_body(TEST_TYPE, webhook.webhook_id, data, ctx.now, sequence=0)
-    attempt = send_now(ctx.services, webhook, new_id("msg"), body, ctx.now)
+    services = ctx.services
+    attempt = send(services.policy, services.sender, webhook, new_id("msg"), body, ctx.now)
     return 200, {
         "statusCode": attempt.status_code,
         "durationMs": attempt.duration_ms,
         "error": attempt.error,
         "response": attempt.response,
     }
-
-
-def send_now(services, webhook, message_id, body, now):
-    """One signed POST to the webhook, now, checked like every delivery."""
-    try:
-        target = services.policy.check(webhook.url)
-    except UnsafeDestination as exc:
-        return Attempt(None, 0, f"not sent: {exc.message}", "")
-    request = signed_request(webhook, message_id, body, now)
-    return services.sender.post(target, request["headers"], body.encode("utf-8"))
 
 
 @method("webhook.enable", params=("webhookID",))
