@@ -1,0 +1,85 @@
+"""HTTPS delivery: connecting to the checked address still verifies the certificate of the name."""
+
+import datetime
+import http.server
+import ipaddress
+import ssl
+import threading
+
+import pytest
+import urllib3
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from chalicelib.delivery import HttpSender, send
+from chalicelib.destinations import DestinationPolicy
+from chalicelib.storage import Webhook
+from tests.test_security import FakeDNS
+
+
+def certificate_for(name, directory):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    cert, key = certificate_for("hooks.example.test", tmp_path)
+    got = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            got.append((self.headers["host"], self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], cert, got, tmp_path
+    server.shutdown()
+
+
+def webhook(url):
+    return Webhook("wh_TEST", "1", "activityEnrollment", url, "0", "enabled", ("whsec_" + "A" * 43 + "=",))
+
+
+def test_https_delivery_connects_to_the_checked_address_and_verifies_the_name(tls_receiver):
+    port, cert, got, _ = tls_receiver
+    policy = DestinationPolicy([ipaddress.ip_network("127.0.0.0/8")], resolver=FakeDNS(**{"hooks.example.test": ["127.0.0.1"]}))
+    sender = HttpSender(5, pool_manager=urllib3.PoolManager(ca_certs=str(cert), retries=False))
+    attempt = send(policy, sender, webhook(f"https://hooks.example.test:{port}/in"), "msg_1", '{"a":1}', 1764273600)
+    assert attempt.status_code == 200, attempt.error
+    assert got == [(f"hooks.example.test:{port}", b'{"a":1}')]
+
+
+def test_a_certificate_for_another_name_fails_the_attempt(tls_receiver):
+    port, _, got, directory = tls_receiver
+    other, _ = certificate_for("other.example.test", directory)
+    policy = DestinationPolicy([ipaddress.ip_network("127.0.0.0/8")], resolver=FakeDNS(**{"hooks.example.test": ["127.0.0.1"]}))
+    sender = HttpSender(5, pool_manager=urllib3.PoolManager(ca_certs=str(other), retries=False))
+    attempt = send(policy, sender, webhook(f"https://hooks.example.test:{port}/in"), "msg_1", "{}", 1764273600)
+    assert attempt.status_code is None and attempt.error == "TLS handshake with the endpoint failed"
+    assert got == []
