@@ -158,9 +158,10 @@ def bench_local_run(events=2000, webhooks=5, threads=8):
 
     port = free_port()
     env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": LocalService.token, "RETRY_SCHEDULE": "0s,1s",
-           "LOCAL_WORKER_CONCURRENCY": "6", "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING",
+           "LOCAL_WORKER_CONCURRENCY": os.environ.get("LOCAL_WORKER_CONCURRENCY", "10"), "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING",
            "POWERTOOLS_METRICS_DISABLED": "true"}
-    for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
+                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
         env.pop(name, None)
     service = LocalService(port, env)
     try:

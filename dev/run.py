@@ -76,18 +76,23 @@ class LocalRun:
                     process.wait()
 
     def start_moto(self):
-        port = int(self.env.get("MOTO_PORT") or free_port())
-        moto = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], "moto",
-                          quiet=True)
-        endpoint = f"http://127.0.0.1:{port}"
-        wait_until_up(endpoint + "/moto-api/", moto, "the moto server")
+        """Two moto servers: one for DynamoDB, one for SQS and EventBridge (whose rules deliver to
+        SQS inside moto). Each takes one request at a time, so two use both cores."""
+        endpoints = {}
+        for name, port in (("aws", self.env.get("MOTO_PORT")), ("dynamodb", None)):
+            port = int(port or free_port())
+            server = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                                f"moto ({name})", quiet=True)
+            endpoints[name] = f"http://127.0.0.1:{port}"
+            wait_until_up(endpoints[name] + "/moto-api/", server, "the moto server")
         self.env.update(
-            AWS_ENDPOINT_URL=endpoint,
+            AWS_ENDPOINT_URL=endpoints["aws"],
+            AWS_ENDPOINT_URL_DYNAMODB=endpoints["dynamodb"],
             AWS_ACCESS_KEY_ID="local",
             AWS_SECRET_ACCESS_KEY="local",
             AWS_DEFAULT_REGION=self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
         )
-        return endpoint
+        return f"{endpoints['aws']} (DynamoDB: {endpoints['dynamodb']})"
 
     def create_stack(self):
         import boto3
@@ -97,7 +102,8 @@ class LocalRun:
         session = boto3.Session(region_name=self.env["AWS_DEFAULT_REGION"], aws_access_key_id="local",
                                 aws_secret_access_key="local")
         kwargs = {"endpoint_url": self.env["AWS_ENDPOINT_URL"]}
-        created = create_resources(session.client("dynamodb", **kwargs), session.client("sqs", **kwargs),
+        dynamodb = session.client("dynamodb", endpoint_url=self.env["AWS_ENDPOINT_URL_DYNAMODB"])
+        created = create_resources(dynamodb, session.client("sqs", **kwargs),
                                    stack_name=STACK_NAME, region=self.env["AWS_DEFAULT_REGION"])
         self.env.update(service_environment(created))
         self.env["LOCAL_EVENTS_QUEUE_URL"] = self.route_platform_events(session, kwargs)
@@ -172,7 +178,8 @@ def main():
             f"  admin token:      {token}\n"
             f"  AWS backend:      {endpoint}\n"
             f"  to reach it from another shell (tokens CLI, aws events put-events):\n"
-            f"    export AWS_ENDPOINT_URL={run.env.get('AWS_ENDPOINT_URL', '')} AWS_ACCESS_KEY_ID=local "
+            f"    export AWS_ENDPOINT_URL={run.env.get('AWS_ENDPOINT_URL', '')} "
+            f"AWS_ENDPOINT_URL_DYNAMODB={run.env.get('AWS_ENDPOINT_URL_DYNAMODB', '')} AWS_ACCESS_KEY_ID=local "
             f"AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={run.env.get('AWS_DEFAULT_REGION', '')} "
             f"WEBHOOKS_TABLE={run.env['WEBHOOKS_TABLE']}\n"
             f"  receivers may be on: {run.env['WEBHOOK_ALLOW_NETWORKS'] or 'public addresses only'}\n"

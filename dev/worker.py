@@ -155,7 +155,7 @@ def main():
     import app as application  # the very handlers Lambda would run
 
     sqs = boto3.client("sqs")
-    concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "4"))
+    concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "8"))
     visibility = os.environ.get("LOCAL_VISIBILITY_TIMEOUT")
     function_timeout = int(os.environ.get("LOCAL_FUNCTION_TIMEOUT", FUNCTION_TIMEOUT_SECONDS))
     pollers = [

@@ -29,7 +29,8 @@ REGION = "us-east-1"
 @pytest.fixture
 def aws(monkeypatch):
     """Moto, holding the very resources that ``.chalice/resources.json`` defines."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "RETRY_SCHEDULE", "DELIVERY_TIMEOUT_SECONDS"):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE", "RETRY_SCHEDULE",
+                 "DELIVERY_TIMEOUT_SECONDS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -198,7 +199,8 @@ def start_local_service():
     def start(**settings):
         port = free_port()
         env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN, "RETRY_SCHEDULE": "0s,1s,1s", **settings}
-        for name in ("AWS_ENDPOINT_URL", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
+        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
+                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
             env.pop(name, None)
         services.append(LocalService(port, env))
         return services[-1]
