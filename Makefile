@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package bench clean browser
+.PHONY: run test package terraform bench clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(INSTALLED) browser
 ## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
 package: $(INSTALLED)
 	$(PY) -m dev.package --stage $(or $(STAGE),prod)
+
+## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE
+terraform: $(INSTALLED)
+	$(PY) -m dev.terraform --stage $(or $(STAGE),prod)
 
 ## bench: cost, speed and scale figures, printed and written to docs/benchmarks.md
 bench: $(INSTALLED)

@@ -1,0 +1,209 @@
+"""``make terraform``: the stack as Terraform, in build/terraform, for current Terraform.
+
+``chalice package --pkg-format terraform`` writes the functions, roles, API and event wiring,
+pinned to Terraform < 1.4 and the AWS provider < 5, and without the resources of
+``.chalice/resources.json``. This brings it up to date and adds the same table, queues,
+dead-letter queues, alarms and settings as the SAM template (``make package``):
+
+- Terraform >= 1.5 and the AWS provider >= 5; no null provider (its data source is gone);
+- the table, the delivery queue and its dead-letter queue, the platform events' dead-letter
+  queue and its policy, the alarm topic and the three alarms;
+- the functions' environment and Powertools layer, the platform function's dead-letter queue,
+  the SQS event source on the stack's queue with partial batch responses, the rule on the
+  platform's bus with retries and a dead-letter queue, API throttling;
+- the API's stage as its own resource (the provider's deployment no longer makes it);
+- each role's policy from ``.chalice/policy-*.json``, narrowed to these resources.
+
+    python -m dev.terraform [--stage prod] [--out build/terraform]
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+from dev.package import ROLES as SAM_ROLES
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver"}
+assert set(ROLES.values()) == set(SAM_ROLES.values())
+ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
+REGION = "${data.aws_region.chalice.name}"
+PARTITION = "${data.aws_partition.chalice.partition}"
+
+
+def resources_json():
+    return json.loads((ROOT / ".chalice" / "resources.json").read_text())
+
+
+def narrowed_policy(document, prefix):
+    queues = {"-deliveries.fifo": "${aws_sqs_queue.deliveries.arn}",
+              "-platform-events-dlq": "${aws_sqs_queue.platform_events_dlq.arn}"}
+    statements = []
+    for statement in document["Statement"]:
+        service = statement["Action"][0].split(":")[0]
+        if service == "sqs":
+            (suffix,) = [s for s in queues if statement["Resource"].endswith(s)]
+            resource = queues[suffix]
+        elif service == "dynamodb":
+            resource = "${aws_dynamodb_table.webhooks.arn}"
+        else:
+            resource = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{prefix}*"
+        statements.append({**statement, "Resource": resource})
+    return json.dumps({**document, "Statement": statements})
+
+
+def alarm(description, queue_name):
+    return {
+        "alarm_name": None, "alarm_description": description, "namespace": "AWS/SQS",
+        "metric_name": "ApproximateNumberOfMessagesVisible", "dimensions": {"QueueName": queue_name},
+        "statistic": "Maximum", "period": 300, "evaluation_periods": 1, "threshold": 0,
+        "comparison_operator": "GreaterThanThreshold", "treat_missing_data": "notBreaching",
+        "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
+    }
+
+
+def finish(tf, stage):
+    app = tf["data"]["null_data_source"]["chalice"]["inputs"]["app"]
+    prefix = f"{app}-{stage}"
+    text = json.dumps(tf)
+    text = text.replace("${data.null_data_source.chalice.outputs.app}", app)
+    text = text.replace("${data.null_data_source.chalice.outputs.stage}", stage)
+    tf = json.loads(text)
+    del tf["data"]["null_data_source"]
+    tf["terraform"] = {"required_version": ">= 1.5.0",
+                       "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}}
+    parameters = resources_json()["Parameters"]
+    tf["variable"] = {
+        "platform_event_bus_name": {"type": "string", "default": parameters["PlatformEventBusName"]["Default"],
+                                    "description": parameters["PlatformEventBusName"]["Description"]},
+        "powertools_layer_version": {"type": "number", "default": parameters["PowertoolsLayerVersion"]["Default"]},
+        "api_rate_limit": {"type": "number", "default": parameters["ApiRateLimit"]["Default"]},
+        "api_burst_limit": {"type": "number", "default": parameters["ApiBurstLimit"]["Default"]},
+    }
+    template = resources_json()["Resources"]
+    table = template["WebhooksTable"]["Properties"]
+    queue = template["DeliveryQueue"]["Properties"]
+    r = tf["resource"]
+    r["aws_dynamodb_table"] = {"webhooks": {
+        "name": f"{prefix}-webhooks", "billing_mode": table["BillingMode"], "hash_key": "pk", "range_key": "sk",
+        "attribute": [{"name": a["AttributeName"], "type": a["AttributeType"]} for a in table["AttributeDefinitions"]],
+        "ttl": {"attribute_name": table["TimeToLiveSpecification"]["AttributeName"], "enabled": True},
+        "point_in_time_recovery": {"enabled": True}, "server_side_encryption": {"enabled": True},
+    }}
+    retention = queue["MessageRetentionPeriod"]
+    r["aws_sqs_queue"] = {
+        "deliveries_dlq": {"name": f"{prefix}-deliveries-dlq.fifo", "fifo_queue": True,
+                           "message_retention_seconds": retention, "sqs_managed_sse_enabled": True},
+        "deliveries": {
+            "name": f"{prefix}-deliveries.fifo", "fifo_queue": True,
+            "deduplication_scope": queue["DeduplicationScope"], "fifo_throughput_limit": queue["FifoThroughputLimit"],
+            "visibility_timeout_seconds": queue["VisibilityTimeout"], "message_retention_seconds": retention,
+            "sqs_managed_sse_enabled": True,
+            "redrive_policy": "${jsonencode({deadLetterTargetArn = aws_sqs_queue.deliveries_dlq.arn, maxReceiveCount = %d})}"
+                              % queue["RedrivePolicy"]["maxReceiveCount"],
+        },
+        "platform_events_dlq": {"name": f"{prefix}-platform-events-dlq", "message_retention_seconds": retention,
+                                "sqs_managed_sse_enabled": True},
+    }
+    r["aws_sqs_queue_policy"] = {"platform_events_dlq": {
+        "queue_url": "${aws_sqs_queue.platform_events_dlq.id}",
+        "policy": json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Sid": "EventBridgeDeadLetters", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": "${aws_sqs_queue.platform_events_dlq.arn}"}]}),
+    }}
+    r["aws_sns_topic"] = {"alarms": {"name": f"{prefix}-alarms", "display_name": "InEvent webhooks alarms"}}
+    rate = template["DeliveryFailureRateAlarm"]["Properties"]
+    dead = alarm(template["DeadLetterAlarm"]["Properties"]["AlarmDescription"], "${aws_sqs_queue.deliveries_dlq.name}")
+    platform_dead = alarm(template["PlatformEventDeadLetterAlarm"]["Properties"]["AlarmDescription"],
+                          "${aws_sqs_queue.platform_events_dlq.name}")
+    dead["alarm_name"], platform_dead["alarm_name"] = f"{prefix}-dead-letters", f"{prefix}-platform-event-dead-letters"
+    queries = []
+    for metric in rate["Metrics"]:
+        if "Expression" in metric:
+            queries.append({"id": metric["Id"], "expression": metric["Expression"], "label": metric["Label"],
+                            "return_data": True})
+        else:
+            stat = metric["MetricStat"]
+            queries.append({"id": metric["Id"], "return_data": False, "metric": {
+                "namespace": stat["Metric"]["Namespace"], "metric_name": stat["Metric"]["MetricName"],
+                "dimensions": {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]},
+                "period": stat["Period"], "stat": stat["Stat"]}})
+    r["aws_cloudwatch_metric_alarm"] = {
+        "dead_letters": dead,
+        "platform_event_dead_letters": platform_dead,
+        "delivery_failure_rate": {
+            "alarm_name": f"{prefix}-delivery-failure-rate", "alarm_description": rate["AlarmDescription"],
+            "metric_query": queries, "evaluation_periods": 1, "threshold": rate["Threshold"],
+            "comparison_operator": rate["ComparisonOperator"], "treat_missing_data": "notBreaching",
+            "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
+        },
+    }
+    layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:"
+             "${var.powertools_layer_version}")
+    for function in r["aws_lambda_function"].values():
+        function["environment"]["variables"].update(WEBHOOKS_TABLE="${aws_dynamodb_table.webhooks.name}",
+                                                    DELIVERY_QUEUE_URL="${aws_sqs_queue.deliveries.url}")
+        function["layers"] = [layer]
+    r["aws_lambda_function"]["platform_event"]["dead_letter_config"] = {
+        "target_arn": "${aws_sqs_queue.platform_events_dlq.arn}"}
+    (mapping,) = r["aws_lambda_event_source_mapping"].values()
+    mapping.update(event_source_arn="${aws_sqs_queue.deliveries.arn}", function_response_types=["ReportBatchItemFailures"])
+    (rule,) = r["aws_cloudwatch_event_rule"].values()
+    rule.update(name=f"{prefix}-platform-events", event_bus_name="${var.platform_event_bus_name}")
+    (target,) = r["aws_cloudwatch_event_target"].values()
+    events = template["PlatformEvent"]["Properties"]["Events"]["PlatformEventEvent"]["Properties"]
+    target.update(event_bus_name="${var.platform_event_bus_name}",
+                  dead_letter_config={"arn": "${aws_sqs_queue.platform_events_dlq.arn}"},
+                  retry_policy={"maximum_event_age_in_seconds": events["RetryPolicy"]["MaximumEventAgeInSeconds"],
+                                "maximum_retry_attempts": events["RetryPolicy"]["MaximumRetryAttempts"]})
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]["lambda_functions"]
+    for role, function in ROLES.items():
+        document = json.loads((ROOT / ".chalice" / config[function]["iam_policy_file"]).read_text())
+        r["aws_iam_role_policy"][role]["policy"] = narrowed_policy(document, prefix)
+    # The provider's deployment no longer makes its stage: an aws_api_gateway_stage does.
+    deployment = r["aws_api_gateway_deployment"]["rest_api"]
+    deployment.pop("stage_name", None)
+    deployment.pop("stage_description", None)
+    deployment["triggers"] = {"redeployment": "${md5(local.chalice_api_swagger)}"}
+    r["aws_api_gateway_stage"] = {"rest_api": {
+        "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": stage,
+        "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+    }}
+    r["aws_api_gateway_method_settings"] = {"all": {
+        "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": "${aws_api_gateway_stage.rest_api.stage_name}",
+        "method_path": "*/*",
+        "settings": {"throttling_rate_limit": "${var.api_rate_limit}", "throttling_burst_limit": "${var.api_burst_limit}"},
+    }}
+    tf["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
+    tf["output"].update(
+        AlarmTopicArn={"value": "${aws_sns_topic.alarms.arn}"},
+        WebhooksTableName={"value": "${aws_dynamodb_table.webhooks.name}"},
+        DeliveryQueueUrl={"value": "${aws_sqs_queue.deliveries.url}"},
+    )
+    return tf
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m dev.terraform")
+    parser.add_argument("--stage", default="prod")
+    parser.add_argument("--out", default=str(ROOT / "build" / "terraform"))
+    args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", "--pkg-format", "terraform",
+                    "--stage", args.stage, str(out)], cwd=ROOT, env=env, check=True)
+    path = out / "chalice.tf.json"
+    tf = finish(json.loads(path.read_text()), args.stage)
+    path.write_text(json.dumps(tf, indent=2) + "\n")
+    leftover = re.findall(r"null_data_source", path.read_text())
+    assert not leftover, "the null provider is still referenced"
+    print(f"{path}: {sum(len(v) for v in tf['resource'].values())} resources; "
+          f"deployment.zip {(out / 'deployment.zip').stat().st_size / 1024:.1f} KiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""The Terraform form of the stack: current Terraform, the same resources as the SAM template."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PLUGINS = "/opt/tf-plugins"  # a local provider mirror: this machine cannot reach Terraform's registry
+
+
+@pytest.fixture(scope="module")
+def terraform_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("terraform")
+    result = subprocess.run([sys.executable, "-m", "dev.terraform", "--stage", "prod", "--out", str(out)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def test_it_asks_for_current_terraform_and_no_null_provider(terraform_dir):
+    tf = json.loads((terraform_dir / "chalice.tf.json").read_text())
+    assert tf["terraform"] == {"required_version": ">= 1.5.0",
+                               "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}}
+    assert "null_data_source" not in (terraform_dir / "chalice.tf.json").read_text()
+
+
+def test_it_has_the_same_resources_and_wiring_as_the_sam_template(terraform_dir):
+    resources = json.loads((terraform_dir / "chalice.tf.json").read_text())["resource"]
+    assert set(resources["aws_sqs_queue"]) == {"deliveries", "deliveries_dlq", "platform_events_dlq"}
+    assert resources["aws_sqs_queue"]["deliveries"]["fifo_queue"] is True
+    assert resources["aws_dynamodb_table"]["webhooks"]["ttl"]["attribute_name"] == "expiresAt"
+    assert len(resources["aws_cloudwatch_metric_alarm"]) == 3
+    mapping = resources["aws_lambda_event_source_mapping"]["deliver-sqs-event-source"]
+    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
+    assert mapping["event_source_arn"] == "${aws_sqs_queue.deliveries.arn}"
+    (rule,) = resources["aws_cloudwatch_event_rule"].values()
+    assert rule["event_bus_name"] == "${var.platform_event_bus_name}"
+    for role, policy in resources["aws_iam_role_policy"].items():
+        assert '"Resource": "arn:aws' not in policy["policy"], role  # narrowed to this stack's resources
+    for function in resources["aws_lambda_function"].values():
+        assert {"WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL"} <= set(function["environment"]["variables"])
+
+
+@pytest.mark.skipif(not (shutil.which("terraform") and os.path.isdir(PLUGINS)),
+                    reason="terraform and its local provider mirror are not on this machine")
+def test_terraform_validates_it_without_warnings(terraform_dir):
+    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "TF_IN_AUTOMATION": "1"}
+    init = subprocess.run(["terraform", "init", "-backend=false", f"-plugin-dir={PLUGINS}", "-input=false", "-no-color"],
+                          cwd=terraform_dir, env=env, capture_output=True, text=True, timeout=300)
+    assert init.returncode == 0, init.stdout + init.stderr
+    validate = subprocess.run(["terraform", "validate", "-no-color"], cwd=terraform_dir, env=env,
+                              capture_output=True, text=True, timeout=300)
+    assert validate.returncode == 0, validate.stdout + validate.stderr
+    assert "Success! The configuration is valid." in validate.stdout and "Warning" not in validate.stdout
