@@ -8,9 +8,10 @@ import threading
 from chalice import Chalice, Response
 
 from chalicelib import api, console
-from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.events import EVENT_TYPES
+from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
+
 
 class WebhooksApp(Chalice):
     """Chalice, with the current request kept per thread.
