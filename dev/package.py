@@ -62,17 +62,26 @@ def finish(template, stage):
     return template
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dev.package")
+def parse_arguments(argv, prog, out):
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--stage", default="prod")
-    parser.add_argument("--out", default=str(ROOT / "build" / "package"))
+    parser.add_argument("--out", default=str(ROOT / "build" / out))
     args = parser.parse_args(argv)
-    out = pathlib.Path(args.out)
+    return args.stage, pathlib.Path(args.out)
+
+
+def chalice_package(stage, out, *options):
+    """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access."""
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", "--stage", args.stage,
-                    "--merge-template", ".chalice/resources.json", str(out)], cwd=ROOT, env=env, check=True)
+    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", *options, "--stage", stage,
+                    str(out)], cwd=ROOT, env=env, check=True)
+
+
+def main(argv=None):
+    stage, out = parse_arguments(argv, "python -m dev.package", "package")
+    chalice_package(stage, out, "--merge-template", ".chalice/resources.json")
     template_path = out / "sam.json"
-    template = finish(json.loads(template_path.read_text()), args.stage)
+    template = finish(json.loads(template_path.read_text()), stage)
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     package = out / "deployment.zip"
     with zipfile.ZipFile(package) as archive:

@@ -17,15 +17,11 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
     python -m dev.terraform [--stage prod] [--out build/terraform]
 """
 
-import argparse
 import json
-import os
 import pathlib
 import re
-import subprocess
-import sys
 
-from dev.package import ROLES as SAM_ROLES
+from dev.package import ROLES as SAM_ROLES, chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver"}
@@ -188,16 +184,10 @@ def finish(tf, stage):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dev.terraform")
-    parser.add_argument("--stage", default="prod")
-    parser.add_argument("--out", default=str(ROOT / "build" / "terraform"))
-    args = parser.parse_args(argv)
-    out = pathlib.Path(args.out)
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", "--pkg-format", "terraform",
-                    "--stage", args.stage, str(out)], cwd=ROOT, env=env, check=True)
+    stage, out = parse_arguments(argv, "python -m dev.terraform", "terraform")
+    chalice_package(stage, out, "--pkg-format", "terraform")
     path = out / "chalice.tf.json"
-    tf = finish(json.loads(path.read_text()), args.stage)
+    tf = finish(json.loads(path.read_text()), stage)
     path.write_text(json.dumps(tf, indent=2) + "\n")
     leftover = re.findall(r"null_data_source", path.read_text())
     assert not leftover, "the null provider is still referenced"
