@@ -11,6 +11,7 @@ uses it may long-poll: the local worker polls without waiting.
 """
 
 import argparse
+import logging
 import threading
 import time
 
@@ -76,6 +77,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _faster_clock()
     _partition_queries()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access-log line per request
     run_simple(args.host, args.port, OneAtATime(DomainDispatcherApplication(create_backend_app)), threaded=True)
 
 
