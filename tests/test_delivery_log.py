@@ -179,7 +179,7 @@ def test_an_endpoint_failing_for_longer_than_the_limit_is_disabled(api, receiver
                timeout=15)
     assert api.call("webhook.find", eventID="1234")[1]["data"][0]["status"] == "disabled"
     tries = len(receiver.requests)
-    assert 3 <= tries <= 4
+    assert 2 <= tries <= 4  # the run of failures outlasted the limit between attempt 2 and 4
     api.dispatch()
     worker.run()
     assert len(receiver.requests) == tries
