@@ -45,22 +45,20 @@ class QueuedMessage:
     data: dict = field(default_factory=dict)
     redelivery: int = 0
 
+    def _identity(self):
+        return {
+            "messageID": self.message_id,
+            "webhookID": self.webhook_id,
+            "eventID": self.event_id,
+            "type": self.type,
+            "personID": self.person_id,
+            "date": self.date,
+            "timestamp": self.timestamp,
+        }
+
     def to_json(self):
-        return json.dumps(
-            {
-                "messageID": self.message_id,
-                "webhookID": self.webhook_id,
-                "eventID": self.event_id,
-                "type": self.type,
-                "personID": self.person_id,
-                "date": self.date,
-                "timestamp": self.timestamp,
-                "data": self.data,
-                "redelivery": self.redelivery,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        body = {**self._identity(), "data": self.data, "redelivery": self.redelivery}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text):
@@ -98,16 +96,7 @@ class QueuedMessage:
 
     def fields(self):
         """The attributes a delivery log record keeps of its message."""
-        return {
-            "messageID": self.message_id,
-            "webhookID": self.webhook_id,
-            "eventID": self.event_id,
-            "type": self.type,
-            "personID": self.person_id,
-            "date": self.date,
-            "timestamp": self.timestamp,
-            "dataJson": json.dumps(self.data, ensure_ascii=False, separators=(",", ":")),
-        }
+        return {**self._identity(), "dataJson": json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))}
 
 
 class DeliveryQueue:
@@ -118,28 +107,39 @@ class DeliveryQueue:
         self._url = queue_url
 
     def send(self, messages):
-        """Enqueue every message, 10 per SendMessageBatch; raise :class:`Unavailable` if SQS refuses."""
-        for batch in _batches(messages):
-            entries = {
-                str(i): {
-                    "Id": str(i),
-                    "MessageBody": message.to_json(),
-                    "MessageGroupId": message.group_id,
-                    "MessageDeduplicationId": message.deduplication_id,
-                }
-                for i, message in enumerate(batch)
-            }
-            for _ in range(3):  # entries that fail (throttling) are sent again
-                try:
-                    answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=list(entries.values()))
-                except ClientError as exc:
-                    raise Unavailable("the delivery queue is unavailable; try again in a moment") from exc
-                failed = {entry["Id"] for entry in answer.get("Failed", [])}
-                entries = {key: value for key, value in entries.items() if key in failed}
-                if not entries:
-                    break
-            if entries:
-                raise Unavailable("the delivery queue is unavailable; try again in a moment")
+        """Enqueue every message, 10 per SendMessageBatch; raise :class:`Unavailable` if SQS refuses.
+
+        The error's ``unsent`` lists the messages that were not queued; the others were.
+        """
+        batches = list(_batches(messages))
+        for index, batch in enumerate(batches):
+            left = self._send_batch(batch)
+            if left:
+                error = Unavailable("the delivery queue is unavailable; try again in a moment")
+                error.unsent = left + [message for later in batches[index + 1 :] for message in later]
+                raise error
+
+    def _send_batch(self, batch):
+        """Send one batch, trying entries SQS refused twice more; return the messages not sent."""
+        entries = {
+            str(i): (message, {
+                "Id": str(i),
+                "MessageBody": message.to_json(),
+                "MessageGroupId": message.group_id,
+                "MessageDeduplicationId": message.deduplication_id,
+            })
+            for i, message in enumerate(batch)
+        }
+        for _ in range(3):
+            try:
+                answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=[e for _, e in entries.values()])
+            except ClientError:
+                break
+            failed = {entry["Id"] for entry in answer.get("Failed", [])}
+            entries = {key: value for key, value in entries.items() if key in failed}
+            if not entries:
+                break
+        return [message for message, _ in entries.values()]
 
     def retry_later(self, hidden):
         """Hide received messages until they are due: ``hidden`` is [(receipt handle, seconds)].
@@ -284,7 +284,7 @@ class DeliveryLog:
         visibility timeout. A conditional write per item would say the same at many times the
         requests.
         """
-        item = {key: value for key, value in record.items() if key not in ("pk", "sk", "nextAttemptAt")}
+        item = {key: value for key, value in record.items() if key not in ("pk", "sk", "nextAttemptAt", "reopenedFrom")}
         item.update(message.fields())
         item.update(
             status=status,
@@ -419,7 +419,7 @@ class DeliveryLog:
                 TableName=self._table,
                 Key=message_key(webhook_id, message_id),
                 UpdateExpression=(
-                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero),"
+                    "SET reopenedFrom = #status, #status = :pending, attemptBase = if_not_exists(attemptCount, :zero),"
                     " redeliveries = if_not_exists(redeliveries, :zero) + :one REMOVE nextAttemptAt"
                 ),
                 ConditionExpression="attribute_exists(pk) AND #status IN (:delivered, :failed, :skipped)",
@@ -435,3 +435,18 @@ class DeliveryLog:
                 raise Conflict("that message is still being delivered", field="messageID") from exc
             reraise_unavailable(exc)
         return deserialize(answer["Attributes"])
+
+    def undo_reopen(self, message):
+        """Give a reopened message back the status it had, when its redelivery could not be queued."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=message_key(message.webhook_id, message.message_id),
+                UpdateExpression="SET #status = reopenedFrom REMOVE reopenedFrom",
+                ConditionExpression="#status = :pending AND redeliveries = :redelivery AND attribute_exists(reopenedFrom)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize({":pending": "pending", ":redelivery": message.redelivery}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)

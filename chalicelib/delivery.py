@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import urllib3
 
 from chalicelib import observability
-from chalicelib.deliveries import QueuedMessage
+from chalicelib.deliveries import FINISHED, QueuedMessage
 from chalicelib.destinations import UnsafeDestination
 from chalicelib.errors import NotFound
 from chalicelib.events import delivery_body
@@ -279,7 +279,7 @@ class DeliveryWorker:
             return None  # removed: nothing more is sent, queued messages included
         record = batch.records.get((message.webhook_id, message.message_id)) or {}
         status = record.get("status")
-        if status in ("delivered", "failed", "skipped") or int(record.get("redeliveries", 0)) > message.redelivery:
+        if status in FINISHED or int(record.get("redeliveries", 0)) > message.redelivery:
             return None  # finished, or replaced by a redelivery: a message received twice is sent once
         if webhook_item["status"] != "enabled":
             self._log.record_skipped(message, self._clock())
@@ -332,7 +332,7 @@ class DeliveryWorker:
         if not recorded:
             # Another receipt of this message recorded this attempt first; the log decides.
             state = self._log.get(message.webhook_id, message.message_id) or {}
-            if state.get("status") in ("delivered", "failed", "skipped"):
+            if state.get("status") in FINISHED:
                 return None
             return max(0.0, (int(state.get("nextAttemptAt") or 0) - self._clock() * 1000) / 1000.0)
         if numbered is not None:

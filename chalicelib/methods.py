@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from chalicelib.delivery import send, signed_request
 from chalicelib.deliveries import QueuedMessage
-from chalicelib.errors import Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound
+from chalicelib.errors import Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound, Unavailable
 from chalicelib.events import PlatformEvent, check_identifier, check_type, check_unix_seconds, delivery_body
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
@@ -275,7 +275,12 @@ def redeliver(ctx, params):
                         pass  # already queued again by someone else
                 if cursor is None:
                     break
-    ctx.services.queue.send([QueuedMessage.from_record(record) for record in reopened])
+    try:
+        ctx.services.queue.send([QueuedMessage.from_record(record) for record in reopened])
+    except Unavailable as exc:
+        for message in exc.unsent:  # not queued: not left pending for ever, replayable later
+            log.undo_reopen(message)
+        raise
     return 202, {"queued": len(reopened)}
 
 

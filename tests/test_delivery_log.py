@@ -110,6 +110,19 @@ def test_redeliver_since_queues_every_failed_message_since_then(api, receiver, w
     assert api.call("webhook.redeliver", webhookID=hook["webhookID"], since=str(int(time.time()) + 60)) == (202, {"queued": 0})
 
 
+def test_a_redelivery_that_cannot_be_queued_leaves_the_message_as_it_was(api, receiver, worker, aws):
+    import boto3
+
+    hook = api.create(receiver.url)
+    message_id = api.dispatch()["messageID"]
+    worker.run()
+    boto3.client("sqs").delete_queue(QueueUrl=aws["DeliveryQueue"]["url"])  # SQS unreachable
+    status, body = api.call("webhook.redeliver", webhookID=hook["webhookID"], messageID=message_id)
+    assert (status, body["error"]["code"]) == (503, "unavailable")
+    assert record(hook["webhookID"], message_id)["status"] == "delivered"  # not stuck as pending
+    assert api.call("webhook.redeliver", webhookID=hook["webhookID"], messageID=message_id)[0] == 503  # not 409
+
+
 def test_redeliver_refuses_a_message_still_pending_and_an_unknown_one(api, receiver, worker, settings):
     settings(RETRY_SCHEDULE="0s,5m")
     receiver.answer(500)
