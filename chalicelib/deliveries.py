@@ -5,6 +5,7 @@ import binascii
 import hashlib
 import json
 import math
+import threading
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
@@ -186,6 +187,61 @@ def _decode_cursor(cursor):
     return sk
 
 
+class WritesTogether:
+    """Writes handed in by several threads at about the same moment go out as one request.
+
+    A thread that finds no write under way writes at once, and takes along whatever other
+    threads hand in meanwhile; the others wait for the write that carries their items. Nobody
+    waits longer than one write before its own goes out, and every caller returns only when
+    its items are stored (or raises what the write raised). The deliveries of a batch finish
+    at about the same time, so their records need one or two requests instead of one each.
+    """
+
+    def __init__(self, write, max_items=25):
+        self._write = write
+        self._max_items = max_items
+        self._lock = threading.Lock()
+        self._waiting = []
+        self._writing = False
+
+    def write(self, items):
+        entry = _Handed(items)
+        with self._lock:
+            self._waiting.append(entry)
+            lead, self._writing = not self._writing, True
+        if lead:
+            self._write_while_waiting()
+        entry.done.wait()
+        if entry.error is not None:
+            raise entry.error
+
+    def _write_while_waiting(self):
+        while True:
+            with self._lock:
+                taken, count = [], 0
+                while self._waiting and (not taken or count + len(self._waiting[0].items) <= self._max_items):
+                    count += len(self._waiting[0].items)
+                    taken.append(self._waiting.pop(0))
+                if not taken:
+                    self._writing = False
+                    return
+            error = None
+            try:
+                self._write([item for entry in taken for item in entry.items])
+            except Exception as exc:  # noqa: BLE001 - handed to each writer whose items it carried
+                error = exc
+            for entry in taken:
+                entry.error = error
+                entry.done.set()
+
+
+class _Handed:
+    def __init__(self, items):
+        self.items = items
+        self.error = None
+        self.done = threading.Event()
+
+
 class DeliveryLog:
     """Each message's state and attempts, one item per webhook and message, kept for the retention."""
 
@@ -193,6 +249,7 @@ class DeliveryLog:
         self._db = client
         self._table = table_name
         self._retention_seconds = retention_days * 86400
+        self._together = WritesTogether(self.write_items)
 
     def load(self, messages):
         """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
@@ -278,7 +335,7 @@ class DeliveryLog:
         """The items that record a message's first numbered attempt: its record (built on the
         ``record`` read at the start of the batch) and its person's sequence counter.
 
-        They are written together with :meth:`write_items`, one request. Those two items have
+        They are written together, with :meth:`write_together`. Those two items have
         no other writer meanwhile: SQS FIFO gives a message group (one webhook and person)
         to one invocation at a time, and the function's timeout is shorter than the queue's
         visibility timeout. A conditional write per item would say the same at many times the
@@ -300,6 +357,11 @@ class DeliveryLog:
             {**message_key(message.webhook_id, message.message_id), **serialize(item)},
             {**sequence_key(message.webhook_id, message.person_id), **serialize({"sequence": sequence})},
         ]
+
+    def write_together(self, items):
+        """Put ``items``, in one request with what other threads are writing at the same moment;
+        return when they are stored."""
+        self._together.write(items)
 
     def write_items(self, items):
         """Put items with BatchWriteItem, 25 a request; for a key given twice the last one wins."""

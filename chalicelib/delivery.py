@@ -319,9 +319,10 @@ class DeliveryWorker:
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
         if numbered is not None:
-            # Recorded at once, not with the rest of the batch: a worker that dies mid-batch
-            # must not send again what it had already delivered.
-            self._log.write_items(self._log.first_attempt_items(
+            # Recorded before going on, not at the end of the batch (a worker that dies mid-batch
+            # must not send again what it had already delivered), in one request with the
+            # records of the deliveries that finish at the same moment.
+            self._log.write_together(self._log.first_attempt_items(
                 message, attempt.to_record(number, now), status, next_ms, now, numbered[0], numbered[1], record))
             recorded = True
         else:
