@@ -1,22 +1,40 @@
-"""The moto server that backs the local run, taking one request at a time, and made quicker.
+"""The moto server that backs the local run: one request at a time inside moto, long polls
+outside it, connections kept alive, and made quicker.
 
 Moto's in-memory backends are not thread-safe: under concurrent requests its SQS FIFO queue
 can lose track of which message groups are in flight (handing out a person's next message
 while the previous one is still being delivered), and a DynamoDB transaction restores a whole
-table from a copy when it is cancelled, wiping out writes made meanwhile. The server still
-accepts connections on threads; a lock lets one request at a time into moto. Nothing that
-uses it may long-poll: the local worker polls without waiting.
+table from a copy when it is cancelled, wiping out writes made meanwhile. So a lock lets one
+request at a time into moto.
+
+Long polling (``ReceiveMessage`` with ``WaitTimeSeconds``, as Lambda's event source does it)
+must not hold that lock while it waits, so it is done here: the receive runs in moto without
+waiting, and when it finds nothing the request sleeps outside moto until something that can
+make a message receivable happens to its queue (a send, a delete, a visibility change, an
+EventBridge event) or its wait is over. One sleeper per change is woken, not all of them, and
+one sleeper per queue looks again every quarter second for messages whose visibility timeout
+ran out. An idle queue costs a few requests a second, and a message is picked up at once.
+
+The server is waitress, which keeps HTTP connections open between requests (werkzeug's
+development server closes every one, so each AWS call paid for a new connection and thread).
 
     python -m dev.moto_server -H 127.0.0.1 -p 5000
 """
 
 import argparse
+import collections
+import functools
+import io
+import json
 import logging
 import threading
 import time
 
+import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-from werkzeug.serving import run_simple
+
+RECHECK_SECONDS = 0.25  # how often a queue is looked at for messages whose visibility ran out
+SERVER_THREADS = 48  # long polls hold a thread each while they wait
 
 
 def _faster_clock():
@@ -58,16 +76,202 @@ def _partition_queries():
     Table.query = query
 
 
-class OneAtATime:
-    """WSGI middleware: the wrapped application runs for one request at a time."""
+def _queue_counts_on_demand():
+    """Moto counts a queue's messages (three passes over all of them) whenever any code reads
+    the queue's attributes, and its send and receive read them several times per message just
+    to learn settings such as ContentBasedDeduplication: with a backlog, every send and receive
+    costs a multiple of the queue's length. Count only for a GetQueueAttributes that asks for
+    the counts; the answers stay the same."""
+    import moto.sqs.models as sqs_models
 
-    def __init__(self, app):
+    wanted = threading.local()
+    counts = ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
+              "approximate_number_of_messages_not_visible")
+    for name in counts:
+        count = getattr(sqs_models.Queue, name).fget
+        setattr(sqs_models.Queue, name, property(lambda queue, count=count: count(queue) if getattr(wanted, "on", False) else 0))
+    original = sqs_models.SQSBackend.get_queue_attributes
+
+    def get_queue_attributes(self, queue_name, attribute_names):
+        wanted.on = any(name == "All" or name.startswith("Approximate") for name in attribute_names or ())
+        try:
+            return original(self, queue_name, attribute_names)
+        finally:
+            wanted.on = False
+
+    sqs_models.SQSBackend.get_queue_attributes = get_queue_attributes
+    # Attribute names are turned into Python names by a regular-expression function on every read.
+    sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=None)(sqs_models.camelcase_to_underscores)
+
+
+_PLAIN_SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
+def _plain_attribute(value):
+    """True for a DynamoDB attribute value in the wire's own JSON form, with no binary in it."""
+    if type(value) is not dict or len(value) != 1:
+        return False
+    ((kind, inner),) = value.items()
+    if kind in _PLAIN_SCALARS:
+        return type(inner) is _PLAIN_SCALARS[kind]
+    if kind in ("SS", "NS"):
+        return type(inner) is list and all(type(v) is str for v in inner)
+    if kind == "M":
+        return type(inner) is dict and all(type(k) is str and _plain_attribute(v) for k, v in inner.items())
+    if kind == "L":
+        return type(inner) is list and all(_plain_attribute(v) for v in inner)
+    return False
+
+
+def _items_as_they_are():
+    """Moto hands DynamoDB items to its generic response serializer, which walks the API
+    model for every attribute (a structure of ten members, each looked up several ways): most
+    of the cost of a Query or BatchGetItem. An attribute value that is already in the wire's
+    JSON form (no binary, which would be base64-encoded) serializes to itself, so it is put
+    in as it is; anything else takes moto's own way."""
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    def serialize_structure(self, serialized, value, shape, key):
+        if key and shape.name == "AttributeValue" and _plain_attribute(value):
+            self._default_serialize(serialized, value, shape, key)
+        else:
+            original(self, serialized, value, shape, key)
+
+    BaseJSONSerializer._serialize_type_structure = serialize_structure
+
+
+def _listed_modules_once():
+    """Moto lists its own package directory (a stat per service) on every request to route it;
+    the list does not change while the server runs."""
+    import moto.backends as backends
+
+    modules = frozenset(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+class Wakeups:
+    """Who sleeps on which queue, and handing each change of a queue to one sleeper."""
+
+    def __init__(self, recheck_seconds=RECHECK_SECONDS):
+        self._recheck = recheck_seconds
+        self._changed = threading.Condition()
+        self._version = collections.Counter()  # changes seen per queue
+        self._sleeping = collections.Counter()
+        self._tokens = collections.Counter()  # wake-ups handed out and not yet taken
+        self._watching = set()  # queues that have a sleeper looking again now and then
+        self._queues = set()
+
+    def version(self, queue):
+        with self._changed:
+            self._queues.add(queue)
+            return self._version[queue]
+
+    def changed(self, queue=None):
+        """Something happened to ``queue`` (to every queue, if None): wake one sleeper of each."""
+        with self._changed:
+            queues = [queue] if queue is not None else list(self._queues)
+            woke = False
+            for name in queues:
+                self._version[name] += 1
+                if self._sleeping[name] > self._tokens[name]:
+                    self._tokens[name] += 1
+                    woke = True
+            if woke:
+                self._changed.notify_all()
+
+    def sleep(self, queue, seen, deadline):
+        """Sleep until this queue changed since ``seen``, or it is time to look again, or the
+        ``deadline`` (time.monotonic()) is reached. Returns at once if it already changed."""
+        with self._changed:
+            if self._version[queue] != seen:
+                return
+            watcher = queue not in self._watching
+            if watcher:
+                self._watching.add(queue)
+            self._sleeping[queue] += 1
+            try:
+                until = min(deadline, time.monotonic() + self._recheck) if watcher else deadline
+                while not self._tokens[queue]:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        return
+                    self._changed.wait(left)
+                self._tokens[queue] -= 1
+            finally:
+                self._sleeping[queue] -= 1
+                if watcher:
+                    self._watching.discard(queue)
+
+
+class OneAtATime:
+    """WSGI middleware: moto runs for one request at a time; SQS long polls wait outside it."""
+
+    def __init__(self, app, wakeups=None):
         self._app = app
         self._lock = threading.Lock()
+        self._wakeups = wakeups or Wakeups()
 
     def __call__(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("AmazonSQS."):
+            answer = self._run(environ, start_response)
+            if target:  # DynamoDB or EventBridge; an event may have reached a queue through a rule
+                self._wakeups.changed()
+            return answer
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            request = json.loads(body)
+            queue = request["QueueUrl"].rstrip("/").rsplit("/", 1)[-1]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return self._run(environ, start_response)  # moto answers what is wrong with it
+        action = target.split(".", 1)[1]
+        wait = request.get("WaitTimeSeconds")
+        if action == "ReceiveMessage" and type(wait) is int and 0 < wait <= 20:
+            return self._long_poll(environ, start_response, request, queue, wait)
+        answer = self._run(environ, start_response)
+        if not action.startswith(("Get", "List")):
+            self._wakeups.changed(queue)
+        return answer
+
+    def _run(self, environ, start_response):
         with self._lock:
             return list(self._app(environ, start_response))
+
+    def _long_poll(self, environ, start_response, request, queue, wait):
+        """Receive without waiting in moto; while there is nothing, sleep outside moto and try again."""
+        body = json.dumps({**request, "WaitTimeSeconds": 0}).encode()
+        wanted = request.get("MaxNumberOfMessages", 1)
+        deadline = time.monotonic() + wait
+        gone = environ.get("waitress.client_disconnected", lambda: False)
+        while True:
+            if gone():  # a worker that died meanwhile: do not hand its messages to no one
+                start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
+                return [b"{}"]
+            seen = self._wakeups.version(queue)
+            answered = []
+            environ.update({"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+            chunks = self._run(environ, lambda status, headers, exc_info=None: answered.append((status, headers)))
+            status, headers = answered[-1]
+            got = _messages(status, chunks)
+            if got is None or got or time.monotonic() >= deadline:
+                if got and len(got) >= wanted:
+                    self._wakeups.changed(queue)  # there may be more: let another sleeper look
+                start_response(status, headers)
+                return chunks
+            self._wakeups.sleep(queue, seen, deadline)
+
+
+def _messages(status, chunks):
+    """The messages a ReceiveMessage answer holds, or None when it is not a plain answer."""
+    if not status.startswith("200"):
+        return None
+    try:
+        return json.loads(b"".join(chunks) or b"{}").get("Messages", [])
+    except ValueError:
+        return None
 
 
 def main(argv=None):
@@ -77,8 +281,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _faster_clock()
     _partition_queries()
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access-log line per request
-    run_simple(args.host, args.port, OneAtATime(DomainDispatcherApplication(create_backend_app)), threaded=True)
+    _listed_modules_once()
+    _queue_counts_on_demand()
+    _items_as_they_are()
+    logging.getLogger("waitress").setLevel(logging.ERROR)
+    app = OneAtATime(DomainDispatcherApplication(create_backend_app))
+    waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, ident=None, _quiet=True,
+                   channel_request_lookahead=1)  # so a long poll can tell its client has gone
 
 
 if __name__ == "__main__":

@@ -15,9 +15,11 @@ import threading
 import time
 
 import boto3
+from botocore.config import Config
 
 logger = logging.getLogger("dev.worker")
 FUNCTION_TIMEOUT_SECONDS = 30  # as the Deliver function's timeout in .chalice/config.json
+LONG_POLL_SECONDS = 20  # as Lambda's SQS event source
 
 
 class LambdaContext:
@@ -55,7 +57,9 @@ def sqs_event(messages, queue_arn, region):
 class DeliveryPoller:
     """Receives batches from the delivery queue and runs ``handler`` on them, as Lambda would."""
 
-    def __init__(self, sqs, queue_url, handler, wait_seconds=0, visibility_timeout=None,
+    busy = False  # between receiving a batch and deleting what the handler finished
+
+    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS, visibility_timeout=None,
                  function_timeout=FUNCTION_TIMEOUT_SECONDS):
         self._sqs = sqs
         self._url = queue_url
@@ -75,11 +79,19 @@ class DeliveryPoller:
         messages = self._sqs.receive_message(**request).get("Messages", [])
         if not messages:
             return 0
+        self.busy = True
+        try:
+            self._handle(messages)
+        finally:
+            self.busy = False
+        return len(messages)
+
+    def _handle(self, messages):
         try:
             result = self._handler(sqs_event(messages, self._arn, self._region), LambdaContext(self._function_timeout))
         except Exception:  # noqa: BLE001 - as on Lambda: the whole batch comes back
             logger.exception("the delivery handler failed; the batch will come back")
-            return len(messages)
+            return
         failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
@@ -87,13 +99,14 @@ class DeliveryPoller:
                 QueueUrl=self._url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
             )
-        return len(messages)
 
 
 class EventPoller:
     """Hands EventBridge events that reached the local events queue to ``handler``."""
 
-    def __init__(self, sqs, queue_url, handler, wait_seconds=0):
+    busy = False
+
+    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS):
         self._sqs = sqs
         self._url = queue_url
         self._handler = handler
@@ -102,6 +115,14 @@ class EventPoller:
     def poll_once(self):
         answer = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=self._wait)
         messages = answer.get("Messages", [])
+        self.busy = bool(messages)
+        try:
+            self._handle(messages)
+        finally:
+            self.busy = False
+        return len(messages)
+
+    def _handle(self, messages):
         for message in messages:
             try:
                 self._handler(as_eventbridge_event(json.loads(message["Body"])), LambdaContext())
@@ -109,7 +130,6 @@ class EventPoller:
                 logger.exception("the platform event handler failed; the event will be tried again")
                 continue
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
-        return len(messages)
 
 
 def as_eventbridge_event(event):
@@ -120,24 +140,18 @@ def as_eventbridge_event(event):
     return envelope
 
 
-def run_forever(pollers, stop, idle_seconds=(0.01, 0.25)):
+def run_forever(pollers, stop):
     """Run each poller in its own thread until ``stop`` is set.
 
-    Polls do not wait on the server (the local moto server takes one request at a time), so
-    a poller that found nothing pauses before the next poll: 10 ms at first, doubling while the
-    queue stays empty, up to 250 ms, so an idle local run leaves the machine alone.
+    The pollers long-poll, as Lambda's event source does: the local moto server holds an empty
+    receive until a message comes (see dev/moto_server.py), so an idle worker costs nothing
+    and a new message is picked up at once. Returns the threads.
     """
-    shortest, longest = idle_seconds
 
     def loop(poller):
-        pause = shortest
         while not stop.is_set():
             try:
-                if poller.poll_once():
-                    pause = shortest
-                else:
-                    stop.wait(pause)
-                    pause = min(longest, pause * 2)
+                poller.poll_once()
             except Exception:  # noqa: BLE001 - a moto hiccup must not end the local worker
                 logger.exception("polling failed; retrying")
                 stop.wait(1)
@@ -154,8 +168,8 @@ def main():
     logging.getLogger("botocore").setLevel(logging.WARNING)
     import app as application  # the very handlers Lambda would run
 
-    sqs = boto3.client("sqs")
     concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "8"))
+    sqs = boto3.client("sqs", config=Config(max_pool_connections=concurrency + 2))  # a long poll holds one each
     visibility = os.environ.get("LOCAL_VISIBILITY_TIMEOUT")
     function_timeout = int(os.environ.get("LOCAL_FUNCTION_TIMEOUT", FUNCTION_TIMEOUT_SECONDS))
     pollers = [
@@ -168,11 +182,12 @@ def main():
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    threads = run_forever(pollers, stop)
+    run_forever(pollers, stop)
     stop.wait()
+    # Let handlers that are running finish (up to 3 s); pollers waiting on an empty queue just go.
     deadline = time.monotonic() + 3
-    for thread in threads:
-        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    while any(poller.busy for poller in pollers) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 if __name__ == "__main__":
