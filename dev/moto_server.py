@@ -123,23 +123,50 @@ def _plain_attribute(value):
     return False
 
 
-def _items_as_they_are():
-    """Moto hands DynamoDB items to its generic response serializer, which walks the API
-    model for every attribute (a structure of ten members, each looked up several ways): most
-    of the cost of a Query or BatchGetItem. An attribute value that is already in the wire's
-    JSON form (no binary, which would be base64-encoded) serializes to itself, so it is put
-    in as it is; anything else takes moto's own way."""
+def _attribute_values_as_they_are():
+    """Moto reads DynamoDB requests and writes its answers by walking the API model for every
+    attribute value (a structure of ten members, each looked up several ways): most of the
+    cost of a PutItem, Query or BatchGetItem. An attribute value already in the wire's JSON
+    form with no binary in it (a binary is base64 on the wire and bytes inside moto) reads
+    and writes as itself, so it is passed as it is; anything else takes moto's own way."""
+    from moto.core.parse import BaseJSONParser
     from moto.core.serialize import BaseJSONSerializer
 
-    original = BaseJSONSerializer._serialize_type_structure
+    parse_structure = BaseJSONParser._parse_structure
+    serialize_structure = BaseJSONSerializer._serialize_type_structure
 
-    def serialize_structure(self, serialized, value, shape, key):
+    def parse(self, shape, value):
+        if shape.name == "AttributeValue" and _plain_attribute(value):
+            return value
+        return parse_structure(self, shape, value)
+
+    def serialize(self, serialized, value, shape, key):
         if key and shape.name == "AttributeValue" and _plain_attribute(value):
             self._default_serialize(serialized, value, shape, key)
         else:
-            original(self, serialized, value, shape, key)
+            serialize_structure(self, serialized, value, shape, key)
 
-    BaseJSONSerializer._serialize_type_structure = serialize_structure
+    BaseJSONParser._parse_structure = parse
+    BaseJSONSerializer._serialize_type_structure = serialize
+
+
+def _item_size_checked_once():
+    """Moto checks DynamoDB's 400 KB item limit as it sets each attribute of a new item, by
+    adding up the sizes of all attributes set so far: a cost that grows with the square of
+    the attributes. Check the whole item once, when it is built; the same items pass and fail."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+
+    def build(self, hash_key, range_key, attrs):
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        for key, value in attrs.items():
+            dict.__setitem__(self.attrs, key, DynamoType(value))
+        if self.size() > 405000:  # moto's own figure for the limit
+            raise ItemSizeTooLarge
+
+    Item.__init__ = build
 
 
 def _listed_modules_once():
@@ -283,7 +310,8 @@ def main(argv=None):
     _partition_queries()
     _listed_modules_once()
     _queue_counts_on_demand()
-    _items_as_they_are()
+    _attribute_values_as_they_are()
+    _item_size_checked_once()
     logging.getLogger("waitress").setLevel(logging.ERROR)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
     waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, ident=None, _quiet=True,

@@ -1,0 +1,207 @@
+"""The local run's moto server (dev/moto_server.py): moto's own answers, only quicker, and SQS
+long polls that wait without holding moto up."""
+
+import base64
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from dev.run import wait_until_up
+from tests.conftest import ROOT, free_port
+
+CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def client(service, endpoint=None):
+    return boto3.client(service, endpoint_url=endpoint, config=Config(max_pool_connections=20), **CREDENTIALS)
+
+
+def dynamodb_story(db, table):
+    """Every kind of attribute value, written and read every way the service does and more;
+    returns what each step answered (or the error code it raised)."""
+    blob = base64.b64decode(base64.b64encode(b"\x00\xffbinary"))
+    item = {
+        "pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}, "n": {"N": "12.50"}, "yes": {"BOOL": True}, "none": {"NULL": True},
+        "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "text": {"S": "ünïcode \u2028 \"quoted\""},
+        "m": {"M": {"list": {"L": [{"S": "x"}, {"N": "3"}, {"M": {}}, {"L": []}]}, "b": {"B": blob}}},
+        "b": {"B": blob}, "bs": {"BS": [blob]},
+    }
+    steps = [
+        ("create_table", dict(TableName=table, BillingMode="PAY_PER_REQUEST",
+                              KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                    {"AttributeName": "sk", "AttributeType": "S"}])),
+        ("put_item", dict(TableName=table, Item=item)),
+        ("put_item", dict(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}},
+                          ConditionExpression="attribute_not_exists(pk)")),
+        ("put_item", dict(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "BIG"}, "a": {"S": "x" * 204000},
+                                                 "b": {"S": "y" * 204000}})),  # over 400 KB only with both
+        ("put_item", dict(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "BIG"}, "a": {"S": "x" * 204000}})),
+        ("batch_write_item", dict(RequestItems={table: [
+            {"PutRequest": {"Item": {"pk": {"S": "WH#1"}, "sk": {"S": "SEQ#1"}, "sequence": {"N": "1"}}}},
+            {"PutRequest": {"Item": {"pk": {"S": "WH#1"}, "sk": {"S": "MSG#2"}, "status": {"S": "pending"},
+                                     "attempts": {"L": [{"M": {"attempt": {"N": "1"}, "error": {"NULL": True}}}]}}}},
+        ]})),
+        ("update_item", dict(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#2"}},
+                             UpdateExpression="SET #s = :s, attempts = list_append(attempts, :a)",
+                             ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues={":s": {"S": "delivered"}, ":pending": {"S": "pending"},
+                                                        ":a": {"L": [{"M": {"attempt": {"N": "2"}}}]}},
+                             ReturnValues="ALL_NEW")),
+        ("update_item", dict(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#2"}},
+                             UpdateExpression="SET #s = :s", ConditionExpression="#s = :pending",
+                             ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues={":s": {"S": "failed"}, ":pending": {"S": "pending"}})),
+        ("transact_write_items", dict(TransactItems=[{"Put": {"TableName": table, "Item": {
+            "pk": {"S": "EV#1"}, "sk": {"S": "activityEnrollment#x"}, "webhookID": {"S": "wh_1"}}}}])),
+        ("get_item", dict(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}}, ConsistentRead=True)),
+        ("query", dict(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
+                       FilterExpression="attribute_exists(#s) OR n > :n", ExpressionAttributeNames={"#s": "status"},
+                       ExpressionAttributeValues={":pk": {"S": "WH#1"}, ":msg": {"S": "MSG#"}, ":n": {"N": "1"}},
+                       ScanIndexForward=False)),
+        ("batch_get_item", dict(RequestItems={table: {"Keys": [{"pk": {"S": "WH#1"}, "sk": {"S": k}}
+                                                              for k in ("MSG#1", "MSG#2", "SEQ#1", "none")]}})),
+        ("scan", dict(TableName=table)),
+    ]
+    answers = []
+    for operation, arguments in steps:
+        try:
+            answer = getattr(db, operation)(**arguments)
+            answer.pop("ResponseMetadata", None)
+            answer.pop("TableDescription", None)  # creation times differ
+            if "Responses" in answer:
+                answer["Responses"] = {name: sorted(items, key=lambda i: i["sk"]["S"]) for name, items in answer["Responses"].items()}
+            answers.append((operation, answer))
+        except ClientError as error:
+            answers.append((operation, error.response["Error"]["Code"]))
+    return answers
+
+
+def test_dynamodb_answers_the_same_as_moto_itself(endpoint):
+    with mock_aws():
+        expected = dynamodb_story(client("dynamodb"), "same")
+    answered = dynamodb_story(client("dynamodb", endpoint), "same")
+    assert [step for step, _ in answered] == [step for step, _ in expected]
+    for (step, got), (_, want) in zip(answered, expected):
+        assert got == want, step
+    assert ("put_item", "ConditionalCheckFailedException") in answered  # the story does exercise failures
+    assert ("put_item", "ValidationException") in answered
+
+
+def test_queue_counts_are_still_answered(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="counted.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n), MessageGroupId=str(n), MessageDeduplicationId=str(n))
+    sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("2", "1")
+    only = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert only == {"ApproximateNumberOfMessages": "2"}
+
+
+def receive_in_background(sqs, url, **arguments):
+    """Start a ReceiveMessage; returns a function that waits for it: (messages, seconds taken)."""
+    result = {}
+
+    def receive():
+        started = time.monotonic()
+        result["messages"] = sqs.receive_message(QueueUrl=url, **arguments).get("Messages", [])
+        result["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+
+    def wait():
+        thread.join(timeout=30)
+        return result["messages"], result["seconds"]
+
+    return wait
+
+
+def test_a_long_poll_answers_as_soon_as_a_message_comes_and_other_requests_go_on_meanwhile(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="waits")["QueueUrl"]
+    waiting = receive_in_background(sqs, url, WaitTimeSeconds=20)
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert sqs.list_queues()["QueueUrls"]  # moto is not held up by the waiting receive
+    assert time.monotonic() - started < 5
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    messages, seconds = waiting()
+    assert [m["Body"] for m in messages] == ["hello"]
+    assert seconds < 10  # not the 20 s wait
+
+
+def test_a_long_poll_on_an_empty_queue_answers_empty_when_its_wait_is_over(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="empty")["QueueUrl"]
+    messages, seconds = receive_in_background(sqs, url, WaitTimeSeconds=1)()
+    assert messages == [] and seconds >= 0.9
+
+
+def test_a_long_poll_gets_a_message_whose_visibility_timeout_ran_out(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="comes-back")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="again")
+    (first,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1)["Messages"]
+    messages, seconds = receive_in_background(sqs, url, WaitTimeSeconds=20)()
+    assert [m["MessageId"] for m in messages] == [first["MessageId"]]
+    assert seconds < 10
+
+
+def test_a_long_poll_on_a_fifo_queue_gets_a_groups_next_message_once_the_one_ahead_is_deleted(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="ordered.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for n in ("1", "2"):
+        sqs.send_message(QueueUrl=url, MessageBody=n, MessageGroupId="person", MessageDeduplicationId=n)
+    (first,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    waiting = receive_in_background(sqs, url, WaitTimeSeconds=20, MaxNumberOfMessages=10)
+    time.sleep(1)
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
+    messages, seconds = waiting()
+    assert [m["Body"] for m in messages] == ["2"]
+    assert seconds < 10
+
+
+def test_many_long_polls_share_what_comes_without_losing_any(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="shared")["QueueUrl"]
+    got, lock = [], threading.Lock()
+
+    def poll():
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline:
+            for message in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", []):
+                with lock:
+                    got.append(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    pollers = [threading.Thread(target=poll) for _ in range(8)]
+    for poller in pollers:
+        poller.start()
+    for n in range(0, 60, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(n + i)} for i in range(10)])
+        time.sleep(0.05)
+    for poller in pollers:
+        poller.join()
+    assert sorted(got, key=int) == [str(n) for n in range(60)]
