@@ -1,6 +1,7 @@
 """The delivery log, replay, test sends, endpoint health and per-person sequence (contract, 9)."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -245,3 +246,83 @@ def test_attempts_are_logged_as_json_without_secrets_or_bodies_and_counted_as_me
     assert emf and emf[0]["Delivered"] in (1, [1])
     everything = json.dumps(log_lines) + json.dumps(emf)
     assert hook["secret"] not in everything and "do-not-log-me" not in everything and api.token not in everything
+
+
+def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_waits_for_its_own():
+    from chalicelib.deliveries import WritesTogether
+
+    requests, gate = [], threading.Event()
+
+    def write(items):
+        requests.append(list(items))
+        if len(requests) == 1:
+            gate.wait(10)  # the first write is slow; the others hand theirs in meanwhile
+
+    together = WritesTogether(write)
+    returned = []
+
+    def deliver(name):
+        together.write([f"{name}-record", f"{name}-counter"])
+        returned.append(name)
+
+    first = threading.Thread(target=deliver, args=("a",))
+    first.start()
+    wait_until(lambda: len(requests) == 1)
+    others = [threading.Thread(target=deliver, args=(name,)) for name in "bcd"]
+    for thread in others:
+        thread.start()
+    wait_until(lambda: len(together._waiting) == 3)
+    assert returned == []  # nobody returns before its own items are written
+    gate.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    assert requests[0] == ["a-record", "a-counter"]
+    assert len(requests) == 2 and sorted(requests[1]) == sorted(f"{n}-{k}" for n in "bcd" for k in ("record", "counter"))
+    assert sorted(returned) == ["a", "b", "c", "d"]
+
+
+def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_ones_go_on():
+    from chalicelib.deliveries import WritesTogether
+    from chalicelib.errors import Unavailable
+
+    failing = [True]
+
+    def write(items):
+        if failing[0]:
+            raise Unavailable("the delivery log is unavailable")
+
+    together = WritesTogether(write)
+    with pytest.raises(Unavailable):
+        together.write(["record"])
+    failing[0] = False
+    together.write(["record"])  # no write left half-done in the way
+
+
+def test_no_request_carries_more_items_than_batch_write_item_takes():
+    from chalicelib.deliveries import WritesTogether
+
+    requests, gate = [], threading.Event()
+
+    def write(items):
+        requests.append(len(items))
+        if len(requests) == 1:
+            gate.wait(10)
+
+    together = WritesTogether(write, max_items=25)
+    threads = [threading.Thread(target=together.write, args=([n, n],)) for n in range(20)]
+    threads[0].start()
+    wait_until(lambda: len(requests) == 1)
+    for thread in threads[1:]:
+        thread.start()
+    wait_until(lambda: len(together._waiting) == 19)
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    assert requests == [2, 24, 14]
+
+
+def wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
