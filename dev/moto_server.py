@@ -100,8 +100,6 @@ def _queue_counts_on_demand():
             wanted.on = False
 
     sqs_models.SQSBackend.get_queue_attributes = get_queue_attributes
-    # Attribute names are turned into Python names by a regular-expression function on every read.
-    sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=None)(sqs_models.camelcase_to_underscores)
 
 
 _PLAIN_SCALARS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
@@ -169,13 +167,40 @@ def _item_size_checked_once():
     Item.__init__ = build
 
 
-def _listed_modules_once():
-    """Moto lists its own package directory (a stat per service) on every request to route it;
-    the list does not change while the server runs."""
+def _static_lookups_once():
+    """Moto works out, on every request, things that cannot change while the server runs: the
+    list of its own service packages (a stat of each), the methods of a response class, the
+    backend for a host name (a regular expression per service), and Python names for AWS
+    attribute names. Each is worked out once and kept."""
     import moto.backends as backends
+    import moto.core.responses as responses
+    import moto.sqs.models as sqs_models
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     modules = frozenset(backends.list_of_moto_modules())
     backends.list_of_moto_modules = lambda: modules
+    responses.method_names_from_class = functools.lru_cache(maxsize=None)(responses.method_names_from_class)
+    sqs_models.camelcase_to_underscores = functools.lru_cache(maxsize=None)(sqs_models.camelcase_to_underscores)
+    backend_for_host = DomainDispatcherApplication.get_backend_for_host
+    hosts = {}
+
+    def get_backend_for_host(self, host):
+        if host not in hosts:
+            hosts[host] = backend_for_host(self, host)
+        return hosts[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+
+
+def _receipt_handles_in_one_go():
+    """Moto makes each SQS receipt handle with a random.choice call per character (185 of
+    them); one random.choices call makes the same kind of handle."""
+    import string
+
+    import moto.sqs.models as sqs_models
+    from moto.moto_api._internal import mock_random
+
+    sqs_models.generate_receipt_handle = lambda: "".join(mock_random.choices(string.ascii_lowercase, k=185))
 
 
 class Wakeups:
@@ -308,7 +333,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     _faster_clock()
     _partition_queries()
-    _listed_modules_once()
+    _static_lookups_once()
+    _receipt_handles_in_one_go()
     _queue_counts_on_demand()
     _attribute_values_as_they_are()
     _item_size_checked_once()
