@@ -28,3 +28,4 @@ def flush():
     """Write the metrics gathered in this invocation (one EMF line), if there are any."""
     if metrics.metric_set:
         metrics.flush_metrics()
+        metrics.clear_metrics()  # flush_metrics keeps them when POWERTOOLS_METRICS_DISABLED is set

@@ -248,6 +248,19 @@ def test_attempts_are_logged_as_json_without_secrets_or_bodies_and_counted_as_me
     assert hook["secret"] not in everything and "do-not-log-me" not in everything and api.token not in everything
 
 
+def test_with_metrics_turned_off_nothing_is_printed_or_kept_between_invocations(api, receiver, worker, capfd, monkeypatch):
+    from chalicelib import observability
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    api.create(receiver.url)
+    capfd.readouterr()
+    for person in range(120):  # Powertools prints by itself once a metric holds 100 values
+        api.dispatch(person_id=str(person))
+    worker.run()
+    assert len(receiver.successes()) == 120
+    assert not [line for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    assert not observability.metrics.metric_set
+
 def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_waits_for_its_own():
     from chalicelib.deliveries import WritesTogether
 
