@@ -11,6 +11,8 @@ run. No figure here is asserted by a test: the machines are shared and noisy.
 import argparse
 import contextlib
 import datetime
+import functools
+import itertools
 import math
 import os
 import pathlib
@@ -31,6 +33,15 @@ PRICES = {
     "lambda_request": 0.20e-6,
     "lambda_gb_second": 0.0000166667,
 }
+
+
+NOTES = """Figure 4 runs `make run`'s own processes (chalice's local server, the local worker calling
+the app's Lambda handlers, two moto servers) and a loopback receiver, all on this machine: an
+event goes in as a `webhook.dispatch` call and comes out as five signed POSTs. The paced runs
+give the latency at the target rate; the burst gives the capacity (a burst that dispatches
+faster than the machine delivers waits in the queue, which is what its p50 shows). On this
+machine most of the CPU goes to emulating AWS: the two moto servers use about half of it.
+"""
 
 
 class Counting:
@@ -151,16 +162,17 @@ def bench_batch_latency(services, created, delay=0.2, runs=5):
     return statistics.median(times), times
 
 
-def bench_local_run(events=2000, webhooks=5, threads=8, paced_events=300, paced_rate=20):
-    """Figure 4: the local run end to end, dispatch to arrival at a loopback receiver: a burst
-    as fast as the dispatchers go, then ``paced_events`` at ``paced_rate`` events a second."""
+def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, idle_seconds=10):
+    """Figure 4: the local run (``make run``'s own processes) end to end, dispatch over HTTP to
+    arrival at a loopback receiver. ``events`` offered evenly at ``rate`` events a second
+    (``rate`` × ``webhooks`` deliveries a second), ``paced_runs`` times; then the same number as
+    fast as ``threads`` dispatchers go, for the capacity; and the CPU an idle local run uses."""
     from tests.conftest import LocalService, free_port
     from tests.receiver import Receiver
 
     port = free_port()
     env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": LocalService.token, "RETRY_SCHEDULE": "0s,1s",
-           "LOCAL_WORKER_CONCURRENCY": os.environ.get("LOCAL_WORKER_CONCURRENCY", "10"), "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING",
-           "POWERTOOLS_METRICS_DISABLED": "true"}
+           "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
                  "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
         env.pop(name, None)
@@ -171,45 +183,69 @@ def bench_local_run(events=2000, webhooks=5, threads=8, paced_events=300, paced_
             for n in range(webhooks):
                 service.call("webhook.create", service.token, eventID="bench", type="activityEnrollment",
                              url=f"{receiver.url}/{n}")
-            sent_at = {}
-            lock = threading.Lock()
-
-            def dispatch(index, count, interval):
-                for n in range(index, count, threads):
-                    started = time.time()
-                    status, body = service.call("webhook.dispatch", service.token, type="activityEnrollment",
-                                                eventID="bench", activityID="1", personID=f"p{n}")
-                    with lock:
-                        sent_at[body["messageID"]] = started
-                    time.sleep(max(0.0, interval - (time.time() - started)))
-
-            def run(count, interval):
-                already = len(receiver.successes())
-                began = time.time()
-                workers = [threading.Thread(target=dispatch, args=(i, count, interval)) for i in range(threads)]
-                for worker in workers:
-                    worker.start()
-                for worker in workers:
-                    worker.join()
-                dispatched = time.time()
-                receiver.wait_for(already + count * webhooks, successes=True, timeout=600)
-                finished = time.time()
-                arrivals = receiver.successes()[already:]
-                latencies = sorted((r.at - sent_at[r.headers["webhook-id"]]) * 1000 for r in arrivals)
-                return {
-                    "deliveries": len(arrivals),
-                    "per_second": len(arrivals) / (finished - began),
-                    "dispatch_per_second": count / (dispatched - began),
-                    "p50_ms": latencies[len(latencies) // 2],
-                    "p99_ms": latencies[int(len(latencies) * 0.99) - 1],
-                }
-
-            burst = run(events, 0.0)
-            paced = run(paced_events, threads / paced_rate)
+            run = functools.partial(_offer, service, receiver, events, webhooks, threads)
+            paced = [run(rate) for _ in range(paced_runs)]
+            burst = run(None)
+            idle = _idle_cpu(service.process.pid, idle_seconds)
     finally:
         service.process.terminate()
         service.process.wait(timeout=30)
-    return {**burst, "paced": paced, "paced_rate": paced_rate}
+    middle = {key: statistics.median(run[key] for run in paced) for key in paced[0]}
+    return {"paced": middle, "paced_runs": paced_runs, "rate": rate, "burst": burst, "idle_cpu": idle}
+
+
+def _offer(service, receiver, events, webhooks, threads, rate):
+    """Dispatch ``events`` over HTTP, event n at n / ``rate`` seconds (all at once if None),
+    and wait for every delivery; the figures of that run."""
+    sent_at, lock, numbers = {}, threading.Lock(), itertools.count()
+    already = len(receiver.successes())
+    began = time.time()
+
+    def dispatch():
+        while (n := next(numbers)) < events:
+            if rate:
+                time.sleep(max(0.0, began + n / rate - time.time()))
+            started = time.time()
+            status, body = service.call("webhook.dispatch", service.token, type="activityEnrollment",
+                                        eventID="bench", activityID="1", personID=f"p{began}-{n}")
+            assert status == 202, body
+            with lock:
+                sent_at[body["messageID"]] = started
+
+    workers = [threading.Thread(target=dispatch) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    dispatched = time.time()
+    receiver.wait_for(already + events * webhooks, successes=True, timeout=600)
+    finished = time.time()
+    arrivals = receiver.successes()[already:]
+    latencies = sorted((r.at - sent_at[r.headers["webhook-id"]]) * 1000 for r in arrivals)
+    return {
+        "deliveries": len(arrivals),
+        "per_second": len(arrivals) / (finished - began),
+        "dispatch_per_second": events / (dispatched - began),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[math.ceil(len(latencies) * 0.99) - 1],
+    }
+
+
+def _idle_cpu(parent_pid, seconds):
+    """Share of one core that the local run's processes use over ``seconds`` with nothing to do."""
+    def used():
+        total = 0
+        for line in subprocess.run(["ps", "-o", "pid=", "--ppid", str(parent_pid)], capture_output=True,
+                                   text=True).stdout.split() + [str(parent_pid)]:
+            with contextlib.suppress(OSError):
+                fields = pathlib.Path(f"/proc/{line}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    time.sleep(2)  # let the last deliveries settle
+    before = used()
+    time.sleep(seconds)
+    return (used() - before) / seconds
 
 
 def import_time(module, runs=7):
@@ -291,13 +327,16 @@ def main(argv=None):
     lines.append(f"| 3 | a batch of 10 deliveries to an endpoint answering in 200 ms | "
                  f"{batch_median * 1000:.0f} ms median of {len(batch_runs)} = {batch_median / 0.2:.2f} × the floor | "
                  "at most 1.5 × 200 ms |")
-    lines.append(f"| 4 | local run: {local['deliveries']} deliveries (events × 5 webhooks) | "
-                 f"{local['per_second']:.0f} deliveries/s (dispatch {local['dispatch_per_second']:.0f} events/s); "
-                 f"dispatch to arrival p50 {local['p50_ms']:.0f} ms, p99 {local['p99_ms']:.0f} ms | "
-                 "≥ 300/s, p50 < 100 ms |")
-    paced = local["paced"]
-    lines.append(f"| 4 | the same, {paced['deliveries']} deliveries offered at {local['paced_rate']} events/s "
-                 f"({local['paced_rate'] * 5} deliveries/s) | p50 {paced['p50_ms']:.0f} ms, p99 {paced['p99_ms']:.0f} ms | |")
+    paced, burst = local["paced"], local["burst"]
+    lines.append(f"| 4 | local run: {paced['deliveries']} deliveries ({paced['deliveries'] // 5} events × 5 webhooks) "
+                 f"offered evenly at {local['rate'] * 5}/s, over HTTP (medians of {local['paced_runs']} runs) | "
+                 f"all delivered, {paced['per_second']:.0f}/s from first dispatch to last arrival; dispatch to "
+                 f"arrival p50 {paced['p50_ms']:.0f} ms, p99 {paced['p99_ms']:.0f} ms | p50 < 100 ms at 300/s |")
+    lines.append(f"| 4 | the same all at once ({burst['dispatch_per_second']:.0f} events/s from 8 dispatchers): capacity | "
+                 f"{burst['per_second']:.0f} deliveries/s (p50 {burst['p50_ms'] / 1000:.1f} s, p99 "
+                 f"{burst['p99_ms'] / 1000:.1f} s: the backlog of a burst faster than delivery) | ≥ 300/s |")
+    lines.append(f"| 4 | the local run idle (API, worker long-polling, two moto servers) | "
+                 f"{local['idle_cpu'] * 100:.1f}% of one core | |")
     lines.append(f"| 5 | cold start: importing `app` vs `boto3` alone (medians of 7) | "
                  f"{app_import * 1000:.0f} ms vs {boto3_import * 1000:.0f} ms: "
                  f"+{(app_import - boto3_import) * 1000:.0f} ms | at most +100 ms |")
@@ -312,7 +351,7 @@ def main(argv=None):
         "# Benchmarks\n\n"
         f"Measured by `make bench` on {stamp}, on {machine()}. Request counts are exact (counted at the\n"
         "botocore level on moto); times vary with the machine's load. Cost uses us-east-1 on-demand\n"
-        "prices; see docs/deploy.md for the arithmetic.\n\n" + table + "\n"
+        "prices; see docs/deploy.md for the arithmetic.\n\n" + table + "\n\n" + NOTES
     )
 
 
