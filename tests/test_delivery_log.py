@@ -294,6 +294,42 @@ def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_w
     assert sorted(returned) == ["a", "b", "c", "d"]
 
 
+def test_a_thread_that_wrote_goes_on_and_the_next_write_is_made_by_one_that_waited():
+    from chalicelib.deliveries import WritesTogether
+
+    requests, gates, writers = [], [threading.Event(), threading.Event()], []
+
+    def write(items):
+        requests.append(list(items))
+        writers.append(threading.current_thread().name)
+        if len(requests) <= 2:
+            gates[len(requests) - 1].wait(10)
+
+    together = WritesTogether(write)
+    returned = []
+
+    def deliver(name):
+        together.write([name])
+        returned.append(name)
+
+    threads = {name: threading.Thread(target=deliver, args=(name,), name=name) for name in "abcd"}
+    threads["a"].start()
+    wait_until(lambda: len(requests) == 1)
+    threads["b"].start()
+    wait_until(lambda: len(together._waiting) == 1)
+    gates[0].set()
+    wait_until(lambda: len(requests) == 2)  # b writes its own; a is done
+    wait_until(lambda: returned == ["a"])
+    threads["c"].start()
+    wait_until(lambda: len(together._waiting) == 1)
+    threads["d"].start()
+    wait_until(lambda: len(together._waiting) == 2)
+    gates[1].set()
+    for thread in threads.values():
+        thread.join(10)
+    assert requests == [["a"], ["b"], ["c", "d"]] and writers == ["a", "b", "c"]
+    assert sorted(returned) == ["a", "b", "c", "d"]
+
 def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_ones_go_on():
     from chalicelib.deliveries import WritesTogether
     from chalicelib.errors import Unavailable
