@@ -235,26 +235,30 @@ class Wakeups:
 
     def sleep(self, queue, seen, deadline):
         """Sleep until this queue changed since ``seen``, or it is time to look again, or the
-        ``deadline`` (time.monotonic()) is reached. Returns at once if it already changed."""
+        ``deadline`` (time.monotonic()) is reached. Returns at once if it already changed.
+
+        One sleeper of each queue is its watcher, which wakes every RECHECK_SECONDS; when it
+        leaves, another sleeper takes over."""
         with self._changed:
             if self._version[queue] != seen:
                 return
-            watcher = queue not in self._watching
-            if watcher:
-                self._watching.add(queue)
             self._sleeping[queue] += 1
+            watching = False
             try:
-                until = min(deadline, time.monotonic() + self._recheck) if watcher else deadline
                 while not self._tokens[queue]:
-                    left = until - time.monotonic()
+                    if not watching and queue not in self._watching:
+                        self._watching.add(queue)
+                        watching, look_at = True, time.monotonic() + self._recheck
+                    left = (min(deadline, look_at) if watching else deadline) - time.monotonic()
                     if left <= 0:
                         return
                     self._changed.wait(left)
                 self._tokens[queue] -= 1
             finally:
                 self._sleeping[queue] -= 1
-                if watcher:
+                if watching:
                     self._watching.discard(queue)
+                    self._changed.notify_all()  # another sleeper takes the watch over
 
 
 class OneAtATime:

@@ -169,6 +169,19 @@ def test_a_long_poll_gets_a_message_whose_visibility_timeout_ran_out(endpoint):
     assert seconds < 10
 
 
+def test_polls_keep_watching_for_returning_messages_when_the_first_poller_has_gone(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="handed-over")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="later")
+    (first,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=3)["Messages"]
+    short = receive_in_background(sqs, url, WaitTimeSeconds=1)  # the first to sleep: it watches, then leaves
+    time.sleep(0.3)
+    long = receive_in_background(sqs, url, WaitTimeSeconds=20)
+    assert short()[0] == []
+    messages, seconds = long()
+    assert [m["MessageId"] for m in messages] == [first["MessageId"]]
+    assert seconds < 10
+
 def test_a_long_poll_on_a_fifo_queue_gets_a_groups_next_message_once_the_one_ahead_is_deleted(endpoint):
     sqs = client("sqs", endpoint)
     url = sqs.create_queue(QueueName="ordered.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
