@@ -40,7 +40,7 @@ the app's Lambda handlers, two moto servers) and a loopback receiver, all on thi
 event goes in as a `webhook.dispatch` call and comes out as five signed POSTs. The paced runs
 give the latency at the target rate; the burst gives the capacity (a burst that dispatches
 faster than the machine delivers waits in the queue, which is what its p50 shows). On this
-machine most of the CPU goes to emulating AWS: the two moto servers use about half of it.
+machine about half of the CPU goes to emulating AWS (the two moto servers).
 """
 
 
