@@ -1,8 +1,9 @@
-"""Chalice's local server for the API, as ``chalice local`` builds it, with two changes.
+"""Chalice's local server for the API, as ``chalice local`` builds it, with three changes.
 
 - A request with a method API Gateway does not route (TRACE, or a made-up one) answers 405 in
   the contract's error shape, where Python's HTTP server would answer 501.
 - The access log hides ``tokenID`` values: a token in a query string must not reach a log.
+- Nagle's algorithm is off, so an answer on a kept-alive connection does not wait 40 ms.
 
     python -m dev.api_server --host 127.0.0.1 --port 8000 --stage local
 """
@@ -29,6 +30,10 @@ def redact(text):
 
 
 class RequestHandler(ChaliceRequestHandler):
+    # Chalice writes the headers and the body of an answer separately; with Nagle's algorithm
+    # on, the body waited for the client's delayed ACK, 40 ms on every kept-alive request.
+    disable_nagle_algorithm = True
+
     def __getattr__(self, name):
         if name.startswith("do_") and name[3:] not in ROUTED_METHODS:
             return self._method_not_allowed
