@@ -34,7 +34,8 @@ import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 RECHECK_SECONDS = 0.25  # how often a queue is looked at for messages whose visibility ran out
-SERVER_THREADS = 48  # long polls hold a thread each while they wait
+SERVER_THREADS = 128  # long polls hold a thread each while they wait: room for many pollers
+CONNECTION_LIMIT = 1000  # boto3 keeps its connections open; every client holds up to its pool size
 
 
 def _faster_clock():
@@ -344,8 +345,8 @@ def main(argv=None):
     _item_size_checked_once()
     logging.getLogger("waitress").setLevel(logging.ERROR)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
-    waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, ident=None, _quiet=True,
-                   channel_request_lookahead=1)  # so a long poll can tell its client has gone
+    waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, connection_limit=CONNECTION_LIMIT,
+                   ident=None, _quiet=True, channel_request_lookahead=1)  # so a long poll can tell its client has gone
 
 
 if __name__ == "__main__":
