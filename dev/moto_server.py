@@ -34,7 +34,7 @@ import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 RECHECK_SECONDS = 0.25  # how often a queue is looked at for messages whose visibility ran out
-SERVER_THREADS = 128  # long polls hold a thread each while they wait: room for many pollers
+SERVER_THREADS = 256  # long polls hold a thread each while they wait: room for many pollers
 CONNECTION_LIMIT = 1000  # boto3 keeps its connections open; every client holds up to its pool size
 
 
@@ -94,7 +94,8 @@ def _queue_counts_on_demand():
     original = sqs_models.SQSBackend.get_queue_attributes
 
     def get_queue_attributes(self, queue_name, attribute_names):
-        wanted.on = any(name == "All" or name.startswith("Approximate") for name in attribute_names or ())
+        wanted.on = any(type(name) is str and (name == "All" or name.startswith("Approximate"))
+                        for name in attribute_names or ())
         try:
             return original(self, queue_name, attribute_names)
         finally:
@@ -205,61 +206,70 @@ def _receipt_handles_in_one_go():
 
 
 class Wakeups:
-    """Who sleeps on which queue, and handing each change of a queue to one sleeper."""
+    """Who sleeps on which queue, and handing each change of a queue to one of its sleepers."""
 
     def __init__(self, recheck_seconds=RECHECK_SECONDS):
         self._recheck = recheck_seconds
-        self._changed = threading.Condition()
-        self._version = collections.Counter()  # changes seen per queue
-        self._sleeping = collections.Counter()
-        self._tokens = collections.Counter()  # wake-ups handed out and not yet taken
-        self._watching = set()  # queues that have a sleeper looking again now and then
-        self._queues = set()
+        self._lock = threading.Lock()
+        self._queues = {}  # name: _Sleepers
+
+    def _sleepers(self, queue):
+        if queue not in self._queues:
+            self._queues[queue] = _Sleepers(self._lock)
+        return self._queues[queue]
 
     def version(self, queue):
-        with self._changed:
-            self._queues.add(queue)
-            return self._version[queue]
+        """How many changes ``queue`` has seen: read it before a receive, give it to :meth:`sleep`."""
+        with self._lock:
+            return self._sleepers(queue).version
 
     def changed(self, queue=None):
         """Something happened to ``queue`` (to every queue, if None): wake one sleeper of each."""
-        with self._changed:
-            queues = [queue] if queue is not None else list(self._queues)
-            woke = False
-            for name in queues:
-                self._version[name] += 1
-                if self._sleeping[name] > self._tokens[name]:
-                    self._tokens[name] += 1
-                    woke = True
-            if woke:
-                self._changed.notify_all()
+        with self._lock:
+            for sleepers in [self._sleepers(queue)] if queue is not None else list(self._queues.values()):
+                sleepers.version += 1
+                if sleepers.sleeping > sleepers.tokens:
+                    sleepers.tokens += 1
+                    sleepers.woken.notify()
 
     def sleep(self, queue, seen, deadline):
         """Sleep until this queue changed since ``seen``, or it is time to look again, or the
         ``deadline`` (time.monotonic()) is reached. Returns at once if it already changed.
 
-        One sleeper of each queue is its watcher, which wakes every RECHECK_SECONDS; when it
-        leaves, another sleeper takes over."""
-        with self._changed:
-            if self._version[queue] != seen:
+        One sleeper of each queue is its watcher, which wakes every RECHECK_SECONDS to look for
+        messages whose visibility timeout ran out; when it leaves, another sleeper takes over."""
+        with self._lock:
+            sleepers = self._sleepers(queue)
+            if sleepers.version != seen:
                 return
-            self._sleeping[queue] += 1
+            sleepers.sleeping += 1
             watching = False
             try:
-                while not self._tokens[queue]:
-                    if not watching and queue not in self._watching:
-                        self._watching.add(queue)
-                        watching, look_at = True, time.monotonic() + self._recheck
+                while not sleepers.tokens:
+                    if not watching and not sleepers.watched:
+                        sleepers.watched = watching = True
+                        look_at = time.monotonic() + self._recheck
                     left = (min(deadline, look_at) if watching else deadline) - time.monotonic()
                     if left <= 0:
                         return
-                    self._changed.wait(left)
-                self._tokens[queue] -= 1
+                    sleepers.woken.wait(left)
+                sleepers.tokens -= 1
             finally:
-                self._sleeping[queue] -= 1
+                sleepers.sleeping -= 1
                 if watching:
-                    self._watching.discard(queue)
-                    self._changed.notify_all()  # another sleeper takes the watch over
+                    sleepers.watched = False
+                    sleepers.woken.notify()  # another sleeper takes the watch over
+
+
+class _Sleepers:
+    """The long polls sleeping on one queue (guarded by the :class:`Wakeups` lock)."""
+
+    def __init__(self, lock):
+        self.woken = threading.Condition(lock)
+        self.version = 0  # changes seen
+        self.sleeping = 0
+        self.tokens = 0  # wake-ups handed out and not yet taken
+        self.watched = False
 
 
 class OneAtATime:
@@ -285,9 +295,12 @@ class OneAtATime:
         except (ValueError, KeyError, TypeError, AttributeError):
             return self._run(environ, start_response)  # moto answers what is wrong with it
         action = target.split(".", 1)[1]
-        wait = request.get("WaitTimeSeconds")
-        if action == "ReceiveMessage" and type(wait) is int and 0 < wait <= 20:
-            return self._long_poll(environ, start_response, request, queue, wait)
+        if action == "ReceiveMessage":
+            wait = request.get("WaitTimeSeconds")
+            if wait is None:
+                wait = self._default_wait(environ, request, queue)
+            if type(wait) is int and 0 <= wait <= 20:  # else moto answers what is wrong with it
+                return self._long_poll(environ, start_response, request, queue, wait)
         answer = self._run(environ, start_response)
         if not action.startswith(("Get", "List")):
             self._wakeups.changed(queue)
@@ -297,6 +310,19 @@ class OneAtATime:
         with self._lock:
             return list(self._app(environ, start_response))
 
+    def _default_wait(self, environ, request, queue):
+        """The queue's ReceiveMessageWaitTimeSeconds, for a receive that gives no wait of its
+        own (moto would wait inside the lock, holding every other request up); 0 if unknown."""
+        from moto.sqs.models import sqs_backends
+
+        try:
+            account = request["QueueUrl"].rstrip("/").rsplit("/", 2)[-2]
+            region = environ["HTTP_AUTHORIZATION"].split("Credential=", 1)[1].split("/")[2]
+            with self._lock:
+                return int(sqs_backends[account][region].get_queue(queue).receive_message_wait_time_seconds)
+        except Exception:  # noqa: BLE001 - no such queue, no signature...: moto answers the receive
+            return 0
+
     def _long_poll(self, environ, start_response, request, queue, wait):
         """Receive without waiting in moto; while there is nothing, sleep outside moto and try again."""
         body = json.dumps({**request, "WaitTimeSeconds": 0}).encode()
@@ -304,7 +330,8 @@ class OneAtATime:
         deadline = time.monotonic() + wait
         gone = environ.get("waitress.client_disconnected", lambda: False)
         while True:
-            if gone():  # a worker that died meanwhile: do not hand its messages to no one
+            if gone():  # a worker that died meanwhile: hand its messages and its wake-up to others
+                self._wakeups.changed(queue)
                 start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0")])
                 return [b"{}"]
             seen = self._wakeups.version(queue)
@@ -313,8 +340,8 @@ class OneAtATime:
             chunks = self._run(environ, lambda status, headers, exc_info=None: answered.append((status, headers)))
             status, headers = answered[-1]
             got = _messages(status, chunks)
-            if got is None or got or time.monotonic() >= deadline:
-                if got and len(got) >= wanted:
+            if got is None or got or wait == 0 or time.monotonic() >= deadline:
+                if got and (type(wanted) is not int or len(got) >= wanted):
                     self._wakeups.changed(queue)  # there may be more: let another sleeper look
                 start_response(status, headers)
                 return chunks

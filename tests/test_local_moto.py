@@ -152,6 +152,18 @@ def test_a_long_poll_answers_as_soon_as_a_message_comes_and_other_requests_go_on
     assert seconds < 10  # not the 20 s wait
 
 
+def test_a_receive_without_a_wait_waits_as_its_queue_says_without_holding_moto_up(endpoint):
+    sqs = client("sqs", endpoint)
+    url = sqs.create_queue(QueueName="patient", Attributes={"ReceiveMessageWaitTimeSeconds": "20"})["QueueUrl"]
+    waiting = receive_in_background(sqs, url)
+    time.sleep(0.5)
+    started = time.monotonic()
+    assert sqs.list_queues()["QueueUrls"]
+    assert time.monotonic() - started < 5
+    sqs.send_message(QueueUrl=url, MessageBody="at last")
+    messages, seconds = waiting()
+    assert [m["Body"] for m in messages] == ["at last"] and seconds < 10
+
 def test_a_long_poll_on_an_empty_queue_answers_empty_when_its_wait_is_over(endpoint):
     sqs = client("sqs", endpoint)
     url = sqs.create_queue(QueueName="empty")["QueueUrl"]
@@ -218,3 +230,49 @@ def test_many_long_polls_share_what_comes_without_losing_any(endpoint):
     for poller in pollers:
         poller.join()
     assert sorted(got, key=int) == [str(n) for n in range(60)]
+
+
+def test_each_change_of_a_queue_wakes_one_of_its_sleepers_at_once():
+    from dev.moto_server import Wakeups
+
+    wakeups = Wakeups(recheck_seconds=60)  # no looking again meanwhile: only a change wakes them
+    woke = []
+
+    def sleep(name, queue):
+        wakeups.sleep(queue, wakeups.version(queue), time.monotonic() + 30)
+        woke.append(name)
+
+    sleepers = [threading.Thread(target=sleep, args=(name, queue)) for name, queue in
+                (("a", "deliveries"), ("b", "deliveries"), ("c", "deliveries"), ("x", "events"))]
+    for thread in sleepers:
+        thread.start()
+    wait_until(lambda: sum(s.sleeping for s in wakeups._queues.values()) == 4)
+    wakeups.changed("deliveries")
+    wait_until(lambda: len(woke) == 1, timeout=5)  # not the 30 s deadline
+    time.sleep(0.3)
+    assert len(woke) == 1 and woke[0] in "abc"  # one sleeper per change, of that queue only
+    wakeups.changed()  # every queue: one more of each
+    wait_until(lambda: len(woke) == 3, timeout=5)
+    assert "x" in woke
+    wakeups.changed("deliveries")
+    wait_until(lambda: len(woke) == 4, timeout=5)
+    for thread in sleepers:
+        thread.join(5)
+
+
+def test_a_poll_whose_queue_changed_since_it_looked_does_not_sleep():
+    from dev.moto_server import Wakeups
+
+    wakeups = Wakeups(recheck_seconds=60)
+    seen = wakeups.version("deliveries")
+    wakeups.changed("deliveries")  # a send between the poll's empty receive and its sleep
+    started = time.monotonic()
+    wakeups.sleep("deliveries", seen, time.monotonic() + 30)
+    assert time.monotonic() - started < 5
+
+
+def wait_until(condition, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
