@@ -140,9 +140,29 @@ class LocalRun:
         return issue_token(tokens, grant, time.time())
 
 
+# The local run's own settings: name, lowest and highest value.
+LOCAL_SETTINGS = (
+    ("PORT", 1, 65535),
+    ("MOTO_PORT", 1, 65535),
+    ("LOCAL_WORKER_CONCURRENCY", 1, 64),  # each poller holds a moto server thread while it waits
+    ("LOCAL_VISIBILITY_TIMEOUT", 0, 43200),
+    ("LOCAL_FUNCTION_TIMEOUT", 1, 900),
+)
+
+
+def check_local_settings(env):
+    """Refuse a local setting that is not a whole number in its range, before anything starts
+    (a worker that cannot read its settings would only be restarted again and again)."""
+    for name, lowest, highest in LOCAL_SETTINGS:
+        value = env.get(name) or ""
+        if value and not (value.isascii() and value.isdigit() and lowest <= int(value) <= highest):
+            raise SystemExit(f"setting error: {name} must be a whole number from {lowest} to {highest}, not {value!r}")
+
+
 def main():
     run = LocalRun(os.environ)
     run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", LOOPBACK_NETWORKS)  # an empty value counts as set
+    check_local_settings(run.env)
     port = int(run.env.get("PORT") or 8000)
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:

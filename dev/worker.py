@@ -70,8 +70,9 @@ class DeliveryPoller:
         self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._region = sqs.meta.region_name
 
-    def poll_once(self):
-        """One receive and one handler call; returns how many messages were received."""
+    def poll_once(self, stopping=None):
+        """One receive and one handler call; returns how many messages were received. A batch
+        received once ``stopping`` is set goes straight back to the queue, for the next worker."""
         request = {"QueueUrl": self._url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": self._wait,
                    "MessageSystemAttributeNames": ["All"]}
         if self._visibility is not None:
@@ -79,9 +80,12 @@ class DeliveryPoller:
         messages = self._sqs.receive_message(**request).get("Messages", [])
         if not messages:
             return 0
-        self.busy = True
+        self.busy = True  # before looking at ``stopping``: the worker waits for busy pollers
         try:
-            self._handle(messages)
+            if stopping is not None and stopping.is_set():
+                give_back(self._sqs, self._url, messages)
+            else:
+                self._handle(messages)
         finally:
             self.busy = False
         return len(messages)
@@ -112,12 +116,15 @@ class EventPoller:
         self._handler = handler
         self._wait = wait_seconds
 
-    def poll_once(self):
+    def poll_once(self, stopping=None):
         answer = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=self._wait)
         messages = answer.get("Messages", [])
         self.busy = bool(messages)
         try:
-            self._handle(messages)
+            if messages and stopping is not None and stopping.is_set():
+                give_back(self._sqs, self._url, messages)
+            else:
+                self._handle(messages)
         finally:
             self.busy = False
         return len(messages)
@@ -130,6 +137,12 @@ class EventPoller:
                 logger.exception("the platform event handler failed; the event will be tried again")
                 continue
             self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def give_back(sqs, queue_url, messages):
+    """Make received messages visible again at once, for whoever polls next."""
+    sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)])
 
 
 def as_eventbridge_event(event):
@@ -151,7 +164,7 @@ def run_forever(pollers, stop):
     def loop(poller):
         while not stop.is_set():
             try:
-                poller.poll_once()
+                poller.poll_once(stop)
             except Exception:  # noqa: BLE001 - a moto hiccup must not end the local worker
                 logger.exception("polling failed; retrying")
                 stop.wait(1)
@@ -184,8 +197,10 @@ def main():
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     run_forever(pollers, stop)
     stop.wait()
-    # Let handlers that are running finish (up to 3 s); pollers waiting on an empty queue just go.
+    # Let handlers that are running finish (up to 3 s); pollers waiting on an empty queue just go
+    # (the moto server sees them gone and hands them nothing).
     deadline = time.monotonic() + 3
+    time.sleep(0.1)  # a receive answered just as the stop came is marked busy by now
     while any(poller.busy for poller in pollers) and time.monotonic() < deadline:
         time.sleep(0.05)
 

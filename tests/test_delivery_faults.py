@@ -28,3 +28,21 @@ def test_an_endpoint_down_then_back_gets_every_message_in_order_each_once(api, r
     assert all(log.get(hook["webhookID"], m)["status"] == "delivered" for ms in sent.values() for m in ms)
     worker.run()
     assert len(receiver.successes()) == 12  # nothing more arrives afterwards
+
+
+def test_a_local_worker_that_is_stopping_hands_a_batch_it_just_received_straight_back(aws):
+    import threading
+
+    import boto3
+
+    from dev.worker import DeliveryPoller
+
+    sqs, url = boto3.client("sqs"), aws["DeliveryQueue"]["url"]
+    handled = []
+    poller = DeliveryPoller(sqs, url, lambda event, context: handled.append(event), wait_seconds=0)
+    sqs.send_message(QueueUrl=url, MessageBody="{}", MessageGroupId="person", MessageDeduplicationId="1")
+    stopping = threading.Event()
+    stopping.set()
+    assert poller.poll_once(stopping) == 1
+    assert handled == [] and not poller.busy
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])) == 1  # at once

@@ -134,3 +134,19 @@ def test_a_burst_of_1000_events_to_5_webhooks_is_delivered_whole_once_each_in_or
             got = [r for r in arrived if r.path == path and r.json()["data"]["personID"] == person]
             assert [r.headers["webhook-id"] for r in got] == messages, (path, person)
             assert [r.json()["sequence"] for r in got] == list(range(1, per_person + 1))
+
+
+@pytest.mark.parametrize("name, value", [("LOCAL_WORKER_CONCURRENCY", "lots"), ("LOCAL_WORKER_CONCURRENCY", "500"),
+                                         ("PORT", "80a"), ("LOCAL_FUNCTION_TIMEOUT", "²")])
+def test_the_local_run_refuses_a_bad_local_setting_before_starting_anything(name, value):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, name: value}
+    finished = subprocess.run([sys.executable, "-m", "dev.run"], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert finished.returncode == 1
+    assert f"setting error: {name} must be a whole number" in finished.stderr
+    assert "Ready." not in finished.stdout
