@@ -227,7 +227,7 @@ class WritesTogether:
         error = None
         try:
             self._write([item for entry in taken for item in entry.items])
-        except Exception as exc:  # noqa: BLE001 - handed to each writer whose items it carried
+        except BaseException as exc:  # noqa: BLE001 - raised in each writer whose items it carried
             error = exc
         with self._lock:
             for entry in taken:

@@ -7,6 +7,7 @@ reads them from the logs, so recording one costs no API call.
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 # Not "inevent-webhooks": Chalice names its own app logger so, and sets it to ERROR.
 SERVICE = "inevent.webhooks"
@@ -28,4 +29,5 @@ def flush():
     """Write the metrics gathered in this invocation (one EMF line), if there are any."""
     if metrics.metric_set:
         metrics.flush_metrics()
-        metrics.clear_metrics()  # flush_metrics keeps them when POWERTOOLS_METRICS_DISABLED is set
+        if is_metrics_disabled():
+            metrics.clear_metrics()  # flush_metrics keeps them then, and prints them itself at 100 values
