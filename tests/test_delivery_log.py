@@ -261,6 +261,7 @@ def test_with_metrics_turned_off_nothing_is_printed_or_kept_between_invocations(
     assert not [line for line in capfd.readouterr().out.splitlines() if line.startswith('{"_aws"')]
     assert not observability.metrics.metric_set
 
+
 def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_waits_for_its_own():
     from chalicelib.deliveries import WritesTogether
 
@@ -329,6 +330,7 @@ def test_a_thread_that_wrote_goes_on_and_the_next_write_is_made_by_one_that_wait
         thread.join(10)
     assert requests == [["a"], ["b"], ["c", "d"]] and writers == ["a", "b", "c"]
     assert sorted(returned) == ["a", "b", "c", "d"]
+
 
 def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_ones_go_on():
     from chalicelib.deliveries import WritesTogether

@@ -164,6 +164,7 @@ def test_a_receive_without_a_wait_waits_as_its_queue_says_without_holding_moto_u
     messages, seconds = waiting()
     assert [m["Body"] for m in messages] == ["at last"] and seconds < 10
 
+
 def test_a_long_poll_on_an_empty_queue_answers_empty_when_its_wait_is_over(endpoint):
     sqs = client("sqs", endpoint)
     url = sqs.create_queue(QueueName="empty")["QueueUrl"]
@@ -193,6 +194,7 @@ def test_polls_keep_watching_for_returning_messages_when_the_first_poller_has_go
     messages, seconds = long()
     assert [m["MessageId"] for m in messages] == [first["MessageId"]]
     assert seconds < 10
+
 
 def test_a_long_poll_on_a_fifo_queue_gets_a_groups_next_message_once_the_one_ahead_is_deleted(endpoint):
     sqs = client("sqs", endpoint)
