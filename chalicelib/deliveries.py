@@ -210,8 +210,8 @@ class WritesTogether:
         entry = _Handed(items)
         with self._lock:
             self._waiting.append(entry)
-            entry.leads, self._writing = not self._writing, True
-        if not entry.leads:
+            leads, self._writing = not self._writing, True
+        if not leads:
             entry.woken.wait()  # its items were written, or it is its turn to write
         if not entry.done:
             self._write_round()
@@ -243,7 +243,6 @@ class _Handed:
 
     def __init__(self, items):
         self.items = items
-        self.leads = False
         self.done = False
         self.error = None
         self.woken = threading.Event()

@@ -54,30 +54,21 @@ def sqs_event(messages, queue_arn, region):
     }
 
 
-class DeliveryPoller:
-    """Receives batches from the delivery queue and runs ``handler`` on them, as Lambda would."""
+class _Poller:
+    """One receive, then ``_handle`` on what came, as an event source poller does."""
 
-    busy = False  # between receiving a batch and deleting what the handler finished
+    busy = False  # between receiving messages and finishing with them
 
-    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS, visibility_timeout=None,
-                 function_timeout=FUNCTION_TIMEOUT_SECONDS):
+    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS, **receive):
         self._sqs = sqs
         self._url = queue_url
         self._handler = handler
-        self._wait = wait_seconds
-        self._visibility = visibility_timeout
-        self._function_timeout = function_timeout
-        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self._region = sqs.meta.region_name
+        self._receive = {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": wait_seconds, **receive}
 
     def poll_once(self, stopping=None):
-        """One receive and one handler call; returns how many messages were received. A batch
-        received once ``stopping`` is set goes straight back to the queue, for the next worker."""
-        request = {"QueueUrl": self._url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": self._wait,
-                   "MessageSystemAttributeNames": ["All"]}
-        if self._visibility is not None:
-            request["VisibilityTimeout"] = self._visibility
-        messages = self._sqs.receive_message(**request).get("Messages", [])
+        """One receive and one round of handling; returns how many messages were received.
+        Messages received once ``stopping`` is set go straight back to the queue, for the next worker."""
+        messages = self._sqs.receive_message(**self._receive).get("Messages", [])
         if not messages:
             return 0
         self.busy = True  # before looking at ``stopping``: the worker waits for busy pollers
@@ -89,6 +80,21 @@ class DeliveryPoller:
         finally:
             self.busy = False
         return len(messages)
+
+    def _handle(self, messages):
+        raise NotImplementedError
+
+
+class DeliveryPoller(_Poller):
+    """Receives batches from the delivery queue and runs ``handler`` on them, as Lambda would."""
+
+    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS, visibility_timeout=None,
+                 function_timeout=FUNCTION_TIMEOUT_SECONDS):
+        extra = {} if visibility_timeout is None else {"VisibilityTimeout": visibility_timeout}
+        super().__init__(sqs, queue_url, handler, wait_seconds, MessageSystemAttributeNames=["All"], **extra)
+        self._function_timeout = function_timeout
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self._region = sqs.meta.region_name
 
     def _handle(self, messages):
         try:
@@ -105,29 +111,8 @@ class DeliveryPoller:
             )
 
 
-class EventPoller:
+class EventPoller(_Poller):
     """Hands EventBridge events that reached the local events queue to ``handler``."""
-
-    busy = False
-
-    def __init__(self, sqs, queue_url, handler, wait_seconds=LONG_POLL_SECONDS):
-        self._sqs = sqs
-        self._url = queue_url
-        self._handler = handler
-        self._wait = wait_seconds
-
-    def poll_once(self, stopping=None):
-        answer = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=self._wait)
-        messages = answer.get("Messages", [])
-        self.busy = bool(messages)
-        try:
-            if messages and stopping is not None and stopping.is_set():
-                give_back(self._sqs, self._url, messages)
-            else:
-                self._handle(messages)
-        finally:
-            self.busy = False
-        return len(messages)
 
     def _handle(self, messages):
         for message in messages:

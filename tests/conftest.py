@@ -139,6 +139,15 @@ class Worker:
         return False
 
 
+
+def wait_until(condition, timeout=10):
+    """Wait for ``condition()`` to hold; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
 # The local run, started as a user starts it (`make run` runs `python -m dev.run`).
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN = "tok_e2e-admin"

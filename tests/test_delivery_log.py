@@ -7,6 +7,7 @@ import time
 import pytest
 
 from chalicelib.services import get_services
+from tests.conftest import wait_until
 
 
 def record(webhook_id, message_id):
@@ -370,10 +371,3 @@ def test_no_request_carries_more_items_than_batch_write_item_takes():
     for thread in threads:
         thread.join(10)
     assert requests == [2, 24, 14]
-
-
-def wait_until(condition, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dev.run import wait_until_up
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
@@ -271,10 +271,3 @@ def test_a_poll_whose_queue_changed_since_it_looked_does_not_sleep():
     started = time.monotonic()
     wakeups.sleep("deliveries", seen, time.monotonic() + 30)
     assert time.monotonic() - started < 5
-
-
-def wait_until(condition, timeout=10):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
