@@ -8,7 +8,7 @@ import threading
 from chalice import Chalice, Response
 
 from chalicelib import api, console
-from chalicelib.events import EVENT_TYPES
+from chalicelib.catalog import TYPE_NAMES
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
 
@@ -68,7 +68,7 @@ def call_path_style(method):
     return api.handle(app.current_request, get_services, path_method=method)
 
 
-@app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(EVENT_TYPES)})
+@app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(TYPE_NAMES)})
 def platform_event(event):
     services = get_services()
     handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())

@@ -5,11 +5,12 @@ This is the only place that knows about status codes and the error shape (contra
 
 import json
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from chalice import Response
 
-from chalicelib import observability
+from chalicelib import delivery_methods, methods, observability, strict_json  # noqa: F401 - the methods register
 from chalicelib.errors import (
     Forbidden,
     InvalidParameter,
@@ -23,7 +24,11 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token
-from chalicelib.methods import METHODS, Context, Params, Repeated
+from chalicelib.idempotency import check_key
+from chalicelib.registry import METHODS
+from chalicelib.services import Services
+from chalicelib.token_store import Grant
+from chalicelib.validation import check_identifier
 
 logger = observability.logger
 
@@ -66,15 +71,100 @@ def _call(request, services_factory, path_method, clock):
         raise MethodNotAllowed(f"{name} accepts {' and '.join(sorted(method.verbs))} only",
                                headers={"Allow": ", ".join(sorted(method.verbs))})
     services = services_factory()
-    grant = _authenticate(request, values, services)
-    if "tokenID" not in method.params:
+    now = clock()
+    token_hash, grant = _authenticate(request, values, services)
+    if not grant.admin:
+        settings = services.settings
+        services.limits.take(f"TOK#{token_hash}", settings.rate_limit_per_second, 2 * settings.rate_limit_per_second,
+                             now, f"at most {settings.rate_limit_per_second} a second for this token")
+    if "tokenID" not in method.param_names:
         values.pop("tokenID", None)  # with the header authenticating, a tokenID carries nothing more
     if method.admin and not grant.admin:
         raise Forbidden(f"{name} needs an admin token")
-    unknown = sorted(set(values) - method.params)
+    unknown = sorted(set(values) - method.param_names)
     if unknown:
         raise UnknownParameter(f"{name} takes no parameter {unknown[0][:100]!r}", field=unknown[0][:100])
-    return method.function(Context(services, grant, clock()), Params(values))
+    key = request.headers.get("idempotency-key")
+    return method.function(Context(services, grant, now, None if key is None else check_key(key)), Params(values))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a method runs with besides its parameters: the services, the caller's grant, the
+    time of the call, and the ``Idempotency-Key`` header if one came."""
+
+    services: Services
+    grant: Grant
+    now: float
+    idempotency_key: str | None = None
+
+
+class Repeated(list):
+    """The values a query string or form gave one name (a JSON array is a plain list)."""
+
+
+class Params:
+    """A method's parameters, merged from the query string and the body (body wins).
+
+    Query and form values arrive as :class:`Repeated` strings; JSON values as they were sent.
+    """
+
+    def __init__(self, values):
+        self._values = values
+
+    def raw(self, name):
+        value = self._values.get(name)
+        if isinstance(value, Repeated):
+            if len(value) > 1:
+                raise InvalidParameter(f"{name} is given more than once", field=name)
+            value = value[0] if value else None
+        elif isinstance(value, (list, dict)) and name != "data":
+            raise InvalidParameter(f"{name} must be a single value", field=name)
+        return value
+
+    def required(self, name):
+        value = self.raw(name)
+        if value is None:
+            raise MissingParameter(f"{name} is required", field=name)
+        return value
+
+    def identifier(self, name):
+        return check_identifier(self.required(name), name)
+
+    def optional_identifier(self, name):
+        value = self.raw(name)
+        return None if value is None else check_identifier(value, name)
+
+    def whole_number(self, name, lowest, highest, default):
+        """A whole number from ``lowest`` to ``highest``: plain ASCII digits, or a JSON integer."""
+        value = self.raw(name)
+        if value is None:
+            return default
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            raise InvalidParameter(f"{name} must be a whole number from {lowest} to {highest}", field=name)
+        return value
+
+    def many(self, name, required=True):
+        """A parameter that may repeat, or be a comma-separated list, or a JSON array."""
+        value = self._values.get(name)
+        if value is None:
+            if required:
+                raise MissingParameter(f"{name} is required", field=name)
+            return []
+        if value == []:
+            raise InvalidParameter(f"{name} must name one or more IDs", field=name)
+        items = value if isinstance(value, list) else [value]
+        result = []
+        for item in items:
+            parts = item.split(",") if isinstance(item, str) else [item]
+            result.extend(check_identifier(part.strip() if isinstance(part, str) else part, name) for part in parts)
+        return list(dict.fromkeys(result))
+
+    def given(self):
+        """The parameters as given, for comparing two calls (``Repeated`` as plain lists)."""
+        return {name: list(value) if isinstance(value, Repeated) else value for name, value in self._values.items()}
 
 
 def _authenticate(request, values, services):
@@ -88,10 +178,11 @@ def _authenticate(request, values, services):
         token = _single_string(values.pop("tokenID", None), "tokenID")
         if not token:
             raise Unauthorized("a token is required: an Authorization: Bearer header or a tokenID parameter")
-    grant = services.tokens.get(hash_token(token))
+    token_hash = hash_token(token)
+    grant = services.tokens.get(token_hash)
     if grant is None:
         raise Unauthorized("the token is not valid")
-    return grant
+    return token_hash, grant
 
 
 def _single_string(value, name):
@@ -141,9 +232,9 @@ def _body(request, raw):
         raise InvalidParameter("the request body is not valid UTF-8", code="invalid_body") from exc
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
-            body = json.loads(text)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidParameter("the request body is not valid JSON", code="invalid_body") from exc
+            body = strict_json.loads(text)
+        except strict_json.StrictJSONError as exc:
+            raise InvalidParameter(f"the request body {exc}", code="invalid_body") from exc
         if not isinstance(body, dict):
             raise InvalidParameter("the JSON body must be an object of parameters", code="invalid_body")
         for name, value in body.items():
@@ -159,23 +250,13 @@ def _body(request, raw):
     raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")
 
 
-def _check_text(value, field, depth=0):
-    """Refuse text that cannot be valid UTF-8 (lone surrogates) and absurd nesting, anywhere.
+def _check_text(value, field):
+    """Refuse what cannot be text or JSON that is delivered (section 10), in any parameter.
 
     ``field`` is the parameter the value belongs to, or None when a parameter name is bad.
     """
-    label = field[:100] if field else "a parameter name"
-    if depth > 32:
-        raise InvalidParameter(f"{label} is nested too deeply", field=field and field[:100])
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidParameter(f"{label} is not valid UTF-8 text", field=field and field[:100]) from exc
-    elif isinstance(value, list):
-        for item in value:
-            _check_text(item, field, depth + 1)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key, field, depth + 1)
-            _check_text(item, field, depth + 1)
+    try:
+        strict_json.check(value)
+    except strict_json.StrictJSONError as exc:
+        label = field[:100] if field else "a parameter name"
+        raise InvalidParameter(f"{label} {exc}", field=field and field[:100]) from exc

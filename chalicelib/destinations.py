@@ -18,6 +18,7 @@ _CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed as private where still in use
 
 
 class InvalidURL(InvalidParameter):
@@ -147,38 +148,72 @@ def is_public(address):
             or candidate.is_multicast
             or candidate.is_unspecified
             or candidate.is_reserved
+            or (candidate.version == 6 and candidate in _SITE_LOCAL)
         ):
             return False
     return True
 
 
-class DestinationPolicy:
-    """Checks URLs against section 8; ``allow_networks`` are the only exemptions."""
+def describe(address):
+    """What kind of non-public address ``address`` is, in words for the caller."""
+    embedded = _embedded_ipv4(address)
+    inner = f" (it carries {embedded})" if embedded is not None else ""
+    candidate = embedded or address
+    for test, words in (
+        ("is_loopback", "a loopback address"),
+        ("is_link_local", "a link-local address (the cloud metadata address is one)"),
+        ("is_multicast", "a multicast address"),
+        ("is_unspecified", "the unspecified address"),
+        ("is_private", "a private network's address"),
+        ("is_reserved", "a reserved address"),
+    ):
+        if getattr(candidate, test):
+            return words + inner
+    if candidate.version == 6 and candidate in _SITE_LOCAL:
+        return "an IPv6 site-local address"
+    return "an address that is not public" + inner
 
-    def __init__(self, allow_networks=(), resolver=socket.getaddrinfo):
+
+class DestinationPolicy:
+    """Checks URLs against section 8; ``allow_networks`` are the only exemptions, and on them
+    ``deny_ports`` stay closed (the local run's own AWS backend and API)."""
+
+    def __init__(self, allow_networks=(), resolver=socket.getaddrinfo, deny_ports=()):
         self._allow = tuple(allow_networks)
         self._resolve = resolver
+        self._deny_ports = frozenset(deny_ports)
 
-    def allowed(self, address):
+    def allowed(self, address, port=None):
         if is_public(address):
             return True
+        if port in self._deny_ports:
+            return False
         embedded = _embedded_ipv4(address)
         return any(address in net or (embedded is not None and embedded in net) for net in self._allow)
 
-    def check_syntax(self, url):
-        """Raise :class:`InvalidURL` unless ``url`` is well formed; resolves nothing."""
-        _parse(url)
+    @staticmethod
+    def normal_form(url):
+        """``url`` in the one form that uniqueness compares (contract, section 10): scheme and
+        host in lower case, no trailing dot, no default port, IP addresses in their standard
+        spelling, no fragment. Raises :class:`InvalidURL` as :meth:`check` does."""
+        parsed = _parse(url)
+        host = parsed.host if parsed.literal is None else str(parsed.literal)
+        if ":" in host:
+            host = f"[{host}]"
+        default = 443 if parsed.scheme == "https" else 80
+        port = "" if parsed.port == default else f":{parsed.port}"
+        return f"{parsed.scheme}://{host}{port}{parsed.path}"
 
     def check(self, url):
         """Resolve ``url`` now and return the :class:`Target` to connect to, or raise."""
         parsed = _parse(url)
         addresses = [parsed.literal] if parsed.literal is not None else self._lookup(parsed)
         for address in addresses:
-            if not self.allowed(address):
-                raise UnsafeDestination(
-                    "url points at a loopback, private, link-local or otherwise non-public "
-                    "address, which webhooks may not reach"
-                )
+            if not self.allowed(address, parsed.port):
+                if any(address in net for net in self._allow):  # allowed, but not on that port
+                    raise UnsafeDestination(f"url points at port {parsed.port} of this service's own backend, "
+                                            "which webhooks may not reach")
+                raise UnsafeDestination(f"url points at {describe(address)}, which webhooks may not reach")
         return Target(parsed.scheme, parsed.host, parsed.port, parsed.path, str(addresses[0]))
 
     def _lookup(self, parsed):

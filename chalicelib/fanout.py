@@ -1,43 +1,47 @@
-"""Fan-out: one platform event becomes one queued message per matching enabled webhook."""
+"""Fan-out: one occurrence becomes one queued message per matching enabled webhook, at the event
+level and, when the platform named a company, at the company level (contract, sections 5 and 11)."""
 
 from datetime import datetime, timezone
 
 from chalicelib import observability
-from chalicelib.deliveries import QueuedMessage
+from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
+from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import InvalidParameter, PayloadTooLarge
-from chalicelib.events import PlatformEvent, check_body_size
 from chalicelib.ids import deterministic_id, new_id
+from chalicelib.occurrences import Occurrence, check_body_size
 
 logger = observability.logger
 
 PLATFORM_SOURCE = "inevent.platform"
 
 
-def fan_out(event, message_id, webhooks, queue, log, now):
-    """Queue ``event`` for every enabled webhook of its event and type; return how many.
+def matching_webhooks(occurrence, webhooks):
+    """The live webhooks of the occurrence's type at each level it reaches: one Query a level."""
+    hooks = []
+    if EVENT in occurrence.type.levels:
+        hooks += webhooks.list(EVENT, occurrence.event_id, occurrence.type.name)
+    if occurrence.company_id is not None and COMPANY in occurrence.type.levels:
+        hooks += webhooks.list(COMPANY, occurrence.company_id, occurrence.type.name)
+    return hooks
 
-    One Query finds the webhooks; SendMessageBatch queues 10 messages a call. A disabled
-    webhook's message is kept in its delivery log as ``skipped``, to replay after enabling.
-    The body's size is checked first, so a refused event queues nothing.
+
+def fan_out(occurrence, message_id, webhooks, queue, log, now):
+    """Queue ``occurrence`` for every matching enabled webhook; return how many.
+
+    SendMessageBatch queues 10 messages a call, several calls at once. A disabled webhook's
+    message is kept in its delivery log as ``skipped``, to replay after enabling. The body's
+    size is checked first, so a refused occurrence queues nothing.
     """
-    hooks = webhooks.list(event.event_id, event.type)
-    messages = {
-        hook.webhook_id: QueuedMessage(
-            message_id=message_id,
-            webhook_id=hook.webhook_id,
-            event_id=event.event_id,
-            type=event.type,
-            person_id=event.person_id,
-            date=event.date,
-            timestamp=int(now),
-            data=event.data(),
-        )
+    check_body_size(occurrence, now)
+    hooks = matching_webhooks(occurrence, webhooks)
+    data = occurrence.data()
+    messages = [
+        QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
+                      subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data)
         for hook in hooks
-    }
-    if hooks:
-        check_body_size(event.type, hooks[0].webhook_id, event.data(), now)
-    enabled = [messages[hook.webhook_id] for hook in hooks if hook.status == "enabled"]
-    disabled = [messages[hook.webhook_id] for hook in hooks if hook.status != "enabled"]
+    ]
+    enabled = [m for m, hook in zip(messages, hooks) if hook.status == "enabled"]
+    disabled = [m for m, hook in zip(messages, hooks) if hook.status != "enabled"]
     queue.send(enabled)
     if disabled:
         log.put_skipped(disabled, now)
@@ -55,16 +59,26 @@ def handle_platform_event(envelope, webhooks, queue, log, now):
     if not isinstance(detail, dict):
         logger.error("platform event without a detail object dropped", extra={"eventBridgeId": envelope.get("id")})
         return 0
-    fields = {name: detail.get(name) for name in ("eventID", "activityID", "personID", "date")}
-    extra = {key: value for key, value in detail.items() if key not in fields}
     try:
-        event = PlatformEvent.build(type=envelope.get("detail-type"), data=extra, now=now, **fields)
+        occurrence = occurrence_from_detail(envelope.get("detail-type"), detail, now)
         message_id = _eventbridge_message_id(envelope, now)
-        return fan_out(event, message_id, webhooks, queue, log, now)
+        return fan_out(occurrence, message_id, webhooks, queue, log, now)
     except (InvalidParameter, PayloadTooLarge) as exc:
         logger.error("invalid platform event dropped",
                      extra={"eventBridgeId": envelope.get("id"), "field": exc.field, "reason": exc.message})
         return 0
+
+
+def occurrence_from_detail(type, detail, now):
+    """An :class:`Occurrence` from an EventBridge ``detail``: the type's IDs, ``companyID`` and
+    ``date`` by name; every other key (an ID the type does not carry included) is a further
+    field of ``data``, as the platform sent it."""
+    webhook_type = CATALOG.get(type) if isinstance(type, str) else None
+    own = set(webhook_type.fields if webhook_type else ID_FIELDS)
+    ids = {name: value for name, value in detail.items() if name in own}
+    extra = {key: value for key, value in detail.items() if key not in own and key not in ("companyID", "date")}
+    return Occurrence.build(type, ids, company_id=detail.get("companyID"), date=detail.get("date"), data=extra,
+                            now=now)
 
 
 def _eventbridge_message_id(envelope, now):

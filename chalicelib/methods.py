@@ -1,169 +1,103 @@
-"""The API's methods, as the platform's users know them (contract, sections 3, 5 and 6).
+"""The webhook and token methods, as the platform's users know them (contract, sections 3, 5, 6,
+9 and 11). The delivery log's methods are in ``chalicelib.delivery_methods``.
 
-Each method is a plain function of a :class:`Context` (the caller's grant, the services, the
-time) and its :class:`Params`; it returns ``(status, body)`` or raises a ``ServiceError``.
+Each method is a plain function of a context (the caller's grant, the services, the time) and
+its parameters; it returns ``(status, body)`` or raises a ``ServiceError``.
 """
 
 import json
-from dataclasses import dataclass
 
-from chalicelib.delivery import send, signed_request
-from chalicelib.deliveries import QueuedMessage
-from chalicelib.errors import Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound, Unavailable
-from chalicelib.events import PlatformEvent, check_identifier, check_type, check_unix_seconds, delivery_body
+from chalicelib import strict_json
+from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
+from chalicelib.delivery import signed_request
+from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
-from chalicelib.storage import Grant, Webhook
+from chalicelib.occurrences import Occurrence, delivery_body
+from chalicelib.registry import READ, Param, method, webhook_id
+from chalicelib.token_store import MAX_GRANTED, Grant
+from chalicelib.validation import check_type
+from chalicelib.webhook_store import OWNER_FIELD, Webhook
 
-READ = frozenset({"GET", "POST"})
-WRITE = frozenset({"POST"})
-EXAMPLE_ACTIVITY_ID = "98"
-EXAMPLE_PERSON_ID = "5521"
-
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    function: object
-    verbs: frozenset
-    params: frozenset
-    admin: bool = False
+ROTATION_OVERLAP_SECONDS = 24 * 3600
+EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
+EVENT_ID = Param("eventID", "id", "The event: its event-level webhooks. Give eventID or companyID.")
+COMPANY_ID = Param("companyID", "id", "The company: its company-level webhooks. Give eventID or companyID.")
 
 
-METHODS = {}
+def owner(ctx, params):
+    """The level and owner that ``eventID`` or ``companyID`` names (exactly one of them), if the
+    token may reach it."""
+    event_id, company_id = params.optional_identifier("eventID"), params.optional_identifier("companyID")
+    if (event_id is None) == (company_id is None):
+        raise (MissingParameter if event_id is None else InvalidParameter)(
+            "give eventID (an event-level webhook) or companyID (a company-level one), not both",
+            field="eventID" if event_id is None else "companyID")
+    level, owner_id = (EVENT, event_id) if event_id is not None else (COMPANY, company_id)
+    if not ctx.grant.can_access(level, owner_id):
+        raise Forbidden(f"this token has no access to that {OWNER_FIELD[level]}", field=OWNER_FIELD[level])
+    return level, owner_id
 
 
-def method(name, verbs=WRITE, params=(), admin=False):
-    def register(function):
-        METHODS[name] = Method(name, function, verbs, frozenset(params), admin)
-        return function
-
-    return register
-
-
-@dataclass(frozen=True)
-class Context:
-    services: object
-    grant: Grant
-    now: float
-
-
-class Repeated(list):
-    """The values a query string or form gave one name (a JSON array is a plain list)."""
-
-
-class Params:
-    """A method's parameters, merged from the query string and the body (body wins).
-
-    Query and form values arrive as :class:`Repeated` strings; JSON values as they were sent.
-    """
-
-    def __init__(self, values):
-        self._values = values
-
-    def raw(self, name):
-        value = self._values.get(name)
-        if isinstance(value, Repeated):
-            if len(value) > 1:
-                raise InvalidParameter(f"{name} is given more than once", field=name)
-            value = value[0] if value else None
-        elif isinstance(value, (list, dict)) and name != "data":
-            raise InvalidParameter(f"{name} must be a single value", field=name)
-        return value
-
-    def required(self, name):
-        value = self.raw(name)
-        if value is None:
-            raise MissingParameter(f"{name} is required", field=name)
-        return value
-
-    def identifier(self, name):
-        return check_identifier(self.required(name), name)
-
-    def many(self, name):
-        """A parameter that may repeat, or be a comma-separated list, or a JSON array."""
-        value = self._values.get(name)
-        if value is None or value == []:
-            raise MissingParameter(f"{name} is required", field=name)
-        items = value if isinstance(value, list) else [value]
-        result = []
-        for item in items:
-            parts = item.split(",") if isinstance(item, str) else [item]
-            result.extend(check_identifier(part.strip() if isinstance(part, str) else part, name) for part in parts)
-        return list(dict.fromkeys(result))
-
-
-def _require_event(ctx, event_id):
-    if not ctx.grant.can_access(event_id):
-        raise Forbidden("this token has no access to that eventID", field="eventID")
-
-
-def _visible_webhook(ctx, params):
+def visible_webhook(ctx, params):
     """The webhook named by ``webhookID``; one the token cannot see is as unknown as a missing one."""
-    webhook_id = params.identifier("webhookID")
-    webhook = ctx.services.webhooks.get(webhook_id)
-    if webhook is None or not ctx.grant.can_access(webhook.event_id):
+    webhook = ctx.services.webhooks.get(params.identifier("webhookID"), ctx.now)
+    if webhook is None or not ctx.grant.can_access(webhook.level, webhook.owner_id):
         raise NotFound("no webhook with that webhookID", field="webhookID")
     return webhook
 
 
-@method("webhook.create", params=("eventID", "url", "type"))
+@method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
+        params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
+                Param("type", "type", "The webhook type (case-sensitive).", required=True)),
+        status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
-    event_id = params.identifier("eventID")
-    _require_event(ctx, event_id)
-    type = check_type(params.required("type"))
+    level, owner_id = owner(ctx, params)
+    webhook_type = check_type(params.required("type"), level)
     url = params.required("url")
-    ctx.services.policy.check(url)
+    policy = ctx.services.policy
+    policy.check(url)
     secret = new_secret()
-    webhook = Webhook(
-        webhook_id=new_id("wh"),
-        event_id=event_id,
-        type=type,
-        url=url,
-        date=str(int(ctx.now)),
-        status="enabled",
-        secrets=(secret,),
-    )
+    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
+                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
     ctx.services.webhooks.create(webhook)
     return 201, {**webhook.public(), "secret": secret}
 
 
-@method("webhook.find", verbs=READ, params=("eventID", "type"))
+@method("webhook.find", "An event's or a company's webhooks, in creation order.",
+        params=(EVENT_ID, COMPANY_ID, Param("type", "type", "Only webhooks of this type.")),
+        verbs=READ, answer="WebhookList")
 def find_webhooks(ctx, params):
-    event_id = params.identifier("eventID")
-    _require_event(ctx, event_id)
+    level, owner_id = owner(ctx, params)
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.public() for hook in ctx.services.webhooks.list(event_id, type)]
+    data = [hook.public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
-@method("webhook.remove", params=("webhookID",))
+@method("webhook.remove", "Remove a webhook: nothing more is sent to it, queued deliveries included.",
+        params=(webhook_id(),), answer="Webhook")
 def remove_webhook(ctx, params):
-    webhook = _visible_webhook(ctx, params)
+    webhook = visible_webhook(ctx, params)
     ctx.services.webhooks.remove(webhook)
     return 200, webhook.public()
 
 
-@method("webhook.requestExample", verbs=READ, params=("webhookID",))
+@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret.",
+        params=(webhook_id(),), verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
-    webhook = _visible_webhook(ctx, params)
-    event = PlatformEvent.build(
-        type=webhook.type,
-        eventID=webhook.event_id,
-        activityID=EXAMPLE_ACTIVITY_ID,
-        personID=EXAMPLE_PERSON_ID,
-        now=ctx.now,
-    )
-    body = delivery_body(webhook.type, webhook.webhook_id, event.data(), ctx.now, sequence=1)
+    webhook = visible_webhook(ctx, params)
+    occurrence = Occurrence.example(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
+    body = delivery_body(webhook.type, webhook.webhook_id, occurrence.data(), ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
     return 200, {**example, "payload": json.loads(body)}
 
 
-@method("webhook.responseExample", verbs=READ, params=("webhookID",))
+@method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",
+        params=(webhook_id(),), verbs=READ, answer="ResponseExample")
 def response_example(ctx, params):
-    _visible_webhook(ctx, params)
+    visible_webhook(ctx, params)
     return 200, {
         "status": 200,
         "headers": {"content-type": "application/json"},
@@ -172,168 +106,97 @@ def response_example(ctx, params):
     }
 
 
-@method("webhook.dispatch", params=("type", "eventID", "activityID", "personID", "date", "data"))
+@method("webhook.types", "The catalog of webhook types, with the levels, subject, IDs and an example of each.",
+        verbs=READ, answer="TypeList")
+def list_types(ctx, params):
+    data = []
+    for webhook_type in CATALOG.values():
+        occurrence = Occurrence.example(webhook_type, ctx.now)
+        example = delivery_body(webhook_type.name, EXAMPLE_WEBHOOK_ID, occurrence.data(), ctx.now, sequence=1)
+        data.append(webhook_type.describe(json.loads(example)))
+    return 200, {"count": len(data), "data": data}
+
+
+@method("webhook.dispatch", "What the platform calls when something happens: queue it for every matching webhook.",
+        params=(Param("type", "type", "The type of what happened.", required=True),
+                *(Param(name, "id", f"{name}, when the type carries it (webhook.types lists each type's IDs).")
+                  for name in ID_FIELDS if name != "companyID"),
+                Param("companyID", "id", "The company the event belongs to: its company-level webhooks hear it too."),
+                Param("date", "seconds", "When it happened (default: now)."),
+                Param("data", "object", "Further fields for the delivered data.")),
+        status=202, answer="Dispatched", admin=True)
 def dispatch(ctx, params):
     data = params.raw("data")
     if isinstance(data, str):
         try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise InvalidParameter("data must be a JSON object", field="data") from exc
-    event = PlatformEvent.build(
-        type=params.required("type"),
-        eventID=params.required("eventID"),
-        activityID=params.required("activityID"),
-        personID=params.required("personID"),
+            data = strict_json.loads(data)
+        except strict_json.StrictJSONError as exc:
+            raise InvalidParameter(f"data must be a JSON object: it {exc}", field="data") from exc
+    occurrence = Occurrence.build(
+        params.required("type"),
+        {name: params.raw(name) for name in ID_FIELDS if name != "companyID"},
+        company_id=params.raw("companyID"),
         date=params.raw("date"),
         data=data,
         now=ctx.now,
     )
-    _require_event(ctx, event.event_id)
-    message_id = new_id("msg")
-    count = fan_out(event, message_id, ctx.services.webhooks, ctx.services.queue, ctx.services.log, ctx.now)
-    return 202, {"messageID": message_id, "webhooks": count}
-
-
-DELIVERY_STATUSES = ("pending", "delivered", "failed", "skipped")
-TEST_TYPE = "webhook.test"
-MAX_REDELIVER = 1000
-
-
-def message_view(record):
-    """A delivery log record as ``webhook.deliveries`` shows it (contract, section 9)."""
-    next_ms = record.get("nextAttemptAt")
-    return {
-        "messageID": record["messageID"],
-        "webhookID": record["webhookID"],
-        "type": record["type"],
-        "status": record["status"],
-        "date": record["date"],
-        "attempts": [
-            {
-                "attempt": int(a["attempt"]),
-                "date": a["date"],
-                "statusCode": None if a.get("statusCode") is None else int(a["statusCode"]),
-                "durationMs": int(a["durationMs"]),
-                "error": a.get("error"),
-                "response": a.get("response", ""),
-            }
-            for a in record.get("attempts", [])
-        ],
-        "nextAttemptDate": None if next_ms is None else str(int(next_ms) // 1000),
-    }
-
-
-@method("webhook.deliveries", verbs=READ, params=("webhookID", "status", "limit", "cursor"))
-def list_deliveries(ctx, params):
-    webhook = _visible_webhook(ctx, params)
-    status = params.raw("status")
-    if status is not None and status not in DELIVERY_STATUSES:
-        raise InvalidParameter(f"status must be one of {', '.join(DELIVERY_STATUSES)}", field="status")
-    limit = params.raw("limit")
-    if limit is None:
-        limit = 50
-    elif isinstance(limit, bool) or not (isinstance(limit, int) or (isinstance(limit, str) and limit.isdigit())):
-        raise InvalidParameter("limit must be a whole number from 1 to 200", field="limit")
-    limit = int(limit)
-    if not 1 <= limit <= 200:
-        raise InvalidParameter("limit must be a whole number from 1 to 200", field="limit")
-    cursor = params.raw("cursor")
-    if cursor is not None and not isinstance(cursor, str):
-        raise InvalidParameter("cursor must be a string", field="cursor")
-    records, next_cursor = ctx.services.log.page(webhook.webhook_id, ctx.now, status=status, limit=limit,
-                                                 cursor=cursor or None)
-    data = [message_view(record) for record in records]
-    return 200, {"count": len(data), "data": data, "cursor": next_cursor}
-
-
-@method("webhook.redeliver", params=("webhookID", "messageID", "since"))
-def redeliver(ctx, params):
-    webhook = _visible_webhook(ctx, params)
-    message_id, since = params.raw("messageID"), params.raw("since")
-    if (message_id is None) == (since is None):
-        raise MissingParameter("give either messageID (one message) or since (Unix seconds)",
-                               field="messageID" if message_id is None else "since")
-    log = ctx.services.log
-    if message_id is not None:
-        message_id = check_identifier(message_id, "messageID")
-        if log.get(webhook.webhook_id, message_id) is None:
-            raise NotFound("this webhook has no message with that messageID", field="messageID")
-        reopened = [log.reopen(webhook.webhook_id, message_id)]
-    else:
-        since_ms = int(check_unix_seconds(since, "since")) * 1000
-        reopened = []
-        for status in ("failed", "skipped"):
-            cursor = None
-            while len(reopened) < MAX_REDELIVER:
-                records, cursor = log.page(webhook.webhook_id, ctx.now, status=status, since_ms=since_ms,
-                                           limit=min(200, MAX_REDELIVER - len(reopened)), cursor=cursor)
-                for record in records:
-                    try:
-                        reopened.append(log.reopen(webhook.webhook_id, record["messageID"]))
-                    except Conflict:
-                        pass  # already queued again by someone else
-                if cursor is None:
-                    break
-    try:
-        ctx.services.queue.send([QueuedMessage.from_record(record) for record in reopened])
-    except Unavailable as exc:
-        for message in exc.unsent:  # not queued: not left pending for ever, replayable later
-            log.undo_reopen(message)
-        raise
-    return 202, {"queued": len(reopened)}
-
-
-@method("webhook.test", params=("webhookID",))
-def test_webhook(ctx, params):
-    webhook = _visible_webhook(ctx, params)
-    data = {"eventID": webhook.event_id, "message": "a test delivery from InEvent webhooks"}
-    body = delivery_body(TEST_TYPE, webhook.webhook_id, data, ctx.now, sequence=0)
     services = ctx.services
-    attempt = send(services.policy, services.sender, webhook, new_id("msg"), body, ctx.now)
-    return 200, {
-        "statusCode": attempt.status_code,
-        "durationMs": attempt.duration_ms,
-        "error": attempt.error,
-        "response": attempt.response,
-    }
+
+    def run():
+        message_id = new_id("msg")
+        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now)
+        return {"messageID": message_id, "webhooks": count}
+
+    if ctx.idempotency_key is None:
+        return 202, run()
+    return 202, services.idempotency.run(ctx.idempotency_key, params.given(), run)
 
 
-@method("webhook.enable", params=("webhookID",))
+@method("webhook.enable", "Enable a webhook again; its run of failures is forgotten.",
+        params=(webhook_id(),), answer="Webhook")
 def enable_webhook(ctx, params):
     return _set_status(ctx, params, "enabled")
 
 
-@method("webhook.disable", params=("webhookID",))
+@method("webhook.disable", "Disable a webhook: what is dispatched meanwhile is kept as skipped.",
+        params=(webhook_id(),), answer="Webhook")
 def disable_webhook(ctx, params):
     return _set_status(ctx, params, "disabled")
 
 
 def _set_status(ctx, params, status):
-    webhook = _visible_webhook(ctx, params)
+    webhook = visible_webhook(ctx, params)
     ctx.services.webhooks.set_status(webhook, status)
     return 200, {**webhook.public(), "status": status}
 
 
-ROTATION_OVERLAP_SECONDS = 24 * 3600
-
-
-@method("webhook.rotateSecret", params=("webhookID",))
+@method("webhook.rotateSecret", "A new signing secret; for 24 hours deliveries carry both signatures, new first.",
+        params=(webhook_id(),), answer="RotatedSecret")
 def rotate_secret(ctx, params):
-    webhook = _visible_webhook(ctx, params)
+    webhook = visible_webhook(ctx, params)
     secret = new_secret()
     ctx.services.webhooks.rotate_secret(webhook, secret, ctx.now + ROTATION_OVERLAP_SECONDS)
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 
-@method("token.create", params=("eventID",), admin=True)
+@method("token.create", "Make a token for some events and companies (admin only); it is shown this once.",
+        params=(Param("eventID", "ids", "The events the token may reach."),
+                Param("companyID", "ids", "The companies whose company-level webhooks the token may reach.")),
+        status=201, answer="TokenCreated", admin=True)
 def create_token(ctx, params):
-    events = params.many("eventID")
-    token = issue_token(ctx.services.tokens, Grant(admin=False, events=frozenset(events)), ctx.now)
-    return 201, {"tokenID": token, "events": events}
+    events, companies = params.many("eventID", required=False), params.many("companyID", required=False)
+    if not events and not companies:
+        raise MissingParameter("give one or more eventID or companyID", field="eventID")
+    if len(events) + len(companies) > MAX_GRANTED:
+        raise InvalidParameter(f"a token may hold at most {MAX_GRANTED} events and companies",
+                               field="eventID" if len(events) >= len(companies) else "companyID")
+    grant = Grant(admin=False, events=frozenset(events), companies=frozenset(companies))
+    token = issue_token(ctx.services.tokens, grant, ctx.now)
+    return 201, {"tokenID": token, "events": events, "companies": companies}
 
 
-@method("token.revoke", params=("tokenID",), admin=True)
+@method("token.revoke", "Revoke a token at once (admin only, authenticating with the Authorization header).",
+        params=(Param("tokenID", "token", "The token to revoke.", required=True),), answer="Revoked", admin=True)
 def revoke_token(ctx, params):
     token = params.raw("tokenID")
     if token is None:

@@ -10,11 +10,16 @@ import time
 import boto3
 from botocore.config import Config
 
-from chalicelib.deliveries import DeliveryLog, DeliveryQueue
-from chalicelib.delivery import DeliveryWorker, HttpSender
+from chalicelib.delivery import HttpSender
+from chalicelib.delivery_log import DeliveryLog
+from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy
+from chalicelib.idempotency import DispatchIdempotency
+from chalicelib.rate_limits import RateLimiter
 from chalicelib.settings import Settings
-from chalicelib.storage import TokenStore, WebhookStore
+from chalicelib.token_store import TokenStore
+from chalicelib.webhook_store import WebhookStore
+from chalicelib.worker import DeliveryWorker
 
 _AWS_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 3},
@@ -44,11 +49,19 @@ class Services:
     @functools.cached_property
     def webhooks(self):
         s = self.settings
-        return WebhookStore(self.dynamodb, s.table_name, s.max_webhooks_per_event)
+        return WebhookStore(self.dynamodb, s.table_name, s.max_webhooks_per_owner)
 
     @functools.cached_property
     def tokens(self):
         return TokenStore(self.dynamodb, self.settings.table_name)
+
+    @functools.cached_property
+    def limits(self):
+        return RateLimiter(self.dynamodb, self.settings.table_name)
+
+    @functools.cached_property
+    def idempotency(self):
+        return DispatchIdempotency(self.dynamodb, self.settings.table_name)
 
     @functools.cached_property
     def log(self):
@@ -60,7 +73,7 @@ class Services:
 
     @functools.cached_property
     def policy(self):
-        return DestinationPolicy(self.settings.allow_networks)
+        return DestinationPolicy(self.settings.allow_networks, deny_ports=self.settings.deny_ports)
 
     @functools.cached_property
     def sender(self):

@@ -13,6 +13,8 @@ DEFAULT_DELIVERY_TIMEOUT_SECONDS = "10"
 DEFAULT_TABLE_NAME = "inevent-webhooks"
 DEFAULT_AUTO_DISABLE_AFTER = "24h"
 DEFAULT_RETENTION_DAYS = "30"
+DEFAULT_RATE_LIMIT_PER_SECOND = "50"
+DEFAULT_TEST_SENDS_PER_MINUTE = "10"
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -63,6 +65,23 @@ def parse_networks(text):
     return tuple(networks)
 
 
+def _whole_number(env, name, default, lowest, highest):
+    text = env.get(name, default)
+    if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+        raise SettingsError(f"{name} must be a whole number from {lowest} to {highest}")
+    return int(text)
+
+
+def parse_ports(text):
+    """Parse ``WEBHOOK_DENY_PORTS``: comma-separated TCP ports, empty for none."""
+    ports = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not (part.isascii() and part.isdigit() and 1 <= int(part) <= 65535):
+            raise SettingsError(f"WEBHOOK_DENY_PORTS: {part!r} is not a port from 1 to 65535")
+        ports.append(int(part))
+    return tuple(ports)
+
+
 @dataclass(frozen=True)
 class Settings:
     """What the service is configured to do; built once per process by :meth:`from_env`."""
@@ -72,9 +91,12 @@ class Settings:
     retry_schedule_ms: tuple = tuple(parse_retry_schedule(DEFAULT_RETRY_SCHEDULE))
     delivery_timeout_seconds: float = 10.0
     allow_networks: tuple = ()
-    max_webhooks_per_event: int = 200
+    deny_ports: tuple = ()
+    max_webhooks_per_owner: int = 200
     delivery_retention_days: int = 30
     auto_disable_after_ms: int = 24 * 3_600_000
+    rate_limit_per_second: int = 50
+    test_sends_per_minute: int = 10
 
     @classmethod
     def from_env(cls, environ=None):
@@ -86,9 +108,9 @@ class Settings:
             raise SettingsError("DELIVERY_TIMEOUT_SECONDS must be a number of seconds") from exc
         if not (0 < timeout <= 60) or math.isnan(timeout):
             raise SettingsError("DELIVERY_TIMEOUT_SECONDS must be more than 0 and at most 60")
-        retention = env.get("DELIVERY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS)
-        if not retention.isdigit() or not 1 <= int(retention) <= 3650:
-            raise SettingsError("DELIVERY_RETENTION_DAYS must be a whole number of days from 1 to 3650")
+        retention = _whole_number(env, "DELIVERY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
+        rate = _whole_number(env, "RATE_LIMIT_PER_SECOND", DEFAULT_RATE_LIMIT_PER_SECOND, 1, 100_000)
+        test_sends = _whole_number(env, "TEST_SENDS_PER_MINUTE", DEFAULT_TEST_SENDS_PER_MINUTE, 1, 10_000)
         auto_disable = parse_duration(env.get("AUTO_DISABLE_AFTER", DEFAULT_AUTO_DISABLE_AFTER))
         if auto_disable <= 0:
             raise SettingsError("AUTO_DISABLE_AFTER must be more than 0")
@@ -98,13 +120,12 @@ class Settings:
             retry_schedule_ms=parse_retry_schedule(env.get("RETRY_SCHEDULE", DEFAULT_RETRY_SCHEDULE)),
             delivery_timeout_seconds=timeout,
             allow_networks=parse_networks(env.get("WEBHOOK_ALLOW_NETWORKS", "")),
-            delivery_retention_days=int(retention),
+            deny_ports=parse_ports(env.get("WEBHOOK_DENY_PORTS", "")),
+            delivery_retention_days=retention,
             auto_disable_after_ms=auto_disable,
+            rate_limit_per_second=rate,
+            test_sends_per_minute=test_sends,
         )
-
-    @property
-    def max_attempts(self):
-        return len(self.retry_schedule_ms)
 
     def describe_rules(self):
         """The delivery rules as ``webhook.responseExample`` shows them."""

@@ -3,7 +3,7 @@
 It works against whatever backend the settings point at: AWS, or the local stack when
 ``AWS_ENDPOINT_URL`` names it (``make run`` prints the line to set)::
 
-    python -m chalicelib.tokens create --event 1234 [--event 5678]
+    python -m chalicelib.tokens create --event 1234 [--event 5678] [--company 42]
     python -m chalicelib.tokens create --all
     python -m chalicelib.tokens revoke <token>
 
@@ -15,33 +15,41 @@ import sys
 import time
 
 from chalicelib.errors import ServiceError, SettingsError
-from chalicelib.events import check_identifier
 from chalicelib.ids import hash_token
 from chalicelib.methods import issue_token
 from chalicelib.services import get_services
-from chalicelib.storage import Grant
+from chalicelib.token_store import MAX_GRANTED, Grant
+from chalicelib.validation import check_identifier
 
 
 def main(argv=None, out=sys.stdout):
     parser = argparse.ArgumentParser(prog="python -m chalicelib.tokens", description="Make and revoke API tokens.")
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="make a token for some events, or an admin token")
-    scope = create.add_mutually_exclusive_group(required=True)
-    scope.add_argument("--event", action="append", metavar="EVENT_ID", help="an eventID the token may reach")
-    scope.add_argument("--all", action="store_true", help="an admin token: every event, and token methods")
+    create.add_argument("--event", action="append", default=[], metavar="EVENT_ID",
+                        help="an eventID the token may reach")
+    create.add_argument("--company", action="append", default=[], metavar="COMPANY_ID",
+                        help="a companyID whose company-level webhooks the token may reach")
+    create.add_argument("--all", action="store_true", help="an admin token: everything, and the token methods")
     revoke = commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token")
     args = parser.parse_args(argv)
     try:
         tokens = get_services().tokens
         if args.command == "create":
+            if args.all == bool(args.event or args.company):
+                parser.error("create takes --all, or one or more --event and --company")
             if args.all:
-                grant = Grant(admin=True, events=frozenset())
-                print("admin token (every event):", file=out)
+                grant = Grant(admin=True)
+                print("admin token (everything):", file=out)
             else:
                 events = [check_identifier(event, "eventID") for event in args.event]
-                grant = Grant(admin=False, events=frozenset(events))
-                print(f"token for events {', '.join(events)}:", file=out)
+                companies = [check_identifier(company, "companyID") for company in args.company]
+                if len(events) + len(companies) > MAX_GRANTED:
+                    parser.error(f"a token may hold at most {MAX_GRANTED} events and companies")
+                grant = Grant(admin=False, events=frozenset(events), companies=frozenset(companies))
+                reach = [f"events {', '.join(events)}"] * bool(events) + [f"companies {', '.join(companies)}"] * bool(companies)
+                print(f"token for {' and '.join(reach)}:", file=out)
             print(issue_token(tokens, grant, time.time()), file=out)
         elif not tokens.delete(hash_token(args.token)):
             parser.exit(1, "no such token\n")

@@ -19,7 +19,7 @@ from chalice.cli import create_local_server
 from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler
 
-from chalicelib.methods import METHODS
+from chalicelib.api import METHODS
 
 _TOKEN_IN_QUERY = re.compile(r"(tokenID=)[^&\s\"']+", re.IGNORECASE)
 ROUTED_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"}

@@ -83,11 +83,11 @@ def in_process_stack():
 
 def webhooks_for(services, event_id, count, url):
     from chalicelib.ids import new_id, new_secret
-    from chalicelib.storage import Webhook
+    from chalicelib.webhook_store import Webhook
 
     for n in range(count):
-        services.webhooks.create(Webhook(new_id("wh"), event_id, "activityEnrollment", f"{url}/{n}",
-                                         str(int(time.time())), "enabled", (new_secret(),)))
+        services.webhooks.create(Webhook(new_id("wh"), "event", event_id, "activityEnrollment", f"{url}/{n}",
+                                         f"{url}/{n}", str(int(time.time())), "enabled", (new_secret(),)))
 
 
 def drain(services, created):

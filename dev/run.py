@@ -126,7 +126,7 @@ class LocalRun:
         from chalicelib.ids import hash_token
         from chalicelib.methods import issue_token
         from chalicelib.services import get_services, reset_services
-        from chalicelib.storage import Grant
+        from chalicelib.token_store import Grant
 
         os.environ.update(self.env)
         reset_services()

@@ -18,7 +18,7 @@ from moto import mock_aws
 import app as application
 from chalicelib.methods import issue_token
 from chalicelib.services import get_services, reset_services
-from chalicelib.storage import Grant
+from chalicelib.token_store import Grant
 from dev.resources import create_resources, service_environment
 from dev.worker import DeliveryPoller
 from tests.receiver import Receiver
@@ -224,3 +224,11 @@ def start_local_service():
 @pytest.fixture
 def local_service(start_local_service):
     return start_local_service()
+
+
+def stored_message(webhook_id, message_id):
+    """The delivery log's item for one message, as stored (attributes by their stored names)."""
+    from chalicelib.table import get_item, message_key
+
+    services = get_services()
+    return get_item(services.dynamodb, services.settings.table_name, message_key(webhook_id, message_id))

@@ -5,10 +5,11 @@ import time
 import boto3
 
 from chalicelib.services import get_services
+from tests.conftest import stored_message
 
 
 def records_of(webhook_id, message_id):
-    return get_services().log.get(webhook_id, message_id)
+    return stored_message(webhook_id, message_id)
 
 
 def queued(aws):

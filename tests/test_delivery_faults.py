@@ -4,6 +4,7 @@ import time
 from collections import defaultdict
 
 from chalicelib.services import get_services
+from tests.conftest import stored_message
 
 
 def test_an_endpoint_down_then_back_gets_every_message_in_order_each_once(api, receiver, worker, settings):
@@ -25,7 +26,7 @@ def test_an_endpoint_down_then_back_gets_every_message_in_order_each_once(api, r
         assert [r.json()["sequence"] for r in arrived] == [1, 2, 3, 4]
     assert any(r.status == 503 for r in receiver.requests)
     log = get_services().log
-    assert all(log.get(hook["webhookID"], m)["status"] == "delivered" for ms in sent.values() for m in ms)
+    assert all(stored_message(hook["webhookID"], m)["status"] == "delivered" for ms in sent.values() for m in ms)
     worker.run()
     assert len(receiver.successes()) == 12  # nothing more arrives afterwards
 

@@ -7,11 +7,11 @@ import time
 import pytest
 
 from chalicelib.services import get_services
-from tests.conftest import wait_until
+from tests.conftest import stored_message, wait_until
 
 
 def record(webhook_id, message_id):
-    return get_services().log.get(webhook_id, message_id)
+    return stored_message(webhook_id, message_id)
 
 
 def deliveries(api, webhook_id, **params):
@@ -264,7 +264,7 @@ def test_with_metrics_turned_off_nothing_is_printed_or_kept_between_invocations(
 
 
 def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_waits_for_its_own():
-    from chalicelib.deliveries import WritesTogether
+    from chalicelib.writes_together import WritesTogether
 
     requests, gate = [], threading.Event()
 
@@ -297,7 +297,7 @@ def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_w
 
 
 def test_a_thread_that_wrote_goes_on_and_the_next_write_is_made_by_one_that_waited():
-    from chalicelib.deliveries import WritesTogether
+    from chalicelib.writes_together import WritesTogether
 
     requests, gates, writers = [], [threading.Event(), threading.Event()], []
 
@@ -334,7 +334,7 @@ def test_a_thread_that_wrote_goes_on_and_the_next_write_is_made_by_one_that_wait
 
 
 def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_ones_go_on():
-    from chalicelib.deliveries import WritesTogether
+    from chalicelib.writes_together import WritesTogether
     from chalicelib.errors import Unavailable
 
     failing = [True]
@@ -351,7 +351,7 @@ def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_one
 
 
 def test_no_request_carries_more_items_than_batch_write_item_takes():
-    from chalicelib.deliveries import WritesTogether
+    from chalicelib.writes_together import WritesTogether
 
     requests, gate = [], threading.Event()
 

@@ -8,7 +8,7 @@ import sys
 import yaml
 from openapi_spec_validator import validate
 
-from chalicelib.methods import METHODS
+from chalicelib.api import METHODS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "chalicelib" / "openapi.yaml"
@@ -37,7 +37,7 @@ def test_every_method_is_described_with_its_verbs_and_parameters():
                 content = operation["requestBody"]["content"]
                 assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
                 described = set(content["application/json"]["schema"]["properties"])
-            assert described == set(method.params), (name, verb)
+            assert described == set(method.param_names), (name, verb)
             assert {"400", "401", "403", "404", "405", "413"} <= set(operation["responses"]), name
 
 

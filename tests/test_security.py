@@ -8,6 +8,7 @@ import pytest
 
 from chalicelib.destinations import DestinationPolicy, InvalidURL, UnsafeDestination
 from chalicelib.services import get_services
+from tests.conftest import stored_message
 
 
 def test_rotating_a_secret_signs_with_both_for_24_hours_new_first(api, receiver, worker):
@@ -135,7 +136,7 @@ def test_a_name_that_turns_private_after_creation_is_not_sent_and_the_attempt_sa
     message_id = api.dispatch()["messageID"]
     worker.run()
     assert receiver.requests == []
-    attempt = services.log.get(hook["webhookID"], message_id)["attempts"][0]
+    attempt = stored_message(hook["webhookID"], message_id)["attempts"][0]
     assert attempt["statusCode"] is None and attempt["error"].startswith("not sent:")
 
 

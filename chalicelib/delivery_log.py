@@ -1,0 +1,310 @@
+"""The delivery log: each message's state and attempts, one item per webhook and message.
+
+Records are kept for the retention (DynamoDB's TTL removes them) and bounded (contract,
+section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total count.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.errors import Conflict, InvalidParameter
+from chalicelib.ids import id_floor
+from chalicelib.table import (
+    batch_get,
+    batch_put,
+    deserialize,
+    error_code,
+    get_item,
+    message_key,
+    reraise_unavailable,
+    sequence_key,
+    serialize,
+    webhook_key,
+)
+from chalicelib.writes_together import WritesTogether
+
+FINISHED = ("delivered", "failed", "skipped")
+STATUSES = ("pending",) + FINISHED
+MAX_KEPT_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One message to one webhook as the log keeps it. ``status`` is None for a message that
+    has no record yet; ``attempts`` are the latest kept, oldest first."""
+
+    message: QueuedMessage
+    status: object = None
+    attempts: tuple = ()
+    attempt_count: int = 0
+    attempt_base: int = 0  # attempts made before the latest redelivery: the schedule restarts after them
+    redeliveries: int = 0
+    next_attempt_ms: object = None
+    body: object = None  # the exact body, once the first attempt numbered it
+    sequence: object = None
+    request_headers: object = None  # what the latest attempt sent
+    sk: str = ""
+
+    @classmethod
+    def from_item(cls, item):
+        message = QueuedMessage.from_fields(item, json.loads(item["dataJson"]), item.get("redeliveries", 0))
+        attempts = sorted(item.get("attempts", []), key=lambda a: int(a["attempt"]))
+        return cls(
+            message=message,
+            status=item.get("status"),
+            attempts=tuple(attempts),
+            attempt_count=int(item.get("attemptCount", 0)),
+            attempt_base=int(item.get("attemptBase", 0)),
+            redeliveries=int(item.get("redeliveries", 0)),
+            next_attempt_ms=None if item.get("nextAttemptAt") is None else int(item["nextAttemptAt"]),
+            body=item.get("body"),
+            sequence=None if item.get("sequence") is None else int(item["sequence"]),
+            request_headers=item.get("requestHeaders"),
+            sk=item["sk"],
+        )
+
+
+def _encode_cursor(sk):
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor):
+    try:
+        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor") from exc
+    if not sk.startswith("MSG#msg_") or len(sk) > 64:
+        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor")
+    return sk
+
+
+class DeliveryLog:
+    """Each message's state and attempts; handed its DynamoDB client and table."""
+
+    def __init__(self, client, table_name, retention_days=30):
+        self._db = client
+        self._table = table_name
+        self._retention_seconds = retention_days * 86400
+        self._together = WritesTogether(lambda items: batch_put(self._db, self._table, items))
+
+    def load(self, messages):
+        """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
+        messages' records, and the sequence counters of their webhook and subject.
+
+        Returns ``(webhooks, records, sequences)``: webhook items by webhookID,
+        :class:`DeliveryRecord` by (webhookID, messageID), numbers by (webhookID, subject).
+        """
+        keys = {}
+        for m in messages:
+            keys[("WH", m.webhook_id)] = webhook_key(m.webhook_id)
+            keys[("MSG", m.webhook_id, m.message_id)] = message_key(m.webhook_id, m.message_id)
+            keys[("SEQ", m.webhook_id, m.subject)] = sequence_key(m.webhook_id, m.subject)
+        subjects = {sequence_key(m.webhook_id, m.subject)["sk"]["S"]: m.subject for m in messages}
+        webhooks, records, sequences = {}, {}, {}
+        for item in batch_get(self._db, self._table, list(keys.values())):
+            if item["sk"] == "WH":
+                webhooks[item["webhookID"]] = item
+            elif item["sk"].startswith("MSG#"):
+                records[(item["webhookID"], item["messageID"])] = DeliveryRecord.from_item(item)
+            else:
+                sequences[(item["pk"][3:], subjects.get(item["sk"]))] = int(item["sequence"])
+        return webhooks, records, sequences
+
+    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers):
+        """Keep attempt ``number`` (a later attempt) and set the message's status; False if
+        someone else did first.
+
+        A conditional UpdateItem on the attempts recorded so far, so a message received twice
+        cannot record an attempt twice, nor overwrite a delivered message. The attempt takes
+        its slot in the ring of the latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end
+        appends).
+        """
+        values = {
+            ":status": status,
+            ":attempt": attempt,
+            ":number": number,
+            ":previous": number - 1,
+            ":delivered": "delivered",
+            ":expires": int(now) + self._retention_seconds,
+            ":headers": headers,
+        }
+        slot = (number - 1) % MAX_KEPT_ATTEMPTS
+        expression = (
+            f"SET #status = :status, attempts[{slot}] = :attempt, attemptCount = :number, expiresAt = :expires,"
+            " requestHeaders = :headers"
+        )
+        if next_attempt_ms is None:
+            expression += " REMOVE nextAttemptAt"
+        else:
+            expression += ", nextAttemptAt = :next"
+            values[":next"] = next_attempt_ms
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=message_key(message.webhook_id, message.message_id),
+                UpdateExpression=expression,
+                ConditionExpression="attemptCount = :previous AND #status <> :delivered",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            reraise_unavailable(exc)
+        return True
+
+    def first_attempt_items(self, message, attempt, status, next_attempt_ms, now, sequence, body, record, headers):
+        """The items that record a message's first numbered attempt: its record (built on the
+        ``record`` read at the start of the batch) and its subject's sequence counter.
+
+        They are written together, with :meth:`write_together`. Those two items have
+        no other writer meanwhile: SQS FIFO gives a message group (one webhook and subject)
+        to one invocation at a time, and the function's timeout is shorter than the queue's
+        visibility timeout. A conditional write per item would say the same at many times the
+        requests.
+        """
+        attempts = list(record.attempts if record else ()) + [attempt]
+        item = {
+            **message.fields(),
+            "status": status,
+            "attempts": attempts[-MAX_KEPT_ATTEMPTS:],
+            "attemptCount": (record.attempt_count if record else 0) + 1,
+            "attemptBase": record.attempt_base if record and record.attempt_base else None,
+            "expiresAt": int(now) + self._retention_seconds,
+            "sequence": sequence,
+            "body": body,
+            "nextAttemptAt": next_attempt_ms,
+            "redeliveries": (record.redeliveries if record else message.redelivery) or None,
+            "requestHeaders": headers,
+        }
+        return [
+            {**message_key(message.webhook_id, message.message_id), **serialize(item)},
+            {**sequence_key(message.webhook_id, message.subject), **serialize({"sequence": sequence})},
+        ]
+
+    def write_together(self, items):
+        """Put ``items``, in one request with what other threads are writing at the same moment;
+        return when they are stored."""
+        self._together.write(items)
+
+    def record_skipped(self, message, now):
+        """Keep a message that was not sent because its webhook is disabled, to replay later."""
+        values = {":skipped": "skipped", ":delivered": "delivered", ":expires": int(now) + self._retention_seconds}
+        names = {"#status": "status"}
+        update = ["#status = :skipped", "expiresAt = :expires"]
+        for index, (name, value) in enumerate(message.fields().items()):
+            names[f"#f{index}"] = name
+            values[f":f{index}"] = value
+            update.append(f"#f{index} = if_not_exists(#f{index}, :f{index})")
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=message_key(message.webhook_id, message.message_id),
+                UpdateExpression="SET " + ", ".join(update) + " REMOVE nextAttemptAt",
+                ConditionExpression="attribute_not_exists(#status) OR #status <> :delivered",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=serialize(values),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)
+
+    def put_skipped(self, messages, now):
+        """Record new messages for disabled webhooks as skipped."""
+        batch_put(self._db, self._table, [
+            {**message_key(m.webhook_id, m.message_id),
+             **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds})}
+            for m in messages
+        ])
+
+    def get(self, webhook_id, message_id):
+        """The message's :class:`DeliveryRecord`, or None."""
+        item = get_item(self._db, self._table, message_key(webhook_id, message_id))
+        return None if item is None else DeliveryRecord.from_item(item)
+
+    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10):
+        """A page of the webhook's messages, newest first; returns ``(records, next cursor)``.
+
+        Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
+        With ``since_ms``, only messages made at or after that time.
+        """
+        values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
+        names = {"#expires": "expiresAt"}
+        filters = ["#expires > :now"]
+        if status is not None:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = {"S": status}
+        if since_ms is not None:
+            condition = "pk = :pk AND sk BETWEEN :low AND :high"
+            values[":low"] = {"S": "MSG#" + id_floor("msg", since_ms)}
+            values[":high"] = {"S": "MSG#msg_~"}
+        else:
+            condition = "pk = :pk AND begins_with(sk, :msg)"
+            values[":msg"] = {"S": "MSG#"}
+        query = {
+            "TableName": self._table,
+            "KeyConditionExpression": condition,
+            "FilterExpression": " AND ".join(filters),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        if cursor:
+            query["ExclusiveStartKey"] = {"pk": values[":pk"], "sk": {"S": _decode_cursor(cursor)}}
+        records = []
+        for _ in range(max_reads):  # a filter can leave a read short: read on, a bounded number of times
+            query["Limit"] = max(limit, 50)
+            try:
+                answer = self._db.query(**query)
+            except ClientError as exc:
+                reraise_unavailable(exc)
+            items = answer["Items"]
+            for index, item in enumerate(items):
+                records.append(DeliveryRecord.from_item(deserialize(item)))
+                if len(records) == limit:
+                    more = index < len(items) - 1 or "LastEvaluatedKey" in answer
+                    return records, _encode_cursor(records[-1].sk) if more else None
+            if "LastEvaluatedKey" not in answer:
+                return records, None
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return records, _encode_cursor(query["ExclusiveStartKey"]["sk"]["S"])
+
+    def reopen(self, record):
+        """Make a finished message pending again for its redelivery, which has already been
+        queued as redelivery ``record.redeliveries + 1``; raise :class:`Conflict` when it is not
+        finished, or was reopened by someone else meanwhile.
+
+        Its attempts so far are kept; the retry schedule starts over from the next one.
+        """
+        message = record.message
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=message_key(message.webhook_id, message.message_id),
+                UpdateExpression=(
+                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero), redeliveries = :next"
+                    " REMOVE nextAttemptAt"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND #status IN (:delivered, :failed, :skipped) AND "
+                    + ("redeliveries = :current" if record.redeliveries else
+                       "(attribute_not_exists(redeliveries) OR redeliveries = :current)")
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues=serialize(
+                    {":pending": "pending", ":zero": 0, ":next": record.redeliveries + 1,
+                     ":current": record.redeliveries, ":delivered": "delivered", ":failed": "failed",
+                     ":skipped": "skipped"}
+                ),
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise Conflict("that message is being delivered already", field="messageID") from exc
+            reraise_unavailable(exc)

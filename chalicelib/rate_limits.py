@@ -1,0 +1,70 @@
+"""Rate limits shared by every Lambda instance, kept in the table (contract, section 10).
+
+Each limit is a GCRA (the generic cell rate algorithm, a token bucket kept as one number):
+an item holds the "theoretical arrival time" ``tat`` of the next request, in microseconds. A
+request is allowed when ``tat`` is at most ``burst - 1`` intervals ahead of now, and pushes it
+one interval further. DynamoDB update expressions have no ``max``, so the two cases are two
+conditional writes: an idle key (``tat`` in the past) restarts from now, a busy one moves on.
+A request costs one UpdateItem, two when it finds the other case, and a refused one three.
+"""
+
+import math
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import RateLimited
+from chalicelib.table import error_code, reraise_unavailable
+
+_MICROS = 1_000_000
+_KEEP_SECONDS = 3600  # an idle limit's item is deleted by the table's TTL this long after it is full again
+
+
+class RateLimiter:
+    """Limits by key; handed its DynamoDB client and table."""
+
+    def __init__(self, client, table_name):
+        self._db = client
+        self._table = table_name
+
+    def take(self, key, per_second, burst, now, what):
+        """Count one request for ``key``; raise :class:`RateLimited` (with Retry-After) past the
+        limit of ``per_second`` requests a second with bursts of ``burst``. ``what`` names the
+        limit in the error message."""
+        interval = _MICROS / per_second
+        now_us = int(now * _MICROS)
+        tolerance = int(interval * (burst - 1))
+        step = math.ceil(interval)
+        for _ in range(2):  # a key can turn idle or busy between the two writes: look once more
+            if self._update(key, "attribute_not_exists(tat) OR tat < :now", "SET tat = :next",
+                            {":now": now_us, ":next": now_us + step}, now) is None:
+                return
+            failed = self._update(key, "tat BETWEEN :now AND :limit", "SET tat = tat + :step",
+                                  {":now": now_us, ":limit": now_us + tolerance, ":step": step}, now)
+            if failed is None:
+                return
+            if failed >= now_us:
+                wait = (failed - now_us - tolerance) / _MICROS
+                raise RateLimited(f"too many requests: {what}; try again later",
+                                  headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise RateLimited(f"too many requests: {what}; try again later", headers={"Retry-After": "1"})
+
+    def _update(self, key, condition, update, values, now):
+        """Apply one conditional update; None when it was made, else the ``tat`` that stopped it."""
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"RATE#{key}"}, "sk": {"S": "RATE"}},
+                UpdateExpression=update + ", expiresAt = :expires",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={
+                    **{name: {"N": str(value)} for name, value in values.items()},
+                    ":expires": {"N": str(int(now) + _KEEP_SECONDS)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)
+            item = exc.response.get("Item") or {}
+            return int(item.get("tat", {}).get("N", "0"))
+        return None

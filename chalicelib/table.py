@@ -1,0 +1,144 @@
+"""The one DynamoDB table (pk, sk): its item kinds, their keys, and the helpers every store uses.
+
+Items (``<owner>`` is ``EV#<eventID>`` for an event-level webhook, ``CO#<companyID>`` for a
+company-level one):
+
+| pk | sk | what |
+| --- | --- | --- |
+| ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets and status (``removed`` is kept, so queued deliveries see it is gone) |
+| ``<owner>`` | ``<type>#<sha256(normal url)>`` | the owner's listing of a live webhook: makes owner + type + url unique, and lets ``webhook.find`` and the fan-out read an owner's webhooks (of one type) with one Query |
+| ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
+| ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
+| ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
+| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
+| ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
+| ``IDEM#<key>`` | ``IDEM`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
+"""
+
+import hashlib
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import Unavailable
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_THROTTLED = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+OWNER_PREFIX = {"event": "EV", "company": "CO"}
+
+
+def serialize(item):
+    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+
+
+def deserialize(item):
+    return {key: _deserializer.deserialize(value) for key, value in item.items()}
+
+
+def error_code(exc):
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def reraise_unavailable(exc):
+    """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
+    if error_code(exc) in _THROTTLED:
+        raise Unavailable("the service is busy; try again in a moment") from exc
+    raise exc
+
+
+def cancellation_reasons(exc):
+    """The reason code of each item of a cancelled transaction, in order ('None' where it passed)."""
+    return [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", [])]
+
+
+def get_item(client, table, key):
+    """The item at ``key``, deserialized, or None; read consistently."""
+    try:
+        answer = client.get_item(TableName=table, Key=key, ConsistentRead=True)
+    except ClientError as exc:
+        reraise_unavailable(exc)
+    return deserialize(answer["Item"]) if "Item" in answer else None
+
+
+def batch_get(client, table, keys):
+    """Every item at ``keys`` that exists, by BatchGetItem, 100 keys a request, with retries of
+    what DynamoDB left unprocessed."""
+    found = []
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+        for _ in range(5):
+            try:
+                answer = client.batch_get_item(RequestItems=request)
+            except ClientError as exc:
+                reraise_unavailable(exc)
+            found.extend(deserialize(item) for item in answer["Responses"].get(table, []))
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            raise Unavailable("the table is unavailable; try again in a moment")
+    return found
+
+
+def batch_put(client, table, items):
+    """Put items with BatchWriteItem, 25 a request, with retries of what DynamoDB left
+    unprocessed; for a key given twice the last one wins."""
+    latest = {}
+    for item in items:
+        latest[(item["pk"]["S"], item["sk"]["S"])] = item
+    puts = [{"PutRequest": {"Item": item}} for item in latest.values()]
+    for start in range(0, len(puts), 25):
+        request = {table: puts[start : start + 25]}
+        for _ in range(5):
+            try:
+                answer = client.batch_write_item(RequestItems=request)
+            except ClientError as exc:
+                reraise_unavailable(exc)
+            request = answer.get("UnprocessedItems") or {}
+            if not request:
+                break
+        if request:
+            raise Unavailable("the table is unavailable; try again in a moment")
+
+
+def digest(text):
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def owner_pk(level, owner_id):
+    return f"{OWNER_PREFIX[level]}#{owner_id}"
+
+
+def webhook_key(webhook_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "WH"}}
+
+
+def listing_key(level, owner_id, type, normal_url):
+    return {"pk": {"S": owner_pk(level, owner_id)}, "sk": {"S": f"{type}#{digest(normal_url)}"}}
+
+
+def cap_key(level, owner_id):
+    return {"pk": {"S": "CAP#" + owner_pk(level, owner_id)}, "sk": {"S": "CAP"}}
+
+
+def message_key(webhook_id, message_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"MSG#{message_id}"}}
+
+
+def subject_hash(subject):
+    return digest(subject)[:40]
+
+
+def sequence_key(webhook_id, subject):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"SEQ#{subject_hash(subject)}"}}
+
+
+def token_key(token_hash):
+    return {"pk": {"S": f"TOK#{token_hash}"}, "sk": {"S": "TOK"}}

@@ -1,0 +1,50 @@
+"""Checks of the values callers give: IDs, Unix seconds, webhook types. Each returns the value in
+its one form, or raises :class:`InvalidParameter` naming the parameter."""
+
+import re
+
+from chalicelib.catalog import CATALOG, TYPE_NAMES
+from chalicelib.errors import InvalidParameter
+
+MAX_ID_LENGTH = 128
+_PRINTABLE_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f]+$")
+
+
+def check_identifier(value, name):
+    """An ID as the platform gives it (a string, or a whole number), returned as a string."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and value < 0):
+        raise InvalidParameter(f"{name} must be a string", field=name)
+    if isinstance(value, int) and value >= 10**MAX_ID_LENGTH:
+        raise InvalidParameter(f"{name} must be at most {MAX_ID_LENGTH} characters", field=name)
+    text = str(value)
+    if not text or not text.strip():
+        raise InvalidParameter(f"{name} must not be empty", field=name)
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidParameter(f"{name} must be at most {MAX_ID_LENGTH} characters", field=name)
+    if not _PRINTABLE_ID.match(text) or text != text.strip():
+        raise InvalidParameter(f"{name} must not contain control characters or surrounding spaces", field=name)
+    return text
+
+
+def check_unix_seconds(value, name="date"):
+    """Unix seconds, given as a whole number or a string of ASCII digits; returned as a string."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (isinstance(value, int) and not 0 <= value < 10**11):
+        raise InvalidParameter(f"{name} must be Unix seconds, such as 1764273600", field=name)
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 11:
+        raise InvalidParameter(f"{name} must be Unix seconds, such as 1764273600", field=name)
+    return str(int(text))
+
+
+def check_type(value, level=None, name="type"):
+    """The :class:`~chalicelib.catalog.WebhookType` named ``value``; with ``level``, one that a
+    webhook of that level may take. Else a 400 on ``name``."""
+    webhook_type = CATALOG.get(value) if isinstance(value, str) else None
+    if webhook_type is None:
+        raise InvalidParameter(f"{name} must be a type of the catalog (webhook.types lists them), such as "
+                               f"{TYPE_NAMES[8]}", field=name, code="invalid_type")
+    if level is not None and level not in webhook_type.levels:
+        raise InvalidParameter(f"{value} webhooks exist at the {' and '.join(webhook_type.levels)} level only: "
+                               f"give {'companyID' if level == 'event' else 'eventID'} instead", field=name,
+                               code="invalid_type")
+    return webhook_type

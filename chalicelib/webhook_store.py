@@ -1,0 +1,291 @@
+"""Webhooks in the table: the webhook item, its owner's listing, and the owner's count.
+
+An owner is an event (event-level webhooks) or a company (company-level ones); everything here
+works the same for both. Handed its DynamoDB client and table name, so the same code runs on
+AWS, on the local moto server and in tests.
+"""
+
+from dataclasses import dataclass, replace
+
+from botocore.exceptions import ClientError
+
+from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
+from chalicelib.table import (
+    cancellation_reasons,
+    cap_key,
+    deserialize,
+    error_code,
+    get_item,
+    listing_key,
+    owner_pk,
+    reraise_unavailable,
+    serialize,
+    webhook_key,
+)
+
+OWNER_FIELD = {"event": "eventID", "company": "companyID"}
+_CREATE_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registered endpoint. ``level`` is ``event`` or ``company`` and ``owner_id`` that event's
+    or company's ID. ``secrets`` are its signing secrets, newest first; the one before the newest
+    still signs until ``previous_secret_until`` (Unix seconds), after a rotation.
+    ``normal_url`` is the url in the one form that uniqueness compares."""
+
+    webhook_id: str
+    level: str
+    owner_id: str
+    type: str
+    url: str
+    normal_url: str
+    date: str
+    status: str
+    secrets: tuple
+    previous_secret_until: int = 0
+    failing_since_ms: int | None = None  # when its current run of failures began
+    disabled_reason: str | None = None  # why the service disabled it, if it did
+
+    def signing_secrets(self, now):
+        """The secrets a delivery made at ``now`` is signed with, newest first."""
+        if len(self.secrets) > 1 and now < self.previous_secret_until:
+            return self.secrets[:2]
+        return self.secrets[:1]
+
+    @property
+    def owner_field(self):
+        return OWNER_FIELD[self.level]
+
+    @classmethod
+    def from_item(cls, item):
+        level = "company" if "companyID" in item else "event"
+        return cls(
+            webhook_id=item["webhookID"],
+            level=level,
+            owner_id=item[OWNER_FIELD[level]],
+            type=item["type"],
+            url=item["url"],
+            normal_url=item.get("normalUrl", item["url"]),
+            date=item["date"],
+            status=item["status"],
+            secrets=tuple(item.get("secrets", ())),
+            previous_secret_until=int(item.get("previousSecretUntil", 0)),
+            failing_since_ms=None if item.get("failingSince") is None else int(item["failingSince"]),
+            disabled_reason=item.get("disabledReason"),
+        )
+
+    def public(self):
+        """The webhook object of the contract (section 2): never the secret."""
+        return {
+            "webhookID": self.webhook_id,
+            self.owner_field: self.owner_id,
+            "type": self.type,
+            "url": self.url,
+            "date": self.date,
+            "status": self.status,
+        }
+
+    def _listing(self):
+        return listing_key(self.level, self.owner_id, self.type, self.normal_url)
+
+
+class WebhookStore:
+    """Webhooks and the per-owner listing that keeps them unique, counted and findable."""
+
+    def __init__(self, client, table_name, max_per_owner=200):
+        self._db = client
+        self._table = table_name
+        self._max = max_per_owner
+
+    def create(self, webhook):
+        """Store a new webhook in one transaction with its listing and its owner's count.
+
+        Raise :class:`Conflict` naming the existing webhook on a duplicate, and
+        :class:`InvalidParameter` when the owner has its most webhooks already: the count's
+        condition holds however many creations race.
+        """
+        listed = {**webhook.public(), "normalUrl": webhook.normal_url}
+        items = [
+            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                     "Item": {**webhook_key(webhook.webhook_id),
+                              **serialize({**listed, "secrets": list(webhook.secrets)})}}},
+            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                     "Item": {**webhook._listing(), **serialize(listed)}}},
+            {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                        "UpdateExpression": "ADD webhooks :one",
+                        "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(self._max)}}}},
+        ]
+        for _ in range(_CREATE_TRIES):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return webhook
+            except ClientError as exc:
+                if error_code(exc) != "TransactionCanceledException":
+                    reraise_unavailable(exc)
+                reasons = cancellation_reasons(exc)
+                if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                    raise InvalidParameter(
+                        f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
+                        " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks") from exc
+                existing = get_item(self._db, self._table, webhook._listing())
+                if existing is not None:
+                    raise Conflict(
+                        f"this {webhook.level} already has a {webhook.type} webhook for that url: "
+                        f"{existing['webhookID']}", field="url") from exc
+                # The listing that stopped it was removed meanwhile, or another transaction was
+                # under way on these items: try again.
+        raise Unavailable("the service is busy; try again in a moment")
+
+    def get(self, webhook_id, now=None):
+        """The webhook, or None when it does not exist or was removed.
+
+        With ``now``, a rotated-out secret whose overlap has ended is deleted on the way.
+        """
+        item = self.get_item(webhook_id)
+        if item is None or item["status"] == "removed":
+            return None
+        webhook = Webhook.from_item(item)
+        return webhook if now is None else self.forget_old_secret(webhook, now)
+
+    def get_item(self, webhook_id):
+        return get_item(self._db, self._table, webhook_key(webhook_id))
+
+    def list(self, level, owner_id, type=None):
+        """The owner's live webhooks (of one type, if given) in creation order: one Query."""
+        condition = "pk = :pk"
+        values = {":pk": {"S": owner_pk(level, owner_id)}}
+        if type is not None:
+            condition += " AND begins_with(sk, :type)"
+            values[":type"] = {"S": f"{type}#"}
+        items = []
+        query = {"TableName": self._table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
+        try:
+            while True:  # one page holds every listing of an owner (capped); the loop is a safeguard
+                answer = self._db.query(**query)
+                items.extend(deserialize(item) for item in answer["Items"])
+                if "LastEvaluatedKey" not in answer:
+                    break
+                query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        except ClientError as exc:
+            reraise_unavailable(exc)
+        items.sort(key=lambda item: item["webhookID"])
+        return [Webhook.from_item(item) for item in items]
+
+    def remove(self, webhook):
+        """Mark the webhook removed, drop its listing and count it out; raise
+        :class:`NotFound` if it is already gone."""
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                                "UpdateExpression": "SET #s = :removed",
+                                "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
+                                "ExpressionAttributeNames": {"#s": "status"},
+                                "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
+                    {"Delete": {"TableName": self._table, "Key": webhook._listing()}},
+                    {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                                "UpdateExpression": "ADD webhooks :minus",
+                                "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
+                ]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise NotFound("no webhook with that webhookID", field="webhookID") from exc
+            reraise_unavailable(exc)
+        return webhook
+
+    def rotate_secret(self, webhook, secret, previous_until):
+        """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
+
+        Conditional on the current secret, so two rotations at once cannot both win.
+        """
+        self._update(
+            webhook.webhook_id,
+            "SET secrets = :secrets, previousSecretUntil = :until",
+            "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+            {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
+             ":current": webhook.secrets[0]},
+            Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
+        )
+
+    def forget_old_secret(self, webhook, now):
+        """Delete the rotated-out secret once its overlap has ended; return the webhook as it is then.
+
+        Done on the way whenever a webhook is read for use (an API call, a delivery), so an old
+        secret lives past its overlap only until the webhook is next used.
+        """
+        if len(webhook.secrets) < 2 or now < webhook.previous_secret_until:
+            return webhook
+        try:
+            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil",
+                         "previousSecretUntil = :until AND secrets[0] = :current",
+                         {":until": webhook.previous_secret_until, ":current": webhook.secrets[0]}, None)
+        except NotFound:
+            pass  # rotated again or removed meanwhile: that write decides
+        return replace(webhook, secrets=webhook.secrets[:1], previous_secret_until=0)
+
+    def mark_failing(self, webhook_id, since_ms):
+        """Note when the webhook's current run of failures began (kept if already noted)."""
+        self._update(webhook_id, "SET failingSince = if_not_exists(failingSince, :since)", "attribute_exists(pk)",
+                     {":since": since_ms})
+
+    def clear_failing(self, webhook_id):
+        """The webhook's endpoint accepted a delivery: its run of failures is over."""
+        self._update(webhook_id, "REMOVE failingSince", "attribute_exists(pk)", None)
+
+    def _update(self, webhook_id, expression, condition, values, conflict=None):
+        """One conditional UpdateItem of the webhook item; a failed condition raises ``conflict``,
+        or :class:`NotFound` without one."""
+        request = {"TableName": self._table, "Key": webhook_key(webhook_id), "UpdateExpression": expression,
+                   "ConditionExpression": condition}
+        if "#s" in condition:
+            request["ExpressionAttributeNames"] = {"#s": "status"}
+        if values:
+            request["ExpressionAttributeValues"] = serialize(values)
+        try:
+            self._db.update_item(**request)
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                raise (conflict or NotFound("no webhook with that webhookID", field="webhookID")) from exc
+            reraise_unavailable(exc)
+
+    def set_status(self, webhook, status, only_from=None, reason=None):
+        """Enable or disable a live webhook, in its item and its listing together.
+
+        Enabling also ends the webhook's run of failures, so it gets a fresh chance. With
+        ``only_from``, the change is made only from that status (else :class:`NotFound`): two
+        deliveries that both decide to disable a webhook disable it once. ``reason`` says why
+        the service disabled it (``webhook.stats`` shows it until it is enabled again).
+        """
+        names = {"#s": "status"}
+        condition = "attribute_exists(pk) AND #s <> :removed"
+        values = {":status": {"S": status}, ":removed": {"S": "removed"}}
+        if status == "enabled":
+            update = "SET #s = :status REMOVE failingSince, disabledReason"
+        elif reason is not None:
+            update = "SET #s = :status, disabledReason = :reason"
+            values[":reason"] = {"S": reason}
+        else:
+            update = "SET #s = :status REMOVE disabledReason"
+        if only_from is not None:
+            condition += " AND #s = :from"
+            values[":from"] = {"S": only_from}
+        try:
+            self._db.transact_write_items(
+                TransactItems=[
+                    {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                                "UpdateExpression": update,
+                                "ConditionExpression": condition, "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": values}},
+                    {"Update": {"TableName": self._table, "Key": webhook._listing(),
+                                "UpdateExpression": "SET #s = :status", "ConditionExpression": "attribute_exists(pk)",
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": {":status": {"S": status}}}},
+                ]
+            )
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
+                raise NotFound("no webhook with that webhookID", field="webhookID") from exc
+            reraise_unavailable(exc)
