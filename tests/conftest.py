@@ -113,6 +113,7 @@ def api(client, admin_token):
 def receiver():
     with Receiver() as server:
         yield server
+    assert server.invalid == [], "deliveries that break the published schema of their type"
 
 
 @pytest.fixture

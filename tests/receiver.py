@@ -1,15 +1,20 @@
 """A real HTTP server on loopback that plays a webhook endpoint in tests.
 
 It records every request it gets, and answers from a script: a list of (status, delay) to use
-in turn, the last one repeated.
+in turn, the last one repeated. It also checks every delivered body against the schema that the
+OpenAPI document publishes for its type.
 """
 
+import functools
 import http.server
 import json
+import pathlib
 import threading
 import time
 from dataclasses import dataclass, field
 
+import yaml
+from jsonschema import Draft202012Validator
 from standardwebhooks.webhooks import Webhook
 
 
@@ -30,9 +35,31 @@ class Received:
         return Webhook(secret).verify(self.body, self.headers)
 
 
+@functools.lru_cache(maxsize=None)
+def _delivery_schemas():
+    """Each type's delivered body, as the published OpenAPI document describes it."""
+    document = yaml.safe_load((pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml").read_text())
+    return {name: Draft202012Validator(hook["post"]["requestBody"]["content"]["application/json"]["schema"])
+            for name, hook in document["webhooks"].items()}
+
+
+def delivery_errors(body):
+    """What is wrong with a delivered body against its type's published schema (test sends, of
+    type webhook.test, have none)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return ["the body is not JSON"]
+    validator = _delivery_schemas().get(payload.get("type"))
+    if validator is None:
+        return [] if payload.get("type") == "webhook.test" else [f"unknown type {payload.get('type')!r}"]
+    return [error.message for error in validator.iter_errors(payload)]
+
+
 class Receiver:
     def __init__(self):
         self.requests = []
+        self.invalid = []  # how deliveries broke the published schema of their type, if any did
         self.script = [(200, 0.0, b'{"received":true}', {})]
         self.rule = None  # optional: a function of (request, earlier requests) giving a status
         self._lock = threading.Lock()
@@ -49,6 +76,7 @@ class Receiver:
 
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.invalid.extend(delivery_errors(body))
                 with receiver._cond:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     step = receiver.script[min(len(receiver.requests) - 1, len(receiver.script) - 1)]

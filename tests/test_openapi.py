@@ -9,6 +9,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from chalicelib.api import METHODS
+from chalicelib.catalog import CATALOG
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "chalicelib" / "openapi.yaml"
@@ -22,6 +23,24 @@ def test_the_document_is_valid_openapi_3_1():
     document = load()
     assert document["openapi"].startswith("3.1")
     validate(document)
+
+
+def test_the_committed_document_is_what_the_generator_writes():
+    from dev import openapi
+
+    assert DOCUMENT.read_text() == openapi.render(), "run: python -m dev.openapi"
+
+
+def test_every_delivered_type_is_described_with_its_headers_and_an_example_that_fits():
+    from jsonschema import Draft202012Validator
+
+    described = load()["webhooks"]
+    assert list(described) == list(CATALOG)
+    for name, webhook in described.items():
+        content = webhook["post"]["requestBody"]["content"]["application/json"]
+        assert not list(Draft202012Validator(content["schema"]).iter_errors(content["example"])), name
+        assert {p["name"] for p in webhook["post"]["parameters"]} >= {"webhook-id", "webhook-timestamp",
+                                                                       "webhook-signature"}
 
 
 def test_every_method_is_described_with_its_verbs_and_parameters():
@@ -38,6 +57,11 @@ def test_every_method_is_described_with_its_verbs_and_parameters():
                 assert set(content) == {"application/json", "application/x-www-form-urlencoded"}
                 described = set(content["application/json"]["schema"]["properties"])
             assert described == set(method.param_names), (name, verb)
+            if verb == "get":
+                required = {p["name"] for p in operation["parameters"] if p["required"]}
+            else:
+                required = set(content["application/json"]["schema"].get("required", []))
+            assert required == {p.name for p in method.params if p.required}, (name, verb)
             assert {"400", "401", "403", "404", "405", "413"} <= set(operation["responses"]), name
 
 

@@ -1,0 +1,147 @@
+"""The schemas of the API's answers and of the delivered bodies, for ``dev/openapi.py``."""
+
+from chalicelib.catalog import LEVELS, SUBJECT_FIELD, TYPE_NAMES
+from chalicelib.delivery_log import STATUSES
+
+_STRING = {"type": "string"}
+_DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
+_NULLABLE_DIGITS = {"type": ["string", "null"], "pattern": "^[0-9]+$"}
+_COUNT = {"type": "integer", "minimum": 0}
+
+
+def _object(required, properties, closed=True, **extra):
+    schema = {"type": "object"}
+    if closed:
+        schema["additionalProperties"] = False
+    schema["required"] = list(required)
+    schema["properties"] = properties
+    schema.update(extra)
+    return schema
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ERROR = _object(["error"], {"error": _object(["code", "message", "field"], {
+    "code": {"type": "string", "description": "A stable machine code, such as missing_parameter or unsafe_url."},
+    "message": {"type": "string", "minLength": 1},
+    "field": {"type": ["string", "null"], "description": "The parameter at fault, if one is."},
+})})
+
+_WEBHOOK_FIELDS = {
+    "webhookID": {"type": "string", "pattern": "^wh_"},
+    "eventID": {**_STRING, "description": "An event-level webhook's event."},
+    "companyID": {**_STRING, "description": "A company-level webhook's company."},
+    "type": {"type": "string", "enum": list(TYPE_NAMES)},
+    "url": _STRING,
+    "date": {**_DIGITS, "description": "Creation time, Unix seconds."},
+    "status": {"type": "string", "enum": ["enabled", "disabled"]},
+}
+_ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
+_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status"]
+
+_ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
+    "attempt": {"type": "integer", "minimum": 1},
+    "date": _DIGITS,
+    "statusCode": {"type": ["integer", "null"]},
+    "durationMs": _COUNT,
+    "error": {"type": ["string", "null"]},
+    "response": {"type": "string", "description": "At most the first 2 KiB (UTF-8) of the answer."},
+})
+_MESSAGE_FIELDS = {
+    "messageID": _STRING,
+    "webhookID": _STRING,
+    "type": _STRING,
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "date": _DIGITS,
+    "attempts": {"type": "array", "maxItems": 50, "items": _ref("Attempt"),
+                 "description": "The latest 50 attempts; the last one's number is how many were made."},
+    "nextAttemptDate": _NULLABLE_DIGITS,
+}
+_SIGNED_HEADERS = _object(["content-type", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"],
+                          {}, closed=False, additionalProperties={"type": "string"})
+
+ANSWERS = {
+    "Webhook": _object(_WEBHOOK_REQUIRED, _WEBHOOK_FIELDS, **_ONE_OWNER),
+    "WebhookCreated": _object(_WEBHOOK_REQUIRED + ["secret"], {
+        **_WEBHOOK_FIELDS, "secret": {"type": "string", "pattern": "^whsec_",
+                                      "description": "The signing secret, shown this once."}}, **_ONE_OWNER),
+    "WebhookList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _ref("Webhook")}}),
+    "RequestExample": _object(["method", "url", "headers", "body", "payload"], {
+        "method": {"const": "POST"}, "url": _STRING, "headers": _SIGNED_HEADERS,
+        "body": {"type": "string", "description": "The exact JSON text that is sent."},
+        "payload": {"type": "object", "description": "The same body, parsed."}}),
+    "ResponseExample": _object(["status", "headers", "body", "rules"], {
+        "status": {"const": 200}, "headers": {"type": "object"}, "body": {"type": "object"},
+        "rules": _object(["success", "timeoutSeconds", "gone", "retrySchedule"], {
+            "success": _STRING, "timeoutSeconds": {"type": "number"}, "gone": _STRING,
+            "retrySchedule": {"type": "array", "items": {"type": "string", "pattern": "^[0-9]+(ms|s|m|h)$"}}})}),
+    "TypeList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _object(
+        ["type", "description", "levels", "subject", "fields", "example"], {
+            "type": {"type": "string", "enum": list(TYPE_NAMES)}, "description": _STRING,
+            "levels": {"type": "array", "items": {"type": "string", "enum": list(LEVELS)}},
+            "subject": {"type": "string", "enum": list(SUBJECT_FIELD)},
+            "fields": {"type": "array", "items": _STRING},
+            "example": {"type": "object", "description": "A delivered body of this type."}})}}),
+    "Dispatched": _object(["messageID", "webhooks"], {"messageID": {"type": "string", "pattern": "^msg_"},
+                                                       "webhooks": _COUNT}),
+    "Attempt": _ATTEMPT,
+    "Message": _object(list(_MESSAGE_FIELDS), _MESSAGE_FIELDS),
+    "MessageView": _object(list(_MESSAGE_FIELDS) + ["request"], {**_MESSAGE_FIELDS, "request": {"oneOf": [
+        {"type": "null"},
+        _object(["headers", "body"], {"headers": _SIGNED_HEADERS, "body": {
+            "type": "string", "description": "The exact body the latest attempt sent."}})]}}),
+    "DeliveryPage": _object(["count", "data", "cursor"], {
+        "count": _COUNT, "data": {"type": "array", "items": _ref("Message")}, "cursor": {"type": ["string", "null"]}}),
+    "Stats": _object(["webhookID", "window", "delivered", "failed", "pending", "skipped", "successRate",
+                      "p50DurationMs", "p95DurationMs", "lastSuccessDate", "failingSince", "status", "disabledReason"], {
+        "webhookID": _STRING,
+        "window": {**_COUNT, "maximum": 100, "description": "How many of the latest messages were looked at."},
+        "delivered": _COUNT, "failed": _COUNT, "pending": _COUNT, "skipped": _COUNT,
+        "successRate": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                        "description": "delivered / (delivered + failed); null with no finished message."},
+        "p50DurationMs": {"type": ["integer", "null"]}, "p95DurationMs": {"type": ["integer", "null"]},
+        "lastSuccessDate": _NULLABLE_DIGITS, "failingSince": _NULLABLE_DIGITS,
+        "status": {"type": "string", "enum": ["enabled", "disabled"]},
+        "disabledReason": {"type": ["string", "null"], "description": "Why the service disabled it, if it did."}}),
+    "Queued": _object(["queued"], {"queued": _COUNT}),
+    "TestResult": _object(["messageID", "statusCode", "durationMs", "error", "response"], {
+        "messageID": {"type": "string", "pattern": "^msg_", "description": "The test's record in the delivery log."},
+        "statusCode": {"type": ["integer", "null"]}, "durationMs": _COUNT, "error": {"type": ["string", "null"]},
+        "response": _STRING}),
+    "RotatedSecret": _object(["webhookID", "secret"], {"webhookID": _STRING,
+                                                       "secret": {"type": "string", "pattern": "^whsec_"}}),
+    "TokenCreated": _object(["tokenID", "events", "companies"], {
+        "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
+        "companies": {"type": "array", "items": _STRING}}),
+    "Revoked": _object(["revoked"], {"revoked": {"const": True}}),
+}
+
+WEBHOOK_HEADERS = [
+    {"name": name, "in": "header", "required": True, "description": description, "schema": schema}
+    for name, description, schema in (
+        ("webhook-id", "The message; the same on every retry and replay of it.", {"type": "string", "pattern": "^msg_"}),
+        ("webhook-timestamp", "When this attempt was signed, Unix seconds.", {"type": "string", "pattern": "^[0-9]+$"}),
+        ("webhook-signature", "v1,<base64 HMAC-SHA256>, space-separated when two secrets sign (after a rotation).",
+         {"type": "string", "pattern": "^v1,"}),
+        ("user-agent", "Names the service.", {"type": "string"}),
+    )
+]
+
+
+def delivered_body(webhook_type):
+    """The JSON schema of the body a webhook of ``webhook_type`` receives (contract, sections 4 and 11)."""
+    ids = {name: {"type": "string"} for name in webhook_type.fields}
+    data = _object(list(webhook_type.fields) + ["date"], {
+        **ids, "companyID": {"type": "string", "description": "When the platform named the company."},
+        "date": {"type": "string", "pattern": "^[0-9]+$", "description": "When it happened, Unix seconds."},
+    }, closed=False, description="The type's IDs, companyID, date, and any further fields the platform sent.")
+    return _object(["type", "timestamp", "webhookID", "sequence", "data"], {
+        "type": {"const": webhook_type.name},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "webhookID": {"type": "string", "pattern": "^wh_"},
+        "sequence": {"type": "integer", "minimum": 1,
+                     "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3..."},
+        "data": data,
+    })
