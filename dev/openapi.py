@@ -47,9 +47,9 @@ def json_schema(kind):
     """A parameter's schema in a JSON body, where numbers and objects may come as themselves."""
     whole = {"type": "integer", "minimum": 0}
     if kind == "id":
-        return {"oneOf": [_ID, {**whole, "maximum": 10**18}]}
+        return {"oneOf": [_ID, whole]}
     if kind == "ids":
-        return {"oneOf": [_ID, {**whole, "maximum": 10**18},
+        return {"oneOf": [_ID, whole,
                           {"type": "array", "minItems": 1, "maxItems": 100, "items": {"oneOf": [_ID, whole]}}]}
     if kind == "limit":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 1, "maximum": 200}]}
