@@ -16,6 +16,7 @@ the delivery log, whose conditional writes also make a message that SQS hands ou
 sent only once.
 """
 
+import codecs
 import email.utils
 import heapq
 import itertools
@@ -148,14 +149,16 @@ class HttpSender:
                     "POST",
                     target.path,
                     body=body,
-                    headers={**headers, "host": target.host_header},
+                    # The answer is kept as sent: no compression is asked for (and none inflated).
+                    headers={**headers, "host": target.host_header, "accept-encoding": "identity"},
                     redirect=False,
                     retries=False,
                     timeout=urllib3.Timeout(connect=left, read=left),
                     preload_content=False,
+                    decode_content=False,
                     assert_same_host=False,
                 )
-                text = answer.read(MAX_RESPONSE_BYTES).decode("utf-8", "replace")
+                text = _bounded_text(answer.read(MAX_RESPONSE_BYTES, decode_content=False))
         except urllib3.exceptions.HTTPError as exc:
             # Whatever broke when the watchdog shut the socket down, the attempt was late.
             error = late(self.timeout_seconds) if deadline.expired else self._describe(exc)
@@ -189,6 +192,15 @@ class HttpSender:
         if isinstance(exc, urllib3.exceptions.ProtocolError):
             return "the endpoint closed the connection without a valid HTTP answer"
         return "the request to the endpoint failed"
+
+
+def _bounded_text(data):
+    """``data``, the first bytes of an answer, as text of at most MAX_RESPONSE_BYTES in UTF-8.
+
+    A character cut at the end is left out rather than replaced; each invalid byte becomes
+    U+FFFD, three bytes in UTF-8, so the text is trimmed again, on a character boundary."""
+    text = codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
+    return text.encode("utf-8")[:MAX_RESPONSE_BYTES].decode("utf-8", "ignore")
 
 
 class _Deadline:

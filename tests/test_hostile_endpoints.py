@@ -1,6 +1,7 @@
-"""Hostile endpoints: an attempt ends at its one deadline however slowly an endpoint answers
-(contract, 10)."""
+"""Hostile endpoints: an attempt ends at its one deadline however slowly an endpoint answers, and
+what is kept of an answer is what was sent, bounded (contract, 10)."""
 
+import gzip
 import socket
 import socketserver
 import threading
@@ -190,3 +191,41 @@ def test_a_slow_endpoint_does_not_hold_up_the_others_of_its_batch(api, receiver,
     (slow_attempt,) = log.get(slow_hook["webhookID"], message_id)["attempts"]
     assert slow_attempt["statusCode"] is None and f"did not answer within {timeout}s" in slow_attempt["error"]
     assert elapsed <= timeout + 1.5
+
+
+def bounded(text):
+    return len(text.encode("utf-8")) <= 2048
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_answer_of_invalid_utf8_is_kept_to_2_kib_of_utf8(api, worker, settings, how):
+    settings(RETRY_SCHEDULE="0s,1h")
+    with RawEndpoint(answer(b"\xff" * 4096)) as endpoint:
+        hook = api.create(endpoint.url)
+        attempt, _, _ = attempt_of(api, worker, hook, how)
+    assert attempt["statusCode"] == 200 and bounded(attempt["response"])
+    assert set(attempt["response"]) == {"\ufffd"} and len(attempt["response"]) >= 2048 // 3
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_an_answer_cut_inside_a_character_keeps_the_whole_characters_before_it(api, worker, settings, how):
+    settings(RETRY_SCHEDULE="0s,1h")
+    with RawEndpoint(answer(("a" + "é" * 2000).encode("utf-8"))) as endpoint:
+        hook = api.create(endpoint.url)
+        attempt, _, _ = attempt_of(api, worker, hook, how)
+    assert attempt["response"] == "a" + "é" * 1023  # 2047 bytes: the 2048th began an "é"
+
+
+# 50 MB of zeros, gzipped twice: 248 bytes.
+BOMB = gzip.compress(gzip.compress(b"\0" * 50_000_000, 9), 9)
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_compressed_answer_is_neither_asked_for_nor_inflated(api, worker, settings, how):
+    settings(RETRY_SCHEDULE="0s,1h")
+    with RawEndpoint(answer(BOMB, b"content-encoding: gzip, gzip")) as endpoint:
+        hook = api.create(endpoint.url)
+        attempt, _, _ = attempt_of(api, worker, hook, how)
+    assert endpoint.requests[0]["accept-encoding"] == "identity"
+    assert attempt["statusCode"] == 200 and bounded(attempt["response"])
+    assert attempt["response"] == BOMB.decode("utf-8", "replace")  # as sent
