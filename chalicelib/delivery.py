@@ -26,6 +26,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+# urllib3 is pinned in requirements.txt, so the functions carry their own copy rather than the
+# Lambda runtime's (whatever version its botocore last needed, 1.26 in some runtimes): the
+# deadline below relies on how urllib3 2 makes connections (the socket is there before the TLS
+# handshake), and the tests prove the deadline and the undecoded reads on that version only.
 import urllib3
 
 from chalicelib import observability
