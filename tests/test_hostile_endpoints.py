@@ -2,15 +2,21 @@
 what is kept of an answer is what was sent, bounded (contract, 10)."""
 
 import gzip
+import ipaddress
 import socket
 import socketserver
+import ssl
 import threading
 import time
 
 import pytest
+import urllib3
 
+from chalicelib.delivery import HttpSender, send
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.services import get_services
+from tests.test_security import FakeDNS
+from tests.test_tls_delivery import certificate_for, webhook
 
 TIMEOUT = 1  # DELIVERY_TIMEOUT_SECONDS in these tests
 BOUND = TIMEOUT + 1.5  # the contract allows one second more; half a second more for a busy machine
@@ -133,6 +139,33 @@ def test_an_endpoint_answering_slowly_fails_the_attempt_at_the_deadline(api, wor
         attempt, message, elapsed = attempt_of(api, worker, hook, how)
     assert len(endpoint.requests) == 1
     assert_late(attempt, message, elapsed)
+
+
+def test_an_https_endpoint_dripping_its_answer_fails_the_attempt_at_the_deadline(tmp_path):
+    cert, key = certificate_for("hooks.example.test", tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve():
+            with context.wrap_socket(listener.accept()[0], server_side=True) as conn:
+                read_request(conn)
+                for pause, chunk in SLOW["status line"]():
+                    time.sleep(pause)
+                    try:
+                        conn.sendall(chunk)
+                    except OSError:
+                        return
+
+        threading.Thread(target=serve, daemon=True).start()
+        dns = FakeDNS(**{"hooks.example.test": ["127.0.0.1"]})
+        policy = DestinationPolicy([ipaddress.ip_network("127.0.0.0/8")], resolver=dns)
+        sender = HttpSender(TIMEOUT, pool_manager=urllib3.PoolManager(ca_certs=str(cert), retries=False))
+        url = f"https://hooks.example.test:{listener.getsockname()[1]}/in"
+        started = time.monotonic()
+        attempt = send(policy, sender, webhook(url), "msg_1", "{}", time.time())
+    assert time.monotonic() - started <= BOUND
+    assert attempt.status_code is None and LATE in attempt.error
 
 
 class SlowDNS:
