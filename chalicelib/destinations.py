@@ -5,6 +5,7 @@ its host resolves to at that moment. The delivery then connects to the very addr
 checked, so a second DNS answer cannot send it elsewhere.
 """
 
+import concurrent.futures
 import ipaddress
 import re
 import socket
@@ -19,6 +20,11 @@ _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _NUMERIC_HOST = re.compile(r"^[0-9a-fx.]+$")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, but routed as private where still in use
+# getaddrinfo has no timeout of its own and cannot be interrupted, so a lookup that must end at a
+# deadline runs on one of these threads and is abandoned there when the deadline comes. Bounded,
+# so that names that never resolve cannot pile up threads; roomy enough that the delivery
+# worker's ten concurrent deliveries do not queue behind a few abandoned lookups.
+_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="lookup")
 
 
 class InvalidURL(InvalidParameter):
@@ -34,6 +40,10 @@ class UnsafeDestination(InvalidURL):
     """The URL's host is, or resolves to, an address that webhooks may not reach."""
 
     code = "unsafe_url"
+
+
+class LookupTimedOut(Exception):
+    """The URL's host was not resolved within the time given."""
 
 
 @dataclass(frozen=True)
@@ -204,10 +214,11 @@ class DestinationPolicy:
         port = "" if parsed.port == default else f":{parsed.port}"
         return f"{parsed.scheme}://{host}{port}{parsed.path}"
 
-    def check(self, url):
-        """Resolve ``url`` now and return the :class:`Target` to connect to, or raise."""
+    def check(self, url, timeout=None):
+        """Resolve ``url`` now and return the :class:`Target` to connect to, or raise; with a
+        ``timeout`` (seconds), :class:`LookupTimedOut` when the name takes longer to resolve."""
         parsed = _parse(url)
-        addresses = [parsed.literal] if parsed.literal is not None else self._lookup(parsed)
+        addresses = [parsed.literal] if parsed.literal is not None else self._lookup(parsed, timeout)
         for address in addresses:
             if not self.allowed(address, parsed.port):
                 if any(address in net for net in self._allow):  # allowed, but not on that port
@@ -216,9 +227,9 @@ class DestinationPolicy:
                 raise UnsafeDestination(f"url points at {describe(address)}, which webhooks may not reach")
         return Target(parsed.scheme, parsed.host, parsed.port, parsed.path, str(addresses[0]))
 
-    def _lookup(self, parsed):
+    def _lookup(self, parsed, timeout):
         try:
-            infos = self._resolve(parsed.host, parsed.port, 0, socket.SOCK_STREAM)
+            infos = self._resolved(parsed, timeout)
         except (OSError, UnicodeError) as exc:
             raise UnsafeDestination(f"url's host {parsed.host} could not be resolved") from exc
         addresses = []
@@ -229,3 +240,13 @@ class DestinationPolicy:
         if not addresses:
             raise UnsafeDestination(f"url's host {parsed.host} could not be resolved")
         return addresses
+
+    def _resolved(self, parsed, timeout):
+        if timeout is None:
+            return self._resolve(parsed.host, parsed.port, 0, socket.SOCK_STREAM)
+        lookup = _LOOKUPS.submit(self._resolve, parsed.host, parsed.port, 0, socket.SOCK_STREAM)
+        try:
+            return lookup.result(timeout)
+        except concurrent.futures.TimeoutError:
+            lookup.cancel()  # if it is still waiting for a thread, it never runs
+            raise LookupTimedOut(parsed.host) from None

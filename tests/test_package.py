@@ -48,7 +48,8 @@ def test_the_code_package_holds_only_what_the_functions_need(packaged):
     assert archive.stat().st_size < 1024 * 1024
     assert "KiB" in printed  # make package prints the size
     tops = {name.split("/")[0] for name in zipfile.ZipFile(archive).namelist()}
-    assert tops == {"app.py", "chalice", "chalicelib", "standardwebhooks", "standardwebhooks-1.1.0.dist-info"}
+    assert tops == {"app.py", "chalice", "chalicelib", "standardwebhooks", "standardwebhooks-1.1.0.dist-info",
+                    "urllib3", "urllib3-2.7.0.dist-info"}
 
 
 def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):
