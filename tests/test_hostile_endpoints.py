@@ -15,6 +15,7 @@ import urllib3
 from chalicelib.delivery import HttpSender, send
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.services import get_services
+from tests.conftest import stored_message
 from tests.test_security import FakeDNS
 from tests.test_tls_delivery import certificate_for, webhook
 
@@ -109,7 +110,7 @@ def attempt_of(api, worker, hook, how):
         return attempt, None, elapsed
     message_id = api.dispatch()["messageID"]
     started = time.monotonic()
-    assert worker.run(until=lambda: get_services().log.get(hook["webhookID"], message_id).get("attempts"), timeout=60)
+    assert worker.run(until=lambda: (stored_message(hook["webhookID"], message_id) or {}).get("attempts"), timeout=60)
     elapsed = time.monotonic() - started
     status, log = api.call("webhook.deliveries", http="GET", webhookID=hook["webhookID"])
     assert status == 200, log
@@ -213,15 +214,14 @@ def test_a_slow_endpoint_does_not_hold_up_the_others_of_its_batch(api, receiver,
         fast_hook = api.create(receiver.url)
         message_id = api.dispatch()["messageID"]  # one event, two webhooks: two messages
         started, started_at = time.monotonic(), time.time()
-        log = get_services().log
-        assert worker.run(until=lambda: all(log.get(h["webhookID"], message_id).get("attempts")
+        assert worker.run(until=lambda: all((stored_message(h["webhookID"], message_id) or {}).get("attempts")
                                             for h in (slow_hook, fast_hook)), timeout=60)
         elapsed = time.monotonic() - started
     assert batches == [2]
     (fast,) = receiver.successes()
     assert fast.answered_at - started_at < 1.5  # while the slow one was still dripping
-    assert log.get(fast_hook["webhookID"], message_id)["status"] == "delivered"
-    (slow_attempt,) = log.get(slow_hook["webhookID"], message_id)["attempts"]
+    assert stored_message(fast_hook["webhookID"], message_id)["status"] == "delivered"
+    (slow_attempt,) = stored_message(slow_hook["webhookID"], message_id)["attempts"]
     assert slow_attempt["statusCode"] is None and f"did not answer within {timeout}s" in slow_attempt["error"]
     assert elapsed <= timeout + 1.5
 
