@@ -4,6 +4,10 @@ Only what that file uses is understood: DynamoDB tables and SQS queues, with ``F
 ``Fn::GetAtt ... Arn`` and ``Ref``; entries without a ``Type`` only amend Chalice's own
 functions in the package and have nothing to create here. Any other type is an error, so the
 two cannot drift apart.
+
+Creating them again is harmless: a table that exists is used as it is (the local run keeps its
+data between runs, see dev/moto_state.py), and SQS answers an existing queue's URL when it is
+asked for the same queue again.
 """
 
 import json
@@ -78,15 +82,20 @@ class _Stack:
 
     def _table(self, p):
         name = p["TableName"]
-        self.dynamodb.create_table(
-            TableName=name,
-            BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
-            AttributeDefinitions=p["AttributeDefinitions"],
-            KeySchema=p["KeySchema"],
-            **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in p else {}),
-        )
+        try:
+            self.dynamodb.create_table(
+                TableName=name,
+                BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
+                AttributeDefinitions=p["AttributeDefinitions"],
+                KeySchema=p["KeySchema"],
+                **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in p else {}),
+            )
+        except self.dynamodb.exceptions.ResourceInUseException:
+            pass  # kept from an earlier run
         ttl = p.get("TimeToLiveSpecification")
-        if ttl:
+        # DynamoDB refuses to enable a TTL that is already enabled.
+        if ttl and self.dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"].get(
+                "TimeToLiveStatus") != "ENABLED":
             self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         arn = self.dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
         return {"Ref": name, "Arn": arn, "name": name}
