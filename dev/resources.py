@@ -14,8 +14,9 @@ import json
 import pathlib
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / ".chalice" / "resources.json"
-# Alarms watch AWS's own metrics; the local run has nothing for them to watch.
-_NOT_LOCAL = {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::QueuePolicy"}
+# Alarms watch AWS's own metrics; the local run has nothing for them to watch. API Gateway's
+# error answers are the local API server's own (dev/api_server.py).
+_NOT_LOCAL = {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::QueuePolicy", "AWS::ApiGateway::GatewayResponse"}
 _QUEUE_ATTRIBUTES = (
     "FifoQueue",
     "ContentBasedDeduplication",
