@@ -109,6 +109,7 @@ class Saver:
         self._changed.set()
 
     def start(self):
+        """Save in the background from now on."""
         threading.Thread(target=self._loop, daemon=True, name="moto-state").start()
 
     def _loop(self):
@@ -116,7 +117,10 @@ class Saver:
             self._changed.wait()
             time.sleep(max(self._every, self.took / MOST_OF_THE_TIME - self.took))
             self._changed.clear()  # before the snapshot: a change made during it is saved next time
-            self.save()
+            try:
+                self.save()
+            except OSError as exc:  # a full disk, a folder removed: say so, and try again at the next change
+                print(f"the local run could not save its data to {self.path}: {exc}", file=sys.stderr, flush=True)
 
     def save(self, final=False):
         """Save now. With ``final``, moto stays held afterwards, so nothing changes after the
