@@ -14,8 +14,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	touch $(INSTALLED)
 
 ## run: the API and console on http://127.0.0.1:$${PORT:-8000}, the worker, and an embedded moto backend
+## (its data kept in $${LOCAL_STATE_DIR:-.local-state}; FRESH=1 starts afresh)
 run: $(INSTALLED)
-	$(PY) -m dev.run
+	$(PY) -m dev.run $(if $(FRESH),--fresh)
 
 ## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
 test: $(INSTALLED) browser

@@ -174,7 +174,7 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
     env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": LocalService.token, "RETRY_SCHEDULE": "0s,1s",
            "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
-                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT", "LOCAL_WORKER_CONCURRENCY"):
+                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT", "LOCAL_WORKER_CONCURRENCY", "LOCAL_STATE_DIR"):
         env.pop(name, None)
     service = LocalService(port, env)
     try:

@@ -18,7 +18,10 @@ ran out. An idle queue costs a few requests a second, and a message is picked up
 The server is waitress, which keeps HTTP connections open between requests (werkzeug's
 development server closes every one, so each AWS call paid for a new connection and thread).
 
-    python -m dev.moto_server -H 127.0.0.1 -p 5000
+With ``--state FILE`` the server loads what it held from FILE when it starts, and saves it
+there after changes and when it gets SIGTERM (dev/moto_state.py).
+
+    python -m dev.moto_server -H 127.0.0.1 -p 5000 [--state .local-state/moto-aws.pickle]
 """
 
 import argparse
@@ -33,9 +36,13 @@ import time
 import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+from dev import moto_state
+
 RECHECK_SECONDS = 0.25  # how often a queue is looked at for messages whose visibility ran out
 SERVER_THREADS = 256  # long polls hold a thread each while they wait: room for many pollers
 CONNECTION_LIMIT = 1000  # boto3 keeps its connections open; every client holds up to its pool size
+# Actions that change nothing, so there is nothing new to save after them.
+_READS = ("Get", "List", "Describe", "Query", "Scan", "BatchGet")
 
 
 def _faster_clock():
@@ -273,17 +280,21 @@ class _Sleepers:
 
 
 class OneAtATime:
-    """WSGI middleware: moto runs for one request at a time; SQS long polls wait outside it."""
+    """WSGI middleware: moto runs for one request at a time; SQS long polls wait outside it.
+    ``written`` is called after every request that may have changed moto's data."""
 
     def __init__(self, app, wakeups=None):
         self._app = app
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
         self._wakeups = wakeups or Wakeups()
+        self.written = lambda: None
 
     def __call__(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if not target.startswith("AmazonSQS."):
             answer = self._run(environ, start_response)
+            if not target.rsplit(".", 1)[-1].startswith(_READS):
+                self.written()
             if target:  # DynamoDB or EventBridge; an event may have reached a queue through a rule
                 self._wakeups.changed()
             return answer
@@ -304,10 +315,11 @@ class OneAtATime:
         answer = self._run(environ, start_response)
         if not action.startswith(("Get", "List")):
             self._wakeups.changed(queue)
+            self.written()
         return answer
 
     def _run(self, environ, start_response):
-        with self._lock:
+        with self.lock:
             return list(self._app(environ, start_response))
 
     def _default_wait(self, environ, request, queue):
@@ -318,7 +330,7 @@ class OneAtATime:
         try:
             account = request["QueueUrl"].rstrip("/").rsplit("/", 2)[-2]
             region = environ["HTTP_AUTHORIZATION"].split("Credential=", 1)[1].split("/")[2]
-            with self._lock:
+            with self.lock:
                 return int(sqs_backends[account][region].get_queue(queue).receive_message_wait_time_seconds)
         except Exception:  # noqa: BLE001 - no such queue, no signature...: moto answers the receive
             return 0
@@ -340,6 +352,8 @@ class OneAtATime:
             chunks = self._run(environ, lambda status, headers, exc_info=None: answered.append((status, headers)))
             status, headers = answered[-1]
             got = _messages(status, chunks)
+            if got:  # received messages change: their visibility, receive count and group
+                self.written()
             if got is None or got or wait == 0 or time.monotonic() >= deadline:
                 if got and (type(wanted) is not int or len(got) >= wanted):
                     self._wakeups.changed(queue)  # there may be more: let another sleeper look
@@ -362,6 +376,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dev.moto_server")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--state", help="load moto's data from this file, and keep saving it there")
     args = parser.parse_args(argv)
     _faster_clock()
     _partition_queries()
@@ -372,9 +387,10 @@ def main(argv=None):
     _item_size_checked_once()
     logging.getLogger("waitress").setLevel(logging.ERROR)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
+    if args.state:
+        app.written = moto_state.keep(args.state, app.lock).changed
     waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, connection_limit=CONNECTION_LIMIT,
                    ident=None, _quiet=True, channel_request_lookahead=1)  # so a long poll can tell its client has gone
-
 
 if __name__ == "__main__":
     main()

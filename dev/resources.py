@@ -4,14 +4,19 @@ Only what that file uses is understood: DynamoDB tables and SQS queues, with ``F
 ``Fn::GetAtt ... Arn`` and ``Ref``; entries without a ``Type`` only amend Chalice's own
 functions in the package and have nothing to create here. Any other type is an error, so the
 two cannot drift apart.
+
+Creating them again is harmless: a table that exists is used as it is (the local run keeps its
+data between runs, see dev/moto_state.py), and SQS answers an existing queue's URL when it is
+asked for the same queue again.
 """
 
 import json
 import pathlib
 
 TEMPLATE = pathlib.Path(__file__).resolve().parent.parent / ".chalice" / "resources.json"
-# Alarms watch AWS's own metrics; the local run has nothing for them to watch.
-_NOT_LOCAL = {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::QueuePolicy"}
+# Alarms watch AWS's own metrics; the local run has nothing for them to watch. API Gateway's
+# error answers are the local API server's own (dev/api_server.py).
+_NOT_LOCAL = {"AWS::CloudWatch::Alarm", "AWS::SNS::Topic", "AWS::SQS::QueuePolicy", "AWS::ApiGateway::GatewayResponse"}
 _QUEUE_ATTRIBUTES = (
     "FifoQueue",
     "ContentBasedDeduplication",
@@ -78,15 +83,20 @@ class _Stack:
 
     def _table(self, p):
         name = p["TableName"]
-        self.dynamodb.create_table(
-            TableName=name,
-            BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
-            AttributeDefinitions=p["AttributeDefinitions"],
-            KeySchema=p["KeySchema"],
-            **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in p else {}),
-        )
+        try:
+            self.dynamodb.create_table(
+                TableName=name,
+                BillingMode=p.get("BillingMode", "PAY_PER_REQUEST"),
+                AttributeDefinitions=p["AttributeDefinitions"],
+                KeySchema=p["KeySchema"],
+                **({"GlobalSecondaryIndexes": p["GlobalSecondaryIndexes"]} if "GlobalSecondaryIndexes" in p else {}),
+            )
+        except self.dynamodb.exceptions.ResourceInUseException:
+            pass  # kept from an earlier run
         ttl = p.get("TimeToLiveSpecification")
-        if ttl:
+        # DynamoDB refuses to enable a TTL that is already enabled.
+        if ttl and self.dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"].get(
+                "TimeToLiveStatus") != "ENABLED":
             self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         arn = self.dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
         return {"Ref": name, "Arn": arn, "name": name}

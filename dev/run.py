@@ -5,8 +5,13 @@ resources from ``.chalice/resources.json``, routes the platform's EventBridge ev
 app's handler through a rule with the app's own event pattern, serves the API and console with
 ``chalice local`` on 127.0.0.1:$PORT, runs the local worker (the app's own Lambda handlers fed
 from SQS), prints an admin token, and stops everything on Ctrl-C.
+
+What moto holds (webhooks, tokens, the delivery log, queued messages and pending retries) is
+kept in $LOCAL_STATE_DIR (default .local-state) and comes back on the next run; ``--fresh``
+(``make run FRESH=1``) starts empty, and an empty LOCAL_STATE_DIR keeps nothing.
 """
 
+import argparse
 import ctypes
 import json
 import os
@@ -23,6 +28,7 @@ LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 STACK_NAME = "inevent-webhooks"  # so the queue is the one app.py names
 EVENTS_QUEUE = "inevent-local-platform-events"
 EVENTS_RULE = "inevent-local-platform-events"
+STATE_FILES = "moto-*.pickle"  # one a moto server, in the state folder
 
 
 def _die_with_parent():
@@ -58,9 +64,9 @@ class LocalRun:
         self.children = []
 
     def start(self, args, name, quiet=False):
-        output = subprocess.DEVNULL if quiet else None
+        """Start a child; a quiet one keeps its output to itself, but not its errors."""
         process = subprocess.Popen(args, cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=_die_with_parent,
-                                   stdout=output, stderr=output)
+                                   stdout=subprocess.DEVNULL if quiet else None)
         self.children.append((name, process))
         return process
 
@@ -75,13 +81,15 @@ class LocalRun:
                     process.kill()
                     process.wait()
 
-    def start_moto(self):
+    def start_moto(self, state_dir=None):
         """Two moto servers: one for DynamoDB, one for SQS and EventBridge (whose rules deliver to
-        SQS inside moto). Each takes one request at a time, so two use both cores."""
+        SQS inside moto). Each takes one request at a time, so two use both cores. With a
+        ``state_dir``, each loads its data from a file there and keeps saving it."""
         endpoints = {}
         for name, port in (("aws", self.env.get("MOTO_PORT")), ("dynamodb", None)):
             port = int(port or free_port())
-            server = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            state = ["--state", str(state_dir / STATE_FILES.replace("*", name))] if state_dir else []
+            server = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port), *state],
                                 f"moto ({name})", quiet=True)
             endpoints[name] = f"http://127.0.0.1:{port}"
             wait_until_up(endpoints[name] + "/moto-api/", server, "the moto server")
@@ -159,7 +167,24 @@ def check_local_settings(env):
             raise SystemExit(f"setting error: {name} must be a whole number from {lowest} to {highest}, not {value!r}")
 
 
-def main():
+def state_folder(env, fresh=False):
+    """The folder the local run keeps its data in (None: nothing is kept), emptied of the
+    run's own files when ``fresh``."""
+    value = env.get("LOCAL_STATE_DIR", str(ROOT / ".local-state"))
+    if not value:
+        return None
+    folder = pathlib.Path(value).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        for saved in folder.glob(STATE_FILES):  # only its own files: the folder may be the user's
+            saved.unlink()
+    return folder
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m dev.run")
+    parser.add_argument("--fresh", action="store_true", help="forget the data that earlier runs kept")
+    fresh = parser.parse_args(argv).fresh
     run = LocalRun(os.environ)
     run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", LOOPBACK_NETWORKS)  # an empty value counts as set
     check_local_settings(run.env)
@@ -184,7 +209,8 @@ def main():
         except SettingsError as exc:
             raise SystemExit(f"setting error: {exc}") from None
         own_aws = bool(run.env.get("WEBHOOKS_TABLE") and run.env.get("DELIVERY_QUEUE_URL"))
-        endpoint = "your AWS account" if own_aws else run.start_moto()
+        state_dir = None if own_aws else state_folder(run.env, fresh)
+        endpoint = "your AWS account" if own_aws else run.start_moto(state_dir)
         if not own_aws:
             run.create_stack()
         token = run.admin_token()
@@ -197,6 +223,8 @@ def main():
             f"  API and console:  http://127.0.0.1:{port}/\n"
             f"  admin token:      {token}\n"
             f"  AWS backend:      {endpoint}\n"
+            f"  data kept in:     {state_dir or 'memory only'}"
+            f"{' (make run FRESH=1 starts afresh)' if state_dir else ''}\n"
             f"  to reach it from another shell (tokens CLI, aws events put-events):\n"
             f"    export AWS_ENDPOINT_URL={run.env.get('AWS_ENDPOINT_URL', '')} "
             f"AWS_ENDPOINT_URL_DYNAMODB={run.env.get('AWS_ENDPOINT_URL_DYNAMODB', '')} AWS_ACCESS_KEY_ID=local "

@@ -12,11 +12,14 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
   the SQS event source on the stack's queue with partial batch responses, the rule on the
   platform's bus with retries and a dead-letter queue, API throttling;
 - the API's stage as its own resource (the provider's deployment no longer makes it);
+- API Gateway's own errors in the contract's shape (the template's Gateway Responses), with
+  the deployment made after them and made again when they change;
 - each role's policy from ``.chalice/policy-*.json``, narrowed to these resources.
 
     python -m dev.terraform [--stage prod] [--out build/terraform]
 """
 
+import hashlib
 import json
 import pathlib
 import re
@@ -164,7 +167,12 @@ def finish(tf, stage):
     deployment = r["aws_api_gateway_deployment"]["rest_api"]
     deployment.pop("stage_name", None)
     deployment.pop("stage_description", None)
-    deployment["triggers"] = {"redeployment": "${md5(local.chalice_api_swagger)}"}
+    responses = gateway_responses(template)
+    r["aws_api_gateway_gateway_response"] = responses
+    # A stage serves the Gateway Responses of its deployment: deploy after them, and again when they change.
+    deployment["depends_on"] = [f"aws_api_gateway_gateway_response.{name}" for name in responses]
+    changed = hashlib.md5(json.dumps(responses, sort_keys=True).encode()).hexdigest()
+    deployment["triggers"] = {"redeployment": '${md5(join(",", [local.chalice_api_swagger, "%s"]))}' % changed}
     r["aws_api_gateway_stage"] = {"rest_api": {
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": stage,
         "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
@@ -181,6 +189,20 @@ def finish(tf, stage):
         DeliveryQueueUrl={"value": "${aws_sqs_queue.deliveries.url}"},
     )
     return tf
+
+
+def gateway_responses(template):
+    """The template's AWS::ApiGateway::GatewayResponse resources, for the provider."""
+    responses = {}
+    for logical_id, resource in template.items():
+        if resource.get("Type") == "AWS::ApiGateway::GatewayResponse":
+            p = resource["Properties"]
+            name = re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id).lower()
+            responses[name] = {"rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}",
+                               "response_type": p["ResponseType"], "response_parameters": p["ResponseParameters"],
+                               "response_templates": p["ResponseTemplates"],
+                               **({"status_code": p["StatusCode"]} if "StatusCode" in p else {})}
+    return responses
 
 
 def main(argv=None):

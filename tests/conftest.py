@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -161,11 +162,17 @@ def free_port():
 
 
 class LocalService:
+    """``python -m dev.run`` on ``port``. It keeps its data in ``LOCAL_STATE_DIR`` when ``env``
+    names one, else in a folder of its own that no other run sees, so every run starts empty."""
+
     token = "tok_e2e-admin"
 
     def __init__(self, port, env):
         self.port = port
         self.lines = []
+        if "LOCAL_STATE_DIR" not in env:
+            self._state = tempfile.TemporaryDirectory(prefix="local-state-", ignore_cleanup_errors=True)
+            env = {**env, "LOCAL_STATE_DIR": self._state.name}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "dev.run"],
             cwd=ROOT,
@@ -212,6 +219,8 @@ def start_local_service():
         for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
                  "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
             env.pop(name, None)
+        if "LOCAL_STATE_DIR" not in settings:  # not the developer's own: LocalService makes a fresh one
+            env.pop("LOCAL_STATE_DIR", None)
         services.append(LocalService(port, env))
         return services[-1]
 

@@ -4,6 +4,8 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -12,9 +14,11 @@ from collections import defaultdict
 import boto3
 import pytest
 
+from dev import moto_state
+from dev.resources import create_resources
+from dev.run import wait_until_up
+from tests.conftest import ADMIN, ROOT, free_port, wait_until
 from tests.receiver import Receiver
-
-from tests.conftest import ADMIN
 
 
 def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(local_service):
@@ -134,6 +138,76 @@ def test_a_burst_of_1000_events_to_5_webhooks_is_delivered_whole_once_each_in_or
             got = [r for r in arrived if r.path == path and r.json()["data"]["personID"] == person]
             assert [r.headers["webhook-id"] for r in got] == messages, (path, person)
             assert [r.json()["sequence"] for r in got] == list(range(1, per_person + 1))
+
+
+def test_webhooks_tokens_the_log_and_a_pending_retry_outlive_ctrl_c(start_local_service, tmp_path):
+    state = str(tmp_path / "state")
+    first = start_local_service(LOCAL_STATE_DIR=state, RETRY_SCHEDULE="0s,6s")
+    assert state in first.wait_ready()
+    with Receiver() as receiver:
+        receiver.answer(500, 200)
+        hook = first.call("webhook.create", ADMIN, eventID="1234", type="activityEnrollment", url=receiver.url)[1]
+        status, made = first.call("token.create", ADMIN, eventID="1234")
+        assert status == 201, made
+        sent = first.call("webhook.dispatch", ADMIN, type="activityEnrollment", eventID="1234", activityID="98",
+                          personID="5521")[1]
+        receiver.wait_for(1, timeout=30)  # the first attempt failed: the retry is due 6 s later
+        first.process.send_signal(signal.SIGINT)  # as Ctrl-C
+        assert first.process.wait(timeout=30) == 0
+        assert len(receiver.requests) == 1
+
+        second = start_local_service(LOCAL_STATE_DIR=state, RETRY_SCHEDULE="0s,6s")
+        second.wait_ready()
+        got = receiver.wait_for(2, timeout=30)
+        assert [r.headers["webhook-id"] for r in got] == [sent["messageID"]] * 2
+        assert got[1].verify(hook["secret"])["data"]["personID"] == "5521"
+        status, found = second.call("webhook.find", made["tokenID"], eventID="1234")
+        assert status == 200 and [h["webhookID"] for h in found["data"]] == [hook["webhookID"]]
+        wait_until(lambda: second.call("webhook.deliveries", ADMIN, webhookID=hook["webhookID"])[1]["data"][0]
+                   ["status"] == "delivered")
+        log = second.call("webhook.deliveries", ADMIN, webhookID=hook["webhookID"])[1]
+        assert [a["statusCode"] for a in log["data"][0]["attempts"]] == [500, 200]
+
+
+def test_a_moto_server_killed_outright_keeps_all_but_its_last_second(tmp_path):
+    state = tmp_path / "moto-aws.pickle"
+
+    def start():
+        port = free_port()
+        server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-p", str(port), "--state", str(state)],
+                                  cwd=ROOT)
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
+        credentials = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
+                       "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+        return server, boto3.client("dynamodb", **credentials), boto3.client("sqs", **credentials)
+
+    server, dynamodb, sqs = start()
+    try:
+        created = create_resources(dynamodb, sqs)
+        table, queue = created["WebhooksTable"]["name"], created["DeliveryQueue"]["url"]
+        dynamodb.put_item(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "HOOK"}})
+        for n in range(3):  # one person's messages: a FIFO group
+            sqs.send_message(QueueUrl=queue, MessageBody=str(n), MessageGroupId="p", MessageDeduplicationId=str(n))
+        (held,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=8)["Messages"]
+        hidden_until = time.time() + 8
+        time.sleep(moto_state.SAVE_EVERY_SECONDS + 1)
+    finally:
+        server.kill()
+        server.wait()
+
+    server, dynamodb, sqs = start()
+    try:
+        queue = create_resources(dynamodb, sqs)["DeliveryQueue"]["url"]  # the same stack again, kept as it was
+        assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "HOOK"}})["Item"]
+        assert "Messages" not in sqs.receive_message(QueueUrl=queue)  # the group waits for its held message
+        wait_until(lambda: sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0).get("Messages"), timeout=15)
+        assert time.time() >= hidden_until - 0.5
+        again = sqs.receive_message(QueueUrl=queue, MessageSystemAttributeNames=["All"], VisibilityTimeout=0)
+        (back,) = again["Messages"]
+        assert (back["Body"], back["Attributes"]["ApproximateReceiveCount"]) == (held["Body"], "3")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.mark.parametrize("name, value", [("LOCAL_WORKER_CONCURRENCY", "lots"), ("LOCAL_WORKER_CONCURRENCY", "500"),

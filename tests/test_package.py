@@ -68,6 +68,20 @@ def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):
     assert all(resources[name]["Properties"]["ReservedConcurrentExecutions"] for name in ("Deliver", "APIHandler"))
 
 
+def test_api_gateways_own_errors_answer_in_the_contracts_shape(packaged):
+    _, template, _ = packaged
+    responses = {v["Properties"]["ResponseType"]: v["Properties"] for v in template["Resources"].values()
+                 if v["Type"] == "AWS::ApiGateway::GatewayResponse"}
+    assert {"MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["StatusCode"] == "404"  # a path outside /api is not found
+    for response in responses.values():
+        assert response["RestApiId"] == {"Ref": "RestAPI"}
+        assert response["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+        (body,) = response["ResponseTemplates"].values()
+        shaped = json.loads(body.replace("$context.error.messageString", '"a message"'))
+        assert set(shaped) == {"error"} and set(shaped["error"]) == {"code", "message", "field"}
+
+
 def test_every_role_names_only_this_stacks_resources(packaged):
     _, template, _ = packaged
     for role in package.ROLES:
