@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from botocore.exceptions import BotoCoreError
 from chalice import Response
 
 from chalicelib import delivery_methods, methods, observability, strict_json  # noqa: F401 - the methods register
@@ -21,6 +22,7 @@ from chalicelib.errors import (
     Unauthorized,
     UnknownMethod,
     UnknownParameter,
+    Unavailable,
     UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token
@@ -45,6 +47,10 @@ def handle(request, services_factory, path_method=None, clock=time.time):
     except ServiceError as exc:
         status, body = exc.status, exc.to_body()
         headers = {**JSON_HEADERS, **exc.headers}
+    except BotoCoreError as exc:  # AWS could not be reached in time: nothing was accepted, try again
+        logger.warning("AWS unavailable", extra={"method": (path_method or "api")[:100], "reason": type(exc).__name__})
+        error = Unavailable("the service is busy; try again in a moment")
+        status, body, headers = error.status, error.to_body(), {**JSON_HEADERS, "Retry-After": "1"}
     except Exception:  # noqa: BLE001 - a bug: log it, answer in the contract's shape
         logger.exception("unexpected error", extra={"method": (path_method or "api")[:100]})
         status = 500

@@ -207,7 +207,10 @@ class DestinationPolicy:
         host in lower case, no trailing dot, no default port, IP addresses in their standard
         spelling, no fragment. Raises :class:`InvalidURL` as :meth:`check` does."""
         parsed = _parse(url)
-        host = parsed.host if parsed.literal is None else str(parsed.literal)
+        literal = parsed.literal
+        if literal is not None and literal.version == 6 and literal.ipv4_mapped:
+            literal = literal.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        host = parsed.host if literal is None else str(literal)
         if ":" in host:
             host = f"[{host}]"
         default = 443 if parsed.scheme == "https" else 80

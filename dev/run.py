@@ -81,6 +81,12 @@ class LocalRun:
                     process.kill()
                     process.wait()
 
+    def close_to_webhooks(self, port):
+        """Keep a port of this run's own (its AWS backend, its API) out of webhooks' reach, though
+        loopback is allowed: a webhook URL must not be a way to call the local AWS backend."""
+        ports = [p for p in self.env.get("WEBHOOK_DENY_PORTS", "").split(",") if p.strip()]
+        self.env["WEBHOOK_DENY_PORTS"] = ",".join(dict.fromkeys(ports + [str(port)]))
+
     def start_moto(self, state_dir=None):
         """Two moto servers: one for DynamoDB, one for SQS and EventBridge (whose rules deliver to
         SQS inside moto). Each takes one request at a time, so two use both cores. With a
@@ -92,6 +98,7 @@ class LocalRun:
             server = self.start([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port), *state],
                                 f"moto ({name})", quiet=True)
             endpoints[name] = f"http://127.0.0.1:{port}"
+            self.close_to_webhooks(port)
             wait_until_up(endpoints[name] + "/moto-api/", server, "the moto server")
         self.env.update(
             AWS_ENDPOINT_URL=endpoints["aws"],
@@ -189,6 +196,7 @@ def main(argv=None):
     run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", LOOPBACK_NETWORKS)  # an empty value counts as set
     check_local_settings(run.env)
     port = int(run.env.get("PORT") or 8000)
+    run.close_to_webhooks(port)
     with socket.socket() as probe:
         if probe.connect_ex(("127.0.0.1", port)) == 0:
             raise SystemExit(f"port {port} on 127.0.0.1 is in use: stop what runs there, or set PORT")
