@@ -39,3 +39,9 @@ def test_every_setting_the_service_and_the_local_run_read_is_described():
     settings = api_docs.render().split("## Settings", 1)[1].split("\n## ", 1)[0]
     assert names and not {name for name in names if f"`{name}`" not in settings}
 
+
+def test_nothing_in_the_readme_or_the_docs_points_outside_the_repository():
+    for path in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        text = path.read_text()
+        assert "../shared" not in text, path
+        assert not re.search(r"\]\(\.\./", text), path
