@@ -704,7 +704,7 @@ def platform_events():
         "",
         "An event that can never be valid (a missing or malformed ID, a delivered body over "
         f"{MAX_DELIVERED_BODY // 1024} KiB) is logged and dropped. The same EventBridge event delivered twice "
-        "gets the same `webhook-id`, and is queued once. With `make run`, "
+        "(a retried invocation, say) gets the same `webhook-id`, and the queue drops the copies. With `make run`, "
         "`python -m dev.platform_event activityEnrollment eventID=1234 activityID=98 personID=5521` sends one "
         "(after the `export` line that `make run` prints).",
         "",
