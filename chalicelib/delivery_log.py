@@ -306,5 +306,5 @@ class DeliveryLog:
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                raise Conflict("that message is being delivered already", field="messageID") from exc
+                raise Conflict("that message is being delivered already", field="messageID", code="message_pending") from exc
             reraise_unavailable(exc)

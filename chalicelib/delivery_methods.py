@@ -111,16 +111,17 @@ def _percentile(ordered, percent):
 def redeliver(ctx, params):
     webhook = visible_webhook(ctx, params)
     message_id, since = params.raw("messageID"), params.raw("since")
-    if (message_id is None) == (since is None):
-        raise MissingParameter("give either messageID (one message) or since (Unix seconds)",
-                               field="messageID" if message_id is None else "since")
+    if message_id is None and since is None:
+        raise MissingParameter("give either messageID (one message) or since (Unix seconds)", field="messageID")
+    if message_id is not None and since is not None:
+        raise InvalidParameter("give either messageID (one message) or since (Unix seconds), not both", field="since")
     log = ctx.services.log
     if message_id is not None:
         record = log.get(webhook.webhook_id, check_identifier(message_id, "messageID"))
         if record is None:
             raise NotFound("this webhook has no message with that messageID", field="messageID")
         if record.status not in FINISHED:
-            raise Conflict("that message is being delivered already", field="messageID")
+            raise Conflict("that message is being delivered already", field="messageID", code="message_pending")
         records = [record]
     else:
         records = replayable_since(log, webhook.webhook_id, int(check_unix_seconds(since, "since")) * 1000, ctx.now)

@@ -1,0 +1,67 @@
+"""Section 10 of the contract on the local run, where requests really race: the cap of 200
+webhooks under racing creations, a creation racing a removal, and the local AWS backend's ports
+closed to webhooks."""
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.conftest import ADMIN, LocalService, free_port
+
+
+@pytest.fixture(scope="module")
+def service():
+    """One local run for the module: its tests each use an event of their own."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN}
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
+                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT", "LOCAL_STATE_DIR", "WEBHOOK_DENY_PORTS"):
+        env.pop(name, None)
+    local = LocalService(port, env)
+    printed = local.wait_ready()
+    yield local, printed
+    local.process.kill()
+    local.process.wait()
+
+
+def test_an_event_holds_at_most_200_webhooks_however_many_creations_race(service):
+    local, _ = service
+
+    def create(n):
+        return local.call("webhook.create", local.token, eventID="cap", type="eventCheckIn",
+                          url=f"http://127.0.0.1:9/hook/{n}")[0]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(create, range(240)))
+    assert statuses.count(201) == 200 and set(statuses) == {201, 400}
+    assert local.call("webhook.find", local.token, eventID="cap")[1]["count"] == 200
+
+
+def test_a_creation_racing_the_removal_of_the_same_webhook_never_answers_503(service):
+    local, _ = service
+    params = {"eventID": "race", "type": "eventCheckIn", "url": "http://127.0.0.1:9/same"}
+
+    def create_then_remove(_):
+        status, body = local.call("webhook.create", local.token, **params)
+        answers = [status]
+        if status == 201:
+            answers.append(local.call("webhook.remove", local.token, webhookID=body["webhookID"])[0])
+        return answers
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = [status for statuses in pool.map(create_then_remove, range(80)) for status in statuses]
+    assert set(answers) <= {200, 201, 404, 409} and 201 in answers
+
+
+def test_webhooks_cannot_reach_the_local_aws_backend_though_loopback_is_allowed(service):
+    local, printed = service
+    backend_ports = re.findall(r"http://127\.0\.0\.1:(\d+)", printed.split("AWS backend:")[1].splitlines()[0])
+    assert len(backend_ports) == 2
+    for port in backend_ports + [str(local.port)]:
+        status, body = local.call("webhook.create", local.token, eventID="own", type="eventCheckIn",
+                                  url=f"http://127.0.0.1:{port}/")
+        assert (status, body["error"]["code"]) == (400, "unsafe_url"), port
+    assert local.call("webhook.create", local.token, eventID="own", type="eventCheckIn",
+                      url="http://127.0.0.1:9/elsewhere")[0] == 201
