@@ -164,3 +164,13 @@ def test_the_command_line_makes_company_tokens(api, capsys):
 def test_the_eventbridge_rule_takes_every_type():
     (pattern,) = [s.event_pattern for s in application.app.event_sources if getattr(s, "event_pattern", None)]
     assert pattern["detail-type"] == list(CATALOG)
+
+
+def test_the_readme_lists_the_catalog_as_the_code_has_it():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for t in CATALOG.values():
+        row = (f"| `{t.name}` | {t.description} | {', '.join(t.levels)} | {t.subject} | "
+               f"{', '.join(f'`{name}`' for name in t.fields)} |")
+        assert row in readme, t.name
