@@ -9,6 +9,7 @@ from chalice import Chalice, Response
 
 from chalicelib import api, console
 from chalicelib.catalog import TYPE_NAMES
+from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
 
@@ -48,7 +49,8 @@ def index():
 def console_asset(name):
     found = console.asset(name)
     if found is None:
-        return Response(body={"error": {"code": "not_found", "message": "no such file", "field": None}}, status_code=404)
+        missing = NotFound("no such file")
+        return Response(body=missing.to_body(), status_code=missing.status)
     text, content_type = found
     return Response(body=text, status_code=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
 

@@ -14,6 +14,7 @@ from chalice import Response
 from chalicelib import delivery_methods, methods, observability, strict_json  # noqa: F401 - the methods register
 from chalicelib.errors import (
     Forbidden,
+    InternalError,
     InvalidParameter,
     MethodNotAllowed,
     MissingParameter,
@@ -53,9 +54,8 @@ def handle(request, services_factory, path_method=None, clock=time.time):
         status, body, headers = error.status, error.to_body(), {**JSON_HEADERS, "Retry-After": "1"}
     except Exception:  # noqa: BLE001 - a bug: log it, answer in the contract's shape
         logger.exception("unexpected error", extra={"method": (path_method or "api")[:100]})
-        status = 500
-        body = {"error": {"code": "internal_error", "message": "an unexpected error occurred", "field": None}}
-        headers = JSON_HEADERS
+        error = InternalError("an unexpected error occurred")
+        status, body, headers = error.status, error.to_body(), JSON_HEADERS
     # ASCII-only JSON: whatever text a caller sent, the answer is always encodable.
     return Response(body=json.dumps(body), status_code=status, headers=headers)
 

@@ -76,6 +76,13 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
+class InternalError(ServiceError):
+    """A bug: the caller is told so in the one error shape, and the details are only logged."""
+
+    status = 500
+    code = "internal_error"
+
+
 class Unavailable(ServiceError):
     """AWS throttled us or could not be reached: the caller may retry; nothing was accepted."""
 

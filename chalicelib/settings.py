@@ -15,6 +15,7 @@ DEFAULT_AUTO_DISABLE_AFTER = "24h"
 DEFAULT_RETENTION_DAYS = "30"
 DEFAULT_RATE_LIMIT_PER_SECOND = "50"
 DEFAULT_TEST_SENDS_PER_MINUTE = "10"
+MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contract, section 10)
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -84,19 +85,20 @@ def parse_ports(text):
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service is configured to do; built once per process by :meth:`from_env`."""
+    """What the service is configured to do; built once per process by :meth:`from_env` (with
+    an empty environment, the defaults)."""
 
-    table_name: str = DEFAULT_TABLE_NAME
-    queue_url: str = ""
-    retry_schedule_ms: tuple = tuple(parse_retry_schedule(DEFAULT_RETRY_SCHEDULE))
-    delivery_timeout_seconds: float = 10.0
-    allow_networks: tuple = ()
-    deny_ports: tuple = ()
-    max_webhooks_per_owner: int = 200
-    delivery_retention_days: int = 30
-    auto_disable_after_ms: int = 24 * 3_600_000
-    rate_limit_per_second: int = 50
-    test_sends_per_minute: int = 10
+    table_name: str
+    queue_url: str
+    retry_schedule_ms: tuple
+    delivery_timeout_seconds: float
+    allow_networks: tuple
+    deny_ports: tuple
+    delivery_retention_days: int
+    auto_disable_after_ms: int
+    rate_limit_per_second: int
+    test_sends_per_minute: int
+    max_webhooks_per_owner: int = MAX_WEBHOOKS_PER_OWNER
 
     @classmethod
     def from_env(cls, environ=None):

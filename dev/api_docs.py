@@ -47,7 +47,7 @@ from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "docs" / "api.md"
 EXAMPLE_NOW = 1764273600  # examples are dated, so the file does not change from one run to the next
-MAX_WEBHOOKS = Settings().max_webhooks_per_owner
+MAX_WEBHOOKS = Settings.from_env({}).max_webhooks_per_owner
 WEBHOOK_ANCHOR = "#the-webhook-object"
 CATALOG_ANCHOR = "#the-catalog"
 
@@ -82,8 +82,8 @@ ERROR_CODES = (
     ("method_not_allowed", errors.MethodNotAllowed,
      "The method does not accept that verb; the `Allow` header lists the ones it does."),
     ("duplicate", errors.Conflict,
-     "The webhook exists already (the message names its webhookID); or the secret was rotated meanwhile; "
-     "or the message to redeliver is still being delivered."),
+     "The webhook exists already (the message names its webhookID); or the secret was rotated meanwhile."),
+    ("message_pending", errors.Conflict, "The message to redeliver is still being delivered."),
     ("idempotency_key_reused", errors.Conflict,
      "The `Idempotency-Key` was used with other parameters in the last 24 hours."),
     ("idempotency_key_in_progress", errors.Conflict,
@@ -97,10 +97,10 @@ ERROR_CODES = (
      "Too many requests: wait the seconds that the `Retry-After` header gives."),
     ("unavailable", errors.Unavailable,
      "AWS throttled the service or could not be reached. Nothing was accepted: try again."),
+    ("internal_error", errors.InternalError, "A bug in the service. No input, however malformed, should cause one."),
 )
 # Codes that are not a ServiceError of the service's own.
 OTHER_CODES = (
-    ("internal_error", "500", "A bug in the service. No input, however malformed, should cause one."),
     ("invalid_request", "4xx",
      "API Gateway refused the request before it reached the service (any other refusal of its own)."),
 )
