@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package terraform bench clean browser
+.PHONY: run test package terraform policies bench clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ package: $(INSTALLED)
 ## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE
 terraform: $(INSTALLED)
 	$(PY) -m dev.terraform --stage $(or $(STAGE),prod)
+
+## policies: .chalice/policy-<function>-<stage>.json, the policies chalice deploy reads, from .chalice/policy-templates
+policies: $(INSTALLED)
+	$(PY) -m dev.iam
 
 ## bench: cost, speed and scale figures, printed and written to docs/benchmarks.md
 bench: $(INSTALLED)

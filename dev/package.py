@@ -5,9 +5,8 @@ cannot express:
 
 - the delivery function's SQS event source points at the stack's own queue (Chalice names the
   queue by a fixed name; the stack names it after itself, so stacks can live side by side);
-- each function's role gets the policy of its ``.chalice/policy-*.json`` (the policy that
-  ``chalice deploy`` uses too), with every resource narrowed to this stack's table, queues and
-  log groups.
+- each function's role gets its policy from ``.chalice/policy-templates/`` (dev/iam.py), with
+  every resource narrowed to this stack's table, queues and log groups.
 
 Then it prints the size of the code package.
 
@@ -22,42 +21,26 @@ import subprocess
 import sys
 import zipfile
 
+from dev import iam
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver"}
+# What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
 RESOURCES = {
-    "dynamodb": [{"Fn::GetAtt": ["WebhooksTable", "Arn"]}],
-    "logs": [{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/${AWS::StackName}-*"}],
+    "${WebhooksTable}": [{"Fn::GetAtt": ["WebhooksTable", "Arn"]}],
+    "${DeliveryQueue}": [{"Fn::GetAtt": ["DeliveryQueue", "Arn"]}],
+    "${PlatformEventDeadLetterQueue}": [{"Fn::GetAtt": ["PlatformEventDeadLetterQueue", "Arn"]}],
+    "${LogGroup}": [{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+                                "/aws/lambda/${AWS::StackName}-*"}],
 }
-QUEUES = {"-deliveries.fifo": "DeliveryQueue", "-platform-events-dlq": "PlatformEventDeadLetterQueue"}
 
 
-def narrowed(statement):
-    """A policy statement whose resources are this stack's own."""
-    service = statement["Action"][0].split(":")[0]
-    if service == "sqs":
-        (suffix,) = [s for s in QUEUES if statement["Resource"].endswith(s)]
-        resources = [{"Fn::GetAtt": [QUEUES[suffix], "Arn"]}]
-    else:
-        resources = RESOURCES[service]
-    return {**statement, "Resource": resources}
-
-
-def function_policies(stage):
-    """{role logical id: policy document} from the stage's iam_policy_file settings."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    functions = config["stages"][stage]["lambda_functions"]
-    policies = {}
-    for role, function in ROLES.items():
-        document = json.loads((ROOT / ".chalice" / functions[function]["iam_policy_file"]).read_text())
-        policies[role] = {**document, "Statement": [narrowed(s) for s in document["Statement"]]}
-    return policies
-
-
-def finish(template, stage):
+def finish(template):
     resources = template["Resources"]
     source = resources["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
     source["Queue"] = {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
-    for role, document in function_policies(stage).items():
+    for role, function in ROLES.items():
+        document = iam.narrowed(iam.template(function), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]
     return template
 
@@ -81,7 +64,7 @@ def main(argv=None):
     stage, out = parse_arguments(argv, "python -m dev.package", "package")
     chalice_package(stage, out, "--merge-template", ".chalice/resources.json")
     template_path = out / "sam.json"
-    template = finish(json.loads(template_path.read_text()), stage)
+    template = finish(json.loads(template_path.read_text()))
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     package = out / "deployment.zip"
     with zipfile.ZipFile(package) as archive:

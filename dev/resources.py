@@ -6,7 +6,7 @@ functions in the package and have nothing to create here. Any other type is an e
 two cannot drift apart.
 
 Creating them again is harmless: a table that exists is used as it is (the local run keeps its
-data between runs, see dev/moto_state.py), and SQS answers an existing queue's URL when it is
+data between runs, see dev/local_aws/state.py), and SQS answers an existing queue's URL when it is
 asked for the same queue again.
 """
 

@@ -14,7 +14,8 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
 - the API's stage as its own resource (the provider's deployment no longer makes it);
 - API Gateway's own errors in the contract's shape (the template's Gateway Responses), with
   the deployment made after them and made again when they change;
-- each role's policy from ``.chalice/policy-*.json``, narrowed to these resources.
+- each role's policy from ``.chalice/policy-templates/`` (dev/iam.py), narrowed to these
+  resources and the function's own log group.
 
     python -m dev.terraform [--stage prod] [--out build/terraform]
 """
@@ -24,11 +25,11 @@ import json
 import pathlib
 import re
 
-from dev.package import ROLES as SAM_ROLES, chalice_package, parse_arguments
+from dev import iam
+from dev.package import chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver"}
-assert set(ROLES.values()) == set(SAM_ROLES.values())
 ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
 REGION = "${data.aws_region.chalice.name}"
 PARTITION = "${data.aws_partition.chalice.partition}"
@@ -38,55 +39,56 @@ def resources_json():
     return json.loads((ROOT / ".chalice" / "resources.json").read_text())
 
 
-def narrowed_policy(document, prefix):
-    queues = {"-deliveries.fifo": "${aws_sqs_queue.deliveries.arn}",
-              "-platform-events-dlq": "${aws_sqs_queue.platform_events_dlq.arn}"}
-    statements = []
-    for statement in document["Statement"]:
-        service = statement["Action"][0].split(":")[0]
-        if service == "sqs":
-            (suffix,) = [s for s in queues if statement["Resource"].endswith(s)]
-            resource = queues[suffix]
-        elif service == "dynamodb":
-            resource = "${aws_dynamodb_table.webhooks.arn}"
-        else:
-            resource = f"arn:{PARTITION}:logs:{REGION}:{ACCOUNT}:log-group:/aws/lambda/{prefix}*"
-        statements.append({**statement, "Resource": resource})
-    return json.dumps({**document, "Statement": statements})
-
-
-def alarm(description, queue_name):
-    return {
-        "alarm_name": None, "alarm_description": description, "namespace": "AWS/SQS",
-        "metric_name": "ApproximateNumberOfMessagesVisible", "dimensions": {"QueueName": queue_name},
-        "statistic": "Maximum", "period": 300, "evaluation_periods": 1, "threshold": 0,
-        "comparison_operator": "GreaterThanThreshold", "treat_missing_data": "notBreaching",
-        "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
-    }
-
-
 def finish(tf, stage):
+    """Chalice's Terraform for ``stage``, brought up to date and completed, one step at a time."""
+    tf, prefix = without_null_provider(tf, stage)
+    tf["terraform"] = {"required_version": ">= 1.5.0",
+                       "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}}
+    template = resources_json()
+    tf["variable"] = variables(template["Parameters"])
+    r = tf["resource"]
+    add_table_and_queues(r, template["Resources"], prefix)
+    add_alarms(r, template["Resources"], prefix)
+    wire_functions(r, template["Resources"], prefix)
+    narrow_role_policies(r, stage)
+    add_api_stage(r, template["Resources"], stage)
+    tf["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
+    tf["output"].update(
+        AlarmTopicArn={"value": "${aws_sns_topic.alarms.arn}"},
+        WebhooksTableName={"value": "${aws_dynamodb_table.webhooks.name}"},
+        DeliveryQueueUrl={"value": "${aws_sqs_queue.deliveries.url}"},
+    )
+    return tf
+
+
+def without_null_provider(tf, stage):
+    """The app's name and stage written in where Chalice reads them from a null data source;
+    returns the new configuration and the prefix of the stack's resource names."""
     app = tf["data"]["null_data_source"]["chalice"]["inputs"]["app"]
-    prefix = f"{app}-{stage}"
     text = json.dumps(tf)
     text = text.replace("${data.null_data_source.chalice.outputs.app}", app)
     text = text.replace("${data.null_data_source.chalice.outputs.stage}", stage)
     tf = json.loads(text)
     del tf["data"]["null_data_source"]
-    tf["terraform"] = {"required_version": ">= 1.5.0",
-                       "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}}
-    parameters = resources_json()["Parameters"]
-    tf["variable"] = {
+    return tf, f"{app}-{stage}"
+
+
+def variables(parameters):
+    """The SAM template's parameters, as Terraform variables."""
+    return {
         "platform_event_bus_name": {"type": "string", "default": parameters["PlatformEventBusName"]["Default"],
                                     "description": parameters["PlatformEventBusName"]["Description"]},
         "powertools_layer_version": {"type": "number", "default": parameters["PowertoolsLayerVersion"]["Default"]},
         "api_rate_limit": {"type": "number", "default": parameters["ApiRateLimit"]["Default"]},
         "api_burst_limit": {"type": "number", "default": parameters["ApiBurstLimit"]["Default"]},
     }
-    template = resources_json()["Resources"]
+
+
+def add_table_and_queues(r, template, prefix):
+    """The table, the delivery queue and its dead-letter queue, the platform events' dead-letter
+    queue and the policy that lets EventBridge put events on it."""
     table = template["WebhooksTable"]["Properties"]
     queue = template["DeliveryQueue"]["Properties"]
-    r = tf["resource"]
     r["aws_dynamodb_table"] = {"webhooks": {
         "name": f"{prefix}-webhooks", "billing_mode": table["BillingMode"], "hash_key": "pk", "range_key": "sk",
         "attribute": [{"name": a["AttributeName"], "type": a["AttributeType"]} for a in table["AttributeDefinitions"]],
@@ -114,6 +116,20 @@ def finish(tf, stage):
             "Sid": "EventBridgeDeadLetters", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
             "Action": "sqs:SendMessage", "Resource": "${aws_sqs_queue.platform_events_dlq.arn}"}]}),
     }}
+
+
+def alarm(description, queue_name):
+    return {
+        "alarm_name": None, "alarm_description": description, "namespace": "AWS/SQS",
+        "metric_name": "ApproximateNumberOfMessagesVisible", "dimensions": {"QueueName": queue_name},
+        "statistic": "Maximum", "period": 300, "evaluation_periods": 1, "threshold": 0,
+        "comparison_operator": "GreaterThanThreshold", "treat_missing_data": "notBreaching",
+        "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
+    }
+
+
+def add_alarms(r, template, prefix):
+    """The alarm topic, the two dead-letter alarms and the delivery failure rate alarm."""
     r["aws_sns_topic"] = {"alarms": {"name": f"{prefix}-alarms", "display_name": "InEvent webhooks alarms"}}
     rate = template["DeliveryFailureRateAlarm"]["Properties"]
     dead = alarm(template["DeadLetterAlarm"]["Properties"]["AlarmDescription"], "${aws_sqs_queue.deliveries_dlq.name}")
@@ -141,6 +157,12 @@ def finish(tf, stage):
             "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
         },
     }
+
+
+def wire_functions(r, template, prefix):
+    """The functions' environment and Powertools layer, the platform function's dead-letter
+    queue, the SQS event source on the stack's queue with partial batch responses, and the rule
+    on the platform's bus with retries and a dead-letter queue."""
     layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:"
              "${var.powertools_layer_version}")
     for function in r["aws_lambda_function"].values():
@@ -159,10 +181,24 @@ def finish(tf, stage):
                   dead_letter_config={"arn": "${aws_sqs_queue.platform_events_dlq.arn}"},
                   retry_policy={"maximum_event_age_in_seconds": events["RetryPolicy"]["MaximumEventAgeInSeconds"],
                                 "maximum_retry_attempts": events["RetryPolicy"]["MaximumRetryAttempts"]})
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage]["lambda_functions"]
+
+
+def narrow_role_policies(r, stage):
+    """Each role's policy from its template (dev/iam.py), narrowed to these resources and the
+    function's own log group."""
     for role, function in ROLES.items():
-        document = json.loads((ROOT / ".chalice" / config[function]["iam_policy_file"]).read_text())
-        r["aws_iam_role_policy"][role]["policy"] = narrowed_policy(document, prefix)
+        resources = {
+            "${WebhooksTable}": "${aws_dynamodb_table.webhooks.arn}",
+            "${DeliveryQueue}": "${aws_sqs_queue.deliveries.arn}",
+            "${PlatformEventDeadLetterQueue}": "${aws_sqs_queue.platform_events_dlq.arn}",
+            "${LogGroup}": iam.log_group_arns(stage, function, PARTITION, REGION, ACCOUNT),
+        }
+        r["aws_iam_role_policy"][role]["policy"] = json.dumps(iam.narrowed(iam.template(function), resources))
+
+
+def add_api_stage(r, template, stage):
+    """The API's stage as its own resource, with throttling, and API Gateway's own errors in the
+    contract's shape, the deployment made after them and made again when they change."""
     # The provider's deployment no longer makes its stage: an aws_api_gateway_stage does.
     deployment = r["aws_api_gateway_deployment"]["rest_api"]
     deployment.pop("stage_name", None)
@@ -182,13 +218,6 @@ def finish(tf, stage):
         "method_path": "*/*",
         "settings": {"throttling_rate_limit": "${var.api_rate_limit}", "throttling_burst_limit": "${var.api_burst_limit}"},
     }}
-    tf["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
-    tf["output"].update(
-        AlarmTopicArn={"value": "${aws_sns_topic.alarms.arn}"},
-        WebhooksTableName={"value": "${aws_dynamodb_table.webhooks.name}"},
-        DeliveryQueueUrl={"value": "${aws_sqs_queue.deliveries.url}"},
-    )
-    return tf
 
 
 def gateway_responses(template):

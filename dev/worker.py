@@ -142,7 +142,7 @@ def run_forever(pollers, stop):
     """Run each poller in its own thread until ``stop`` is set.
 
     The pollers long-poll, as Lambda's event source does: the local moto server holds an empty
-    receive until a message comes (see dev/moto_server.py), so an idle worker costs nothing
+    receive until a message comes (see dev/local_aws/long_polls.py), so an idle worker costs nothing
     and a new message is picked up at once. Returns the threads.
     """
 

@@ -1,7 +1,11 @@
-"""The local run's moto server (dev/moto_server.py): moto's own answers, only quicker, and SQS
-long polls that wait without holding moto up."""
+"""The local run's moto server (dev/local_aws/): moto's own answers, only quicker, and SQS
+long polls that wait without holding moto up. Every test of the server runs twice: with moto
+patched (patches.py) and with ``LOCAL_MOTO_PATCHES=off``."""
 
 import base64
+import os
+import pathlib
+import re
 import subprocess
 import sys
 import threading
@@ -13,16 +17,19 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from dev.local_aws import patches
 from dev.run import wait_until_up
 from tests.conftest import ROOT, free_port, wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
-@pytest.fixture(scope="module")
-def endpoint():
+@pytest.fixture(scope="module", params=["on", "off"], ids=["patched", "unpatched"])
+def endpoint(request):
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT)
+    env = {**os.environ, patches.SWITCH: request.param}
+    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
+                              env=env)
     try:
         wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
         yield f"http://127.0.0.1:{port}"
@@ -235,7 +242,7 @@ def test_many_long_polls_share_what_comes_without_losing_any(endpoint):
 
 
 def test_each_change_of_a_queue_wakes_one_of_its_sleepers_at_once():
-    from dev.moto_server import Wakeups
+    from dev.local_aws.long_polls import Wakeups
 
     wakeups = Wakeups(recheck_seconds=60)  # no looking again meanwhile: only a change wakes them
     woke = []
@@ -263,7 +270,7 @@ def test_each_change_of_a_queue_wakes_one_of_its_sleepers_at_once():
 
 
 def test_a_poll_whose_queue_changed_since_it_looked_does_not_sleep():
-    from dev.moto_server import Wakeups
+    from dev.local_aws.long_polls import Wakeups
 
     wakeups = Wakeups(recheck_seconds=60)
     seen = wakeups.version("deliveries")
@@ -271,3 +278,25 @@ def test_a_poll_whose_queue_changed_since_it_looked_does_not_sleep():
     started = time.monotonic()
     wakeups.sleep("deliveries", seen, time.monotonic() + 30)
     assert time.monotonic() - started < 5
+
+
+def test_the_patches_are_written_for_the_pinned_moto():
+    pinned = re.search(r"^moto\[[^\]]*\]==(\S+)", (pathlib.Path(ROOT) / "requirements-dev.txt").read_text(), re.M)
+    assert pinned.group(1) == patches.WRITTEN_FOR  # a new pin: check each patch against that moto, then move this
+
+
+def test_with_another_moto_the_patches_are_not_applied_and_that_is_said_once():
+    from moto.dynamodb.models.dynamo_type import Item
+
+    said = []
+    before = Item.__init__
+    assert patches.apply(environ={}, moto_version="5.3.0", warn=said.append) == []
+    assert Item.__init__ is before
+    assert len(said) == 1 and "5.2.1" in said[0] and "5.3.0" in said[0] and "not applied" in said[0]
+
+
+def test_the_patches_can_be_switched_off():
+    said = []
+    assert patches.apply(environ={patches.SWITCH: "off"}, moto_version=patches.WRITTEN_FOR, warn=said.append) == []
+    assert said == []
+

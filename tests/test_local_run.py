@@ -14,7 +14,7 @@ from collections import defaultdict
 import boto3
 import pytest
 
-from dev import moto_state
+from dev.local_aws.state import SAVE_EVERY_SECONDS
 from dev.resources import create_resources
 from dev.run import wait_until_up
 from tests.conftest import ADMIN, ROOT, free_port, wait_until
@@ -190,7 +190,7 @@ def test_a_moto_server_killed_outright_keeps_all_but_its_last_second(tmp_path):
             sqs.send_message(QueueUrl=queue, MessageBody=str(n), MessageGroupId="p", MessageDeduplicationId=str(n))
         (held,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=8)["Messages"]
         hidden_until = time.time() + 8
-        time.sleep(moto_state.SAVE_EVERY_SECONDS + 1)
+        time.sleep(SAVE_EVERY_SECONDS + 1)
     finally:
         server.kill()
         server.wait()

@@ -2,17 +2,18 @@
 
 import json
 import pathlib
-from collections import defaultdict
-from contextlib import contextmanager
+import re
 import subprocess
 import sys
 import zipfile
+from collections import defaultdict
+from contextlib import contextmanager
 
 import pytest
 
 import app as application
 from chalicelib.services import get_services
-from dev import package
+from dev import iam, package
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The IAM action each API call needs (batch calls need their single-message action).
@@ -82,11 +83,13 @@ def test_api_gateways_own_errors_answer_in_the_contracts_shape(packaged):
         assert set(shaped) == {"error"} and set(shaped["error"]) == {"code", "message", "field"}
 
 
-def test_every_role_names_only_this_stacks_resources(packaged):
+def test_every_role_names_only_this_stacks_resources_with_its_templates_conditions(packaged):
     _, template, _ = packaged
-    for role in package.ROLES:
-        for statement in template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+    for role, function in package.ROLES.items():
+        statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        for statement in statements:
             assert statement["Resource"] != "*" and all(isinstance(r, dict) for r in statement["Resource"])
+        assert [s.get("Condition") for s in statements] == [s.get("Condition") for s in iam.template(function)["Statement"]]
 
 
 def test_debug_is_off_in_every_stage():
@@ -96,18 +99,25 @@ def test_debug_is_off_in_every_stage():
 
 
 class CallRecorder:
-    """Notes the IAM action of every AWS call the service's clients make, by entry point."""
+    """Notes the IAM action of every AWS call the service's clients make, by entry point, and
+    for the table the action and partition key of every item each call reads or writes."""
 
     def __init__(self, services):
         self.calls = defaultdict(set)
+        self.items = defaultdict(set)  # function: {(IAM action, partition key)}
         self.current = None
         for client in (services.dynamodb, services.sqs):
             client.meta.events.register("before-call", self)
+        services.dynamodb.meta.events.register("before-parameter-build.dynamodb", self.parameters)
 
     def __call__(self, model, **_):
         if self.current:
             service = model.service_model.endpoint_prefix
             self.calls[self.current].add(IAM_ACTION.get((service, model.name), f"{service}:{model.name}"))
+
+    def parameters(self, params, model, **_):
+        if self.current:
+            self.items[self.current] |= set(table_items(model.name, params))
 
     @contextmanager
     def entry(self, function):
@@ -118,19 +128,54 @@ class CallRecorder:
             self.current = None
 
 
+_SINGLE = {"GetItem": "Key", "PutItem": "Item", "UpdateItem": "Key", "DeleteItem": "Key"}
+_IN_TRANSACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+def table_items(operation, params):
+    """(IAM action, partition key) of each item a DynamoDB call reads or writes. IAM checks a
+    transaction's items by their own actions (PutItem, UpdateItem...), a batch's by the batch's."""
+    if operation in _SINGLE:
+        return [(f"dynamodb:{operation}", params[_SINGLE[operation]]["pk"]["S"])]
+    if operation == "Query":
+        names = params.get("ExpressionAttributeNames", {})
+        (value,) = [v for n, v in re.findall(r"([#\w]+)\s*=\s*(:\w+)", params["KeyConditionExpression"])
+                    if names.get(n, n) == "pk"]
+        return [("dynamodb:Query", params["ExpressionAttributeValues"][value]["S"])]
+    if operation == "BatchGetItem":
+        return [("dynamodb:BatchGetItem", key["pk"]["S"]) for table in params["RequestItems"].values()
+                for key in table["Keys"]]
+    if operation == "BatchWriteItem":
+        return [("dynamodb:BatchWriteItem", (r.get("PutRequest", {}).get("Item") or r["DeleteRequest"]["Key"])["pk"]["S"])
+                for requests in params["RequestItems"].values() for r in requests]
+    if operation == "TransactWriteItems":
+        return [(f"dynamodb:{_IN_TRANSACTIONS[kind]}", (body.get("Item") or body["Key"])["pk"]["S"])
+                for item in params["TransactItems"] for kind, body in item.items()]
+    raise AssertionError(f"the test does not know which items {operation} touches")
+
+
 def granted(function):
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    name = config["stages"]["prod"]["lambda_functions"][function]["iam_policy_file"]
-    document = json.loads((ROOT / ".chalice" / name).read_text())
-    return {action for statement in document["Statement"] for action in statement["Action"]}
+    return {action for statement in iam.template(function)["Statement"] for action in statement["Action"]}
 
 
-def needed(calls):
-    """TransactWriteItems needs the actions of the writes inside it (this code uses Put,
-    Update and Delete in them)."""
-    if "dynamodb:TransactWriteItems" in calls:
-        calls = (calls - {"dynamodb:TransactWriteItems"}) | {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
-    return calls
+def needed(calls, items):
+    """A transaction needs the actions of the items inside it, not an action of its own."""
+    return (calls - {"dynamodb:TransactWriteItems"}) | {action for action, _ in items}
+
+
+def like(pattern, value):
+    """IAM's StringLike: * is any run of characters, ? any one."""
+    return re.fullmatch(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), value) is not None
+
+
+def leading_keys(statement):
+    return statement.get("Condition", {}).get("ForAllValues:StringLike", {}).get("dynamodb:LeadingKeys")
+
+
+def allowing(document, action, partition_key):
+    """The statements of ``document`` that allow ``action`` on an item with ``partition_key``."""
+    return [s for s in document["Statement"] if action in s["Action"]
+            and (leading_keys(s) is None or any(like(p, partition_key) for p in leading_keys(s)))]
 
 
 def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver, worker, settings, monkeypatch):
@@ -155,10 +200,13 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.create(receiver.url + "/other", type="activityDismissal")
     api.call("webhook.create", eventID="1234", type="activityEnrollment", url=receiver.url)  # a duplicate
     api.call("webhook.find", eventID="1234")
+    status, _ = api.call("webhook.create", companyID="77", type="activityEnrollment", url=receiver.url + "/company")
+    assert status == 201  # a company's webhook: only the platform event below names the company
+    api.call("webhook.find", companyID="77")
     api.call("webhook.requestExample", webhookID=hook["webhookID"])
     api.call("webhook.responseExample", webhookID=hook["webhookID"])
     api.call("webhook.disable", webhookID=hook["webhookID"])
-    api.dispatch(person_id="1")  # kept as skipped
+    api.dispatch(person_id="1", headers={"Idempotency-Key": "once"})  # kept as skipped
     api.call("webhook.enable", webhookID=hook["webhookID"])
     message = api.dispatch(person_id="2")["messageID"]
     api.call("webhook.test", webhookID=hook["webhookID"])
@@ -183,7 +231,10 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
         application.platform_event({"version": "0", "id": "e1", "detail-type": "activityEnrollment",
                                     "source": "inevent.platform", "account": "1", "time": "2026-11-27T20:00:00Z",
                                     "region": "us-east-1", "resources": [],
-                                    "detail": {"eventID": "1234", "activityID": "1", "personID": "2"}}, None)
+                                    "detail": {"eventID": "1234", "activityID": "1", "personID": "2",
+                                               "companyID": "77"}}, None)
+    receiver.answer(410, 410)  # the event's webhook and the company's are gone: each disabled, its listing too
+    worker.run()
 
     extra = {
         # The event source's own calls, and the read-back when two receipts of one message race.
@@ -191,9 +242,67 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
         "platform_event": {"sqs:SendMessage"},  # Lambda puts failed invocations on its dead-letter queue
     }
     for function in ("api_handler", "deliver", "platform_event"):
-        calls = needed(recorder.calls[function])
-        if function == "deliver":
-            calls -= {"dynamodb:PutItem", "dynamodb:DeleteItem"}  # its transactions only update
+        calls = needed(recorder.calls[function], recorder.items[function])
         assert calls <= granted(function), (function, "not granted", calls - granted(function))
         assert granted(function) - LOGS - extra.get(function, set()) <= calls, (function, "granted, never used",
                                                                                granted(function) - calls)
+        document = iam.template(function)
+        used = set()
+        for action, partition_key in recorder.items[function]:
+            statements = allowing(document, action, partition_key)
+            assert statements, (function, "not granted on its partition key", action, partition_key)
+            used |= {(s["Sid"], p) for s in statements for p in leading_keys(s) or () if like(p, partition_key)}
+        conditioned = {(s["Sid"], p) for s in document["Statement"] for p in leading_keys(s) or ()}
+        assert conditioned - used == set(), (function, "partition keys granted, never used", conditioned - used)
+
+
+def table_actions(document):
+    return {a for s in document["Statement"] for a in s["Action"] if a.startswith("dynamodb:")}
+
+
+def test_every_table_grant_names_the_partition_keys_it_reaches_and_only_the_api_reaches_tokens():
+    for function in iam.FUNCTIONS:
+        document = iam.template(function)
+        assert all(leading_keys(s) for s in document["Statement"] if s["Resource"] == "${WebhooksTable}"), function
+        for action in table_actions(document):
+            assert bool(allowing(document, action, "TOK#a-token-hash")) == (function == "api_handler"), (function, action)
+
+
+def test_the_delivery_function_reaches_only_webhooks_their_messages_and_counters_and_their_listings_status():
+    deliver = iam.template("deliver")
+    reach = {key: {action for action in table_actions(deliver) if allowing(deliver, action, key)}
+             for key in ("WH#wh_1", "EV#1234", "CO#7", "CAP#EV#1234", "TOK#x", "RATE#TOK#x", "IDEM")}
+    assert reach == {"WH#wh_1": table_actions(deliver), "EV#1234": {"dynamodb:UpdateItem"}, "CO#7": {"dynamodb:UpdateItem"},
+                     "CAP#EV#1234": set(), "TOK#x": set(), "RATE#TOK#x": set(), "IDEM": set()}
+
+
+def test_chalice_deploy_uses_the_stages_own_policies_which_are_the_templates_narrowed_to_that_stage():
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in iam.STAGE_STACKS:
+        for function, settings in config["stages"][stage]["lambda_functions"].items():
+            assert settings["iam_policy_file"] == iam.stage_policy_file(function, stage)
+    for name, text in iam.stage_policies().items():
+        assert (ROOT / ".chalice" / name).read_text() == text, f"{name} is out of date: make policies"
+
+
+def stage_resources(stage):
+    """Every resource that the chalice deploy policies of ``stage`` name."""
+    found = set()
+    for function in iam.FUNCTIONS:
+        document = json.loads((ROOT / ".chalice" / iam.stage_policy_file(function, stage)).read_text())
+        for statement in document["Statement"]:
+            found |= set([statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"])
+    return found
+
+
+def test_no_stage_can_reach_another_stages_table_queues_or_logs():
+    dev, prod = stage_resources("dev"), stage_resources("prod")
+    assert {r.split(":")[2] for r in dev} == {"dynamodb", "sqs", "logs"}
+    for ours, theirs in ((dev, prod), (prod, dev)):
+        concrete = {r.replace("*", "x") for r in theirs}  # some region, account and log stream of theirs
+        assert not [(pattern, arn) for pattern in ours for arn in concrete if like(pattern, arn)]
+    assert "arn:aws:dynamodb:*:*:table/inevent-webhooks-dev-webhooks" in dev
+    assert "arn:aws:sqs:*:*:inevent-webhooks-dev-deliveries.fifo" in dev
+    for resource in dev | prod:  # only region, account and a log group's streams are left open
+        service, region, account, name = resource.split(":", 5)[2:6]
+        assert (region, account) == ("*", "*") and "*" not in name.removesuffix(":*"), resource

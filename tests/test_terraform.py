@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from dev import iam, terraform
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PLUGINS = "/opt/tf-plugins"  # a local provider mirror: this machine cannot reach Terraform's registry
 
@@ -40,8 +42,11 @@ def test_it_has_the_same_resources_and_wiring_as_the_sam_template(terraform_dir)
     assert mapping["event_source_arn"] == "${aws_sqs_queue.deliveries.arn}"
     (rule,) = resources["aws_cloudwatch_event_rule"].values()
     assert rule["event_bus_name"] == "${var.platform_event_bus_name}"
-    for role, policy in resources["aws_iam_role_policy"].items():
-        assert '"Resource": "arn:aws' not in policy["policy"], role  # narrowed to this stack's resources
+    for role, function in terraform.ROLES.items():
+        policy = resources["aws_iam_role_policy"][role]["policy"]
+        assert '"Resource": "arn:aws' not in policy, role  # narrowed to this stack's resources
+        conditions = [s.get("Condition") for s in json.loads(policy)["Statement"]]
+        assert conditions == [s.get("Condition") for s in iam.template(function)["Statement"]], role  # its partition keys
     for function in resources["aws_lambda_function"].values():
         assert {"WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL"} <= set(function["environment"]["variables"])
 

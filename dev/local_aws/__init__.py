@@ -1,0 +1,8 @@
+"""The local run's AWS backend: moto behind a server that suits the local run.
+
+- ``server.py``: the waitress server and its command line (``python -m dev.moto_server``);
+- ``long_polls.py``: one request at a time inside moto, SQS long polls waiting outside it;
+- ``patches.py``: small speed-ups of moto's internals, for the pinned moto version only, and
+  switched off with ``LOCAL_MOTO_PATCHES=off``;
+- ``state.py``: the local run's data, saved to a file and loaded back.
+"""
