@@ -1,7 +1,7 @@
 """The methods that look at and act on a webhook's deliveries (contract, sections 9 and 12):
 the delivery log, one message, an endpoint's health, replays and test sends."""
 
-from chalicelib.delivery import send, signed_request
+from chalicelib.sender import send, signed_request
 from chalicelib.delivery_log import FINISHED, STATUSES
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import Conflict, InvalidParameter, MissingParameter, NotFound
@@ -140,12 +140,12 @@ def test_webhook(ctx, params):
     body = delivery_body(TEST_TYPE, webhook.webhook_id, data, ctx.now, sequence=0)
     message = QueuedMessage(message_id=new_id("msg"), webhook_id=webhook.webhook_id, type=TEST_TYPE,
                             subject=TEST_TYPE, date=str(int(ctx.now)), timestamp=int(ctx.now), data=data)
-    headers = signed_request(webhook, message.message_id, body, ctx.now)["headers"]
-    attempt = send(services.policy, services.sender, webhook, message.message_id, body, ctx.now)
+    request = signed_request(webhook, message.message_id, body, ctx.now)
+    attempt = send(services.policy, services.sender, request)
     # Kept in the delivery log like any message, so the log shows what the test sent and got.
     services.log.write_together(services.log.first_attempt_items(
         message, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed", None, ctx.now, None, body,
-        None, headers)[:1])
+        None, request["headers"])[:1])
     return 200, {
         "messageID": message.message_id,
         "statusCode": attempt.status_code,

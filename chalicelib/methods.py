@@ -9,7 +9,7 @@ import json
 
 from chalicelib import strict_json
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
-from chalicelib.delivery import signed_request
+from chalicelib.sender import signed_request
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token

@@ -10,7 +10,7 @@ import time
 import boto3
 from botocore.config import Config
 
-from chalicelib.delivery import HttpSender
+from chalicelib.sender import HttpSender
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chalicelib import observability
-from chalicelib.delivery import send, signed_request
+from chalicelib.sender import send, signed_request
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import NotFound
@@ -193,8 +193,9 @@ class DeliveryWorker:
         if body is None:
             sequence = batch.sequences.get(subject, 0) + 1
             body = delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence)
-        headers = signed_request(webhook, message.message_id, body, now)["headers"]
-        attempt = send(self._policy, self._sender, webhook, message.message_id, body, now)
+        request = signed_request(webhook, message.message_id, body, now)
+        attempt = send(self._policy, self._sender, request)
+        headers = request["headers"]
         schedule = self._settings.retry_schedule_ms
         attempts_this_round = number - (record.attempt_base if record else 0)
         if attempt.ok:

@@ -16,7 +16,7 @@ import sys
 from chalicelib import errors
 from chalicelib.api import MAX_BODY_BYTES, MAX_FIELDS, METHODS
 from chalicelib.catalog import CATALOG, COMPANY_REQUIRED, TYPE_NAMES
-from chalicelib.delivery import MAX_RESPONSE_BYTES, USER_AGENT
+from chalicelib.sender import MAX_RESPONSE_BYTES, USER_AGENT
 from chalicelib.delivery_log import MAX_KEPT_ATTEMPTS, STATUSES
 from chalicelib.delivery_methods import STATS_WINDOW, TEST_TYPE
 from chalicelib.destinations import MAX_URL_LENGTH, InvalidURL, UnsafeDestination

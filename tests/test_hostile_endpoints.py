@@ -12,7 +12,7 @@ import time
 import pytest
 import urllib3
 
-from chalicelib.delivery import HttpSender, send
+from chalicelib.sender import HttpSender, send, signed_request
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.services import get_services
 from tests.conftest import stored_message
@@ -164,7 +164,7 @@ def test_an_https_endpoint_dripping_its_answer_fails_the_attempt_at_the_deadline
         sender = HttpSender(TIMEOUT, pool_manager=urllib3.PoolManager(ca_certs=str(cert), retries=False))
         url = f"https://hooks.example.test:{listener.getsockname()[1]}/in"
         started = time.monotonic()
-        attempt = send(policy, sender, webhook(url), "msg_1", "{}", time.time())
+        attempt = send(policy, sender, signed_request(webhook(url), "msg_1", "{}", time.time()))
     assert time.monotonic() - started <= BOUND
     assert attempt.status_code is None and LATE in attempt.error
 

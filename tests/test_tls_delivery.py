@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chalicelib.delivery import HttpSender, send
+from chalicelib.sender import HttpSender, send, signed_request
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.webhook_store import Webhook
 from tests.test_security import FakeDNS
@@ -70,7 +70,8 @@ def test_https_delivery_connects_to_the_checked_address_and_verifies_the_name(tl
     port, cert, got, _ = tls_receiver
     policy = DestinationPolicy([ipaddress.ip_network("127.0.0.0/8")], resolver=FakeDNS(**{"hooks.example.test": ["127.0.0.1"]}))
     sender = HttpSender(5, pool_manager=urllib3.PoolManager(ca_certs=str(cert), retries=False))
-    attempt = send(policy, sender, webhook(f"https://hooks.example.test:{port}/in"), "msg_1", '{"a":1}', 1764273600)
+    request = signed_request(webhook(f"https://hooks.example.test:{port}/in"), "msg_1", '{"a":1}', 1764273600)
+    attempt = send(policy, sender, request)
     assert attempt.status_code == 200, attempt.error
     assert got == [(f"hooks.example.test:{port}", b'{"a":1}')]
 
@@ -80,6 +81,7 @@ def test_a_certificate_for_another_name_fails_the_attempt(tls_receiver):
     other, _ = certificate_for("other.example.test", directory)
     policy = DestinationPolicy([ipaddress.ip_network("127.0.0.0/8")], resolver=FakeDNS(**{"hooks.example.test": ["127.0.0.1"]}))
     sender = HttpSender(5, pool_manager=urllib3.PoolManager(ca_certs=str(other), retries=False))
-    attempt = send(policy, sender, webhook(f"https://hooks.example.test:{port}/in"), "msg_1", "{}", 1764273600)
+    request = signed_request(webhook(f"https://hooks.example.test:{port}/in"), "msg_1", "{}", 1764273600)
+    attempt = send(policy, sender, request)
     assert attempt.status_code is None and attempt.error == "TLS handshake with the endpoint failed"
     assert got == []

@@ -2,25 +2,21 @@
 
 import codecs
 import email.utils
-import heapq
-import itertools
-import socket
-import threading
 import time
 from dataclasses import dataclass
 
 # urllib3 is pinned in requirements.txt, so the functions carry their own copy rather than the
 # Lambda runtime's (whatever version its botocore last needed, 1.26 in some runtimes): the
-# deadline below relies on how urllib3 2 makes connections (the socket is there before the TLS
+# deadline (chalicelib/deadlines.py) relies on how urllib3 2 makes connections (the socket is there before the TLS
 # handshake), and the tests prove the deadline and the undecoded reads on that version only.
 import urllib3
 
+from chalicelib.deadlines import WATCHED_POOLS, Deadline
 from chalicelib.destinations import LookupTimedOut, UnsafeDestination
 from chalicelib.signing import signature_header
 
 USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048
-_LOOK_AGAIN_SECONDS = 0.05  # how soon the watchdog looks again for a socket still connecting
 
 
 def signed_request(webhook, message_id, body, timestamp):
@@ -39,20 +35,19 @@ def signed_request(webhook, message_id, body, timestamp):
     }
 
 
-def send(policy, sender, webhook, message_id, body, now):
-    """One signed POST of ``body`` to the webhook, to the address its URL resolves to now, if
-    that address may be reached; an :class:`Attempt` whatever happens, within the sender's
+def send(policy, sender, request):
+    """One POST of ``request`` (a :func:`signed_request`) to the address its URL resolves to now,
+    if that address may be reached; an :class:`Attempt` whatever happens, within the sender's
     timeout (plus a little) from the name lookup to the last byte read."""
     started = time.monotonic()
     try:
-        target = policy.check(webhook.url, timeout=sender.timeout_seconds)
+        target = policy.check(request["url"], timeout=sender.timeout_seconds)
     except UnsafeDestination as exc:
         return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
     except LookupTimedOut:
         error = f"{late(sender.timeout_seconds)}: looking up its name took longer"
         return Attempt(None, _elapsed_ms(started), error, "")
-    request = signed_request(webhook, message_id, body, now)
-    return sender.post(target, request["headers"], body.encode("utf-8"), started=started)
+    return sender.post(target, request["headers"], request["body"].encode("utf-8"), started=started)
 
 
 def late(timeout_seconds):
@@ -108,14 +103,14 @@ class HttpSender:
     def __init__(self, timeout_seconds, pool_manager=None, clock=time.time):
         self.timeout_seconds = timeout_seconds
         self._pools = pool_manager or urllib3.PoolManager(num_pools=256, maxsize=10, retries=False)
-        self._pools.pool_classes_by_scheme = _WATCHED_POOLS  # connections that keep to a deadline
+        self._pools.pool_classes_by_scheme = WATCHED_POOLS  # connections that keep to a deadline
         self._clock = clock
 
     def post(self, target, headers, body, started=None):
         """POST ``body`` (bytes) to ``target``; an :class:`Attempt` whatever happens, within the
         timeout from ``started`` (a ``time.monotonic()``; now if not given) plus a little."""
         started = time.monotonic() if started is None else started
-        deadline = _Deadline(started + self.timeout_seconds)
+        deadline = Deadline(started + self.timeout_seconds)
         tls = {"server_hostname": target.host, "assert_hostname": target.host} if target.scheme == "https" else None
         pool = self._pools.connection_from_host(target.address, target.port, target.scheme, pool_kwargs=tls)
         answer = None
@@ -178,130 +173,6 @@ def _bounded_text(data):
     U+FFFD, three bytes in UTF-8, so the text is trimmed again, on a character boundary."""
     text = codecs.getincrementaldecoder("utf-8")("replace").decode(data, final=False)
     return text.encode("utf-8")[:MAX_RESPONSE_BYTES].decode("utf-8", "ignore")
-
-
-class _Deadline:
-    """The moment one attempt must be over, and the connection it is using meanwhile.
-
-    Socket timeouts bound each read, not the attempt: an endpoint that drips its answer, or sends
-    ``100 Continue`` for ever, never trips them. So while an attempt runs (``with deadline:``) the
-    connections it uses report to it (see :class:`_Watched`), and at the deadline the
-    watchdog shuts the connection's socket down, which ends whatever was waiting on it at once.
-    """
-
-    _current = threading.local()  # the deadline of the attempt running on this thread
-
-    def __init__(self, at):
-        self.at = at
-        self.expired = False
-        self._connection = None
-        self._over = False
-        self._lock = threading.Lock()
-
-    def left(self):
-        """Seconds left, never quite none: a socket timeout of 0 would make it non-blocking."""
-        return max(0.01, self.at - time.monotonic())
-
-    def __enter__(self):
-        _Deadline._current.deadline = self
-        _WATCHDOG.watch(self)
-        return self
-
-    def __exit__(self, *exc):
-        _Deadline._current.deadline = None
-        with self._lock:
-            self._over = True
-
-    @classmethod
-    def note(cls, connection):
-        """Tell the deadline of the attempt running on this thread, if any, that it uses ``connection``."""
-        deadline = getattr(cls._current, "deadline", None)
-        if deadline is not None:
-            with deadline._lock:
-                deadline._connection = connection
-
-    def expire(self):
-        """Shut the attempt's socket down if it is still running; True to be called again soon
-        (its connection has no socket yet)."""
-        with self._lock:
-            if self._over:
-                return False
-            self.expired = True
-            sock = self._connection.sock if self._connection is not None else None
-            if sock is None:
-                return True
-            try:
-                # The plain socket's shutdown, also for TLS: it must not touch the TLS state that
-                # the attempt's thread may be using.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass  # closed meanwhile
-            return False
-
-
-class _Watchdog:
-    """One thread that expires every deadline when it comes (see :class:`_Deadline`)."""
-
-    def __init__(self):
-        self._due = []  # a heap of (when, number, deadline)
-        self._numbers = itertools.count()
-        self._changed = threading.Condition()
-        self._thread = None
-
-    def watch(self, deadline):
-        with self._changed:
-            heapq.heappush(self._due, (deadline.at, next(self._numbers), deadline))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
-                self._thread.start()
-            if self._due[0][2] is deadline:
-                self._changed.notify()
-
-    def _run(self):
-        with self._changed:
-            while True:
-                wait = self._due[0][0] - time.monotonic() if self._due else None
-                if wait is None or wait > 0:
-                    self._changed.wait(wait)
-                    continue
-                _, _, deadline = heapq.heappop(self._due)
-                if deadline.expire():
-                    heapq.heappush(self._due, (time.monotonic() + _LOOK_AGAIN_SECONDS, next(self._numbers), deadline))
-
-
-_WATCHDOG = _Watchdog()
-
-
-class _Watched:
-    """Makes a connection report to the deadline of the attempt using it (TLS connects before the
-    request is sent, plain HTTP while sending it)."""
-
-    def connect(self):
-        _Deadline.note(self)
-        super().connect()
-
-    def request(self, *args, **kwargs):
-        _Deadline.note(self)
-        super().request(*args, **kwargs)
-
-
-class _WatchedConnection(_Watched, urllib3.connection.HTTPConnection):
-    pass
-
-
-class _WatchedHTTPSConnection(_Watched, urllib3.connection.HTTPSConnection):
-    pass
-
-
-class _WatchedPool(urllib3.HTTPConnectionPool):
-    ConnectionCls = _WatchedConnection
-
-
-class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
-
-
-_WATCHED_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
 
 
 def _elapsed_ms(started):
