@@ -142,7 +142,7 @@ def bench_requests(services, created, receiver_url):
 def bench_batch_latency(services, created, delay=0.2, runs=5):
     """Figure 3: one batch of 10 deliveries to an endpoint that takes ``delay`` to answer."""
     import app as application
-    from tests.receiver import Receiver
+    from dev.receiver import Receiver
 
     times = []
     with Receiver() as receiver:
@@ -167,16 +167,12 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
     arrival at a loopback receiver. ``events`` offered evenly at ``rate`` events a second
     (``rate`` × ``webhooks`` deliveries a second), ``paced_runs`` times; then the same number as
     fast as ``threads`` dispatchers go, for the capacity; and the CPU an idle local run uses."""
-    from tests.conftest import LocalService, free_port
-    from tests.receiver import Receiver
+    from dev.local_service import NOT_INHERITED, start_local_service
+    from dev.receiver import Receiver
 
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": LocalService.token, "RETRY_SCHEDULE": "0s,1s",
-           "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
-                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT", "LOCAL_WORKER_CONCURRENCY", "LOCAL_STATE_DIR"):
-        env.pop(name, None)
-    service = LocalService(port, env)
+    service = start_local_service({"RETRY_SCHEDULE": "0s,1s", "LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                                   "POWERTOOLS_METRICS_DISABLED": "true"},
+                                  not_inherited=NOT_INHERITED + ("LOCAL_WORKER_CONCURRENCY",))
     try:
         service.wait_ready()
         with Receiver() as receiver:
@@ -193,8 +189,7 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
             time.sleep(idle_seconds)
             idle_after = _cpu_by_process(service.process.pid)
     finally:
-        service.process.terminate()
-        service.process.wait(timeout=30)
+        service.stop()
     used = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     middle = {key: statistics.median(run[key] for run in paced) for key in paced[0]}
     return {"paced": middle, "paced_runs": paced_runs, "rate": rate, "burst": burst, "threads": threads,
@@ -309,7 +304,7 @@ def main(argv=None):
     logging.disable(logging.INFO)
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     os.environ["POWERTOOLS_LOG_LEVEL"] = "WARNING"
-    from tests.receiver import Receiver
+    from dev.receiver import Receiver
 
     services, created, mock = in_process_stack()
     with Receiver() as receiver:

@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that plays a webhook endpoint in tests.
+"""A real HTTP server on loopback that plays a webhook endpoint, in tests and benchmarks.
 
 It records every request it gets, and answers from a script: a list of (status, delay) to use
 in turn, the last one repeated. It also checks every delivered body against the schema that the
