@@ -74,7 +74,7 @@ def arguments(argv):
     parser.add_argument("--ceiling-seconds", type=float, help="seconds the emulator's ceiling is measured (10; quick 3)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import time (7; quick 3)")
     parser.add_argument("--threads", type=int, default=8, help="the local run's dispatchers (8)")
-    parser.add_argument("--no-write", action="store_true", help="print the table only; leave docs/benchmarks.md (as --quick does)")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md as it is (--quick does)")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
