@@ -1,15 +1,7 @@
 """Shared fixtures: moto with the stack's own resources, the Chalice test client, a real receiver."""
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 
 import boto3
 import pytest
@@ -20,9 +12,12 @@ import app as application
 from chalicelib.methods import issue_token
 from chalicelib.services import get_services, reset_services
 from chalicelib.token_store import Grant
+from dev.local_service import ADMIN_TOKEN
+from dev.local_service import ROOT as LOCAL_ROOT
+from dev.local_service import start_local_service as start_local_run
+from dev.receiver import Receiver
 from dev.resources import create_resources, service_environment
 from dev.worker import DeliveryPoller
-from tests.receiver import Receiver
 
 REGION = "us-east-1"
 
@@ -151,62 +146,8 @@ def wait_until(condition, timeout=10):
 
 
 # The local run, started as a user starts it (`make run` runs `python -m dev.run`).
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ADMIN = "tok_e2e-admin"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LocalService:
-    """``python -m dev.run`` on ``port``. It keeps its data in ``LOCAL_STATE_DIR`` when ``env``
-    names one, else in a folder of its own that no other run sees, so every run starts empty."""
-
-    token = "tok_e2e-admin"
-
-    def __init__(self, port, env):
-        self.port = port
-        self.lines = []
-        if "LOCAL_STATE_DIR" not in env:
-            self._state = tempfile.TemporaryDirectory(prefix="local-state-", ignore_cleanup_errors=True)
-            env = {**env, "LOCAL_STATE_DIR": self._state.name}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "dev.run"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self._ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.append(line)
-            if line.startswith("Ready."):
-                self._ready.set()
-
-    def wait_ready(self, timeout=90):
-        if not self._ready.wait(timeout):
-            raise AssertionError("the local run did not get ready:\n" + "".join(self.lines[-40:]))
-        return "".join(self.lines)
-
-    def call(self, name, token, **params):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/{name}",
-            data=json.dumps(params).encode(),
-            headers={"authorization": f"Bearer {token}", "content-type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as answer:
-                return answer.status, json.loads(answer.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+ROOT = str(LOCAL_ROOT)
+ADMIN = ADMIN_TOKEN
 
 
 @pytest.fixture
@@ -214,14 +155,7 @@ def start_local_service():
     services = []
 
     def start(**settings):
-        port = free_port()
-        env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN, "RETRY_SCHEDULE": "0s,1s,1s", **settings}
-        for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
-                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT"):
-            env.pop(name, None)
-        if "LOCAL_STATE_DIR" not in settings:  # not the developer's own: LocalService makes a fresh one
-            env.pop("LOCAL_STATE_DIR", None)
-        services.append(LocalService(port, env))
+        services.append(start_local_run(settings))
         return services[-1]
 
     yield start

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.receiver import Receiver
 
 CHROMIUM = "/usr/bin/chromium"
 ROOT = pathlib.Path(__file__).resolve().parent.parent

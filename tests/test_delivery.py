@@ -100,7 +100,7 @@ def test_after_the_last_attempt_the_message_is_failed_and_leaves_the_queue(api, 
 
 def test_one_failing_endpoint_does_not_resend_the_others_of_its_batch(api, receiver, worker, settings):
     settings(RETRY_SCHEDULE="0s,1s,1s")
-    from tests.receiver import Receiver
+    from dev.receiver import Receiver
 
     with Receiver() as failing:
         failing.answer(500, 500, 200)

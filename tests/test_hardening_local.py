@@ -2,24 +2,18 @@
 webhooks under racing creations, a creation racing a removal, and the local AWS backend's ports
 closed to webhooks."""
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import ADMIN, LocalService, free_port
+from dev.local_service import start_local_service
 
 
 @pytest.fixture(scope="module")
 def service():
     """One local run for the module: its tests each use an event of their own."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN}
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL",
-                 "WEBHOOK_ALLOW_NETWORKS", "MOTO_PORT", "LOCAL_STATE_DIR", "WEBHOOK_DENY_PORTS"):
-        env.pop(name, None)
-    local = LocalService(port, env)
+    local = start_local_service({"WEBHOOK_DENY_PORTS": ""})
     printed = local.wait_ready()
     yield local, printed
     local.process.kill()

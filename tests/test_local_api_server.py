@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from tests.conftest import ADMIN, LocalService, free_port, wait_until
+from dev.local_service import LocalService, free_port
+from tests.conftest import ADMIN, wait_until
 
 SECRET = "s3cret-value-not-prefixed"  # no tok_ prefix: only the parameter's name can give it away
 

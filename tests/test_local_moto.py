@@ -18,8 +18,9 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dev.local_aws import patches
+from dev.local_service import free_port
 from dev.run import wait_until_up
-from tests.conftest import ROOT, free_port, wait_until
+from tests.conftest import ROOT, wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 

@@ -15,10 +15,11 @@ import boto3
 import pytest
 
 from dev.local_aws.state import SAVE_EVERY_SECONDS
+from dev.local_service import free_port
+from dev.receiver import Receiver
 from dev.resources import create_resources
 from dev.run import wait_until_up
-from tests.conftest import ADMIN, ROOT, free_port, wait_until
-from tests.receiver import Receiver
+from tests.conftest import ADMIN, ROOT, wait_until
 
 
 def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(local_service):

@@ -1,4 +1,4 @@
-"""A real HTTP server on loopback that plays a webhook endpoint in tests.
+"""A real HTTP server on loopback that plays a webhook endpoint, in tests and benchmarks.
 
 It records every request it gets, and answers from a script: a list of (status, delay) to use
 in turn, the last one repeated. It also checks every delivered body against the schema that the
@@ -9,6 +9,7 @@ import functools
 import http.server
 import json
 import pathlib
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -146,3 +147,17 @@ class Receiver:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def main():
+    """``python -m dev.receiver``: a receiver on a free loopback port, its URL printed, until
+    standard input closes; then one line of JSON: how many requests came, and what broke the
+    published schemas."""
+    with Receiver() as receiver:
+        print(receiver.url, flush=True)
+        sys.stdin.read()
+    print(json.dumps({"requests": len(receiver.requests), "invalid": receiver.invalid[:10]}), flush=True)
+
+
+if __name__ == "__main__":
+    main()
