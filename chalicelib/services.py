@@ -21,7 +21,11 @@ from chalicelib.token_store import TokenStore
 from chalicelib.webhook_store import WebhookStore
 from chalicelib.worker import DeliveryWorker
 
+# Requests are built by this code, never from a caller's input as it came, and every shape is
+# exercised by the tests against moto, which validates them too: botocore's own validation of
+# each request (a fifth of the delivery worker's CPU) is left to the service.
 _AWS_CONFIG = Config(
+    parameter_validation=False,
     retries={"mode": "standard", "max_attempts": 3},
     connect_timeout=2,
     read_timeout=5,
