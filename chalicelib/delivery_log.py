@@ -39,15 +39,15 @@ class DeliveryRecord:
     has no record yet; ``attempts`` are the latest kept, oldest first."""
 
     message: QueuedMessage
-    status: object = None
+    status: str | None = None
     attempts: tuple = ()
     attempt_count: int = 0
     attempt_base: int = 0  # attempts made before the latest redelivery: the schedule restarts after them
     redeliveries: int = 0
-    next_attempt_ms: object = None
-    body: object = None  # the exact body, once the first attempt numbered it
-    sequence: object = None
-    request_headers: object = None  # what the latest attempt sent
+    next_attempt_ms: int | None = None
+    body: str | None = None  # the exact body, once the first attempt numbered it
+    sequence: int | None = None
+    request_headers: dict | None = None  # what the latest attempt sent
     sk: str = ""
 
     @classmethod

@@ -69,7 +69,7 @@ class _ParsedURL:
     host: str
     port: int
     path: str
-    literal: object  # an ip_address when the host is an address, else None
+    literal: ipaddress.IPv4Address | ipaddress.IPv6Address | None  # when the host is an address
 
 
 def _parse(url):

@@ -25,7 +25,7 @@ class Occurrence:
 
     type: WebhookType
     ids: dict
-    company_id: object
+    company_id: str | None
     date: str
     extra: dict = field(default_factory=dict)
 

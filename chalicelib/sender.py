@@ -59,11 +59,11 @@ def late(timeout_seconds):
 class Attempt:
     """What one POST came to. ``status_code`` is None when no HTTP answer came back."""
 
-    status_code: object
+    status_code: int | None
     duration_ms: int
-    error: object
+    error: str | None
     response: str
-    retry_after: object = None  # seconds an endpoint asked us to wait (429 or 503), if any
+    retry_after: int | None = None  # seconds an endpoint asked us to wait (429 or 503), if any
 
     @property
     def ok(self):
