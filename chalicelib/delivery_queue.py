@@ -90,20 +90,21 @@ class QueuedMessage:
 class DeliveryQueue:
     """The SQS FIFO queue between the fan-out and the delivery worker."""
 
-    def __init__(self, client, queue_url):
+    def __init__(self, client, queue_url, batches_at_once=BATCHES_AT_ONCE):
         self._sqs = client
         self._url = queue_url
+        self._batches_at_once = batches_at_once
         self._executor = None
         self._lock = threading.Lock()
 
     def send(self, messages):
-        """Enqueue every message, 10 per SendMessageBatch, up to ``BATCHES_AT_ONCE`` requests in
+        """Enqueue every message, 10 per SendMessageBatch, up to ``batches_at_once`` requests in
         flight together; raise :class:`Unavailable` if SQS refuses any.
 
         The error's ``unsent`` lists the messages that were not queued; the others were.
         """
         batches = list(_batches(messages))
-        if len(batches) <= 1:
+        if len(batches) <= 1 or self._batches_at_once == 1:
             left = [m for batch in batches for m in self._send_batch(batch)]
         else:
             left = [m for unsent in self._pool().map(self._send_batch, batches) for m in unsent]
@@ -115,7 +116,7 @@ class DeliveryQueue:
     def _pool(self):
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=BATCHES_AT_ONCE, thread_name_prefix="enqueue")
+                self._executor = ThreadPoolExecutor(max_workers=self._batches_at_once, thread_name_prefix="enqueue")
             return self._executor
 
     def _send_batch(self, batch):

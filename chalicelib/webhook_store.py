@@ -132,7 +132,7 @@ class WebhookStore:
                 existing = get_item(self._db, self._table, webhook._listing())
                 if existing is not None:
                     raise Conflict(
-                        f"this {webhook.level} already has a {webhook.type} webhook for that url: "
+                        f"this {webhook.level} already has a webhook of type {webhook.type} for that url: "
                         f"{existing['webhookID']}", field="url") from exc
                 # The listing that stopped it was removed meanwhile, or another transaction was
                 # under way on these items: try again.

@@ -170,12 +170,9 @@ def quicker_moto():
     them moto counts the whole queue for every message sent, so a fan-out's time would grow
     with the square of its messages, which SQS's does not. Applied after the figures that
     compare with earlier runs, which were taken without them."""
-    from dev import moto_server
+    from dev.local_aws import patches
 
-    for speed_up in (moto_server._faster_clock, moto_server._static_lookups_once, moto_server._queue_counts_on_demand,
-                     moto_server._receipt_handles_in_one_go, moto_server._attribute_values_as_they_are,
-                     moto_server._item_size_checked_once):
-        speed_up()
+    patches.apply()
 
 
 def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
@@ -196,21 +193,15 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
     occurrence = Occurrence.build("activityEnrollment", {"eventID": "bench-most", "activityID": "1", "personID": "p"},
                                   company_id="bench-most-co", now=time.time())
     sqs, url = boto3.client("sqs"), created["DeliveryQueue"]["url"]
-    # DeliveryQueue takes no number of batches at once: the module's constant is set for the
-    # one-after-another queue, which makes its thread pool when first used.
-    one_at_a_time = delivery_queue.DeliveryQueue(services.sqs, url)
+    one_at_a_time = delivery_queue.DeliveryQueue(services.sqs, url, batches_at_once=1)
     queues = {"concurrent": services.queue, "sequential": one_at_a_time}
 
     def run(queue):
-        patched = delivery_queue.BATCHES_AT_ONCE
-        if queue is one_at_a_time:
-            delivery_queue.BATCHES_AT_ONCE = 1
         try:
             started = time.perf_counter()
             count = fan_out(occurrence, new_id("msg"), services.webhooks, queue, services.log, time.time())
             took = time.perf_counter() - started
         finally:
-            delivery_queue.BATCHES_AT_ONCE = patched
             sqs.purge_queue(QueueUrl=url)
         return count, took
 
