@@ -631,7 +631,8 @@ function fieldInput(method, field) {
   let input;
   if (field.enum) {
     input = el("select", { id, name: field.name });
-    if (!field.required) input.append(el("option", { value: "", text: "any " + field.name }));
+    // A required choice starts unchosen: the first value of a list is no default.
+    input.append(el("option", { value: "", text: field.required ? "choose a " + field.name : "any " + field.name }));
     for (const value of field.enum) input.append(el("option", { value, text: value }));
   } else {
     input = el("input", {
