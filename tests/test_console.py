@@ -66,6 +66,7 @@ def event():
 
 def open_page(browser, service, viewport=DESKTOP, **options):
     context = browser.new_context(viewport=viewport, **options)
+    context.set_default_timeout(10000)
     page = context.new_page()
     page.failed = []  # every answer of 400 or more that the page got (the favicon included)
     page.on("response", lambda response: page.failed.append(f"{response.status} {response.url}")
@@ -103,8 +104,8 @@ def create(service, event, url=UNREACHABLE, type="activityEnrollment"):
     return body["webhookID"]
 
 
-def dispatch(service, event, type="activityEnrollment"):
-    status, body = service.call("webhook.dispatch", ADMIN, type=type, eventID=event, activityID="98", personID="5521")
+def dispatch(service, event, type="activityEnrollment", person="5521"):
+    status, body = service.call("webhook.dispatch", ADMIN, type=type, eventID=event, activityID="98", personID=person)
     assert status == 202, body
     return body["messageID"]
 
