@@ -169,7 +169,7 @@ def test_a_company_level_webhook_is_made_and_listed_with_the_level_switch(consol
     console.get_by_label("Token", exact=True).fill(ADMIN)
     console.get_by_label("Level", exact=True).select_option("company")
     console.get_by_label("Company", exact=True).fill(company)
-    console.get_by_label("Company", exact=True).press("Enter")
+    console.get_by_label("Level", exact=True).press("Enter")  # Enter on the level picker loads them too
     expect(console.locator("#status")).to_have_text("webhook.find → 200")
     expect(console.locator("#hooks-title")).to_have_text(f"Webhooks of company {company}")
     form = open_method(console, "webhook.create")
@@ -261,3 +261,61 @@ def test_screenshots_for_the_readme(browser, service):
         phone.evaluate("window.scrollTo(0, 0)")
         phone.screenshot(path=str(ROOT / "docs" / "console-phone.png"))
         phone.context.close()
+
+
+def tab_to(page, name, limit=150):
+    """Press Tab until the focused control's name starts with ``name``: the keyboard alone."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        label = page.evaluate("""() => { const e = document.activeElement;
+            return e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].textContent) || e.textContent; }""")
+        if label.strip().startswith(name):
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+def test_a_new_user_on_a_phone_with_the_keyboard_alone(browser, service, event):
+    with Receiver() as receiver:
+        page = open_page(browser, service, viewport=PHONE, is_mobile=True)
+        fits = lambda: page.evaluate("document.documentElement.scrollWidth") <= 375  # noqa: E731
+        tab_to(page, "Token")
+        page.keyboard.type(ADMIN)
+        tab_to(page, "Event")
+        page.keyboard.type(event)
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_have_text("webhook.find → 200")
+        tab_to(page, "Open webhook.create")
+        page.keyboard.press("Enter")
+        tab_to(page, "url")
+        page.keyboard.type(receiver.url + "/hook")
+        tab_to(page, "type")
+        page.keyboard.type("activityE")  # a closed select picks the option typed
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_have_text("webhook.create → 201")
+        assert fits()
+        webhook_id = page.locator("#hooks tbody tr").get_attribute("data-webhook")
+        message_id = dispatch(service, event)
+        receiver.wait_for(1, successes=True)
+        page.keyboard.press("Shift+Tab")  # back up past the methods, to the table
+        tab_to(page, f"Log {webhook_id}")
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail article.message")).to_have_count(1)
+        tab_to(page, f"View {message_id}")
+        page.keyboard.press("Enter")
+        expect(page.locator("#detail h3")).to_be_focused()
+        expect(page.get_by_label("Body sent")).to_contain_text('"type":"activityEnrollment"')
+        assert fits()
+        tab_to(page, f"Replay {message_id}")
+        page.keyboard.press("Enter")
+        expect(page.locator("#answer")).to_contain_text('"queued": 1')
+        receiver.wait_for(2, successes=True)
+        page.get_by_label("Token", exact=True).focus()
+        tab_to(page, f"Remove {webhook_id}")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Shift+Tab")  # from Keep to Confirm
+        page.keyboard.press("Enter")
+        expect(page.locator("#status")).to_have_text("webhook.remove → 200")
+        expect(page.locator("#hooks-empty")).to_be_focused()
+        expect(page.locator("#detail")).to_be_hidden()
+        assert fits()
+        page.context.close()

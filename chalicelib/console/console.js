@@ -416,11 +416,12 @@ function reloadLog() {
 // Read the first page again and merge it in: new messages on top, changed ones replaced in
 // place. Focus stays on what had it, and the page does not scroll.
 async function refreshLog(view) {
+  const generation = view.generation = (view.generation || 0) + 1;
   const [result, stats] = await Promise.all([
     call("webhook.deliveries", { webhookID: view.webhookID, status: view.status }, { quiet: true }),
     call("webhook.stats", { webhookID: view.webhookID }, { quiet: true }),
   ]);
-  if (state.view !== view) return;
+  if (state.view !== view || view.generation !== generation) return;  // another view, or a newer read
   if (stats.ok) $("#detail .health-list").replaceChildren(...healthList(stats.answer));
   if (!result.ok) return;
   const list = $("#detail .messages");
@@ -782,6 +783,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     session.token.set($("#token").value.trim());
     session.owner.set($("#event").value.trim());
     await loadWebhooks({ userAsked: true });
+  });
+  $("#level").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); $("#session").requestSubmit(); }
   });
   $("#copy-secret").addEventListener("click", (e) => copyText(e.currentTarget, $("#secret-value").textContent, $("#secret-value")));
   $("#show-types").addEventListener("click", () => showTypes());
