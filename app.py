@@ -60,6 +60,17 @@ def openapi():
     return Response(body=console.openapi(), status_code=200, headers={"Content-Type": "application/yaml"})
 
 
+@app.route("/openapi.json", methods=["GET"])
+def openapi_json():
+    return Response(body=console.openapi_json(), status_code=200, headers={"Content-Type": "application/json"})
+
+
+@app.route("/favicon.ico", methods=["GET"])
+def favicon():
+    # The console's icon is inline in its page; browsers still ask for this one.
+    return Response(body="", status_code=204, headers={"Cache-Control": "max-age=86400"})
+
+
 @app.route("/api", methods=ALL_VERBS, content_types=["*/*"])
 def call_platform_style():
     return api.handle(app.current_request, get_services)

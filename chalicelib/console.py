@@ -1,6 +1,9 @@
-"""The web console served at ``/``, and the API description served at ``/openapi.yaml``.
+"""The web console served at ``/``, and the API description served at ``/openapi.yaml`` and, for
+the console, as JSON at ``/openapi.json``.
 
-The console is three static files in ``console/``: no build step, nothing from the internet.
+The console is three static files in ``console/``: no build step, nothing from the internet. It
+builds its list of methods and their fields from ``openapi.json``, which ``python -m dev.openapi``
+writes from the method registry next to the YAML (PyYAML is not in the Lambda bundle).
 """
 
 import functools
@@ -33,3 +36,8 @@ def asset(name):
 def openapi():
     """The OpenAPI document, read on first use."""
     return _read("openapi.yaml")
+
+
+def openapi_json():
+    """The same OpenAPI document as JSON, read on first use."""
+    return _read("openapi.json")

@@ -1,10 +1,13 @@
 """``make openapi``: writes ``chalicelib/openapi.yaml`` (OpenAPI 3.1) from the method registry and
-the catalog. A test checks that the committed file is exactly what this script writes.
+the catalog, and ``chalicelib/openapi.json``, the same document as JSON for the console (PyYAML
+is not in the Lambda bundle). A test checks that the committed files are exactly what this
+script writes.
 
     python -m dev.openapi [--check]
 """
 
 import argparse
+import json
 import pathlib
 import sys
 
@@ -18,6 +21,7 @@ from chalicelib.methods import EXAMPLE_WEBHOOK_ID, list_types
 from dev.openapi_schemas import ANSWERS, ERROR, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
+JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
 HEADER = ("# The API's published description (OpenAPI 3.1), written by `python -m dev.openapi` from the method\n"
           "# registry (chalicelib/registry.py) and the catalog (chalicelib/catalog.py): do not edit it by hand.\n")
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429", "503")
@@ -164,17 +168,23 @@ def render():
     return HEADER + yaml.dump(document(), Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=110)
 
 
+def render_json():
+    """The same document as JSON: what the console reads to build its methods and their fields."""
+    return json.dumps(document(), separators=(",", ":"), ensure_ascii=True) + "\n"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m dev.openapi")
     parser.add_argument("--check", action="store_true", help="fail if the committed document is not up to date")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if DOCUMENT.read_text() != text:
-            sys.exit(f"{DOCUMENT} is not what python -m dev.openapi writes: run it")
-        return
-    DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT}")
+    outputs = {DOCUMENT: render(), JSON_DOCUMENT: render_json()}
+    for path, text in outputs.items():
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                sys.exit(f"{path} is not what python -m dev.openapi writes: run it")
+            continue
+        path.write_text(text)
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The published API description: valid, true to the code, and holding against a fuzzer."""
 
+import json
 import os
 import pathlib
 import subprocess
@@ -29,6 +30,8 @@ def test_the_committed_document_is_what_the_generator_writes():
     from dev import openapi
 
     assert DOCUMENT.read_text() == openapi.render(), "run: python -m dev.openapi"
+    assert DOCUMENT.with_suffix(".json").read_text() == openapi.render_json(), "run: python -m dev.openapi"
+    assert json.loads(openapi.render_json()) == load()
 
 
 def test_every_delivered_type_is_described_with_its_headers_and_an_example_that_fits():
