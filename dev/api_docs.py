@@ -8,10 +8,8 @@ The prose lives here; every name, verb, parameter, status, answer field, type, d
 limit in it comes from the code, so a change there shows up as a failing ``--check``.
 """
 
-import argparse
 import json
 import pathlib
-import sys
 
 from chalicelib import errors
 from chalicelib.api import MAX_BODY_BYTES, MAX_FIELDS, METHODS
@@ -42,6 +40,7 @@ from chalicelib.strict_json import MAX_DEPTH
 from chalicelib.token_store import MAX_GRANTED
 from chalicelib.validation import MAX_ID_LENGTH
 from chalicelib.worker import MAX_RETRY_AFTER_SECONDS
+from dev.generated import write_or_check
 from dev.openapi_schemas import ANSWERS
 from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
@@ -876,17 +875,7 @@ def render():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dev.api_docs")
-    parser.add_argument("--check", action="store_true", help="fail if the committed docs/api.md is not up to date")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        if not DOCUMENT.exists() or DOCUMENT.read_text() != text:
-            sys.exit(f"{DOCUMENT} is not what python -m dev.api_docs writes: run it")
-        return
-    DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT}")
-
+    write_or_check(DOCUMENT, render(), "python -m dev.api_docs", argv)
 
 if __name__ == "__main__":
     main()
