@@ -6,10 +6,8 @@ script writes.
     python -m dev.openapi [--check]
 """
 
-import argparse
 import json
 import pathlib
-import sys
 
 import yaml
 
@@ -18,6 +16,7 @@ from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery_log import STATUSES
 from chalicelib.idempotency import MAX_KEY_LENGTH
 from chalicelib.methods import EXAMPLE_WEBHOOK_ID, list_types
+from dev.generated import write_or_check
 from dev.openapi_schemas import ANSWERS, ERROR, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
@@ -174,17 +173,7 @@ def render_json():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dev.openapi")
-    parser.add_argument("--check", action="store_true", help="fail if the committed document is not up to date")
-    args = parser.parse_args(argv)
-    outputs = {DOCUMENT: render(), JSON_DOCUMENT: render_json()}
-    for path, text in outputs.items():
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                sys.exit(f"{path} is not what python -m dev.openapi writes: run it")
-            continue
-        path.write_text(text)
-        print(f"wrote {path}")
+    write_or_check({DOCUMENT: render(), JSON_DOCUMENT: render_json()}, "python -m dev.openapi", argv)
 
 
 if __name__ == "__main__":

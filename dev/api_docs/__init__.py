@@ -39,4 +39,4 @@ def main(argv=None):
         text = render()
     except TemplateError as error:
         sys.exit(f"{TEMPLATE} and the code do not match: {error}")
-    write_or_check(DOCUMENT, text, "python -m dev.api_docs", argv)
+    write_or_check({DOCUMENT: text}, "python -m dev.api_docs", argv)
