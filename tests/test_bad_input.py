@@ -9,8 +9,13 @@ import pytest
 
 from chalicelib.api import METHODS
 
-BAD_TEXT = ["", " ", "x" * 5000, "a\x00b", "line\nbreak", "\x7f", "tab\there "]
-BAD_JSON = [[], {}, True, 1.5, [[1]], {"a": {"b": None}}, "\ud800"]
+BAD_TEXT = ["", " ", "x" * 5000, "a\x00b", "line\nbreak", "\x7f", "tab\there ", "\ufffe", "a\uffffb"]
+BAD_JSON = [[], {}, True, 1.5, [[1]], {"a": {"b": None}}, "\ud800", float("nan"), float("inf"), -float("inf"),
+            10**400, ["deep"]]
+for _ in range(40):
+    BAD_JSON[-1] = [BAD_JSON[-1]]  # nested deeper than 32 levels
+# Numbers are plain ASCII digits of sane length, in every carrier.
+BAD_NUMBERS = ["²", "٣", "1" * 5000, "9" * 40, " 5", "5 ", "1e3", "0x10", "-1", "+5", "5.0"]
 SKIP = {("webhook.dispatch", "data")}  # data is a JSON object: its own cases are in test_tokens_and_errors
 
 
@@ -21,8 +26,9 @@ def cases(name):
     for param in sorted(METHODS[name].param_names):
         if (name, param) in SKIP:
             continue
+        numeric = [p for p in METHODS[name].params if p.name == param and p.kind in ("limit", "seconds")]
         for carrier in ("query", "form", "json"):
-            for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []):
+            for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []) + (BAD_NUMBERS if numeric else []):
                 if not (isinstance(value, str) and (name, param, value) in ALLOWED):
                     yield param, carrier, value
 
