@@ -39,6 +39,7 @@ _RETRY_AFTER_ERROR_SECONDS = 30
 # first waits this long for the reopening, then is dropped as a replay that did not happen.
 _REOPEN_WAIT_MS = 30_000
 _REOPEN_POLL_SECONDS = 2
+_REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
 
 
 @dataclass
@@ -74,7 +75,7 @@ class _Batch:
 class DeliveryWorker:
     """Delivers a batch of queued messages; see the module docstring."""
 
-    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time):
+    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time, sleep=time.sleep):
         self._webhooks = webhooks
         self._log = log_store
         self._queue = queue
@@ -82,6 +83,7 @@ class DeliveryWorker:
         self._sender = sender
         self._settings = settings
         self._clock = clock
+        self._sleep = sleep
         self._executor = None
         self._lock = threading.Lock()
 
@@ -161,12 +163,13 @@ class DeliveryWorker:
         record = batch.records.get((message.webhook_id, message.message_id))
         if record is not None:
             if message.redelivery > record.redeliveries:
-                # A replay whose record is not reopened yet: wait for it a while, then let it go.
-                if self._clock() * 1000 - item.sent_ms < _REOPEN_WAIT_MS:
-                    return _REOPEN_POLL_SECONDS
-                log.warning("a replay whose record was never reopened is dropped",
-                            extra={"messageID": message.message_id, "webhookID": message.webhook_id})
-                return None
+                record = self._reopened(item, record)
+                if record is None:
+                    return _REOPEN_POLL_SECONDS  # not yet: it comes back
+                if message.redelivery > record.redeliveries:
+                    log.warning("a replay whose record was never reopened is dropped",
+                                extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+                    return None
             if record.status in FINISHED or record.redeliveries > message.redelivery:
                 return None  # finished, or replaced by a redelivery: a message received twice is sent once
         with batch.lock_for(message.webhook_id):
@@ -182,6 +185,20 @@ class DeliveryWorker:
         if due_ms is not None and due_ms > now_ms + _DUE_SLACK_MS:
             return (due_ms - now_ms) / 1000.0
         return self._attempt(item, webhook_item, record, batch)
+
+    def _reopened(self, item, record):
+        """The record of a replay that arrived before its record was reopened (the replay is
+        queued first, then reopened: chalicelib.replays), read again a few times, as it is
+        reopened a moment after; None to look again later, or the record as it stands once the
+        replay is too old to wait for."""
+        for _ in range(_REOPEN_READS):
+            if self._clock() * 1000 - item.sent_ms >= _REOPEN_WAIT_MS:
+                return record
+            self._sleep(_REOPEN_READ_SECONDS)
+            record = self._log.get(item.message.webhook_id, item.message.message_id) or record
+            if record.redeliveries >= item.message.redelivery:
+                return record
+        return None
 
     def _attempt(self, item, webhook_item, record, batch):
         message = item.message

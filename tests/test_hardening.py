@@ -198,49 +198,7 @@ def test_a_body_just_under_64_kib_is_dispatched(api, receiver, worker):
     assert 64 * 1024 - 6 <= longest <= 64 * 1024  # refused only past the limit, not 15 bytes short of it
 
 
-# Bounded records ------------------------------------------------------------------------------------
-
-def test_a_message_replayed_200_times_to_an_endpoint_answering_junk_keeps_a_small_record(api, receiver, worker):
-    receiver.answer((500, 0.0, b"\xff" * 2048))
-    hook = api.create(receiver.url)
-    with _schedule_of_one_attempt(api):
-        message_id = api.dispatch()["messageID"]
-        worker.run()
-        for _ in range(200):
-            assert api.call("webhook.redeliver", webhookID=hook["webhookID"], messageID=message_id)[0] == 202
-            worker.run()
-    record = stored_message(hook["webhookID"], message_id)
-    assert int(record["attemptCount"]) == 201
-    size = len(json.dumps(record, default=str, ensure_ascii=False).encode())  # about DynamoDB's own measure
-    assert size < 150 * 1024  # DynamoDB stores up to 400 KB
-    message = api.call("webhook.message", webhookID=hook["webhookID"], messageID=message_id)[1]
-    assert [a["attempt"] for a in message["attempts"]] == list(range(152, 202))
-    assert all(len(a["response"].encode()) <= 2048 for a in message["attempts"])
-
-
-class _schedule_of_one_attempt:
-    def __init__(self, api):
-        self.api = api
-
-    def __enter__(self):
-        import os
-
-        from chalicelib.services import reset_services
-
-        self.before = os.environ.get("RETRY_SCHEDULE")
-        os.environ["RETRY_SCHEDULE"] = "0s"
-        reset_services()
-
-    def __exit__(self, *exc):
-        import os
-
-        from chalicelib.services import reset_services
-
-        os.environ.pop("RETRY_SCHEDULE")
-        if self.before is not None:
-            os.environ["RETRY_SCHEDULE"] = self.before
-        reset_services()
-
+# Bounded records (a message replayed 200 times: tests/test_hardening_local.py) --------------------
 
 def test_a_record_that_cannot_be_written_after_a_2xx_never_sends_the_message_again(api, aws, receiver, worker):
     api.create(receiver.url)
