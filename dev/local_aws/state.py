@@ -8,8 +8,8 @@ tables and items, SQS's queues with every message, its visibility, receive count
 group state, and EventBridge's rules. Times inside them are wall-clock times, so a retry that
 was due in a minute is due a minute after it was saved, whenever the next run starts.
 
-A file is written after changes (about once a second, and never more than a tenth of the time,
-since the pickle is made while moto is held still) and on SIGTERM, which is how the local run
+A file is written after changes (about once a second, and never more than 2% of the time, since
+the pickle is made while moto is held still: a large store under load is saved every few seconds) and on SIGTERM, which is how the local run
 stops its moto servers: a server killed outright loses at most its last second.
 """
 
@@ -26,7 +26,7 @@ import time
 import moto
 
 SAVE_EVERY_SECONDS = 1.0  # the most a server killed with SIGKILL loses
-MOST_OF_THE_TIME = 0.1  # the share of the time that saving may hold moto still
+MOST_OF_THE_TIME = 0.02  # the share of the time that saving may hold moto still
 _BACKENDS = {  # service: (module, name of its backends)
     "dynamodb": ("moto.dynamodb.models", "dynamodb_backends"),
     "sqs": ("moto.sqs.models", "sqs_backends"),
