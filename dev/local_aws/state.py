@@ -8,8 +8,9 @@ tables and items, SQS's queues with every message, its visibility, receive count
 group state, and EventBridge's rules. Times inside them are wall-clock times, so a retry that
 was due in a minute is due a minute after it was saved, whenever the next run starts.
 
-A file is written after changes (about once a second, and never more than 2% of the time, since
-the pickle is made while moto is held still: a large store under load is saved every few seconds) and on SIGTERM, which is how the local run
+A file is written after changes (about once a second, less often for a large store, so that
+saving takes at most a tenth of a core): moto is held only while the process forks, and a child
+pickles the data as it was at that instant, so the server is not held up while it is written and on SIGTERM, which is how the local run
 stops its moto servers: a server killed outright loses at most its last second.
 """
 
@@ -26,7 +27,7 @@ import time
 import moto
 
 SAVE_EVERY_SECONDS = 1.0  # the most a server killed with SIGKILL loses
-MOST_OF_THE_TIME = 0.02  # the share of the time that saving may hold moto still
+MOST_OF_THE_TIME = 0.1  # the share of one core that saving may take (the child's pickling)
 _BACKENDS = {  # service: (module, name of its backends)
     "dynamodb": ("moto.dynamodb.models", "dynamodb_backends"),
     "sqs": ("moto.sqs.models", "sqs_backends"),
@@ -102,7 +103,7 @@ class Saver:
         self._every = every
         self._changed = threading.Event()
         self._saving = threading.Lock()  # the background save and the last one, one at a time
-        self.took = 0.0  # how long the latest snapshot held moto still
+        self.cost = 0.0  # how long the latest save took, the child's pickling included
 
     def changed(self):
         """Moto's data changed: it will be saved within about a second."""
@@ -115,7 +116,7 @@ class Saver:
     def _loop(self):
         while True:
             self._changed.wait()
-            time.sleep(max(self._every, self.took / MOST_OF_THE_TIME - self.took))
+            time.sleep(max(self._every, self.cost / MOST_OF_THE_TIME - self.cost))
             self._changed.clear()  # before the snapshot: a change made during it is saved next time
             try:
                 self.save()
@@ -124,17 +125,32 @@ class Saver:
 
     def save(self, final=False):
         """Save now. With ``final``, moto stays held afterwards, so nothing changes after the
-        last save of a server about to exit."""
+        last save of a server about to exit.
+
+        Otherwise moto is held only while the process forks: the child has moto's data as it
+        was at that instant (copy-on-write), pickles and writes it, and exits, while the server
+        goes on. Pickling a large store takes a second; the fork, a few milliseconds."""
         with self._saving:
             self._lock.acquire()
+            started = time.perf_counter()
+            if final:
+                write(self.path, snapshot())
+                return
             try:
-                started = time.perf_counter()
-                data = snapshot()
-                self.took = time.perf_counter() - started
+                child = os.fork()
+                if child == 0:  # the child: only this thread exists; nothing else touches moto here
+                    code = 0
+                    try:
+                        write(self.path, snapshot())
+                    except BaseException:  # noqa: BLE001 - reported by the exit code, to the parent
+                        code = 1
+                    os._exit(code)
             finally:
-                if not final:
-                    self._lock.release()
-            write(self.path, data)
+                self._lock.release()
+            _, status = os.waitpid(child, 0)
+            self.cost = time.perf_counter() - started
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise OSError(f"saving to {self.path} failed in the saving process")
 
 
 def keep(path, lock):
