@@ -14,7 +14,7 @@ from chalicelib.table import subject_hash
 SQS_BATCH_ENTRIES = 10
 SQS_BATCH_BYTES = 256 * 1024
 MAX_VISIBILITY_SECONDS = 12 * 3600 - 60  # SQS's cap on one receive, with a margin
-BATCHES_AT_ONCE = 8  # SendMessageBatch requests of one fan-out in flight together
+BATCHES_AT_ONCE = 10  # SendMessageBatch requests of one fan-out in flight together
 
 
 @dataclass(frozen=True)
