@@ -90,7 +90,7 @@ def _call(request, services_factory, path_method, clock):
     unknown = sorted(set(values) - method.param_names)
     if unknown:
         raise UnknownParameter(f"{name} takes no parameter {unknown[0][:100]!r}", field=unknown[0][:100])
-    key = request.headers.get("idempotency-key")
+    key = request.headers.get("idempotency-key") if method.idempotent else None
     return method.function(Context(services, grant, now, None if key is None else check_key(key)), Params(values))
 
 

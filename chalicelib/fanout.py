@@ -3,7 +3,7 @@ level and, when the platform named a company, at the company level (contract, se
 
 from datetime import datetime, timezone
 
-from chalicelib import observability
+from chalicelib import observability, strict_json
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import InvalidParameter, PayloadTooLarge
@@ -72,7 +72,11 @@ def handle_platform_event(envelope, webhooks, queue, log, now):
 def occurrence_from_detail(type, detail, now):
     """An :class:`Occurrence` from an EventBridge ``detail``: the type's IDs, ``companyID`` and
     ``date`` by name; every other key (an ID the type does not carry included) is a further
-    field of ``data``, as the platform sent it."""
+    field of ``data``, as the platform sent it. It is read as strictly as the API's input."""
+    try:
+        strict_json.check(detail)
+    except strict_json.StrictJSONError as exc:
+        raise InvalidParameter(f"the event's detail {exc}", field="data") from exc
     webhook_type = CATALOG.get(type) if isinstance(type, str) else None
     own = set(webhook_type.fields if webhook_type else ID_FIELDS)
     ids = {name: value for name, value in detail.items() if name in own}

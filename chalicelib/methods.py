@@ -124,7 +124,7 @@ def list_types(ctx, params):
                 Param("companyID", "id", "The company the event belongs to: its company-level webhooks hear it too."),
                 Param("date", "seconds", "When it happened (default: now)."),
                 Param("data", "object", "Further fields for the delivered data.")),
-        status=202, answer="Dispatched", admin=True)
+        status=202, answer="Dispatched", admin=True, idempotent=True)
 def dispatch(ctx, params):
     data = params.raw("data")
     if isinstance(data, str):

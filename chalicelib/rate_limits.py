@@ -6,6 +6,11 @@ request is allowed when ``tat`` is at most ``burst - 1`` intervals ahead of now,
 one interval further. DynamoDB update expressions have no ``max``, so the two cases are two
 conditional writes: an idle key (``tat`` in the past) restarts from now, a busy one moves on.
 A request costs one UpdateItem, two when it finds the other case, and a refused one three.
+
+``webhook.test``'s limit is "at most N a minute" to the letter, which a bucket (N at once, then
+one every 60/N seconds) would exceed; it is a sliding window instead: the item keeps the times of
+the latest N calls, read and written back conditionally (a GetItem and a PutItem a call, which
+a test send, made by hand, can afford).
 """
 
 import math
@@ -13,7 +18,7 @@ import math
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import RateLimited
-from chalicelib.table import error_code, reraise_unavailable
+from chalicelib.table import error_code, get_item, reraise_unavailable, serialize
 
 _MICROS = 1_000_000
 _KEEP_SECONDS = 3600  # an idle limit's item is deleted by the table's TTL this long after it is full again
@@ -46,6 +51,33 @@ class RateLimiter:
                 wait = (failed - now_us - tolerance) / _MICROS
                 raise RateLimited(f"too many requests: {what}; try again later",
                                   headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise RateLimited(f"too many requests: {what}; try again later", headers={"Retry-After": "1"})
+
+    def take_within(self, key, limit, window_seconds, now, what):
+        """Count one request for ``key``; raise :class:`RateLimited` (with Retry-After) if
+        ``limit`` were made in the last ``window_seconds`` already."""
+        item_key = {"pk": {"S": f"RATE#{key}"}, "sk": {"S": "RATE"}}
+        now_ms, window_ms = int(now * 1000), int(window_seconds * 1000)
+        for _ in range(3):  # another call may write between the read and the write: read again
+            item = get_item(self._db, self._table, item_key) or {}
+            times = sorted(int(t) for t in item.get("times", []) if int(t) > now_ms - window_ms)
+            if len(times) >= limit:
+                wait = (times[-limit] + window_ms - now_ms) / 1000
+                raise RateLimited(f"too many requests: {what}; try again later",
+                                  headers={"Retry-After": str(max(1, math.ceil(wait)))})
+            version = int(item.get("version", 0))
+            record = {"times": times + [now_ms], "version": version + 1,
+                      "expiresAt": int(now) + int(window_seconds) + _KEEP_SECONDS}
+            try:
+                self._db.put_item(
+                    TableName=self._table, Item={**item_key, **serialize(record)},
+                    ConditionExpression="attribute_not_exists(pk) OR version = :version",
+                    ExpressionAttributeValues={":version": {"N": str(version)}},
+                )
+                return
+            except ClientError as exc:
+                if error_code(exc) != "ConditionalCheckFailedException":
+                    reraise_unavailable(exc)
         raise RateLimited(f"too many requests: {what}; try again later", headers={"Retry-After": "1"})
 
     def _update(self, key, condition, update, values, now):

@@ -45,6 +45,7 @@ class Method:
     status: int = 200
     answer: str = ""  # the name of the answer's schema in the OpenAPI document
     admin: bool = False
+    idempotent: bool = False  # takes an Idempotency-Key header
 
     @property
     def param_names(self):
@@ -54,11 +55,11 @@ class Method:
 METHODS = {}
 
 
-def method(name, summary, params=(), verbs=WRITE, status=200, answer="", admin=False):
+def method(name, summary, params=(), verbs=WRITE, status=200, answer="", admin=False, idempotent=False):
     """Register the decorated function as the API method ``name``."""
 
     def register(function):
-        METHODS[name] = Method(name, function, verbs, tuple(params), summary, status, answer, admin)
+        METHODS[name] = Method(name, function, verbs, tuple(params), summary, status, answer, admin, idempotent)
         return function
 
     return register

@@ -12,7 +12,7 @@ company-level one):
 | ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
 | ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
-| ``IDEM#<key>`` | ``IDEM`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
+| ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
 """
 
 import hashlib

@@ -5,6 +5,8 @@ works the same for both. Handed its DynamoDB client and table name, so the same 
 AWS, on the local moto server and in tests.
 """
 
+import random
+import time
 from dataclasses import dataclass, replace
 
 from botocore.exceptions import ClientError
@@ -24,7 +26,8 @@ from chalicelib.table import (
 )
 
 OWNER_FIELD = {"event": "eventID", "company": "companyID"}
-_CREATE_TRIES = 3
+_CREATE_TRIES = 3  # a listing removed between a cancelled creation and the read that explains it
+_TRANSACTION_TRIES = 6
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,29 @@ class Webhook:
 class WebhookStore:
     """Webhooks and the per-owner listing that keeps them unique, counted and findable."""
 
-    def __init__(self, client, table_name, max_per_owner=200):
+    def __init__(self, client, table_name, max_per_owner=200, sleep=time.sleep):
         self._db = client
         self._table = table_name
         self._max = max_per_owner
+        self._sleep = sleep
+
+    def _transact(self, items):
+        """Write ``items`` in one transaction; the reason codes of a cancellation (one per item),
+        or None when it went through. A transaction that met another one writing the same
+        items (every creation for an owner writes its counter) is tried again after a short,
+        random pause, and gives :class:`Unavailable` only if that keeps happening."""
+        for attempt in range(_TRANSACTION_TRIES):
+            try:
+                self._db.transact_write_items(TransactItems=items)
+                return None
+            except ClientError as exc:
+                if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
+                    reraise_unavailable(exc)
+                reasons = cancellation_reasons(exc)
+                if "ConditionalCheckFailed" in reasons:
+                    return reasons
+            self._sleep(random.uniform(0.005, 0.02 * (attempt + 1)))
+        raise Unavailable("the service is busy; try again in a moment")
 
     def create(self, webhook):
         """Store a new webhook in one transaction with its listing and its owner's count.
@@ -118,24 +140,19 @@ class WebhookStore:
                         "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(self._max)}}}},
         ]
         for _ in range(_CREATE_TRIES):
-            try:
-                self._db.transact_write_items(TransactItems=items)
+            reasons = self._transact(items)
+            if reasons is None:
                 return webhook
-            except ClientError as exc:
-                if error_code(exc) != "TransactionCanceledException":
-                    reraise_unavailable(exc)
-                reasons = cancellation_reasons(exc)
-                if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
-                    raise InvalidParameter(
-                        f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
-                        " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks") from exc
+            if reasons[1] == "ConditionalCheckFailed":
                 existing = get_item(self._db, self._table, webhook._listing())
                 if existing is not None:
                     raise Conflict(
                         f"this {webhook.level} already has a webhook of type {webhook.type} for that url: "
-                        f"{existing['webhookID']}", field="url") from exc
-                # The listing that stopped it was removed meanwhile, or another transaction was
-                # under way on these items: try again.
+                        f"{existing['webhookID']}", field="url")
+                continue  # the listing that stopped it was removed meanwhile: try again
+            raise InvalidParameter(
+                f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
+                " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
         raise Unavailable("the service is busy; try again in a moment")
 
     def get(self, webhook_id, now=None):
@@ -176,9 +193,7 @@ class WebhookStore:
     def remove(self, webhook):
         """Mark the webhook removed, drop its listing and count it out; raise
         :class:`NotFound` if it is already gone."""
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
+        reasons = self._transact([
                     {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
                                 "UpdateExpression": "SET #s = :removed",
                                 "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
@@ -188,12 +203,9 @@ class WebhookStore:
                     {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
                                 "UpdateExpression": "ADD webhooks :minus",
                                 "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
-                ]
-            )
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise NotFound("no webhook with that webhookID", field="webhookID") from exc
-            reraise_unavailable(exc)
+                ])
+        if reasons is not None:
+            raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
     def rotate_secret(self, webhook, secret, previous_until):
@@ -272,20 +284,13 @@ class WebhookStore:
         if only_from is not None:
             condition += " AND #s = :from"
             values[":from"] = {"S": only_from}
-        try:
-            self._db.transact_write_items(
-                TransactItems=[
-                    {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
-                                "UpdateExpression": update,
-                                "ConditionExpression": condition, "ExpressionAttributeNames": names,
-                                "ExpressionAttributeValues": values}},
-                    {"Update": {"TableName": self._table, "Key": webhook._listing(),
-                                "UpdateExpression": "SET #s = :status", "ConditionExpression": "attribute_exists(pk)",
-                                "ExpressionAttributeNames": names,
-                                "ExpressionAttributeValues": {":status": {"S": status}}}},
-                ]
-            )
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise NotFound("no webhook with that webhookID", field="webhookID") from exc
-            reraise_unavailable(exc)
+        reasons = self._transact([
+            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id), "UpdateExpression": update,
+                        "ConditionExpression": condition, "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values}},
+            {"Update": {"TableName": self._table, "Key": webhook._listing(),
+                        "UpdateExpression": "SET #s = :status", "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": {":status": {"S": status}}}},
+        ])
+        if reasons is not None:
+            raise NotFound("no webhook with that webhookID", field="webhookID")

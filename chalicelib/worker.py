@@ -203,7 +203,11 @@ class DeliveryWorker:
     def _attempt(self, item, webhook_item, record, batch):
         message = item.message
         now = self._clock()
-        webhook = self._webhooks.forget_old_secret(Webhook.from_item(webhook_item), now)
+        with batch.lock_for(message.webhook_id):
+            webhook = Webhook.from_item(webhook_item)
+            if webhook.signing_secrets(now) != webhook.secrets:  # a rotated-out secret whose overlap ended
+                webhook = self._webhooks.forget_old_secret(webhook, now)
+                webhook_item["secrets"] = list(webhook.secrets)  # once for the batch, not once a message
         number = (record.attempt_count if record else 0) + 1
         body, sequence = (record.body if record else None), None
         subject = (message.webhook_id, message.subject)

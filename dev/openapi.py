@@ -76,7 +76,7 @@ def operation(method, verb):
     """One verb of one method: GET takes the query string, POST a JSON or form body."""
     op = {"operationId": method.name.replace(".", "_") + ("_get" if verb == "get" else ""),
           "summary": method.summary, "tags": [method.name.split(".")[0]], "responses": responses(method)}
-    if method.name == "webhook.dispatch":
+    if method.idempotent:
         op["parameters"] = [{"name": "Idempotency-Key", "in": "header", "required": False,
                              "description": "The same key with the same parameters within 24 hours answers the first "
                                             "call's answer again and queues nothing; with other parameters, 409.",

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, ConnectTimeoutError
 
 from chalicelib import worker as worker_module
 from chalicelib.destinations import DestinationPolicy, UnsafeDestination
+from chalicelib.errors import RateLimited
 from chalicelib.services import get_services
 from tests.conftest import stored_message
 from tests.test_security import FakeDNS
@@ -118,6 +119,16 @@ def test_webhook_test_runs_at_most_its_number_a_minute_per_webhook(api, receiver
     assert statuses == [200, 200, 200, 429]
     assert api.call("webhook.test", webhookID=other["webhookID"])[0] == 200  # per webhook
     assert len(receiver.requests) == 4
+
+
+def test_test_sends_are_counted_in_any_minute_not_per_bucket(aws):
+    limits = get_services().limits
+    for second in (0, 1, 2):
+        limits.take_within("TEST#wh_x", 3, 60, 1_000 + second, "three a minute")
+    with pytest.raises(RateLimited) as refused:
+        limits.take_within("TEST#wh_x", 3, 60, 1_030, "three a minute")  # a bucket would allow one by now
+    assert refused.value.headers["Retry-After"] == "30"
+    limits.take_within("TEST#wh_x", 3, 60, 1_060.5, "three a minute")  # the first has left the minute
 
 
 # Idempotent dispatch ------------------------------------------------------------------------------
@@ -297,3 +308,22 @@ def test_two_groups_that_both_see_410_disable_their_webhook_once(api, receiver, 
     printed = capfd.readouterr().out
     assert '"Disabled":[1.0]' in printed  # counted once, not once a group
     assert api.call("webhook.find", eventID="1234")[1]["data"][0]["status"] == "disabled"
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("note", ["\ud800", "\ufffe", float("nan"), 10**400, nested(40)])
+def test_an_eventbridge_event_that_cannot_be_delivered_is_dropped_not_retried(api, aws, receiver, note):
+    import app as application
+    from dev.worker import LambdaContext
+
+    api.create(receiver.url, type="eventEdited")
+    application.platform_event({"version": "0", "id": "e-bad", "detail-type": "eventEdited", "source": "inevent.platform",
+                                "account": "1", "time": "2026-11-27T20:00:00Z", "region": "us-east-1",
+                                "resources": [], "detail": {"eventID": "1234", "note": note}}, LambdaContext())
+    assert queued_count(aws) == 0
