@@ -34,6 +34,7 @@ from chalicelib.api import MAX_BODY_BYTES, METHODS
 from chalicelib.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError
 
 ROUTED_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"}
+LISTEN_BACKLOG = 128
 _QUERY_PARAMETER = re.compile(r"(?<=[?&;])([^=&;\s'\"]*)=([^&;\s'\"]*)")
 _AUTHORIZATION = re.compile(r"(authorization\s*[:=]\s*)[^'\"\r\n]+", re.IGNORECASE)
 _BEARER = re.compile(r"(bearer\s+)[^\s'\"&;]+", re.IGNORECASE)
@@ -215,6 +216,9 @@ def main(argv=None):
     chalice_handler = server.server.RequestHandlerClass  # a functools.partial of Chalice's handler
     server.server.RequestHandlerClass = functools.partial(RequestHandler, *chalice_handler.args,
                                                           **chalice_handler.keywords)
+    # Python's HTTP server listens with a backlog of 5: more clients connecting at once (a
+    # console and a script, a test racing 16 requests) were reset. Listen again with room.
+    server.server.socket.listen(LISTEN_BACKLOG)
     server.serve_forever()
 
 
