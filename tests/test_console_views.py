@@ -103,6 +103,10 @@ def test_health_shows_in_the_table_and_the_webhook_view(console, service, event)
         receiver.wait_for(1, successes=True)
         failing = create(service, event, "http://127.0.0.1:9/failing", type="activityDismissal")
         dispatch(service, event, type="activityDismissal")
+        for _ in range(100):  # the health is read when the table loads: after the first failed attempt
+            if service.call("webhook.stats", ADMIN, webhookID=failing)[1].get("failingSince"):
+                break
+            console.wait_for_timeout(100)
         sign_in(console, event)
         health = row(console, healthy).locator(".health")
         expect(health).to_contain_text("100% delivered (1 of 1)")
