@@ -58,6 +58,12 @@ class Deadline:
             with deadline._lock:
                 deadline._connection = connection
 
+    @property
+    def over(self):
+        """Whether the attempt has ended (read without the lock: a stale False only means one
+        more look)."""
+        return self._over
+
     def expire(self):
         """Shut the attempt's socket down if it is still running; True to be called again soon
         (its connection has no socket yet)."""
@@ -98,6 +104,8 @@ class _Watchdog:
     def _run(self):
         with self._changed:
             while True:
+                while self._due and self._due[0][2].over:
+                    heapq.heappop(self._due)  # ended in time: forgotten now, not woken for at its deadline
                 wait = self._due[0][0] - time.monotonic() if self._due else None
                 if wait is None or wait > 0:
                     self._changed.wait(wait)

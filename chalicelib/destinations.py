@@ -6,6 +6,7 @@ checked, so a second DNS answer cannot send it elsewhere.
 """
 
 import concurrent.futures
+import functools
 import ipaddress
 import re
 import socket
@@ -75,6 +76,11 @@ class _ParsedURL:
 def _parse(url):
     if not isinstance(url, str) or not url:
         raise InvalidURL("url must be an absolute http or https URL")
+    return _parse_text(url)
+
+
+@functools.lru_cache(maxsize=1024)  # each delivery parses its webhook's URL again: the same few, mostly
+def _parse_text(url):
     if len(url) > MAX_URL_LENGTH:
         raise InvalidURL(f"url must be at most {MAX_URL_LENGTH} characters")
     if _CONTROL_OR_SPACE.search(url):

@@ -35,7 +35,27 @@ OWNER_PREFIX = {"event": "EV", "company": "CO"}
 
 
 def serialize(item):
-    return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
+    """``item`` in DynamoDB's attribute-value form, leaving out its None values."""
+    return {key: _attribute_value(value) for key, value in item.items() if value is not None}
+
+
+def _attribute_value(value):
+    # The types the stores write, done here (boto3's TypeSerializer takes five times as long,
+    # which the delivery worker pays for every record); anything else is left to it.
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is int:
+        return {"N": str(value)}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is dict:
+        return {"M": {key: _attribute_value(item) for key, item in value.items()}}
+    if kind is list:
+        return {"L": [_attribute_value(item) for item in value]}
+    if value is None:
+        return {"NULL": True}
+    return _serializer.serialize(value)
 
 
 def deserialize(item):
