@@ -31,3 +31,26 @@ def flush():
         metrics.flush_metrics()
         if is_metrics_disabled():
             metrics.clear_metrics()  # flush_metrics keeps them then, and prints them itself at 100 values
+
+
+def report_attempt(message, number, attempt, status, sent_ms, finished_ms):
+    """The log line and the metrics of one delivery attempt (an ``Attempt`` of ``message``,
+    a ``QueuedMessage``, which came to ``status``)."""
+    logger.info("delivery attempt", extra={
+        "webhookID": message.webhook_id,
+        "messageID": message.message_id,
+        "type": message.type,
+        "attempt": number,
+        "statusCode": attempt.status_code,
+        "durationMs": attempt.duration_ms,
+        "error": attempt.error,
+        "outcome": status,
+    })
+    latency(attempt.duration_ms)
+    if status == "delivered":
+        count("Delivered")
+        metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=max(0, finished_ms - sent_ms))
+    elif status == "failed":
+        count("Failed")
+    else:
+        count("Retried")

@@ -10,6 +10,12 @@ the group while one of them is in flight, so a failing message keeps that subjec
 messages behind it while the others go ahead. (Standard queues with delays would be cheaper
 but cannot keep order; a table of per-subject locks would cost a write per delivery.)
 
+A batch's groups run in turn on the invoking thread, and on more threads only while one is slow
+(chalicelib.batch_runner): a thread per delivery would cost as much CPU as the POST itself.
+The records of the batch's first attempts are written together, in one request, once no group
+is left to start (and before a group's next message goes, so that a worker that dies mid-batch
+does not send again what it had delivered).
+
 Retries do not keep a Lambda waiting: a failed message is hidden on the queue until its next
 attempt is due (ChangeMessageVisibility), and its state (attempts, next attempt time) lives in
 the delivery log, whose conditional writes also make a message that SQS hands out twice be
@@ -18,16 +24,15 @@ sent only once.
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chalicelib import observability
+from chalicelib.batch_runner import BatchRunner
 from chalicelib.sender import send, signed_request
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
-from chalicelib.errors import NotFound
+from chalicelib.endpoint_health import EndpointHealth
 from chalicelib.occurrences import delivery_body
-from chalicelib.settings import format_duration
 from chalicelib.webhook_store import Webhook
 
 log = observability.logger
@@ -63,13 +68,34 @@ class _Batch:
     records: dict
     sequences: dict
     deadline: float | None = None
+    unwritten: list = field(default_factory=list)  # first-attempt records handed in, not yet written
+    unrecorded: set = field(default_factory=set)  # record IDs of failed attempts whose record was lost
     _locks: dict = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
         self._locks = {webhook_id: threading.Lock() for webhook_id in self.webhooks}
 
     def lock_for(self, webhook_id):
         return self._locks[webhook_id]
+
+    def hand_in(self, record):
+        with self._lock:
+            self.unwritten.append(record)
+
+    def take_unwritten(self):
+        with self._lock:
+            taken, self.unwritten = self.unwritten, []
+            return taken
+
+
+@dataclass
+class _Unwritten:
+    """The items that record a message's first attempt, handed in to be written with the batch's."""
+
+    items: list
+    received: _Received
+    ok: bool
 
 
 class DeliveryWorker:
@@ -84,8 +110,8 @@ class DeliveryWorker:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._executor = None
-        self._lock = threading.Lock()
+        self._runner = BatchRunner(threads=10)
+        self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms)
 
     def handle(self, records, remaining_ms=None):
         """Deliver what is due in ``records`` (Lambda SQS record dicts); return the IDs to retry.
@@ -106,19 +132,17 @@ class DeliveryWorker:
             for item in good:  # SQS FIFO hands a group's messages over in order; keep that order
                 groups.setdefault(item.group_id, []).append(item)
             jobs = [lambda g=group: self._deliver_group(g, batch) for group in groups.values()]
-            results = [jobs[0]()] if len(jobs) == 1 else list(self._pool().map(lambda job: job(), jobs))
+            results = self._runner.run(jobs, when_none_left=lambda: self._write_records(batch))
+            self._write_records(batch)  # none are left, unless a thread could not write them
             later = [entry for group_later in results for entry in group_later]
+            back = {item.record_id for item, _ in later}
+            later += [(item, _RETRY_AFTER_ERROR_SECONDS) for item in good
+                      if item.record_id in batch.unrecorded and item.record_id not in back]
             if later:
                 self._queue.retry_later([(item.receipt_handle, delay) for item, delay in later])
             return failed + [item.record_id for item, _ in later]
         finally:
             observability.flush()
-
-    def _pool(self):
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=10, thread_name_prefix="deliver")
-            return self._executor
 
     def _parse(self, record):
         attributes = record.get("attributes", {})
@@ -138,6 +162,12 @@ class DeliveryWorker:
     def _deliver_group(self, group, batch):
         """Deliver one subject's messages in order; return [(item, seconds)] to put back."""
         for index, item in enumerate(group):
+            if index:
+                # The message before it is recorded before this one goes: a worker that dies
+                # mid-batch must not send again what it had already delivered.
+                self._write_records(batch)
+                if group[index - 1].record_id in batch.unrecorded:  # it failed and was not recorded
+                    return [(later, 0) for later in group[index:]]
             if batch.deadline is not None and batch.deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
                 # Not enough time left to wait for an endpoint: hand the rest back at once.
                 return [(later, 0) for later in group[index:]]
@@ -229,27 +259,27 @@ class DeliveryWorker:
                 delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
-        try:
-            if sequence is not None:
-                # Recorded before going on, not at the end of the batch (a worker that dies
-                # mid-batch must not send again what it had already delivered), in one request
-                # with the records of the deliveries that finish at the same moment.
-                self._log.write_together(self._log.first_attempt_items(
-                    message, attempt.to_record(number, now), status, next_ms, now, sequence, body, record, headers))
-                recorded = True
-            else:
-                recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status, next_ms,
-                                                    now, headers)
-        except Exception:
-            if not attempt.ok:
-                raise  # it comes back, and is tried again
-            # The endpoint has it: sending it again because our own write failed would be wrong.
-            log.exception("a delivered message's record could not be written; it is not sent again",
-                          extra={"messageID": message.message_id, "webhookID": message.webhook_id})
-            observability.count("RecordLost")
+        if sequence is not None:
+            # Written with the batch's other first attempts, in one request, once no message of
+            # the batch is left to start (or before its subject's next message goes).
+            batch.hand_in(_Unwritten(self._log.first_attempt_items(
+                message, attempt.to_record(number, now), status, next_ms, now, sequence, body, record, headers),
+                item, attempt.ok))
             recorded = True
-        self._report(message, webhook, number, attempt, status, item.sent_ms, finished_ms)
-        self._mind_health(webhook, webhook_item, attempt, finished_ms, batch)
+        else:
+            try:
+                recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status,
+                                                    next_ms, now, headers)
+            except Exception:
+                if not attempt.ok:
+                    raise  # it comes back, and is tried again
+                # The endpoint has it: sending it again because our own write failed would be wrong.
+                log.exception("a delivered message's record could not be written; it is not sent again",
+                              extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+                observability.count("RecordLost")
+                recorded = True
+        observability.report_attempt(message, number, attempt, status, item.sent_ms, finished_ms)
+        self._health.mind(webhook, webhook_item, attempt, finished_ms, batch.lock_for(webhook.webhook_id))
         if not recorded:
             # Another receipt of this message recorded this attempt first; the log decides.
             state = self._log.get(message.webhook_id, message.message_id)
@@ -260,57 +290,20 @@ class DeliveryWorker:
             batch.sequences[subject] = sequence
         return delay
 
-    def _report(self, message, webhook, number, attempt, status, sent_ms, finished_ms):
-        fields = {
-            "webhookID": webhook.webhook_id,
-            "messageID": message.message_id,
-            "type": message.type,
-            "attempt": number,
-            "statusCode": attempt.status_code,
-            "durationMs": attempt.duration_ms,
-            "error": attempt.error,
-            "outcome": status,
-        }
-        log.info("delivery attempt", extra=fields)
-        observability.latency(attempt.duration_ms)
-        if status == "delivered":
-            observability.count("Delivered")
-            observability.metrics.add_metric(name="DeliveryLatency", unit="Milliseconds",
-                                             value=max(0, finished_ms - sent_ms))
-        elif status == "failed":
-            observability.count("Failed")
-        else:
-            observability.count("Retried")
-
-    def _mind_health(self, webhook, webhook_item, attempt, now_ms, batch):
-        """410 disables at once; failing without a success for too long disables too.
-
-        Under the webhook's lock: the batch's other groups of the same webhook see what this
-        one changed, and a webhook is disabled (and counted) once.
-        """
-        with batch.lock_for(webhook.webhook_id):
-            failing_since = webhook_item.get("failingSince")
-            try:
-                if attempt.ok:
-                    if failing_since is not None:
-                        self._webhooks.clear_failing(webhook.webhook_id)
-                        webhook_item.pop("failingSince", None)
-                    return
-                if attempt.status_code == 410:
-                    self._disable(webhook, webhook_item, "the endpoint answered 410 Gone")
-                elif failing_since is None:
-                    self._webhooks.mark_failing(webhook.webhook_id, now_ms)
-                    webhook_item["failingSince"] = now_ms
-                elif now_ms - int(failing_since) >= self._settings.auto_disable_after_ms:
-                    self._disable(webhook, webhook_item, "the endpoint accepted no delivery for "
-                                  f"{format_duration(self._settings.auto_disable_after_ms)}")
-            except NotFound:
-                pass  # removed, or disabled by another invocation meanwhile
-
-    def _disable(self, webhook, webhook_item, reason):
-        if webhook_item.get("status") != "enabled":
+    def _write_records(self, batch):
+        """Write the first-attempt records handed in so far, in one request (with whatever other
+        threads are writing at that moment). If the write fails, a message that reached its
+        endpoint is not sent again (``RecordLost``); one that did not comes back to be tried again."""
+        taken = batch.take_unwritten()
+        if not taken:
             return
-        self._webhooks.set_status(webhook, "disabled", only_from="enabled", reason=reason)
-        webhook_item["status"] = "disabled"
-        observability.count("Disabled")
-        log.warning("webhook disabled", extra={"webhookID": webhook.webhook_id, "reason": reason})
+        try:
+            self._log.write_together([entry for record in taken for entry in record.items])
+        except Exception:  # noqa: BLE001 - each message's fate is decided below
+            log.exception("the records of a batch's deliveries could not be written",
+                          extra={"messageIDs": [record.received.message.message_id for record in taken]})
+            for record in taken:
+                if record.ok:
+                    observability.count("RecordLost")
+                else:
+                    batch.unrecorded.add(record.received.record_id)

@@ -42,7 +42,10 @@ every request; "one batch after another" is the same fan-out with `BATCHES_AT_ON
 Figure 2's CPU time is this process's (`time.process_time()`), the worker called as Lambda calls
 it on batches received from the local run's moto servers, the receiver in a process of its own;
 the floor signs the same bodies with the Standard Webhooks library and POSTs them with urllib3
-on one kept-alive connection. Figure 4's ceiling sends the AWS requests counted for figure 2's
+on one kept-alive connection, one after another, each batch right after the worker has
+delivered it, so that both are measured under the same load of the machine (measured apart, in
+one run of the worker and then one of the floor, the floor came out about a fifth cheaper on an
+idle machine and the ratio swung by a third between runs). Figure 4's ceiling sends the AWS requests counted for figure 2's
 deliveries (dispatch over the API, the event source's receive and delete, the worker's reads and
 writes) straight to the moto servers from {threads} threads, as many as the local run's
 dispatchers and pollers. Machines differ a lot in the absolute figures; the ratios, measured in
@@ -158,7 +161,7 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  f"DynamoDB {ddb:.2f} ({calls(delivery_calls)}); SQS {sqs:.2f} by the function | "
                  "at most 2 DynamoDB, no SQS beyond the event source |")
     lines.append(f"| 2 | the worker's CPU time per delivery, against the floor (signing and POSTing the same bodies "
-                 f"with urllib3 alone; {cpu['deliveries']} deliveries) | {cpu['worker_ms']:.2f} ms vs "
+                 f"with urllib3 alone, each batch right after the worker's; {cpu['deliveries']} deliveries) | {cpu['worker_ms']:.2f} ms vs "
                  f"{cpu['floor_ms']:.2f} ms: **{cpu['worker_ms'] / cpu['floor_ms']:.1f} × the floor** | "
                  "at most 3 × |")
     lines.append(f"| 3 | a batch of 10 deliveries to an endpoint answering in 200 ms | "

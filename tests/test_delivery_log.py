@@ -371,3 +371,38 @@ def test_no_request_carries_more_items_than_batch_write_item_takes():
     for thread in threads:
         thread.join(10)
     assert requests == [2, 24, 14]
+
+
+def test_the_first_attempts_of_a_batch_are_recorded_in_one_request(api, worker):
+    from dev.receiver import Receiver
+
+    # An endpoint that answers at once (the schema is checked elsewhere), as most do.
+    with Receiver(check_schema=False) as receiver:
+        deliver_ten_in_one_batch(api, worker, receiver)
+
+
+def deliver_ten_in_one_batch(api, worker, receiver):
+    hooks = [api.create(f"{receiver.url}/{n}") for n in range(10)]
+    writes = []
+    get_services().dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", lambda **_: writes.append(1))
+    batches, handler = [], worker.poller._handler
+    worker.poller._handler = lambda event, context: batches.append(len(event["Records"])) or handler(event, context)
+    message_id = api.dispatch()["messageID"]  # ten webhooks: ten messages, one batch
+    worker.run()
+    assert batches == [10] and len(receiver.successes()) == 10
+    assert len(writes) == 1
+    assert all(record(hook["webhookID"], message_id)["status"] == "delivered" for hook in hooks)
+
+
+def test_a_failed_last_attempt_whose_record_cannot_be_written_comes_back_rather_than_being_lost(
+        api, aws, receiver, worker, settings):
+    from tests.test_hardening import THROTTLED, fail_aws_calls, queued_count
+
+    settings(RETRY_SCHEDULE="0s")  # one attempt: a failure is final, and would leave the queue
+    receiver.answer(500)
+    hook = api.create(receiver.url)
+    message_id = api.dispatch()["messageID"]
+    fail_aws_calls(get_services().dynamodb, "BatchWriteItem", THROTTLED, times=100)
+    worker.run()
+    assert len(receiver.requests) == 1
+    assert record(hook["webhookID"], message_id) is None and queued_count(aws) == 1  # back, hidden until it is tried again

@@ -1,0 +1,123 @@
+"""A batch's jobs, run in turn on the calling thread, and on more threads only while one is slow.
+
+The delivery worker's jobs are mostly quick (a POST to an endpoint that answers in a few
+milliseconds) and sometimes slow (an endpoint that takes seconds, or never answers). Run all
+on threads at once and every job pays for a thread's hand-over, as much CPU as the POST itself;
+run them one after another and one slow endpoint holds up the rest. So jobs start in order on
+the calling thread; whenever a thread's job has run for ``slow_after`` seconds, the next job
+starts on another thread, and so on, up to ``threads`` at once. A slow job holds the ones behind
+it back by ``slow_after`` at most.
+"""
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+
+from chalicelib.deadlines import Alarm
+
+
+class BatchRunner:
+    """Runs jobs as the module docstring says; made once, used for batch after batch."""
+
+    def __init__(self, threads=10, slow_after=0.002, gather_for=0.1):
+        self._threads = threads
+        self._slow_after = slow_after
+        self._gather_for = gather_for
+        self._executor = None
+        self._lock = threading.Lock()
+
+    def run(self, jobs, when_none_left=None):
+        """Run every job (a callable of no arguments); return their results, in order. A job that
+        raised raises here, once all have ended.
+
+        ``when_none_left``, if given, is called by each thread that finds no job left to start,
+        once every other thread has too, or ``gather_for`` seconds later if one is still busy
+        with a slow job: so what the jobs left to do afterwards (the worker's records) is done
+        once for the batch, and a slow job holds it back by ``gather_for`` at most."""
+        run = _Run(list(jobs), self, when_none_left)
+        run.work()
+        run.wait()
+        return run.results()
+
+    def _spare_thread(self):
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=self._threads - 1, thread_name_prefix="deliver")
+            return self._executor
+
+
+class _Run:
+    """One call of :meth:`BatchRunner.run`."""
+
+    def __init__(self, jobs, runner, when_none_left):
+        self._jobs = jobs
+        self._runner = runner
+        self._when_none_left = when_none_left
+        self._waiting = deque(range(len(jobs)))
+        self._outcomes = [None] * len(jobs)
+        self._threads = 1  # the calling thread
+        self._idle = 0  # threads that found no job left
+        self._failure = None
+        self._changed = threading.Condition()
+
+    def work(self):
+        """Take jobs in turn until none is left; then ``when_none_left``."""
+        try:
+            while True:
+                with self._changed:
+                    if not self._waiting:
+                        break
+                    index = self._waiting.popleft()
+                alarm = Alarm(time.monotonic() + self._runner._slow_after, self._slow)
+                try:
+                    self._outcomes[index] = (True, self._jobs[index]())
+                except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
+                    self._outcomes[index] = (False, exc)
+                finally:
+                    alarm.call_off()
+            if self._when_none_left is not None:
+                self._wait_for_the_others()
+                self._when_none_left()
+        except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
+            self._failure = exc
+        finally:
+            with self._changed:
+                self._threads -= 1
+                self._changed.notify_all()
+
+    def _wait_for_the_others(self):
+        """Until every thread of the run has found no job left, or ``gather_for`` has passed."""
+        with self._changed:
+            self._idle += 1
+            self._changed.notify_all()
+            until = time.monotonic() + self._runner._gather_for
+            while self._idle < self._threads and (left := until - time.monotonic()) > 0:
+                self._changed.wait(left)
+
+    def _slow(self):
+        """A job has run for ``slow_after``: the next one starts on another thread (on the
+        watchdog's thread: quick, never blocking)."""
+        with self._changed:
+            if not self._waiting or self._threads >= self._runner._threads:
+                return
+            self._threads += 1
+        try:
+            self._runner._spare_thread().submit(self.work)
+        except RuntimeError:  # no threads to be had (the interpreter is ending): the jobs wait their turn
+            with self._changed:
+                self._threads -= 1
+                self._changed.notify_all()
+
+    def wait(self):
+        with self._changed:
+            while self._threads:
+                self._changed.wait()
+
+    def results(self):
+        if self._failure is not None:
+            raise self._failure
+        for ok, value in self._outcomes:
+            if not ok:
+                raise value
+        return [value for _, value in self._outcomes]

@@ -1,0 +1,81 @@
+"""The delivery worker's batch runner: jobs in turn on the calling thread, more threads only while one is slow."""
+
+import threading
+import time
+
+import pytest
+
+from chalicelib.batch_runner import BatchRunner
+
+
+def test_quick_jobs_run_in_turn_on_the_calling_thread_and_answer_in_order():
+    ran = []
+
+    def job(n):
+        ran.append((n, threading.current_thread()))
+        return n * n
+
+    assert BatchRunner(slow_after=1.0).run([lambda n=n: job(n) for n in range(10)]) == [n * n for n in range(10)]
+    assert ran == [(n, threading.current_thread()) for n in range(10)]
+
+
+def test_a_slow_job_holds_the_ones_behind_it_back_by_slow_after_at_most():
+    released, done = threading.Event(), {}
+
+    def slow():
+        released.wait(10)
+        done["slow"] = time.monotonic()
+
+    def quick(n):
+        done[n] = time.monotonic()
+        if n == 3:
+            released.set()  # the slow one ends only once every quick one behind it has
+
+    started = time.monotonic()
+    BatchRunner(slow_after=0.02).run([slow] + [lambda n=n: quick(n) for n in range(1, 4)])
+    assert max(done[n] for n in range(1, 4)) <= done["slow"]
+    assert done[1] - started < 1.0
+
+
+def test_no_more_threads_than_allowed_run_at_once():
+    running, most, lock, gate = [0], [0], threading.Lock(), threading.Event()
+
+    def job(n):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        gate.wait(0.3)  # every job is slow
+        with lock:
+            running[0] -= 1
+        return n
+
+    assert BatchRunner(threads=3, slow_after=0.01).run([lambda n=n: job(n) for n in range(8)]) == list(range(8))
+    assert most[0] == 3
+
+
+def test_each_thread_that_finds_no_job_left_says_so_before_the_run_ends():
+    released, calls = threading.Event(), []
+
+    def slow():
+        released.wait(10)
+
+    def quick():
+        released.set()
+
+    BatchRunner(slow_after=0.02).run([slow, quick], when_none_left=lambda: calls.append(threading.current_thread()))
+    assert len(calls) == 2 and threading.current_thread() in calls
+
+
+def test_a_job_that_raises_raises_once_every_job_has_ended():
+    ended = []
+
+    def bad():
+        raise ValueError("bad job")
+
+    def good():
+        time.sleep(0.05)
+        ended.append("good")
+
+    with pytest.raises(ValueError, match="bad job"):
+        BatchRunner(slow_after=0.01).run([bad, good])
+    assert ended == ["good"]
