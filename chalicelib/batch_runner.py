@@ -59,6 +59,7 @@ class _Run:
         self._threads = 1  # the calling thread
         self._idle = 0  # threads that found no job left
         self._failure = None
+        self._helpers = []  # the futures of the threads started for this run
         self._changed = threading.Condition()
 
     def work(self):
@@ -76,6 +77,7 @@ class _Run:
                     self._outcomes[index] = (False, exc)
                 finally:
                     alarm.call_off()
+            self._cancel_unstarted()
             if self._when_none_left is not None:
                 self._wait_for_the_others()
                 self._when_none_left()
@@ -95,6 +97,17 @@ class _Run:
             while self._idle < self._threads and (left := until - time.monotonic()) > 0:
                 self._changed.wait(left)
 
+    def _cancel_unstarted(self):
+        """Threads asked for but not started yet (the pool is busy with other runs' slow jobs)
+        have nothing left to do: the run does not wait for them."""
+        with self._changed:
+            helpers = list(self._helpers)
+        for future in helpers:
+            if future.cancel():
+                with self._changed:
+                    self._threads -= 1
+                    self._changed.notify_all()
+
     def _slow(self):
         """A job has run for ``slow_after``: the next one starts on another thread (on the
         watchdog's thread: quick, never blocking)."""
@@ -103,7 +116,9 @@ class _Run:
                 return
             self._threads += 1
         try:
-            self._runner._spare_thread().submit(self.work)
+            future = self._runner._spare_thread().submit(self.work)
+            with self._changed:
+                self._helpers.append(future)
         except RuntimeError:  # no threads to be had (the interpreter is ending): the jobs wait their turn
             with self._changed:
                 self._threads -= 1

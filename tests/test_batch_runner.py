@@ -79,3 +79,15 @@ def test_a_job_that_raises_raises_once_every_job_has_ended():
     with pytest.raises(ValueError, match="bad job"):
         BatchRunner(slow_after=0.01).run([bad, good])
     assert ended == ["good"]
+
+
+def test_a_run_does_not_wait_for_a_thread_that_other_runs_keep_busy():
+    runner, released = BatchRunner(threads=2, slow_after=0.01), threading.Event()
+    first = threading.Thread(target=runner.run, args=([lambda: released.wait(10), lambda: released.wait(10)],))
+    first.start()  # its two slow jobs hold the calling thread and the one spare thread
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert runner.run([lambda: time.sleep(0.05), lambda: "quick"]) == [None, "quick"]
+    assert time.monotonic() - started < 1.0  # the thread it asked for never came; it did not wait for it
+    released.set()
+    first.join(10)
