@@ -101,12 +101,11 @@ class _Run:
         """Threads asked for but not started yet (the pool is busy with other runs' slow jobs)
         have nothing left to do: the run does not wait for them."""
         with self._changed:
-            helpers = list(self._helpers)
-        for future in helpers:
-            if future.cancel():
-                with self._changed:
+            helpers, self._helpers = self._helpers, []  # each is cancelled once, or runs
+            for future in helpers:
+                if future.cancel():
                     self._threads -= 1
-                    self._changed.notify_all()
+            self._changed.notify_all()
 
     def _slow(self):
         """A job has run for ``slow_after``: the next one starts on another thread (on the
@@ -114,19 +113,15 @@ class _Run:
         with self._changed:
             if not self._waiting or self._threads >= self._runner._threads:
                 return
+            try:
+                self._helpers.append(self._runner._spare_thread().submit(self.work))
+            except RuntimeError:  # no threads to be had (the interpreter is ending): the jobs wait their turn
+                return
             self._threads += 1
-        try:
-            future = self._runner._spare_thread().submit(self.work)
-            with self._changed:
-                self._helpers.append(future)
-        except RuntimeError:  # no threads to be had (the interpreter is ending): the jobs wait their turn
-            with self._changed:
-                self._threads -= 1
-                self._changed.notify_all()
 
     def wait(self):
         with self._changed:
-            while self._threads:
+            while self._threads > 0:
                 self._changed.wait()
 
     def results(self):

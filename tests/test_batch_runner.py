@@ -83,7 +83,8 @@ def test_a_job_that_raises_raises_once_every_job_has_ended():
 
 def test_a_run_does_not_wait_for_a_thread_that_other_runs_keep_busy():
     runner, released = BatchRunner(threads=2, slow_after=0.01), threading.Event()
-    first = threading.Thread(target=runner.run, args=([lambda: released.wait(10), lambda: released.wait(10)],))
+    first = threading.Thread(target=runner.run, args=([lambda: released.wait(10), lambda: released.wait(10)],),
+                             daemon=True)
     first.start()  # its two slow jobs hold the calling thread and the one spare thread
     time.sleep(0.2)
     started = time.monotonic()
@@ -91,3 +92,19 @@ def test_a_run_does_not_wait_for_a_thread_that_other_runs_keep_busy():
     assert time.monotonic() - started < 1.0  # the thread it asked for never came; it did not wait for it
     released.set()
     first.join(10)
+
+
+def test_a_thread_asked_for_and_never_started_is_let_go_once_whichever_threads_find_no_job_left():
+    runner, released = BatchRunner(threads=3, slow_after=0.01), threading.Event()
+    first = threading.Thread(target=runner.run, args=([lambda: released.wait(10), lambda: released.wait(10)],),
+                             daemon=True)
+    first.start()  # holds one of the two spare threads
+    time.sleep(0.2)
+    outcome = []
+    second = threading.Thread(target=lambda: outcome.append(
+        runner.run([lambda: time.sleep(0.05), lambda: time.sleep(0.05), lambda: "a", lambda: "b"])), daemon=True)
+    second.start()  # its second job takes the other spare; the third thread it asks for never comes
+    second.join(2)
+    released.set()
+    first.join(10)
+    assert outcome == [[None, None, "a", "b"]]
