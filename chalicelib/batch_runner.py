@@ -6,7 +6,8 @@ on threads at once and every job pays for a thread's hand-over, as much CPU as t
 run them one after another and one slow endpoint holds up the rest. So jobs start in order on
 the calling thread; whenever a thread's job has run for ``slow_after`` seconds, the next job
 starts on another thread, and so on, up to ``threads`` at once. A slow job holds the ones behind
-it back by ``slow_after`` at most.
+it back by ``slow_after`` at most (when a thread is to be had: runs made at the same time share
+the threads, as the local run's pollers do; Lambda makes one at a time).
 """
 
 import threading
@@ -27,15 +28,17 @@ class BatchRunner:
         self._executor = None
         self._lock = threading.Lock()
 
-    def run(self, jobs, when_none_left=None):
+    def run(self, jobs, after_each=None, when_none_left=None):
         """Run every job (a callable of no arguments); return their results, in order. A job that
         raised raises here, once all have ended.
+
+        ``after_each``, if given, is called with the seconds a job took, on its thread, after it.
 
         ``when_none_left``, if given, is called by each thread that finds no job left to start,
         once every other thread has too, or ``gather_for`` seconds later if one is still busy
         with a slow job: so what the jobs left to do afterwards (the worker's records) is done
         once for the batch, and a slow job holds it back by ``gather_for`` at most."""
-        run = _Run(list(jobs), self, when_none_left)
+        run = _Run(list(jobs), self, after_each, when_none_left)
         run.work()
         run.wait()
         return run.results()
@@ -50,9 +53,10 @@ class BatchRunner:
 class _Run:
     """One call of :meth:`BatchRunner.run`."""
 
-    def __init__(self, jobs, runner, when_none_left):
+    def __init__(self, jobs, runner, after_each, when_none_left):
         self._jobs = jobs
         self._runner = runner
+        self._after_each = after_each
         self._when_none_left = when_none_left
         self._waiting = deque(range(len(jobs)))
         self._outcomes = [None] * len(jobs)
@@ -64,21 +68,26 @@ class _Run:
 
     def work(self):
         """Take jobs in turn until none is left; then ``when_none_left``."""
+        idle = False
         try:
             while True:
                 with self._changed:
                     if not self._waiting:
                         break
                     index = self._waiting.popleft()
-                alarm = Alarm(time.monotonic() + self._runner._slow_after, self._slow)
+                started = time.monotonic()
+                alarm = Alarm(started + self._runner._slow_after, self._slow)
                 try:
                     self._outcomes[index] = (True, self._jobs[index]())
                 except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
                     self._outcomes[index] = (False, exc)
                 finally:
                     alarm.call_off()
+                if self._after_each is not None:
+                    self._after_each(time.monotonic() - started)
             self._cancel_unstarted()
             if self._when_none_left is not None:
+                idle = True
                 self._wait_for_the_others()
                 self._when_none_left()
         except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
@@ -86,6 +95,7 @@ class _Run:
         finally:
             with self._changed:
                 self._threads -= 1
+                self._idle -= idle  # those still at work are waited for by the ones still idle
                 self._changed.notify_all()
 
     def _wait_for_the_others(self):

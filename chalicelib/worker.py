@@ -13,8 +13,8 @@ but cannot keep order; a table of per-subject locks would cost a write per deliv
 A batch's groups run in turn on the invoking thread, and on more threads only while one is slow
 (chalicelib.batch_runner): a thread per delivery would cost as much CPU as the POST itself.
 The records of the batch's first attempts are written together, in one request, once no group
-is left to start (and before a group's next message goes, so that a worker that dies mid-batch
-does not send again what it had delivered).
+is left to start; but none waits much more than 0.1 s, and a group's next message waits for
+its record, so that a worker that dies mid-batch does not send again what it had delivered.
 
 Retries do not keep a Lambda waiting: a failed message is hidden on the queue until its next
 attempt is due (ChangeMessageVisibility), and its state (attempts, next attempt time) lives in
@@ -45,6 +45,8 @@ _RETRY_AFTER_ERROR_SECONDS = 30
 _REOPEN_WAIT_MS = 30_000
 _REOPEN_POLL_SECONDS = 2
 _REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
+# A first attempt's record waits at most about this long to be written with the batch's others.
+_RECORD_WAIT_SECONDS = 0.1
 
 
 @dataclass
@@ -88,6 +90,10 @@ class _Batch:
             taken, self.unwritten = self.unwritten, []
             return taken
 
+    def oldest_unwritten_seconds(self):
+        with self._lock:
+            return time.monotonic() - self.unwritten[0].handed_at if self.unwritten else 0.0
+
 
 @dataclass
 class _Unwritten:
@@ -96,6 +102,7 @@ class _Unwritten:
     items: list
     received: _Received
     ok: bool
+    handed_at: float = field(default_factory=time.monotonic)
 
 
 class DeliveryWorker:
@@ -110,7 +117,7 @@ class DeliveryWorker:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._runner = BatchRunner(threads=10)
+        self._runner = BatchRunner(threads=10, gather_for=_RECORD_WAIT_SECONDS)
         self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms)
 
     def handle(self, records, remaining_ms=None):
@@ -132,7 +139,8 @@ class DeliveryWorker:
             for item in good:  # SQS FIFO hands a group's messages over in order; keep that order
                 groups.setdefault(item.group_id, []).append(item)
             jobs = [lambda g=group: self._deliver_group(g, batch) for group in groups.values()]
-            results = self._runner.run(jobs, when_none_left=lambda: self._write_records(batch))
+            results = self._runner.run(jobs, after_each=lambda seconds: self._write_if_waited(batch, seconds),
+                                       when_none_left=lambda: self._write_records(batch))
             self._write_records(batch)  # none are left, unless a thread could not write them
             later = [entry for group_later in results for entry in group_later]
             back = {item.record_id for item, _ in later}
@@ -289,6 +297,13 @@ class DeliveryWorker:
         if sequence is not None:
             batch.sequences[subject] = sequence
         return delay
+
+    def _write_if_waited(self, batch, seconds):
+        """After a group: its records wait for the batch's others unless this group was slow (the
+        next may be too), or the oldest has waited long enough; so none waits much longer than
+        _RECORD_WAIT_SECONDS, however the batch's groups go."""
+        if seconds >= _RECORD_WAIT_SECONDS or batch.oldest_unwritten_seconds() >= _RECORD_WAIT_SECONDS:
+            self._write_records(batch)
 
     def _write_records(self, batch):
         """Write the first-attempt records handed in so far, in one request (with whatever other

@@ -108,3 +108,9 @@ def test_a_thread_asked_for_and_never_started_is_let_go_once_whichever_threads_f
     released.set()
     first.join(10)
     assert outcome == [[None, None, "a", "b"]]
+
+
+def test_after_each_job_its_thread_is_told_how_long_it_took():
+    took = []
+    BatchRunner(slow_after=1.0).run([lambda: time.sleep(0.05), lambda: None], after_each=took.append)
+    assert len(took) == 2 and took[0] >= 0.05 > took[1]
