@@ -43,9 +43,10 @@ Figure 2's CPU time is this process's (`time.process_time()`), the worker called
 it on batches received from the local run's moto servers, the receiver in a process of its own;
 the floor signs the same bodies with the Standard Webhooks library and POSTs them with urllib3
 on one kept-alive connection, one after another, each batch right after the worker has
-delivered it, so that both are measured under the same load of the machine (measured apart, in
-one run of the worker and then one of the floor, the floor came out about a fifth cheaper on an
-idle machine and the ratio swung by a third between runs). Figure 4's ceiling sends the AWS requests counted for figure 2's
+delivered it, so that both are measured under the same load of the machine (measured apart,
+all the worker's batches and then all the floor's POSTs in a tight loop, the floor came out
+about a fifth cheaper, and the ratio moved with whatever else the machine did between the two).
+The floor's bodies are built before it is timed; the worker builds its own. Figure 4's ceiling sends the AWS requests counted for figure 2's
 deliveries (dispatch over the API, the event source's receive and delete, the worker's reads and
 writes) straight to the moto servers from {threads} threads, as many as the local run's
 dispatchers and pollers. Machines differ a lot in the absolute figures; the ratios, measured in
@@ -126,7 +127,7 @@ def main(argv=None):
         "# Benchmarks\n\n"
         f"Measured by `make bench` on {stamp}, on {where}.\n"
         "Requests are counted at the botocore level on moto (figure 2's BatchWriteItem count depends\n"
-        "on how many deliveries finish together); times vary with the machine's load. Cost uses\n"
+        "on how many of a batch's deliveries are recorded together); times vary with the machine's load. Cost uses\n"
         "us-east-1 on-demand prices; see docs/deploy.md for the arithmetic.\n\n" + table + "\n\n"
         + NOTES.format(moto_share=local["moto_share"], round_trip_ms=most["round_trip"] * 1000,
                        threads=args.threads + POLLERS)
