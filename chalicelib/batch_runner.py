@@ -63,7 +63,7 @@ class _Run:
         self._threads = 1  # the calling thread
         self._idle = 0  # threads that found no job left
         self._failure = None
-        self._helpers = []  # the futures of the threads started for this run
+        self._helpers = []  # the threads asked for (each a _Helper), not yet withdrawn
         self._changed = threading.Condition()
 
     def work(self):
@@ -76,15 +76,16 @@ class _Run:
                         break
                     index = self._waiting.popleft()
                 started = time.monotonic()
-                alarm = Alarm(started + self._runner._slow_after, self._slow)
+                alarm = Alarm(started + self._runner._slow_after, self._slow)  # over the job and after_each
                 try:
-                    self._outcomes[index] = (True, self._jobs[index]())
-                except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
-                    self._outcomes[index] = (False, exc)
+                    try:
+                        self._outcomes[index] = (True, self._jobs[index]())
+                    except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
+                        self._outcomes[index] = (False, exc)
+                    if self._after_each is not None:
+                        self._after_each(time.monotonic() - started)
                 finally:
                     alarm.call_off()
-                if self._after_each is not None:
-                    self._after_each(time.monotonic() - started)
             self._cancel_unstarted()
             if self._when_none_left is not None:
                 idle = True
@@ -93,6 +94,7 @@ class _Run:
         except BaseException as exc:  # noqa: BLE001 - raised by run(), once every job has ended
             self._failure = exc
         finally:
+            self._cancel_unstarted()
             with self._changed:
                 self._threads -= 1
                 self._idle -= idle  # those still at work are waited for by the ones still idle
@@ -111,11 +113,24 @@ class _Run:
         """Threads asked for but not started yet (the pool is busy with other runs' slow jobs)
         have nothing left to do: the run does not wait for them."""
         with self._changed:
-            helpers, self._helpers = self._helpers, []  # each is cancelled once, or runs
-            for future in helpers:
-                if future.cancel():
-                    self._threads -= 1
+            helpers, self._helpers = self._helpers, []
+            for helper in helpers:
+                self._withdraw(helper)
             self._changed.notify_all()
+
+    def _withdraw(self, helper):
+        # Called with self._changed held: a helper not started yet never will, and is not counted.
+        if helper.pending:
+            helper.pending = False
+            self._threads -= 1
+
+    def _help(self, helper):
+        """A thread asked for by :meth:`_slow`: works for the run unless it was withdrawn meanwhile."""
+        with self._changed:
+            if not helper.pending:
+                return
+            helper.pending = False
+        self.work()
 
     def _slow(self):
         """A job has run for ``slow_after``: the next one starts on another thread (on the
@@ -123,11 +138,14 @@ class _Run:
         with self._changed:
             if not self._waiting or self._threads >= self._runner._threads:
                 return
+            helper = _Helper()
+            self._helpers.append(helper)
+            self._threads += 1  # counted until it works for the run or is withdrawn
             try:
-                self._helpers.append(self._runner._spare_thread().submit(self.work))
-            except RuntimeError:  # no threads to be had (the interpreter is ending): the jobs wait their turn
-                return
-            self._threads += 1
+                self._runner._spare_thread().submit(self._help, helper)
+            except RuntimeError:  # no thread to be had (none can start, or the interpreter is ending)
+                self._withdraw(helper)  # its work item, if queued all the same, will find it withdrawn
+                self._changed.notify_all()
 
     def wait(self):
         with self._changed:
@@ -141,3 +159,10 @@ class _Run:
             if not ok:
                 raise value
         return [value for _, value in self._outcomes]
+
+
+class _Helper:
+    """A thread asked for by a run: pending until it starts working for the run or is withdrawn."""
+
+    def __init__(self):
+        self.pending = True

@@ -137,7 +137,12 @@ class _Watchdog:
                     self._changed.wait(wait)
                     continue
                 _, _, deadline = heapq.heappop(self._due)
-                if deadline.expire():
+                try:
+                    again = deadline.expire()
+                except Exception:  # noqa: BLE001 - this thread must live on, for every other deadline
+                    logging.getLogger(__name__).exception("a deadline could not be enforced")
+                    again = False
+                if again:
                     heapq.heappush(self._due, (time.monotonic() + _LOOK_AGAIN_SECONDS, next(self._numbers), deadline))
 
 

@@ -74,6 +74,7 @@ class _Batch:
     unrecorded: set = field(default_factory=set)  # record IDs of failed attempts whose record was lost
     _locks: dict = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _handed: dict = field(default_factory=dict)  # record ID: its _Unwritten
 
     def __post_init__(self):
         self._locks = {webhook_id: threading.Lock() for webhook_id in self.webhooks}
@@ -84,6 +85,15 @@ class _Batch:
     def hand_in(self, record):
         with self._lock:
             self.unwritten.append(record)
+            self._handed[record.received.record_id] = record
+
+    def wait_until_stored(self, record_id):
+        """Once the first-attempt record of ``record_id``, if one was handed in, has been written
+        (or its write has failed), by whichever thread took it."""
+        with self._lock:
+            record = self._handed.get(record_id)
+        if record is not None:
+            record.stored.wait()
 
     def take_unwritten(self):
         with self._lock:
@@ -103,6 +113,7 @@ class _Unwritten:
     received: _Received
     ok: bool
     handed_at: float = field(default_factory=time.monotonic)
+    stored: threading.Event = field(default_factory=threading.Event)  # written, or its write failed
 
 
 class DeliveryWorker:
@@ -174,6 +185,7 @@ class DeliveryWorker:
                 # The message before it is recorded before this one goes: a worker that dies
                 # mid-batch must not send again what it had already delivered.
                 self._write_records(batch)
+                batch.wait_until_stored(group[index - 1].record_id)  # another thread may be writing it
                 if group[index - 1].record_id in batch.unrecorded:  # it failed and was not recorded
                     return [(later, 0) for later in group[index:]]
             if batch.deadline is not None and batch.deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
@@ -268,8 +280,9 @@ class DeliveryWorker:
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
         if sequence is not None:
-            # Written with the batch's other first attempts, in one request, once no message of
-            # the batch is left to start (or before its subject's next message goes).
+            # Written with the batch's other first attempts, in one request: once no group of the
+            # batch is left to start, before its subject's next message goes, or sooner after a
+            # slow group (_write_if_waited).
             batch.hand_in(_Unwritten(self._log.first_attempt_items(
                 message, attempt.to_record(number, now), status, next_ms, now, sequence, body, record, headers),
                 item, attempt.ok))
@@ -322,3 +335,6 @@ class DeliveryWorker:
                     observability.count("RecordLost")
                 else:
                     batch.unrecorded.add(record.received.record_id)
+        finally:
+            for record in taken:
+                record.stored.set()

@@ -114,3 +114,55 @@ def test_after_each_job_its_thread_is_told_how_long_it_took():
     took = []
     BatchRunner(slow_after=1.0).run([lambda: time.sleep(0.05), lambda: None], after_each=took.append)
     assert len(took) == 2 and took[0] >= 0.05 > took[1]
+
+
+def test_what_follows_a_job_counts_as_the_job_in_holding_the_next_ones_back():
+    started, began = {}, time.monotonic()
+
+    def job(n):
+        started[n] = time.monotonic() - began
+
+    def after(seconds):
+        if len(started) == 1:
+            time.sleep(0.3)  # as a record written behind another batch's
+
+    BatchRunner(slow_after=0.01).run([lambda n=n: job(n) for n in range(3)], after_each=after)
+    assert started[1] < 0.2
+
+
+def test_a_thread_that_cannot_be_started_is_not_waited_for_and_its_queued_work_does_nothing(monkeypatch):
+    runner, gate = BatchRunner(threads=3, slow_after=0.01, gather_for=0.05), threading.Event()
+    runner._spare_thread().submit(lambda: gate.wait(0.3))  # a pool thread, busy for a while
+    start, failures = threading.Thread.start, [1]
+
+    def start_or_fail(thread):
+        if thread.name.startswith("deliver") and failures:
+            failures.pop()
+            raise RuntimeError("can't start new thread")
+        return start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_or_fail)
+    ran = []
+
+    def job(n, seconds):
+        time.sleep(seconds)
+        ran.append(n)
+        return n
+
+    assert runner.run([lambda: job(0, 0.5), lambda: job(1, 0.4), lambda: job(2, 0.0)]) == [0, 1, 2]
+    assert sorted(ran) == [0, 1, 2]
+
+
+def test_the_watchdog_lives_on_when_a_deadline_cannot_be_enforced():
+    from chalicelib.deadlines import _WATCHDOG, Alarm
+
+    class Broken:
+        at, over = time.monotonic(), False
+
+        def expire(self):
+            raise TypeError("not a socket")
+
+    _WATCHDOG.watch(Broken())
+    rang = threading.Event()
+    Alarm(time.monotonic() + 0.05, rang.set)
+    assert rang.wait(2)
