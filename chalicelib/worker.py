@@ -22,13 +22,12 @@ the delivery log, whose conditional writes also make a message that SQS hands ou
 sent only once.
 """
 
-import threading
 import time
-from dataclasses import dataclass, field
 
 from chalicelib import observability
 from chalicelib.batch_runner import BatchRunner
 from chalicelib.sender import send, signed_request
+from chalicelib.delivery_batch import Batch, Received, Unwritten
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.endpoint_health import EndpointHealth
@@ -47,73 +46,6 @@ _REOPEN_POLL_SECONDS = 2
 _REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
 # A first attempt's record waits at most about this long to be written with the batch's others.
 _RECORD_WAIT_SECONDS = 0.1
-
-
-@dataclass
-class _Received:
-    record_id: str
-    receipt_handle: str
-    group_id: str
-    sent_ms: int
-    message: QueuedMessage | None  # None when the body could not be read
-
-
-@dataclass
-class _Batch:
-    """What the worker read for one batch: webhook items, message records, sequence counters.
-
-    Several groups of a batch may be one webhook's: ``lock_for`` serialises what they do to
-    that webhook's item (its health and status), so two failing groups disable it once.
-    """
-
-    webhooks: dict
-    records: dict
-    sequences: dict
-    deadline: float | None = None
-    unwritten: list = field(default_factory=list)  # first-attempt records handed in, not yet written
-    unrecorded: set = field(default_factory=set)  # record IDs of failed attempts whose record was lost
-    _locks: dict = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _handed: dict = field(default_factory=dict)  # record ID: its _Unwritten
-
-    def __post_init__(self):
-        self._locks = {webhook_id: threading.Lock() for webhook_id in self.webhooks}
-
-    def lock_for(self, webhook_id):
-        return self._locks[webhook_id]
-
-    def hand_in(self, record):
-        with self._lock:
-            self.unwritten.append(record)
-            self._handed[record.received.record_id] = record
-
-    def wait_until_stored(self, record_id):
-        """Once the first-attempt record of ``record_id``, if one was handed in, has been written
-        (or its write has failed), by whichever thread took it."""
-        with self._lock:
-            record = self._handed.get(record_id)
-        if record is not None:
-            record.stored.wait()
-
-    def take_unwritten(self):
-        with self._lock:
-            taken, self.unwritten = self.unwritten, []
-            return taken
-
-    def oldest_unwritten_seconds(self):
-        with self._lock:
-            return time.monotonic() - self.unwritten[0].handed_at if self.unwritten else 0.0
-
-
-@dataclass
-class _Unwritten:
-    """The items that record a message's first attempt, handed in to be written with the batch's."""
-
-    items: list
-    received: _Received
-    ok: bool
-    handed_at: float = field(default_factory=time.monotonic)
-    stored: threading.Event = field(default_factory=threading.Event)  # written, or its write failed
 
 
 class DeliveryWorker:
@@ -143,7 +75,7 @@ class DeliveryWorker:
             good = [item for item in received if item.message is not None]
             if not good:
                 return failed
-            batch = _Batch(*self._log.load([item.message for item in good]))
+            batch = Batch(*self._log.load([item.message for item in good]))
             if remaining_ms is not None:
                 batch.deadline = time.monotonic() + remaining_ms / 1000.0
             groups = {}
@@ -170,7 +102,7 @@ class DeliveryWorker:
         except (ValueError, KeyError, TypeError):
             log.error("unreadable delivery message left for the dead-letter queue", extra={"sqsMessageId": record.get("messageId")})
             message = None
-        return _Received(
+        return Received(
             record_id=record["messageId"],
             receipt_handle=record["receiptHandle"],
             group_id=attributes.get("MessageGroupId") or record["messageId"],
@@ -283,7 +215,7 @@ class DeliveryWorker:
             # Written with the batch's other first attempts, in one request: once no group of the
             # batch is left to start, before its subject's next message goes, or sooner after a
             # slow group (_write_if_waited).
-            batch.hand_in(_Unwritten(self._log.first_attempt_items(
+            batch.hand_in(Unwritten(self._log.first_attempt_items(
                 message, attempt.to_record(number, now), status, next_ms, now, sequence, body, record, headers),
                 item, attempt.ok))
             recorded = True

@@ -410,14 +410,14 @@ def test_a_failed_last_attempt_whose_record_cannot_be_written_comes_back_rather_
 
 def test_a_subjects_next_message_waits_for_its_record_even_while_another_thread_is_writing_it(aws):
     from chalicelib.delivery_queue import QueuedMessage
-    from chalicelib.worker import _Batch, _Received, _Unwritten
+    from chalicelib.delivery_batch import Batch, Received, Unwritten
 
     services = get_services()
     message = QueuedMessage(message_id="msg_1", webhook_id="wh_1", type="activityEnrollment", subject="p", date="1",
                             timestamp=1)
-    batch = _Batch({}, {}, {})
-    batch.hand_in(_Unwritten([{"pk": {"S": "WH#wh_1"}, "sk": {"S": "MSG#msg_1"}, "status": {"S": "delivered"}}],
-                             _Received("r1", "h1", "g1", 0, message), ok=True))
+    batch = Batch({}, {}, {})
+    batch.hand_in(Unwritten([{"pk": {"S": "WH#wh_1"}, "sk": {"S": "MSG#msg_1"}, "status": {"S": "delivered"}}],
+                             Received("r1", "h1", "g1", 0, message), ok=True))
     services.dynamodb.meta.events.register_first("before-send.dynamodb.BatchWriteItem", lambda **_: time.sleep(0.3))
     other = threading.Thread(target=services.worker._write_records, args=(batch,))
     other.start()  # another thread of the batch takes the record and writes it, slowly
