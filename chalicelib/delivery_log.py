@@ -64,7 +64,7 @@ class DeliveryRecord:
             next_attempt_ms=None if item.get("nextAttemptAt") is None else int(item["nextAttemptAt"]),
             body=item.get("body"),
             sequence=None if item.get("sequence") is None else int(item["sequence"]),
-            request_headers=None if item.get("requestHeaders") is None else json.loads(item["requestHeaders"]),
+            request_headers=_headers_from(item.get("requestHeaders")),
             sk=item["sk"],
         )
 
@@ -73,6 +73,12 @@ def _headers_text(headers):
     """The headers an attempt sent, kept as one JSON string: they are only ever shown whole, and
     one attribute costs DynamoDB (and the local emulator) less to write than a map of five."""
     return json.dumps(headers, separators=(",", ":"))
+
+
+def _headers_from(stored):
+    """The headers a record keeps: JSON text, or a map in records kept before (the local run keeps
+    its data across versions)."""
+    return json.loads(stored) if isinstance(stored, str) else stored
 
 
 def _encode_cursor(sk):

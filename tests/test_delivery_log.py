@@ -378,18 +378,15 @@ def test_the_first_attempts_of_a_batch_are_recorded_in_one_request(api, worker):
 
     # An endpoint that answers at once (the schema is checked elsewhere), as most do.
     with Receiver(check_schema=False) as receiver:
-        deliver_ten_in_one_batch(api, worker, receiver)
-
-
-def deliver_ten_in_one_batch(api, worker, receiver):
-    hooks = [api.create(f"{receiver.url}/{n}") for n in range(10)]
-    writes = []
-    get_services().dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", lambda **_: writes.append(1))
-    batches, handler = [], worker.poller._handler
-    worker.poller._handler = lambda event, context: batches.append(len(event["Records"])) or handler(event, context)
-    message_id = api.dispatch()["messageID"]  # ten webhooks: ten messages, one batch
-    worker.run()
-    assert batches == [10] and len(receiver.successes()) == 10
+        hooks = [api.create(f"{receiver.url}/{n}") for n in range(10)]
+        writes = []
+        get_services().dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem",
+                                                     lambda **_: writes.append(1))
+        batches, handler = [], worker.poller._handler
+        worker.poller._handler = lambda event, context: batches.append(len(event["Records"])) or handler(event, context)
+        message_id = api.dispatch()["messageID"]  # ten webhooks: ten messages, one batch
+        worker.run()
+        assert batches == [10] and len(receiver.successes()) == 10
     assert len(writes) == 1
     assert all(record(hook["webhookID"], message_id)["status"] == "delivered" for hook in hooks)
 
@@ -427,3 +424,16 @@ def test_a_subjects_next_message_waits_for_its_record_even_while_another_thread_
     batch.wait_until_stored("r1")
     assert time.monotonic() - began >= 0.2 and record("wh_1", "msg_1")["status"] == "delivered"
     other.join(5)
+
+
+def test_a_record_kept_by_an_earlier_version_with_its_headers_as_a_map_is_still_shown(api, aws, receiver, worker):
+    hook = api.create(receiver.url)
+    message_id = api.dispatch()["messageID"]
+    worker.run()
+    table = get_services().settings.table_name
+    key = {"pk": {"S": f"WH#{hook['webhookID']}"}, "sk": {"S": f"MSG#{message_id}"}}
+    headers = {"webhook-id": {"S": message_id}, "content-type": {"S": "application/json"}}
+    get_services().dynamodb.update_item(TableName=table, Key=key, UpdateExpression="SET requestHeaders = :h",
+                                        ExpressionAttributeValues={":h": {"M": headers}})  # as the local run kept it
+    status, body = api.call("webhook.message", http="GET", webhookID=hook["webhookID"], messageID=message_id)
+    assert status == 200 and body["request"]["headers"]["webhook-id"] == message_id

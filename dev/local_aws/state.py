@@ -8,10 +8,11 @@ tables and items, SQS's queues with every message, its visibility, receive count
 group state, and EventBridge's rules. Times inside them are wall-clock times, so a retry that
 was due in a minute is due a minute after it was saved, whenever the next run starts.
 
-A file is written after changes (about once a second, less often for a large store, so that
-saving takes at most a tenth of a core): moto is held only while the process forks, and a child
-pickles the data as it was at that instant, so the server is not held up while it is written and on SIGTERM, which is how the local run
-stops its moto servers: a server killed outright loses at most its last second.
+A file is written after changes, about once a second (less often for a large store, so that
+saving takes at most a tenth of a core), and on SIGTERM, which is how the local run stops its
+moto servers: a server killed outright loses at most its last second. Moto is held only while
+the process forks; a child pickles the data as it was at that instant, so the server is not
+held up while it is written.
 """
 
 import importlib
