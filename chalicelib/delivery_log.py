@@ -96,13 +96,16 @@ def _decode_cursor(cursor):
 
 
 class DeliveryLog:
-    """Each message's state and attempts; handed its DynamoDB client and table."""
+    """Each message's state and attempts; handed its DynamoDB client and table, and what to send
+    the delivery worker's batch requests with (``batch_client``: the client itself unless given,
+    a :class:`chalicelib.dynamodb_wire.DynamoDBWire` in the service)."""
 
-    def __init__(self, client, table_name, retention_days=30):
+    def __init__(self, client, table_name, retention_days=30, batch_client=None):
         self._db = client
+        self._batch_db = batch_client or client
         self._table = table_name
         self._retention_seconds = retention_days * 86400
-        self._together = WritesTogether(lambda items: batch_put(self._db, self._table, items))
+        self._together = WritesTogether(lambda items: batch_put(self._batch_db, self._table, items))
 
     def load(self, messages):
         """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
@@ -118,7 +121,7 @@ class DeliveryLog:
             keys[("SEQ", m.webhook_id, m.subject)] = sequence_key(m.webhook_id, m.subject)
         subjects = {sequence_key(m.webhook_id, m.subject)["sk"]["S"]: m.subject for m in messages}
         webhooks, records, sequences = {}, {}, {}
-        for item in batch_get(self._db, self._table, list(keys.values())):
+        for item in batch_get(self._batch_db, self._table, list(keys.values())):
             if item["sk"] == "WH":
                 webhooks[item["webhookID"]] = item
             elif item["sk"].startswith("MSG#"):
@@ -228,7 +231,7 @@ class DeliveryLog:
 
     def put_skipped(self, messages, now):
         """Record new messages for disabled webhooks as skipped."""
-        batch_put(self._db, self._table, [
+        batch_put(self._batch_db, self._table, [
             {**message_key(m.webhook_id, m.message_id),
              **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds})}
             for m in messages

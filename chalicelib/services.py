@@ -14,6 +14,7 @@ from botocore.config import Config
 from chalicelib.sender import USER_AGENT, HttpSender
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
+from chalicelib.dynamodb_wire import batch_client
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.idempotency import DispatchIdempotency
 from chalicelib.rate_limits import RateLimiter
@@ -72,7 +73,8 @@ class Services:
 
     @functools.cached_property
     def log(self):
-        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
+        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days,
+                           batch_client=batch_client(self.dynamodb))
 
     @functools.cached_property
     def queue(self):

@@ -22,6 +22,7 @@ the delivery log, whose conditional writes also make a message that SQS hands ou
 sent only once.
 """
 
+import gc
 import time
 
 from chalicelib import observability
@@ -46,6 +47,20 @@ _REOPEN_POLL_SECONDS = 2
 _REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
 # A first attempt's record waits at most about this long to be written with the batch's others.
 _RECORD_WAIT_SECONDS = 0.1
+
+
+_settled = False
+
+
+def _settle_the_heap():
+    """After the process's first batch, what it holds (the modules, the AWS clients with the
+    service models they have read, the settings) lasts as long as it does: it is frozen out of the
+    garbage collector's way, once, so that a full collection no longer walks it every time (a
+    few milliseconds for every ten thousand objects the process holds)."""
+    global _settled
+    if not _settled:
+        _settled = True
+        gc.freeze()
 
 
 class DeliveryWorker:
@@ -94,6 +109,7 @@ class DeliveryWorker:
             return failed + [item.record_id for item, _ in later]
         finally:
             observability.flush()
+            _settle_the_heap()
 
     def _parse(self, record):
         attributes = record.get("attributes", {})

@@ -1,0 +1,189 @@
+"""chalicelib/dynamodb_wire.py: the worker's batch requests answer as botocore's client answers
+them, over moto in the process and over real HTTP, with botocore's errors and retries."""
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from zlib import crc32
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from chalicelib.dynamodb_wire import DynamoDBWire, batch_client
+from chalicelib.services import get_services
+from dev.local_service import free_port
+from dev.run import wait_until_up
+from tests.conftest import ROOT
+
+CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
+BLOB = b"\x00\xffbinary"
+ITEMS = [
+    {"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}, "n": {"N": "12.50"}, "yes": {"BOOL": True}, "none": {"NULL": True},
+     "ss": {"SS": ["a", "b"]}, "ns": {"NS": ["1", "2.5"]}, "text": {"S": "ünïcode \u2028 \"quoted\" \"B\": not a key"},
+     "m": {"M": {"list": {"L": [{"S": "x"}, {"N": "3"}, {"M": {}}, {"L": []}]}}}},
+    {"pk": {"S": "WH#1"}, "sk": {"S": "SEQ#1"}, "sequence": {"N": "7"}},
+    {"pk": {"S": "WH#2"}, "sk": {"S": "BIN"}, "b": {"B": BLOB}, "bs": {"BS": [BLOB]}, "m": {"M": {"b": {"B": BLOB}}}},
+]
+KEYS = [{"pk": item["pk"], "sk": item["sk"]} for item in ITEMS] + [{"pk": {"S": "WH#3"}, "sk": {"S": "WH"}}]
+
+
+def read_back(client, table):
+    answer = client.batch_get_item(RequestItems={table: {"Keys": KEYS, "ConsistentRead": True}})
+    return sorted(answer["Responses"][table], key=lambda item: (item["pk"]["S"], item["sk"]["S"])), answer["UnprocessedKeys"]
+
+
+def test_the_wire_answers_as_the_client_does_in_moto_in_the_process(aws):
+    db, table = get_services().dynamodb, aws["WebhooksTable"]["name"]
+    wire = DynamoDBWire(db)
+    answer = wire.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}} for item in ITEMS]})
+    assert answer["UnprocessedItems"] == {} and answer["ResponseMetadata"]["HTTPStatusCode"] == 200
+    found, unprocessed = read_back(wire, table)
+    assert (found, unprocessed) == read_back(db, table)
+    assert len(found) == 3 and found[-1]["b"] == {"B": BLOB} and found[-1]["bs"] == {"BS": [BLOB]}
+
+
+def test_the_service_sends_the_workers_batch_requests_on_the_wire(aws):
+    assert isinstance(get_services().log._batch_db, DynamoDBWire)
+
+
+def test_behind_a_proxy_the_client_itself_sends_them(aws, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    db = get_services().dynamodb
+    assert batch_client(db) is db
+
+
+def test_an_error_is_raised_as_the_clients_own_exception(aws):
+    db = get_services().dynamodb
+    with pytest.raises(db.exceptions.ResourceNotFoundException) as raised:
+        DynamoDBWire(db).batch_get_item(RequestItems={"no-such-table": {"Keys": KEYS[:1]}})
+    with pytest.raises(ClientError) as expected:
+        db.batch_get_item(RequestItems={"no-such-table": {"Keys": KEYS[:1]}})
+    assert raised.value.response["Error"] == expected.value.response["Error"]
+
+
+def test_hooks_see_the_request_as_botocore_gives_it(aws):
+    db, table = get_services().dynamodb, aws["WebhooksTable"]["name"]
+    seen = []
+    db.meta.events.register("before-parameter-build.dynamodb", lambda params, model, **_: seen.append(("params", model.name, params)))
+    db.meta.events.register("before-call.dynamodb", lambda params, model, **_: seen.append(("call", model.name, json.loads(params["body"]))))
+    DynamoDBWire(db).batch_get_item(RequestItems={table: {"Keys": KEYS[:1]}})
+    assert seen == [("params", "BatchGetItem", {"RequestItems": {table: {"Keys": KEYS[:1]}}}),
+                    ("call", "BatchGetItem", {"RequestItems": {table: {"Keys": KEYS[:1]}}})]
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_the_wire_answers_as_the_client_does_over_http(moto_server):
+    db = boto3.client("dynamodb", endpoint_url=moto_server, **CREDENTIALS)
+    db.create_table(TableName="wire", BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                    AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                          {"AttributeName": "sk", "AttributeType": "S"}])
+    wire = DynamoDBWire(db)
+    wire.batch_write_item(RequestItems={"wire": [{"PutRequest": {"Item": item}} for item in ITEMS]})
+    assert read_back(wire, "wire") == read_back(db, "wire") and len(read_back(db, "wire")[0]) == 3
+    with pytest.raises(db.exceptions.ResourceNotFoundException):
+        wire.batch_write_item(RequestItems={"none": [{"PutRequest": {"Item": ITEMS[1]}}]})
+
+
+class FakeDynamoDB(BaseHTTPRequestHandler):
+    """Answers each request with the next of ``answers``: (status, JSON body, extra headers)."""
+
+    answers, requests = [], []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        type(self).requests.append((dict(self.headers), body))
+        status, payload, headers = type(self).answers.pop(0)
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/x-amz-json-1.0")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("x-amz-crc32", str(headers.get("crc32", crc32(data) & 0xFFFFFFFF)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_dynamodb():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeDynamoDB)
+    FakeDynamoDB.answers, FakeDynamoDB.requests = [], []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def wire_to(url, slept):
+    return DynamoDBWire(boto3.client("dynamodb", endpoint_url=url, config=Config(retries={"mode": "standard", "max_attempts": 2}),
+                                     **CREDENTIALS), sleep=slept.append)
+
+
+FOUND = {"Responses": {"t": [{"pk": {"S": "WH#1"}, "sk": {"S": "WH"}}]}, "UnprocessedKeys": {}}
+
+
+def test_a_throttled_request_is_signed_and_sent_again_after_a_backoff(fake_dynamodb):
+    FakeDynamoDB.answers = [(400, {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow"}, {}),
+                            (200, FOUND, {})]
+    slept = []
+    answer = wire_to(fake_dynamodb, slept).batch_get_item(RequestItems={"t": {"Keys": KEYS[:1]}})
+    assert answer["Responses"] == FOUND["Responses"] and answer["ResponseMetadata"]["RetryAttempts"] == 1
+    assert len(slept) == 1 and 0 <= slept[0] <= 1
+    for headers, body in FakeDynamoDB.requests:
+        assert headers["X-Amz-Target"] == "DynamoDB_20120810.BatchGetItem"
+        assert headers["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=local/")
+        assert "/us-east-1/dynamodb/aws4_request" in headers["Authorization"]
+        assert json.loads(body) == {"RequestItems": {"t": {"Keys": KEYS[:1]}}}
+    assert len(FakeDynamoDB.requests) == 2
+
+
+def test_an_answer_that_fails_its_checksum_is_asked_for_again(fake_dynamodb):
+    FakeDynamoDB.answers = [(200, FOUND, {"crc32": 1}), (200, FOUND, {})]
+    answer = wire_to(fake_dynamodb, []).batch_get_item(RequestItems={"t": {"Keys": KEYS[:1]}})
+    assert answer["Responses"] == FOUND["Responses"] and len(FakeDynamoDB.requests) == 2
+
+
+def test_a_lasting_error_is_raised_once_the_attempts_are_spent(fake_dynamodb):
+    error = {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "down"}
+    FakeDynamoDB.answers = [(500, error, {})] * 3
+    slept = []
+    with pytest.raises(ClientError) as raised:
+        wire_to(fake_dynamodb, slept).batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": ITEMS[1]}}]})
+    assert raised.value.response["Error"]["Code"] == "InternalServerError" and raised.value.response["Error"]["Message"] == "down"
+    assert len(FakeDynamoDB.requests) == 3 and len(slept) == 2
+
+
+def test_an_endpoint_that_cannot_be_reached_raises_botocores_connection_error():
+    slept = []
+    with pytest.raises(EndpointConnectionError):
+        wire_to(f"http://127.0.0.1:{free_port()}", slept).batch_get_item(RequestItems={"t": {"Keys": KEYS[:1]}})
+    assert len(slept) == 2
+
+
+def test_a_binary_value_is_sent_as_botocore_sends_it(fake_dynamodb):
+    FakeDynamoDB.answers = [(200, {"UnprocessedItems": {}}, {})]
+    wire_to(fake_dynamodb, []).batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": ITEMS[2]}}]})
+    sent = json.loads(FakeDynamoDB.requests[0][1])["RequestItems"]["t"][0]["PutRequest"]["Item"]
+    assert sent["b"] == {"B": base64.b64encode(BLOB).decode()} and sent["bs"] == {"BS": [base64.b64encode(BLOB).decode()]}
