@@ -6,29 +6,33 @@ exchange itself: the serializer and the parser walk every attribute against the 
 and the request goes through a dozen layers of objects around urllib3. Measured with
 ``make bench`` (figure 2), that was a fifth of the worker's CPU per delivery.
 
-:class:`DynamoDBWire` sends those two operations itself, with botocore's parts where they do the
-real work:
-- the body is the parameters as JSON, which is what botocore's serializer makes of the
-  attribute values these stores write (binary values are base64, as botocore sends them);
-- the request is signed by the client's own signer, which botocore reaches through the
-  ``request-created`` event; errors are parsed by botocore's JSON parser and raised as the
-  client's own exception classes; retries follow botocore's standard mode (its retry
-  conditions, the DynamoDB CRC32 check among them, and its backoff);
+:class:`DynamoDBWire` sends those two operations itself, and leaves everything else to the
+client's own botocore parts, reached through the events botocore emits for its own requests:
+- the body is the parameters as JSON, which is what botocore's serializer makes of attribute
+  values (binary values are base64, as botocore sends them);
+- the client's signer signs it (``request-created``), the client's retry handler decides on
+  retries and their backoff (``needs-retry``: its mode, its retry quota, DynamoDB's CRC32
+  check), and errors are parsed by botocore's parser and raised as the client's own exceptions;
 - the hooks that tools use to watch or answer a request are emitted as botocore emits them
   (``before-parameter-build``, ``before-call``, ``before-send``, ``after-call``): moto's
   in-process mock answers these requests in the tests, and the tests' faults and the bench's
   counters see them.
 
-A successful answer is read with ``json.loads``; one that holds a binary value goes through
-botocore's parser, so binary values come back as bytes either way. Behind a proxy the client
-itself is used (:func:`batch_client`).
+A successful answer is read with ``json.loads``; one that holds a binary value, or that is not
+JSON, goes through botocore's parser. The HTTP exchange is urllib3's, with the client's
+timeouts and pool size and botocore's CA bundle (``AWS_CA_BUNDLE`` or the ``ca_bundle``
+setting, else botocore's own); a client behind a proxy, or with a client certificate, sends
+these requests itself (:func:`batch_client`). Tracers that patch botocore's client methods
+(X-Ray, OpenTelemetry) do not see these two requests.
 """
 
 import base64
 import json
 import socket
 import time
+import uuid
 
+import botocore.session
 import urllib3
 from botocore.awsrequest import AWSRequest
 from botocore.exceptions import ConnectionError as AWSConnectionError
@@ -40,9 +44,9 @@ from botocore.exceptions import (
     ReadTimeoutError,
     SSLError,
 )
+from botocore.hooks import first_non_none_response
 from botocore.httpsession import get_cert_path
 from botocore.parsers import create_parser
-from botocore.retries.standard import ExponentialBackoff, RetryContext, RetryPolicy, StandardRetryConditions
 from botocore.utils import get_environ_proxies
 from urllib3.exceptions import ConnectTimeoutError as _Urllib3ConnectTimeout
 from urllib3.exceptions import NewConnectionError, ProtocolError
@@ -54,8 +58,9 @@ _BINARY_MARKS = (b'"B":', b'"BS":')  # a key can only be a key: quotes inside JS
 
 def batch_client(client):
     """What the delivery log sends its batch requests with: a :class:`DynamoDBWire` over
-    ``client``, or ``client`` itself where a proxy stands in the way."""
-    if get_environ_proxies(client.meta.endpoint_url):
+    ``client``, or ``client`` itself where a proxy or a client certificate stands in the way."""
+    config = client.meta.config
+    if get_environ_proxies(client.meta.endpoint_url) or config.proxies or getattr(config, "client_cert", None):
         return client
     return DynamoDBWire(client)
 
@@ -76,11 +81,8 @@ class DynamoDBWire:
             maxsize=config.max_pool_connections,
             timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
             retries=False,
-            ca_certs=get_cert_path(True),
+            ca_certs=get_cert_path(botocore.session.get_session().get_config_variable("ca_bundle") or True),
         )
-        attempts = (config.retries or {}).get("total_max_attempts") or (config.retries or {}).get("max_attempts", 2) + 1
-        self._retries = RetryPolicy(StandardRetryConditions(max_attempts=attempts),
-                                    ExponentialBackoff(service_name="dynamodb"))
         self._parser = create_parser("json")
         self._models = {}
         self._sleep = sleep
@@ -98,8 +100,12 @@ class DynamoDBWire:
         return model
 
     def _call(self, operation, params):
-        model, events = self._model(operation), self._events
-        context = {"client_region": self._client.meta.region_name, "client_config": self._client.meta.config}
+        model, events, meta = self._model(operation), self._events, self._client.meta
+        context = {  # what botocore's client puts in a request's context
+            "client_region": meta.region_name, "client_config": meta.config, "has_streaming_input": False,
+            "auth_type": getattr(model, "resolved_auth_type", model.auth_type),
+            "unsigned_payload": getattr(model, "unsigned_payload", None), "auth_options": meta.service_model.metadata.get("auth"),
+        }
         events.emit(f"before-parameter-build.dynamodb.{operation}", params=params, model=model, context=context)
         request = {
             "url_path": "/", "query_string": "", "method": "POST", "url": self._url, "context": context,
@@ -107,8 +113,9 @@ class DynamoDBWire:
                         "Content-Type": "application/x-amz-json-1.0", "User-Agent": self._user_agent},
             "body": json.dumps(params, default=_binary).encode("utf-8"),
         }
+        signer = getattr(self._client, "_request_signer", None)  # handed to hooks, as botocore does
         _, answered = events.emit_until_response(f"before-call.dynamodb.{operation}", model=model, params=request,
-                                                 request_signer=None, context=context)
+                                                 request_signer=signer, context=context)
         http, parsed = answered if answered is not None else self._send(operation, model, request)
         events.emit(f"after-call.dynamodb.{operation}", http_response=http, parsed=parsed, model=model, context=context)
         if http.status_code >= 300:
@@ -116,22 +123,29 @@ class DynamoDBWire:
         return parsed
 
     def _send(self, operation, model, request):
-        """(the HTTP answer, its parsed form), after botocore's standard retries."""
+        """(the HTTP answer, its parsed form), sent again for as long as the client's retry
+        handler says, after the delay it says."""
+        context = request["context"]
+        context["retries"] = {"invocation-id": str(uuid.uuid4())}
         attempt = 0
         while True:
             attempt += 1
+            context["retries"]["attempt"] = attempt
             http = parsed = caught = None
             try:
                 http = self._exchange(operation, request)
-                parsed = self._parse(http, model, attempt)
-            except (AWSConnectionError, HTTPClientError) as exc:  # what botocore's standard mode retries
+                parsed = self._parse(http, model)
+            except (AWSConnectionError, HTTPClientError) as exc:  # what botocore hands its retry handler
                 caught = exc
-            retry = RetryContext(attempt, model, parsed, http, caught, request["context"])
-            if not self._retries.should_retry(retry):
+            delay = first_non_none_response(self._events.emit(
+                f"needs-retry.dynamodb.{operation}", response=None if http is None else (http, parsed), endpoint=self,
+                operation=model, attempts=attempt, caught_exception=caught, request_dict=request))
+            if delay is None or delay is False:
                 if caught is not None:
                     raise caught
+                parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempt - 1
                 return http, parsed
-            self._sleep(self._retries.compute_retry_delay(retry))
+            self._sleep(delay)
 
     def _exchange(self, operation, request):
         """Sign and send the request once; answered by a ``before-send`` hook if one answers."""
@@ -139,12 +153,12 @@ class DynamoDBWire:
         signed.context = request["context"]
         self._events.emit(f"request-created.dynamodb.{operation}", request=signed, operation_name=operation)
         prepared = signed.prepare()
-        _, answer = self._events.emit_until_response(f"before-send.dynamodb.{operation}", request=prepared)
+        answer = first_non_none_response(self._events.emit(f"before-send.dynamodb.{operation}", request=prepared))
         if answer is not None:
-            return _Answer(answer.status_code, answer.headers, answer.content)
+            return _Answer(self._url, answer.status_code, answer.headers, answer.content)
         try:
             response = self._pool.urlopen("POST", self._url, body=prepared.body, headers=dict(prepared.headers.items()),
-                                          retries=False, assert_same_host=False)
+                                          retries=False, redirect=False, assert_same_host=False)
         except _Urllib3SSLError as exc:
             raise SSLError(endpoint_url=self._url, error=exc) from exc
         except (NewConnectionError, socket.gaierror) as exc:
@@ -157,28 +171,41 @@ class DynamoDBWire:
             raise ConnectionClosedError(error=exc, request=prepared, endpoint_url=self._url) from exc
         except Exception as exc:  # noqa: BLE001 - botocore's own catch-all: any other failure of the exchange
             raise HTTPClientError(error=exc) from exc
-        return _Answer(response.status, response.headers, response.data)
+        return _Answer(self._url, response.status, response.headers, response.data)
 
-    def _parse(self, http, model, attempt):
+    def _parse(self, http, model):
         body = http.content
-        if http.status_code >= 300 or any(mark in body for mark in _BINARY_MARKS):
-            parsed = self._parser.parse({"status_code": http.status_code, "headers": http.headers, "body": body},
-                                        model.output_shape)
-        else:
-            parsed = json.loads(body) if body else {}
-            parsed["ResponseMetadata"] = {"RequestId": http.headers.get("x-amzn-requestid"),
-                                          "HTTPStatusCode": http.status_code}
-        parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = attempt - 1
+        if 200 <= http.status_code < 300 and not any(mark in body for mark in _BINARY_MARKS):
+            try:
+                parsed = json.loads(body) if body else {}
+            except ValueError:
+                parsed = None  # botocore's parser makes what it can of it; the CRC32 check retries it
+            if isinstance(parsed, dict):
+                headers = {key.lower(): value for key, value in http.headers.items()}
+                parsed["ResponseMetadata"] = {"HTTPStatusCode": http.status_code, "HTTPHeaders": headers}
+                if "x-amzn-requestid" in headers:
+                    parsed["ResponseMetadata"]["RequestId"] = headers["x-amzn-requestid"]
+                return parsed
+        answer = {"status_code": http.status_code, "headers": http.headers, "body": body}
+        parsed = self._parser.parse(answer, model.output_shape)
+        if http.status_code >= 300:  # the error's own fields too, as botocore's endpoint adds them
+            shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
+            if shape is not None:
+                parsed.update(self._parser.parse(answer, shape))
         return parsed
 
 
 class _Answer:
-    """An HTTP answer as botocore's retry conditions read it."""
+    """An HTTP answer, with what botocore's handlers read of one."""
 
-    __slots__ = ("status_code", "headers", "content")
+    __slots__ = ("url", "status_code", "headers", "content")
 
-    def __init__(self, status_code, headers, content):
-        self.status_code, self.headers, self.content = status_code, headers, content
+    def __init__(self, url, status_code, headers, content):
+        self.url, self.status_code, self.headers, self.content = url, status_code, headers, content
+
+    @property
+    def text(self):
+        return self.content.decode("utf-8", "replace")
 
 
 def _binary(value):
