@@ -104,7 +104,8 @@ class DynamoDBWire:
         context = {  # what botocore's client puts in a request's context
             "client_region": meta.region_name, "client_config": meta.config, "has_streaming_input": False,
             "auth_type": getattr(model, "resolved_auth_type", model.auth_type),
-            "unsigned_payload": getattr(model, "unsigned_payload", None), "auth_options": meta.service_model.metadata.get("auth"),
+            "unsigned_payload": getattr(model, "unsigned_payload", None),
+            "auth_options": meta.service_model.metadata.get("auth"),
         }
         events.emit(f"before-parameter-build.dynamodb.{operation}", params=params, model=model, context=context)
         request = {
