@@ -48,13 +48,19 @@ def test_the_wire_answers_as_the_client_does_in_moto_in_the_process(aws):
     assert len(found) == 3 and found[-1]["b"] == {"B": BLOB} and found[-1]["bs"] == {"BS": [BLOB]}
 
 
-def test_the_service_sends_the_workers_batch_requests_on_the_wire(aws):
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy")
+
+
+def test_the_service_sends_the_workers_batch_requests_on_the_wire(aws, monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     assert isinstance(get_services().log._batch_db, DynamoDBWire)
 
 
 def test_behind_a_proxy_the_client_itself_sends_them(aws, monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
     db = get_services().dynamodb
     assert batch_client(db) is db
 
