@@ -4,8 +4,6 @@ them, over moto in the process and over real HTTP, with botocore's errors and re
 import base64
 import json
 import ssl
-import subprocess
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from zlib import crc32
@@ -18,10 +16,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, SSLError
 from chalicelib.dynamodb_wire import DynamoDBWire, batch_client
 from chalicelib.services import get_services
 from dev.local_service import free_port
-from dev.run import wait_until_up
-from tests.conftest import ROOT
+from tests.test_local_moto import CREDENTIALS, endpoint  # noqa: F401 - endpoint: the local run's moto server
 
-CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 BLOB = b"\x00\xffbinary"
 ITEMS = [
     {"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}, "n": {"N": "12.50"}, "yes": {"BOOL": True}, "none": {"NULL": True},
@@ -97,20 +93,8 @@ def test_hooks_see_the_request_as_botocore_gives_it(aws):
     assert seen == by_botocore
 
 
-@pytest.fixture(scope="module")
-def moto_server():
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def test_the_wire_answers_as_the_client_does_over_http(moto_server):
-    db = boto3.client("dynamodb", endpoint_url=moto_server, **CREDENTIALS)
+def test_the_wire_answers_as_the_client_does_over_http(endpoint):  # the local run's moto server, patched or not
+    db = boto3.client("dynamodb", endpoint_url=endpoint, **CREDENTIALS)
     db.create_table(TableName="wire", BillingMode="PAY_PER_REQUEST",
                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
