@@ -241,7 +241,7 @@ class DeliveryWorker:
             sequence = self._log.claim_sequence(message, batch.counters.get(subject, (0, None)))
             batch.counters[subject] = (sequence, message.message_id)
             first = (delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence),
-                     sequence)
+                     sequence, record)
         request = signed_request(webhook, message.message_id, first[0] if first else record.body, now)
         attempt = send(self._policy, self._sender, request)
         self._admission.done(webhook, attempt)

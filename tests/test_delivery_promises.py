@@ -45,7 +45,7 @@ def test_a_message_sent_again_after_a_death_between_its_2xx_and_its_record_keeps
     hook = api.create(receiver.url)
     first_id = api.dispatch(person_id="7")["messageID"]
     records = receive(aws)
-    die_at_call("UpdateItem", 2)  # the first is the sequence taken before the POST; the second, its record
+    die_at_call("PutItem", 2)  # the first is the sequence taken before the POST; the second, its record
     with pytest.raises(Died):
         get_services().worker.handle(records)
     assert [r.status for r in receiver.requests] == [200] and stored_message(hook["webhookID"], first_id) is None
@@ -64,7 +64,7 @@ def test_a_message_sent_again_after_a_death_before_its_post_keeps_its_sequence(a
     api.dispatch(person_id="7")
     records = receive(aws)
     assert len(records) == 2
-    die_at_call("UpdateItem", 3, when="after")  # the second message has its sequence; death before its POST
+    die_at_call("PutItem", 3, when="after")  # the second message has its sequence; death before its POST
     with pytest.raises(Died):
         get_services().worker.handle(records)
     assert [r.json()["sequence"] for r in receiver.requests] == [1]
