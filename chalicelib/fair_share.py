@@ -84,6 +84,7 @@ class FairShare:
         self._turns = {}  # (webhook ID, batch) -> (seconds to wait, when noted)
         self._full_until = {}  # webhook ID -> monotonic time until which its slots are taken as full
         self._marks = {}  # webhook ID -> (mark or None, when this process set it)
+        self._key_locks = {}  # (webhook ID, batch) -> the lock its groups take turns under
 
     # -- the hook ----------------------------------------------------------------------------
 
@@ -98,41 +99,47 @@ class FairShare:
         now_ms = int(now * 1000)
         with self._lock:
             self._forget_stale()
-            turn = self._turns.get(key)
-            if turn is not None:
-                return turn[0]
-            lease = self._leases.get(key)
-            if lease is not None and lease.expiry_ms - now_ms > self._timeout_ms + 1000:
-                lease.users += 1
-                return None
-            full = self._full_until.get(webhook.webhook_id, 0) > time.monotonic()
-        try:
-            if lease is not None:
-                taken = self._renew(webhook.webhook_id, lease, now_ms)
-            else:
-                taken = None if full else self._take(webhook.webhook_id, now_ms)
-            if taken is not None:
-                with self._lock:
-                    lease = self._leases.setdefault(key, taken)
-                    lease.expiry_ms = max(lease.expiry_ms, taken.expiry_ms)
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        # A batch's groups ask at the same moment, each on its thread: one takes the lease (or the
+        # turn) for the batch, the others wait for it and follow.
+        with key_lock:
+            with self._lock:
+                turn = self._turns.get(key)
+                if turn is not None:
+                    return turn[0]
+                lease = self._leases.get(key)
+                if lease is not None and lease.expiry_ms - now_ms > self._timeout_ms + 1000:
                     lease.users += 1
+                    return None
+                full = self._full_until.get(webhook.webhook_id, 0) > time.monotonic()
+            try:
+                if lease is not None:
+                    taken = self._renew(webhook.webhook_id, lease, now_ms)
+                else:
+                    taken = None if full else self._take(webhook.webhook_id, now_ms)
+                if taken is not None:
+                    with self._lock:
+                        lease = self._leases.setdefault(key, taken)
+                        lease.expiry_ms = max(lease.expiry_ms, taken.expiry_ms)
+                        lease.users += 1
+                    return None
+                seconds = self._turn(webhook.webhook_id, mark[2], now_ms)
+            except (ClientError, NotFound) as exc:
+                # The table failed us: delivering matters more than fairness, so the attempt goes.
+                log.warning("fair share unavailable; the attempt goes ahead",
+                            extra={"webhookID": webhook.webhook_id, "error": str(exc)})
                 return None
-            seconds = self._turn(webhook.webhook_id, mark[2], now_ms)
-        except (ClientError, NotFound) as exc:
-            # The table failed us: delivering matters more than fairness, so the attempt goes.
-            log.warning("fair share unavailable; the attempt goes ahead", extra={"webhookID": webhook.webhook_id,
-                                                                                  "error": str(exc)})
-            return None
-        with self._lock:
-            self._full_until[webhook.webhook_id] = time.monotonic() + FULL_SECONDS
-            self._turns[key] = (seconds, time.monotonic())
+            with self._lock:
+                self._full_until[webhook.webhook_id] = time.monotonic() + FULL_SECONDS
+                self._turns[key] = (seconds, time.monotonic())
         self._forget_with(batch, key)
         observability.count("HeldBack")
         return seconds
 
     def done(self, webhook, attempt, batch=None):
         """After an attempt: give the batch's lease back once its last attempt has ended, and
-        mark or clear the webhook by what the attempt showed."""
+        mark or clear the webhook by what the attempt showed (``attempt`` None: admitted, but
+        no attempt was made)."""
         key = (webhook.webhook_id, self._batch_key(batch))
         with self._lock:
             lease = self._leases.get(key)
@@ -144,7 +151,8 @@ class FairShare:
         try:
             if release is not None:
                 self._release(webhook.webhook_id, release)
-            self._mind(webhook, attempt)
+            if attempt is not None:
+                self._mind(webhook, attempt)
         except (ClientError, NotFound):
             log.warning("fair share could not note an attempt", extra={"webhookID": webhook.webhook_id})
 
@@ -273,6 +281,7 @@ class FairShare:
     def _drop_turn(self, key):
         with self._lock:
             self._turns.pop(key, None)
+            self._key_locks.pop(key, None)
 
     def _forget_stale(self):
         """Drop the notes of batches long over (a batch that died never said it was done)."""
@@ -281,6 +290,9 @@ class FairShare:
             del self._turns[key]
         for key in [k for k, lease in self._leases.items() if lease.made < limit]:
             del self._leases[key]
+        if len(self._key_locks) > 1000:  # a lock is only needed while its batch asks
+            live = set(self._turns) | set(self._leases)
+            self._key_locks = {k: v for k, v in self._key_locks.items() if k in live or v.locked()}
 
 
 def _seconds(ms):
