@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package terraform policies bench clean browser
+.PHONY: run test package terraform policies bench neighbour clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ policies: $(INSTALLED)
 ## bench: cost, speed and scale figures, printed and written to docs/benchmarks.md
 bench: $(INSTALLED)
 	$(PY) -m dev.bench $(BENCH_ARGS)
+
+## neighbour: a quiet webhook's latency beside a slow one's 400 messages, on the local run (contract, section 16)
+neighbour: $(INSTALLED)
+	$(PY) -m dev.neighbour $(NEIGHBOUR_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \
