@@ -30,6 +30,7 @@ process has seen them full, and one for the turn), besides the SQS receive and v
 change of a message sent back. See docs/architecture.md (Fair sharing) for why this design.
 """
 
+import collections
 import math
 import random
 import threading
@@ -47,6 +48,7 @@ log = observability.logger
 SLOW_MS = 1000  # an attempt this slow (or a failed one) marks its webhook
 FAST_MS = 500  # a successful attempt this fast clears the mark
 FULL_SECONDS = 0.2  # a process that found the slots full turns batches back without asking, this long
+BATCH_SIZE = 10  # messages a batch holds at most (the SQS event source's batch size)
 LEASE_MARGIN_MS = 5000  # a lease outlives the delivery timeout by this much, then ends by itself
 _KEEP_SECONDS = 3600  # the HOLD item is deleted by the table's TTL this long after its last use
 _STALE_SECONDS = 120  # per-batch notes older than this are dropped (their batch is over)
@@ -85,6 +87,8 @@ class FairShare:
         self._full_until = {}  # webhook ID -> monotonic time until which its slots are taken as full
         self._marks = {}  # webhook ID -> (mark or None, when this process set it)
         self._key_locks = {}  # (webhook ID, batch) -> the lock its groups take turns under
+        self._running = {}  # webhook ID -> when this process's unheld attempts to it began
+        self._gone = collections.deque()  # keys of batches that are over (appended by finalizers)
 
     # -- the hook ----------------------------------------------------------------------------
 
@@ -92,8 +96,10 @@ class FairShare:
         """None: attempt it now. Else the seconds for which the message (and its group's later
         messages) go back on the queue, no attempt used. ``batch`` names the worker's batch (its
         messages to one webhook share a lease); without it, each attempt is its own batch."""
-        mark = self.mark_of(webhook)
+        mark = self.mark_of(webhook) or self._running_long(webhook)
         if mark is None:
+            with self._lock:  # in memory only: a quiet webhook costs no request
+                self._running.setdefault(webhook.webhook_id, []).append(time.monotonic())
             return None
         key = (webhook.webhook_id, self._batch_key(batch))
         now_ms = int(now * 1000)
@@ -123,7 +129,7 @@ class FairShare:
                         lease.expiry_ms = max(lease.expiry_ms, taken.expiry_ms)
                         lease.users += 1
                     return None
-                seconds = self._turn(webhook.webhook_id, mark[2], now_ms)
+                seconds = self._turn(webhook.webhook_id, mark[2], now_ms, _messages_in(batch, webhook.webhook_id))
             except (ClientError, NotFound) as exc:
                 # The table failed us: delivering matters more than fairness, so the attempt goes.
                 log.warning("fair share unavailable; the attempt goes ahead",
@@ -131,7 +137,8 @@ class FairShare:
                 return None
             with self._lock:
                 self._full_until[webhook.webhook_id] = time.monotonic() + FULL_SECONDS
-                self._turns[key] = (seconds, time.monotonic())
+                if batch is not None:  # a thread outlives its attempt: nothing to follow then
+                    self._turns[key] = (seconds, time.monotonic())
         self._forget_with(batch, key)
         observability.count("HeldBack")
         return seconds
@@ -142,6 +149,11 @@ class FairShare:
         no attempt was made)."""
         key = (webhook.webhook_id, self._batch_key(batch))
         with self._lock:
+            running = self._running.get(webhook.webhook_id)
+            if running:
+                running.pop(0)
+                if not running:
+                    del self._running[webhook.webhook_id]
             lease = self._leases.get(key)
             release = None
             if lease is not None:
@@ -168,6 +180,24 @@ class FairShare:
         if webhook.held_since_ms is None:
             return None
         return (webhook.held_since_ms, webhook.held_reason or "", webhook.held_attempt_ms or SLOW_MS)
+
+    def _running_long(self, webhook):
+        """Mark a webhook whose attempt in this process has run for ``SLOW_MS`` already, before
+        it ends (the local run's pollers share one process: they all see it at once)."""
+        with self._lock:
+            running = self._running.get(webhook.webhook_id)
+            started = running[0] if running else None
+        if started is None or time.monotonic() - started < SLOW_MS / 1000:
+            return None
+        seconds = time.monotonic() - started
+        new = (int(self._clock() * 1000), f"slow: an attempt has taken over {seconds:.1f} s", SLOW_MS * 2)
+        try:
+            self._webhooks.mark_held(webhook.webhook_id, *new)
+        except (ClientError, NotFound):
+            return None
+        with self._lock:
+            self._marks[webhook.webhook_id] = (new, time.monotonic())
+        return new
 
     def _mind(self, webhook, attempt):
         mark = self.mark_of(webhook)
@@ -226,10 +256,11 @@ class FairShare:
         self._update(webhook_id, "REMOVE #slot", "#slot = :held", {"#slot": f"b{lease.slot}"},
                      {":held": lease.expiry_ms})
 
-    def _turn(self, webhook_id, attempt_ms, now_ms):
-        """Seconds until a batch turned back now gets its turn: the webhook's queue of turns
-        moves on by one batch's time (its attempts' time shared among its slots)."""
-        step = max(1, int(attempt_ms) // self._batches)
+    def _turn(self, webhook_id, attempt_ms, now_ms, count):
+        """Seconds until ``count`` messages turned back now get their turn: the webhook's queue
+        of turns moves on by their share of a batch's time (its attempts' time shared among its
+        slots), so that the messages coming back in one second fill about one batch a slot."""
+        step = max(1, int(attempt_ms) * count // (self._batches * BATCH_SIZE))
         keep = now_ms // 1000 + _KEEP_SECONDS
         for _ in range(3):
             answer = self._update(webhook_id, "SET tail = tail + :step, expiresAt = :keep", "tail >= :now", {},
@@ -279,20 +310,32 @@ class FairShare:
                 pass  # not weakly referable: the stale sweep drops it
 
     def _drop_turn(self, key):
-        with self._lock:
-            self._turns.pop(key, None)
-            self._key_locks.pop(key, None)
+        # Run by the garbage collector, perhaps while this very thread holds the lock: no lock
+        # here, only a note that _forget_stale reads.
+        self._gone.append(key)
 
     def _forget_stale(self):
         """Drop the notes of batches long over (a batch that died never said it was done)."""
+        while self._gone:
+            key = self._gone.popleft()
+            self._turns.pop(key, None)
+            self._key_locks.pop(key, None)
         limit = time.monotonic() - _STALE_SECONDS
         for key in [k for k, (_, when) in self._turns.items() if when < limit]:
-            del self._turns[key]
+            self._turns.pop(key, None)
         for key in [k for k, lease in self._leases.items() if lease.made < limit]:
-            del self._leases[key]
+            self._leases.pop(key, None)
         if len(self._key_locks) > 1000:  # a lock is only needed while its batch asks
             live = set(self._turns) | set(self._leases)
             self._key_locks = {k: v for k, v in self._key_locks.items() if k in live or v.locked()}
+
+
+def _messages_in(batch, webhook_id):
+    """How many of the worker's batch's messages are for this webhook (a full batch if unknown)."""
+    messages = getattr(batch, "messages", None)
+    if not isinstance(messages, dict):
+        return BATCH_SIZE
+    return max(1, sum(1 for m in messages.values() if getattr(m, "webhook_id", None) == webhook_id))
 
 
 def _seconds(ms):

@@ -10,6 +10,7 @@ failed, each with one attempt (holding one back uses none).
 
 import argparse
 import statistics
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +31,7 @@ def measure(slow_count=400, slow_seconds=2.0, quiet_count=40, interval=0.05, set
             slow_hook = _create(service, "neighbour-slow", slow.url)
             quiet_hook = _create(service, "neighbour-quiet", quiet.url)
             alone = _quiet_run(service, quiet, quiet_count, interval, "alone")
+            _say(f"alone: {alone}")
             started = time.time()
             with ThreadPoolExecutor(4) as pool:  # the platform reports 400 enrollments, quickly
                 list(pool.map(lambda n: _dispatch(service, "neighbour-slow", f"p{n}"), range(slow_count)))
@@ -37,7 +39,9 @@ def measure(slow_count=400, slow_seconds=2.0, quiet_count=40, interval=0.05, set
             held = {}
             watcher = threading.Thread(target=_watch_held, args=(service, slow_hook, held), daemon=True)
             watcher.start()
+            _say(f"{slow_count} slow messages dispatched in {dispatched:.1f} s")
             beside = _quiet_run(service, quiet, quiet_count, interval, "beside")
+            _say(f"beside: {beside}")
             arrived = slow.wait_for(slow_count, timeout=slow_timeout, successes=True)
             slow_done = time.time() - started
             held["stop"] = True
@@ -48,6 +52,10 @@ def measure(slow_count=400, slow_seconds=2.0, quiet_count=40, interval=0.05, set
             "ratio_max": beside["max"] / max(alone["max"], 1e-3), "slow_arrived": len(arrived),
             "slow_seconds_total": slow_done, "dispatch_seconds": dispatched, "held": held.get("seen"), **check,
             "slow_count": slow_count, "slow_answer_seconds": slow_seconds, "quiet_count": quiet_count}
+
+
+def _say(text):
+    print(text, file=sys.stderr, flush=True)
 
 
 def _create(service, event_id, url):
@@ -105,7 +113,7 @@ def _check_slow(service, webhook_id, receiver, count):
     bodies = [r.json() for r in receiver.successes()]
     people = {}
     for body in bodies:
-        people.setdefault(body["data"]["personID"], []).append(body["data"]["sequence"])
+        people.setdefault(body["data"]["personID"], []).append(body["sequence"])
     return {
         "slow_delivered": sum(r["status"] == "delivered" for r in records),
         "slow_failed": sum(r["status"] == "failed" for r in records),
