@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package terraform policies bench neighbour clean browser
+.PHONY: run test package terraform policies bench neighbour chaos clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: $(INSTALLED)
 ## neighbour: a quiet webhook's latency beside a slow one's 400 messages, on the local run (contract, section 16)
 neighbour: $(INSTALLED)
 	$(PY) -m dev.neighbour $(NEIGHBOUR_ARGS)
+
+## chaos: the local run's worker killed while it delivers (600 events, 20 people, 2 webhooks), and
+## contract section 13 checked: delivered, lost, order breaks, sequence gaps and changes, re-sends after 2xx
+chaos: $(INSTALLED)
+	$(PY) -m dev.chaos $(CHAOS_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \
