@@ -98,6 +98,9 @@ def webhook_stats(ctx, params):
         "failingSince": None if webhook.failing_since_ms is None else str(webhook.failing_since_ms // 1000),
         "status": webhook.status,
         "disabledReason": webhook.disabled_reason if webhook.status == "disabled" else None,
+        # Held to its share of the delivery capacity (section 16): since when, and why.
+        "heldToShare": None if webhook.held_since_ms is None else {
+            "since": str(webhook.held_since_ms // 1000), "reason": webhook.held_reason},
     }
 
 

@@ -12,10 +12,11 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
-from chalicelib.delivery_hooks import Admission, Notices
+from chalicelib.delivery_hooks import Notices
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy
+from chalicelib.fair_share import FairShare
 from chalicelib.idempotency import DispatchIdempotency
 from chalicelib.rate_limits import RateLimiter
 from chalicelib.settings import Settings
@@ -89,8 +90,11 @@ class Services:
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): admits all."""
-        return Admission()
+        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): fair sharing holds a
+        slow or failing webhook to its share of the delivery capacity (chalicelib/fair_share.py)."""
+        s = self.settings
+        return FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
+                         timeout_seconds=s.delivery_timeout_seconds, clock=self.clock)
 
     @functools.cached_property
     def notices(self):

@@ -15,6 +15,7 @@ DEFAULT_AUTO_DISABLE_AFTER = "24h"
 DEFAULT_RETENTION_DAYS = "30"
 DEFAULT_RATE_LIMIT_PER_SECOND = "50"
 DEFAULT_TEST_SENDS_PER_MINUTE = "10"
+DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # a slow webhook's share: batches at once (docs/deploy.md)
 MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contract, section 10)
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
@@ -98,6 +99,7 @@ class Settings:
     auto_disable_after_ms: int
     rate_limit_per_second: int
     test_sends_per_minute: int
+    held_webhook_batches: int = int(DEFAULT_HELD_WEBHOOK_BATCHES)
     max_webhooks_per_owner: int = MAX_WEBHOOKS_PER_OWNER
 
     @classmethod
@@ -113,6 +115,7 @@ class Settings:
         retention = _whole_number(env, "DELIVERY_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1, 3650)
         rate = _whole_number(env, "RATE_LIMIT_PER_SECOND", DEFAULT_RATE_LIMIT_PER_SECOND, 1, 100_000)
         test_sends = _whole_number(env, "TEST_SENDS_PER_MINUTE", DEFAULT_TEST_SENDS_PER_MINUTE, 1, 10_000)
+        held_batches = _whole_number(env, "HELD_WEBHOOK_BATCHES", DEFAULT_HELD_WEBHOOK_BATCHES, 1, 1000)
         auto_disable = parse_duration(env.get("AUTO_DISABLE_AFTER", DEFAULT_AUTO_DISABLE_AFTER))
         if auto_disable <= 0:
             raise SettingsError("AUTO_DISABLE_AFTER must be more than 0")
@@ -127,6 +130,7 @@ class Settings:
             auto_disable_after_ms=auto_disable,
             rate_limit_per_second=rate,
             test_sends_per_minute=test_sends,
+            held_webhook_batches=held_batches,
         )
 
     def describe_rules(self):

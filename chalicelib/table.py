@@ -10,6 +10,7 @@ company-level one):
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
 | ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
+| ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.fair_share``), with a TTL |
 | ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |

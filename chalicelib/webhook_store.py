@@ -49,6 +49,9 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.fair_share)
+    held_reason: str | None = None  # why: slow or failing, as its attempts showed
+    held_attempt_ms: int | None = None  # how long its attempts took when it was marked
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -76,6 +79,9 @@ class Webhook:
             previous_secret_until=int(item.get("previousSecretUntil", 0)),
             failing_since_ms=None if item.get("failingSince") is None else int(item["failingSince"]),
             disabled_reason=item.get("disabledReason"),
+            held_since_ms=_int_or_none(item.get("heldSince")),
+            held_reason=item.get("heldReason"),
+            held_attempt_ms=_int_or_none(item.get("heldAttemptMs")),
         )
 
     def public(self):
@@ -91,6 +97,10 @@ class Webhook:
 
     def _listing(self):
         return listing_key(self.level, self.owner_id, self.type, self.normal_url)
+
+
+def _int_or_none(value):
+    return None if value is None else int(value)
 
 
 class WebhookStore:
@@ -242,6 +252,20 @@ class WebhookStore:
         """Note when the webhook's current run of failures began (kept if already noted)."""
         self._update(webhook_id, "SET failingSince = if_not_exists(failingSince, :since)", "attribute_exists(pk)",
                      {":since": since_ms})
+
+    def mark_held(self, webhook_id, since_ms, reason, attempt_ms):
+        """Hold the webhook to its share of the delivery capacity (chalicelib.fair_share); a mark
+        already there is kept."""
+        try:
+            self._update(webhook_id, "SET heldSince = :since, heldReason = :reason, heldAttemptMs = :ms",
+                         "attribute_exists(pk) AND attribute_not_exists(heldSince)",
+                         {":since": since_ms, ":reason": reason, ":ms": attempt_ms})
+        except NotFound:
+            pass  # held already (another worker saw it first), or removed
+
+    def clear_held(self, webhook_id):
+        """The webhook's endpoint is fast again: it is no longer held to its share."""
+        self._update(webhook_id, "REMOVE heldSince, heldReason, heldAttemptMs", "attribute_exists(pk)", None)
 
     def clear_failing(self, webhook_id):
         """The webhook's endpoint accepted a delivery: its run of failures is over."""

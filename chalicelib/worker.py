@@ -189,7 +189,7 @@ class DeliveryWorker:
         if due_ms is not None and due_ms > now_ms + _DUE_SLACK_MS:
             raise ComeBackLater((due_ms - now_ms) / 1000.0)
         webhook = self._current_webhook(webhook_item, batch)
-        wait = self._admission.admit(webhook, self._clock())
+        wait = self._admission.admit(webhook, self._clock(), batch)
         if wait is not None:
             raise ComeBackLater(wait)  # held back: no attempt used, no record written
         self._attempt(message, sent_ms, webhook, webhook_item, record, batch)
@@ -237,15 +237,19 @@ class DeliveryWorker:
         now = self._clock()
         number = (record.attempt_count if record else 0) + 1
         first = None
-        if record is None or record.body is None:
-            subject = (message.webhook_id, message.subject)
-            sequence = self._log.claim_sequence(message, batch.counters.get(subject, (0, None)))
-            batch.counters[subject] = (sequence, message.message_id)
-            first = (delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence),
-                     sequence, record)
-        request = signed_request(webhook, message.message_id, first[0] if first else record.body, now)
+        try:
+            if record is None or record.body is None:
+                subject = (message.webhook_id, message.subject)
+                sequence = self._log.claim_sequence(message, batch.counters.get(subject, (0, None)))
+                batch.counters[subject] = (sequence, message.message_id)
+                first = (delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence),
+                         sequence, record)
+            request = signed_request(webhook, message.message_id, first[0] if first else record.body, now)
+        except Exception:
+            self._admission.done(webhook, None, batch)  # admitted, but not attempted: what it held goes back
+            raise
         attempt = send(self._policy, self._sender, request)
-        self._admission.done(webhook, attempt)
+        self._admission.done(webhook, attempt, batch)
         schedule = self._settings.retry_schedule_ms
         attempts_this_round = number - (record.attempt_base if record else 0)
         if attempt.ok:

@@ -95,7 +95,8 @@ ANSWERS = {
     "DeliveryPage": _object(["count", "data", "cursor"], {
         "count": _COUNT, "data": {"type": "array", "items": _ref("Message")}, "cursor": {"type": ["string", "null"]}}),
     "Stats": _object(["webhookID", "window", "delivered", "failed", "pending", "skipped", "successRate",
-                      "p50DurationMs", "p95DurationMs", "lastSuccessDate", "failingSince", "status", "disabledReason"], {
+                      "p50DurationMs", "p95DurationMs", "lastSuccessDate", "failingSince", "status", "disabledReason",
+                      "heldToShare"], {
         "webhookID": _STRING,
         "window": {**_COUNT, "maximum": 100, "description": "How many of the latest messages were looked at."},
         "delivered": _COUNT, "failed": _COUNT, "pending": _COUNT, "skipped": _COUNT,
@@ -104,7 +105,12 @@ ANSWERS = {
         "p50DurationMs": {"type": ["integer", "null"]}, "p95DurationMs": {"type": ["integer", "null"]},
         "lastSuccessDate": _NULLABLE_DIGITS, "failingSince": _NULLABLE_DIGITS,
         "status": {"type": "string", "enum": ["enabled", "disabled"]},
-        "disabledReason": {"type": ["string", "null"], "description": "Why the service disabled it, if it did."}}),
+        "disabledReason": {"type": ["string", "null"], "description": "Why the service disabled it, if it did."},
+        "heldToShare": {"oneOf": [{"type": "null"}, _object(["since", "reason"], {
+            "since": {**_NULLABLE_DIGITS, "type": "string"},
+            "reason": {"type": "string", "description": "slow: or failing:, with what its attempts showed."}})],
+            "description": "Since when (Unix seconds) and why the webhook is held to its share of the delivery "
+                           "capacity (section 16), or null."}}),
     "Queued": _object(["queued"], {"queued": _COUNT}),
     "TestResult": _object(["messageID", "statusCode", "durationMs", "error", "response"], {
         "messageID": {"type": "string", "pattern": "^msg_", "description": "The test's record in the delivery log."},

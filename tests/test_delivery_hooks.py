@@ -18,11 +18,11 @@ class HoldBack(Admission):
     def __init__(self, seconds):
         self.seconds, self.asked, self.done_with = seconds, [], []
 
-    def admit(self, webhook, now):
+    def admit(self, webhook, now, batch=None):
         self.asked.append(webhook.webhook_id)
         return self.seconds
 
-    def done(self, webhook, attempt):
+    def done(self, webhook, attempt, batch=None):
         self.done_with.append(attempt.status_code)
 
 

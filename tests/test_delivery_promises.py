@@ -83,9 +83,13 @@ def test_a_retried_message_handed_to_two_workers_at_once_is_delivered_once_and_s
     worker.run(until=lambda: len(receiver.requests) == 1)
     assert stored_message(hook["webhookID"], message_id)["status"] == "pending"
     records = receive(aws)
-    # Each worker reads the record (pending, one attempt) before either writes its own.
-    get_services().dynamodb.meta.events.register(
-        "before-call.dynamodb.UpdateItem", lambda **_: wait_until(lambda: len(receiver.requests) >= 3, timeout=5))
+    # Each worker reads the record (pending, one attempt) before either writes its own (the
+    # record's write, not fair sharing's lease: the failed attempt held the webhook to its share).
+    def hold_record_writes(params, **_):
+        if b'"MSG#' in params["body"]:
+            wait_until(lambda: len(receiver.requests) >= 3, timeout=5)
+
+    get_services().dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", hold_record_writes)
     workers = [threading.Thread(target=get_services().worker.handle, args=(records,)) for _ in range(2)]
     for thread in workers:
         thread.start()

@@ -1,0 +1,19 @@
+"""Section 16 on the local run, at a smaller size than ``make neighbour``: a quiet webhook's
+deliveries beside a slow webhook's backlog arrive about as fast as they do alone, and the slow
+webhook's messages all arrive, in order, none failed, each with one attempt."""
+
+from dev.neighbour import measure
+
+
+def test_a_quiet_webhook_is_not_held_up_by_a_slow_ones_backlog():
+    figures = measure(slow_count=160, slow_seconds=3.0, quiet_count=20, slow_timeout=240)
+    alone, beside = figures["alone"], figures["beside"]
+    assert beside["arrived"] == alone["arrived"] == 20
+    # Wide margins (a shared machine): without fair sharing the quiet ones wait for a whole
+    # round of the slow endpoint's 3 s attempts behind its backlog.
+    assert beside["median"] <= alone["median"] + 1.0, figures
+    assert beside["max"] <= alone["max"] + 4.0, figures
+    assert figures["slow_arrived"] == 160 and figures["slow_delivered"] == 160, figures
+    assert figures["slow_failed"] == 0 and figures["slow_attempts"] == 160, figures
+    assert figures["slow_in_order"], figures
+    assert figures["held"]["reason"].startswith("slow: an attempt took 3."), figures
