@@ -34,3 +34,22 @@ class Notices:
 
     def webhook_disabled(self, webhook: Webhook, reason: str, failing_since_ms: int | None) -> None:
         """The service disabled ``webhook`` (its endpoint answered 410, or failed for too long)."""
+
+
+class Admissions(Admission):
+    """Several admissions asked in turn: the first that holds a message back decides, and the
+    ones after it are not asked (a rate limit's place is taken only when the others let it go)."""
+
+    def __init__(self, *admissions: Admission):
+        self._admissions = admissions
+
+    def admit(self, webhook: Webhook, now: float) -> float | None:
+        for admission in self._admissions:
+            wait = admission.admit(webhook, now)
+            if wait is not None:
+                return wait
+        return None
+
+    def done(self, webhook: Webhook, attempt: Attempt) -> None:
+        for admission in self._admissions:
+            admission.done(webhook, attempt)

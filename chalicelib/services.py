@@ -12,7 +12,7 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
-from chalicelib.delivery_hooks import Admission, Notices
+from chalicelib.delivery_hooks import Admissions, Notices
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy
@@ -21,6 +21,7 @@ from chalicelib.rate_limits import RateLimiter
 from chalicelib.settings import Settings
 from chalicelib.token_store import TokenStore
 from chalicelib.webhook_store import WebhookStore
+from chalicelib.webhook_rates import WebhookRateLimits
 from chalicelib.worker import DeliveryWorker
 
 # Requests are built by this code, never from a caller's input as it came, and every shape is
@@ -89,8 +90,9 @@ class Services:
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): admits all."""
-        return Admission()
+        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): a webhook's own rate
+        limit (section 14). Other admissions go before it, in ``Admissions``."""
+        return Admissions(WebhookRateLimits(self.dynamodb, self.settings.table_name))
 
     @functools.cached_property
     def notices(self):
