@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import Conflict, InvalidParameter
 from chalicelib.ids import id_floor
+from chalicelib.sender import redacted
 from chalicelib.table import (
     batch_get,
     batch_put,
@@ -70,14 +71,22 @@ class DeliveryRecord:
 
 def _headers_text(headers):
     """The headers an attempt sent, kept as one JSON string: they are only ever shown whole, and
-    one attribute costs DynamoDB (and the local emulator) less to write than a map of five."""
-    return json.dumps(headers, separators=(",", ":"))
+    one attribute costs DynamoDB (and the local emulator) less to write than a map of five. The
+    receiver's own header values are secrets: they are never kept here, whoever hands them in."""
+    return json.dumps(redacted(headers), separators=(",", ":"))
 
 
 def _headers_from(stored):
     """The headers a record keeps: JSON text, or a map in records kept before (the local run keeps
     its data across versions)."""
     return json.loads(stored) if isinstance(stored, str) else stored
+
+
+def _dated_within(record, low, high):
+    date = record.message.date
+    if not (isinstance(date, str) and date.isdigit()):
+        return False
+    return (low is None or int(date) >= low) and (high is None or int(date) <= high)
 
 
 def _encode_cursor(sk):
@@ -262,11 +271,17 @@ class DeliveryLog:
         item = get_item(self._db, self._table, message_key(webhook_id, message_id))
         return None if item is None else DeliveryRecord.from_item(item)
 
-    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10):
+    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10, type=None,
+             dates=None):
         """A page of the webhook's messages, newest first; returns ``(records, next cursor)``.
 
         Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
-        With ``since_ms``, only messages made at or after that time.
+        With ``since_ms``, only messages made at or after that time; with ``status`` or ``type``,
+        only those (DynamoDB filters them); with ``dates`` (``(low, high)`` Unix seconds, either
+        None), only messages whose ``date`` is within them, inclusive. The date is the platform's
+        (a message made now may be about last week), so no key condition can select it: it is
+        compared here, as the table keeps it as text. Reads go on, a bounded number of times,
+        until the page holds ``limit`` records that match.
         """
         values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
         names = {"#expires": "expiresAt"}
@@ -275,6 +290,11 @@ class DeliveryLog:
             filters.append("#status = :status")
             names["#status"] = "status"
             values[":status"] = {"S": status}
+        if type is not None:
+            filters.append("#type = :type")
+            names["#type"] = "type"
+            values[":type"] = {"S": type}
+        low, high = dates or (None, None)
         if since_ms is not None:
             condition = "pk = :pk AND sk BETWEEN :low AND :high"
             values[":low"] = {"S": "MSG#" + id_floor("msg", since_ms)}
@@ -302,7 +322,10 @@ class DeliveryLog:
                 reraise_unavailable(exc)
             items = answer["Items"]
             for index, item in enumerate(items):
-                records.append(DeliveryRecord.from_item(deserialize(item)))
+                record = DeliveryRecord.from_item(deserialize(item))
+                if (low is not None or high is not None) and not _dated_within(record, low, high):
+                    continue
+                records.append(record)
                 if len(records) == limit:
                     more = index < len(items) - 1 or "LastEvaluatedKey" in answer
                     return records, _encode_cursor(records[-1].sk) if more else None

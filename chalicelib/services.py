@@ -12,7 +12,7 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
-from chalicelib.delivery_hooks import Notices
+from chalicelib.delivery_hooks import Admissions, Notices
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy
@@ -22,6 +22,7 @@ from chalicelib.rate_limits import RateLimiter
 from chalicelib.settings import Settings
 from chalicelib.token_store import TokenStore
 from chalicelib.webhook_store import WebhookStore
+from chalicelib.webhook_rates import WebhookRateLimits
 from chalicelib.worker import DeliveryWorker
 
 # Requests are built by this code, never from a caller's input as it came, and every shape is
@@ -90,11 +91,13 @@ class Services:
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): fair sharing holds a
-        slow or failing webhook to its share of the delivery capacity (chalicelib/fair_share.py)."""
+        """Asked before each delivery attempt (chalicelib/delivery_hooks.py), in turn: a webhook's own
+        rate limit (section 14, chalicelib/webhook_rates.py), then fair sharing, which holds a slow or
+        failing webhook to its share of the delivery capacity (section 16, chalicelib/fair_share.py)."""
         s = self.settings
-        return FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
-                         timeout_seconds=s.delivery_timeout_seconds, clock=self.clock)
+        return Admissions(WebhookRateLimits(self.dynamodb, s.table_name),
+                          FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
+                                    timeout_seconds=s.delivery_timeout_seconds, clock=self.clock))
 
     @functools.cached_property
     def notices(self):

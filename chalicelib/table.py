@@ -5,7 +5,7 @@ company-level one):
 
 | pk | sk | what |
 | --- | --- | --- |
-| ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets and status (``removed`` is kept, so queued deliveries see it is gone) |
+| ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets, its own headers' values and status (``removed`` is kept, so queued deliveries see it is gone) |
 | ``<owner>`` | ``<type>#<sha256(normal url)>`` | the owner's listing of a live webhook: makes owner + type + url unique, and lets ``webhook.find`` and the fan-out read an owner's webhooks (of one type) with one Query |
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
@@ -13,6 +13,7 @@ company-level one):
 | ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.fair_share``), with a TTL |
 | ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
+| ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.webhook_rates``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
 """
 

@@ -79,15 +79,17 @@ def in_process_stack():
     return get_services(), created, mock
 
 
-def webhooks_for(services, owner_id, count, url, level="event", type="activityEnrollment"):
+def webhooks_for(services, owner_id, count, url, level="event", type="activityEnrollment", filters=()):
     """``count`` enabled webhooks of ``type`` for one event (or company), made with the
-    service's own store; their URLs are ``url``/0, ``url``/1..."""
+    service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
+    ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
     from chalicelib.webhook_store import Webhook
 
     for n in range(count):
         services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",
-                                         str(int(time.time())), "enabled", (new_secret(),)))
+                                         str(int(time.time())), "enabled", (new_secret(),),
+                                         filter=filters[n] if n < len(filters) else None))
 
 
 def drain(created, sqs=None):
@@ -123,6 +125,15 @@ def bench_requests(services, created, receiver_url):
             application.platform_event(envelope, None)
         rows[n] = dict(calls)
         drain(created)
+    # Filters travel with the listing: the same fan-out with half its webhooks filtering the
+    # person out, and the other half letting them through, makes the same requests.
+    webhooks_for(services, "bench-filtered", 10, receiver_url,
+                 filters=[{"personID": ["someone else"]}] * 5 + [{"personID": ["p"], "activityID": ["1"]}] * 5)
+    envelope = {**ENVELOPE, "id": "e-filtered", "detail": {"eventID": "bench-filtered", "activityID": "1", "personID": "p"}}
+    with counting.measuring() as calls:
+        application.platform_event(envelope, None)
+    rows["10 filtered"] = dict(calls)
+    drain(created)
     # Per delivery: 100 people each sent one message to one webhook, delivered in full batches.
     webhooks_for(services, "bench-delivery", 1, receiver_url)
     for person in range(100):
