@@ -11,8 +11,9 @@ log = observability.logger
 class EndpointHealth:
     """Marks a webhook failing, clears the mark, disables it; handed the webhook store."""
 
-    def __init__(self, webhooks, auto_disable_after_ms):
+    def __init__(self, webhooks, auto_disable_after_ms, notices=None):
         self._webhooks = webhooks
+        self._notices = notices  # told when a webhook is disabled (chalicelib.notices)
         self._auto_disable_after_ms = auto_disable_after_ms
 
     def mind(self, webhook, webhook_item, attempt, now_ms, lock):
@@ -48,3 +49,5 @@ class EndpointHealth:
         webhook_item["status"] = "disabled"
         observability.count("Disabled")
         log.warning("webhook disabled", extra={"webhookID": webhook.webhook_id, "reason": reason})
+        if self._notices is not None:
+            self._notices.webhook_disabled(webhook, reason, webhook_item.get("failingSince"))

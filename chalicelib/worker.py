@@ -32,6 +32,8 @@ from chalicelib.delivery_batch import Batch, Received, Unwritten
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.endpoint_health import EndpointHealth
+from chalicelib.erasure import erased_before
+from chalicelib.notices import NoNotices
 from chalicelib.occurrences import delivery_body
 from chalicelib.webhook_store import Webhook
 
@@ -66,7 +68,8 @@ def _settle_the_heap():
 class DeliveryWorker:
     """Delivers a batch of queued messages; see the module docstring."""
 
-    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time, sleep=time.sleep):
+    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time, sleep=time.sleep,
+                 notices=None):
         self._webhooks = webhooks
         self._log = log_store
         self._queue = queue
@@ -76,7 +79,8 @@ class DeliveryWorker:
         self._clock = clock
         self._sleep = sleep
         self._runner = BatchRunner(threads=10, gather_for=_RECORD_WAIT_SECONDS)
-        self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms)
+        self._notices = notices or NoNotices()
+        self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms, self._notices)
 
     def handle(self, records, remaining_ms=None):
         """Deliver what is due in ``records`` (Lambda SQS record dicts); return the IDs to retry.
@@ -158,6 +162,8 @@ class DeliveryWorker:
         webhook_item = batch.webhooks.get(message.webhook_id)
         if webhook_item is None or webhook_item["status"] == "removed":
             return None  # removed: nothing more is sent, queued messages included
+        if erased_before(webhook_item, message):
+            return None  # about a person erased after it was dispatched: never sent (chalicelib.erasure)
         record = batch.records.get((message.webhook_id, message.message_id))
         if record is not None:
             if message.redelivery > record.redeliveries:
@@ -249,6 +255,8 @@ class DeliveryWorker:
                 recorded = True
         observability.report_attempt(message, number, attempt, status, item.sent_ms, finished_ms)
         self._health.mind(webhook, webhook_item, attempt, finished_ms, batch.lock_for(webhook.webhook_id))
+        if status == "failed" and recorded:
+            self._notices.message_failed(webhook, message, number, attempt)
         if not recorded:
             # Another receipt of this message recorded this attempt first; the log decides.
             state = self._log.get(message.webhook_id, message.message_id)
