@@ -150,9 +150,8 @@ def test_webhook(ctx, params):
     # Kept in the delivery log like any message, so the log shows what the test sent and got;
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
-        services.log.write_together(services.log.first_attempt_items(
-            message, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed", None, ctx.now, None,
-            body, None, request["headers"])[:1])
+        services.log.record_attempt(message, 1, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed",
+                                    None, ctx.now, request["headers"], first=(body, None))
     except (ServiceError, ClientError, BotoCoreError):
         logger.exception("a test send's record could not be written", extra={"webhookID": webhook.webhook_id})
     return 200, {

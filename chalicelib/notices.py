@@ -23,7 +23,7 @@ import time
 
 from botocore.exceptions import ClientError
 
-from chalicelib import observability
+from chalicelib import delivery_hooks, observability
 from chalicelib.catalog import NOTICE_TYPES
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.ids import new_id
@@ -39,8 +39,8 @@ def _throttle_key(webhook_id):
     return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "NOTICE"}}
 
 
-class Notices:
-    """Builds the notices and sends them; handed the webhook store, the delivery queue and log,
+class Notices(delivery_hooks.Notices):
+    """The delivery worker's notices hook (chalicelib/delivery_hooks.py): builds the notices and sends them; handed the webhook store, the delivery queue and log,
     the DynamoDB client and table (the throttle), and an EventBridge client and bus."""
 
     def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,
@@ -55,12 +55,12 @@ class Notices:
         self._retention_seconds = retention_days * 86400
         self._clock = clock
 
-    def message_failed(self, webhook, message, attempts, attempt):
-        """``message`` to ``webhook`` was given up after ``attempts`` attempts, the last being
-        ``attempt`` (a :class:`chalicelib.sender.Attempt`)."""
+    def message_failed(self, webhook, message, record):
+        """``message`` to ``webhook`` was given up; ``record`` is its last attempt as the log keeps
+        it, with ``attempts``: how many were made."""
         if webhook.type in NOTICE_TYPES:
             return
-        self._guarded(lambda: self._message_failed(webhook, message, attempts, attempt))
+        self._guarded(lambda: self._message_failed(webhook, message, record))
 
     def webhook_disabled(self, webhook, reason, failing_since_ms):
         """The service disabled ``webhook`` for ``reason``; its failures began at ``failing_since_ms``
@@ -78,16 +78,17 @@ class Notices:
             log.exception("a notice could not be sent")
             observability.count("NoticeLost")
 
-    def _message_failed(self, webhook, message, attempts, attempt):
+    def _message_failed(self, webhook, message, record):
         also_failed = self._take_turn(webhook.webhook_id)
         if also_failed is None:
             return  # counted: the next messageFailed about this webhook reports it
+        status_code = record.get("statusCode")
         data = {**self._about(webhook), "messageID": message.message_id, "type": message.type,
-                "attempts": attempts, "lastError": attempt.error or (
-                    None if attempt.status_code is None else f"HTTP {attempt.status_code}"),
+                "attempts": int(record["attempts"]),
+                "lastError": record.get("error") or (None if status_code is None else f"HTTP {status_code}"),
                 "alsoFailed": also_failed}
-        if attempt.status_code is not None:
-            data["lastStatusCode"] = str(attempt.status_code)
+        if status_code is not None:
+            data["lastStatusCode"] = str(status_code)
         self._tell(webhook, "messageFailed", data)
 
     @staticmethod
@@ -137,12 +138,3 @@ class Notices:
         observability.count("NoticeSent")
         log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": len(enabled)})
 
-
-class NoNotices:
-    """Tells no one (a worker built without notices, in tests of other things)."""
-
-    def message_failed(self, webhook, message, attempts, attempt):
-        pass
-
-    def webhook_disabled(self, webhook, reason, failing_since_ms):
-        pass

@@ -12,9 +12,9 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
+from chalicelib.delivery_hooks import Admission
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
-from chalicelib.dynamodb_wire import batch_client
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.erasure import ErasureJob, Erasures
 from chalicelib.idempotency import DispatchIdempotency
@@ -80,8 +80,7 @@ class Services:
 
     @functools.cached_property
     def log(self):
-        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days,
-                           batch_client=batch_client(self.dynamodb))
+        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
     def queue(self):
@@ -96,7 +95,13 @@ class Services:
         return HttpSender(self.settings.delivery_timeout_seconds)
 
     @functools.cached_property
+    def admission(self):
+        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): admits all."""
+        return Admission()
+
+    @functools.cached_property
     def notices(self):
+        """Told of messages given up and webhooks disabled: tells the owner's other webhooks and the bus."""
         s = self.settings
         return Notices(self.webhooks, self.queue, self.log, self.dynamodb, s.table_name, self.events, s.event_bus_name,
                        s.delivery_retention_days, self.clock)
@@ -104,7 +109,7 @@ class Services:
     @functools.cached_property
     def worker(self):
         return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
-                              notices=self.notices)
+                              admission=self.admission, notices=self.notices)
 
     @functools.cached_property
     def erasures(self):
