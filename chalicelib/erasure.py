@@ -11,8 +11,8 @@ It costs what the scope holds, never the whole table, and adds nothing to a deli
 2. **Settle.** The job waits ``ERASURE_SETTLE_SECONDS`` (longer than a delivery invocation or an
    API call may run), on the queue, so that no delivery or dispatch that began before the marks
    can still write a record about the person.
-3. **Erase.** It Queries each webhook's log (``WH#<id>``, ``MSG#...``) and deletes the messages
-   whose ``data.personID`` is the person, in transactions that also move the erasure's
+3. **Erase.** It Queries each webhook's log (``WH#<id>``, ``MSG#...`` up to the erasure's time)
+   and deletes the messages whose ``data.personID`` is the person, in transactions that also move the erasure's
    checkpoint (the webhook it is at, the last key, the count): a crash halfway loses nothing,
    and the queue runs it again from there. Last, the webhook's sequence counter for the
    person is deleted (a later message about them starts at 1 again).
@@ -25,12 +25,12 @@ import json
 import time
 from dataclasses import dataclass
 
-from chalicelib import observability
-from chalicelib.catalog import COMPANY, EVENT
-from chalicelib.errors import NotFound
-from chalicelib.ids import id_floor, new_id
-from chalicelib.table import deserialize, get_item, reraise_unavailable, sequence_key, serialize, webhook_key
 from botocore.exceptions import ClientError
+
+from chalicelib import observability
+from chalicelib.ids import id_floor, new_id
+from chalicelib.table import (deserialize, error_code, get_item, reraise_unavailable, sequence_key, serialize,
+                              webhook_key)
 
 log = observability.logger
 
@@ -185,9 +185,12 @@ class ErasureJob:
         """Delete the person's messages from one webhook's log, from ``last_key`` on; return the
         erasure's count after them."""
         needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
-        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :msg)",
+        # Only messages dispatched before the erasure was asked for: one after it is the platform's
+        # new word, and stays (the worker applies the same bound, erased_before).
+        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :msg AND :upto",
                  "FilterExpression": "contains(dataJson, :needle)", "ProjectionExpression": "pk, sk, dataJson",
                  "ExpressionAttributeValues": {":pk": {"S": f"WH#{webhook_id}"}, ":msg": {"S": "MSG#"},
+                                               ":upto": {"S": "MSG#" + id_floor("msg", erasure.requested_ms + 1)},
                                                ":needle": {"S": needle}},
                  "ConsistentRead": True}
         if last_key:
@@ -243,5 +246,5 @@ class ErasureJob:
                                  ConditionExpression="attribute_exists(pk)", ExpressionAttributeNames=names,
                                  ExpressionAttributeValues={":at": {"N": str(erasure.requested_ms)}})
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)  # else removed meanwhile: nothing of it is sent
