@@ -140,3 +140,23 @@ def test_erase_person_needs_an_admin_a_person_and_an_owner(api):
     status, body = api.call("webhook.erasure", erasureID="era_x")
     assert (status, body["error"]["field"]) == (404, "erasureID")
     assert api.call("webhook.erasePerson", personID="1", eventID="1,2", companyID=["3"])[0] == 202
+
+
+def test_a_delivery_makes_the_same_aws_requests_to_a_webhook_that_carries_erasure_marks(api, receiver, worker,
+                                                                                         eraser):
+    services = get_services()
+    calls = []
+    for client in (services.dynamodb, services.sqs, services.events):
+        client.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+    def one_delivery(event_id):
+        api.dispatch(event_id=event_id, person_id=OTHER)
+        del calls[:]
+        worker.run()
+        return sorted(calls)
+
+    api.create(receiver.url + "/plain", event_id="1")
+    api.create(receiver.url + "/marked", event_id="2")
+    erase(api, eraser, eventID="2")
+    assert one_delivery("1") == one_delivery("2")
+    assert len(receiver.successes()) == 2
