@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package terraform policies bench clean browser
+.PHONY: run test package terraform policies bench chaos clean browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ policies: $(INSTALLED)
 ## bench: cost, speed and scale figures, printed and written to docs/benchmarks.md
 bench: $(INSTALLED)
 	$(PY) -m dev.bench $(BENCH_ARGS)
+
+## chaos: the local run's worker killed while it delivers (600 events, 20 people, 2 webhooks), and
+## contract section 13 checked: delivered, lost, order breaks, sequence gaps and changes, re-sends after 2xx
+chaos: $(INSTALLED)
+	$(PY) -m dev.chaos $(CHAOS_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \

@@ -139,14 +139,13 @@ class DeliveryLog:
         if holder == message.message_id:
             return number
         try:
-            self._db.update_item(
+            self._db.put_item(
                 TableName=self._table,
-                Key=sequence_key(message.webhook_id, message.subject),
-                UpdateExpression="SET #sequence = :next, messageID = :message",
+                Item={**sequence_key(message.webhook_id, message.subject),
+                      **serialize({"sequence": number + 1, "messageID": message.message_id})},
                 ConditionExpression="attribute_not_exists(#sequence) OR #sequence = :previous",
                 ExpressionAttributeNames={"#sequence": "sequence"},
-                ExpressionAttributeValues=serialize({":next": number + 1, ":previous": number,
-                                                     ":message": message.message_id}),
+                ExpressionAttributeValues=serialize({":previous": number}),
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
@@ -163,56 +162,63 @@ class DeliveryLog:
         """Keep attempt ``number`` and set the message's status; False if someone else recorded
         that attempt first (another receipt of the same message), or the message is delivered.
 
-        One conditional UpdateItem per attempt, on the count of attempts recorded so far: a
-        message that SQS hands out twice cannot record an attempt twice, nor turn a delivered
-        message back to pending. The attempt takes its slot in the ring of the latest
-        ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends). ``first`` is ``(body,
-        sequence)`` at the message's first numbered attempt, kept so that every later POST sends
-        the same bytes.
+        One conditional write per attempt, on the count of attempts recorded so far: a message
+        that SQS hands out twice cannot record an attempt twice, nor turn a delivered message
+        back to pending. ``first`` is given at a message's first numbered attempt: ``(body,
+        sequence, record)``, the exact body (kept, so every later POST sends the same bytes), its
+        sequence, and the record read before it, if any (a skipped message reopened by a
+        replay); the whole record is put then. A later attempt takes its slot in the ring of the
+        latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
         """
-        values = {
-            ":status": status,
-            ":number": number,
-            ":delivered": "delivered",
-            ":expires": int(now) + self._retention_seconds,
-            ":headers": _headers_text(headers),
-        }
-        names = {"#status": "status"}
-        update = ["#status = :status", "attemptCount = :number", "expiresAt = :expires", "requestHeaders = :headers"]
-        if first is None:
-            update.append(f"attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt")
-            values[":attempt"] = attempt
-        else:
-            body, sequence = first
-            values.update({":attempts": [attempt], ":body": body})
-            update += ["attempts = :attempts", "body = :body"]
-            if sequence is not None:  # a test send has none
-                values[":sequence"] = sequence
-                update.append("#sequence = :sequence")
-                names["#sequence"] = "sequence"
-            fields = dict(message.fields())
-            if message.redelivery:
-                fields["redeliveries"] = message.redelivery
-            for index, (name, value) in enumerate(fields.items()):
-                names[f"#f{index}"] = name
-                values[f":f{index}"] = value
-                update.append(f"#f{index} = if_not_exists(#f{index}, :f{index})")
-        if next_attempt_ms is not None:
-            update.append("nextAttemptAt = :next")
-            values[":next"] = next_attempt_ms
-        expression = "SET " + ", ".join(update) + (" REMOVE nextAttemptAt" if next_attempt_ms is None else "")
-        if number == 1:
-            condition = "attribute_not_exists(attemptCount) AND (attribute_not_exists(#status) OR #status <> :delivered)"
-        else:
-            values[":previous"] = number - 1
-            condition = "attemptCount = :previous AND #status <> :delivered"
+        values = {":delivered": "delivered"}
         try:
+            if first is not None:
+                body, sequence, record = first
+                item = {
+                    **message.fields(),
+                    "status": status,
+                    "attempts": [attempt],
+                    "attemptCount": number,
+                    "attemptBase": record.attempt_base if record and record.attempt_base else None,
+                    "expiresAt": int(now) + self._retention_seconds,
+                    "sequence": sequence,
+                    "body": body,
+                    "nextAttemptAt": next_attempt_ms,
+                    "redeliveries": (record.redeliveries if record else message.redelivery) or None,
+                    "requestHeaders": _headers_text(headers),
+                }
+                self._db.put_item(
+                    TableName=self._table,
+                    Item={**message_key(message.webhook_id, message.message_id), **serialize(item)},
+                    ConditionExpression="attribute_not_exists(attemptCount) AND "
+                                        "(attribute_not_exists(#status) OR #status <> :delivered)",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues=serialize(values),
+                )
+                return True
+            values.update({
+                ":status": status,
+                ":attempt": attempt,
+                ":number": number,
+                ":previous": number - 1,
+                ":expires": int(now) + self._retention_seconds,
+                ":headers": _headers_text(headers),
+            })
+            expression = (
+                f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
+                " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers"
+            )
+            if next_attempt_ms is None:
+                expression += " REMOVE nextAttemptAt"
+            else:
+                expression += ", nextAttemptAt = :next"
+                values[":next"] = next_attempt_ms
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),
                 UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
+                ConditionExpression="attemptCount = :previous AND #status <> :delivered",
+                ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=serialize(values),
             )
         except ClientError as exc:

@@ -151,7 +151,7 @@ def test_webhook(ctx, params):
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
         services.log.record_attempt(message, 1, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed",
-                                    None, ctx.now, request["headers"], first=(body, None))
+                                    None, ctx.now, request["headers"], first=(body, None, None))
     except (ServiceError, ClientError, BotoCoreError):
         logger.exception("a test send's record could not be written", extra={"webhookID": webhook.webhook_id})
     return 200, {

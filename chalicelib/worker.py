@@ -37,9 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Lock
 
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
-from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
-
 from chalicelib import observability
 from chalicelib.delivery_hooks import Admission, Notices
 from chalicelib.delivery_log import FINISHED
@@ -135,6 +132,10 @@ class DeliveryWorker:
     def _deliver_group(self, records, batch):
         """Deliver one group's messages in order; return [(record ID, receipt, seconds hidden or
         None)] for those that come back: the first that failed, and every later one."""
+        # Imported here, by the delivery function only: the API's cold start does not pay for it.
+        from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
+        from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
+
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
         processor.raise_on_entire_batch_failure = False  # a group that all comes back is normal
         with processor(records, lambda record: self._deliver(record, batch)):
@@ -244,7 +245,7 @@ class DeliveryWorker:
             sequence = self._log.claim_sequence(message, batch.counters.get(subject, (0, None)))
             batch.counters[subject] = (sequence, message.message_id)
             first = (delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence),
-                     sequence)
+                     sequence, record)
         request = signed_request(webhook, message.message_id, first[0] if first else record.body, now)
         attempt = send(self._policy, self._sender, request)
         self._admission.done(webhook, attempt)

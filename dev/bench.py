@@ -48,9 +48,9 @@ all the worker's batches and then all the floor's POSTs in a tight loop, the flo
 about a fifth cheaper, and the ratio moved with whatever else the machine did between the two).
 The floor's bodies are built before it is timed; the worker builds its own. Before each of
 the worker's batches, what this process holds for the bench (the requests it keeps to replay,
-the API's test client) is frozen out of the garbage collector's way, outside the timing, as the
-worker freezes what it holds after its first batch: a Lambda holds none of the bench's objects,
-and a full collection that walks them cost the worker about 0.04 ms per delivery. Figure 4's ceiling sends the AWS requests counted for figure 2's
+the API's test client) is frozen out of the garbage collector's way, outside the timing: a Lambda
+holds none of the bench's objects, and a full collection that walks them cost the worker about
+0.04 ms per delivery. Figure 4's ceiling sends the AWS requests counted for figure 2's
 deliveries (dispatch over the API, the event source's receive and delete, the worker's reads and
 writes) straight to the moto servers from {threads} threads, as many as the local run's
 dispatchers and pollers. Machines differ a lot in the absolute figures; the ratios, measured in

@@ -122,8 +122,8 @@ def bench_worker_cpu(events=100, webhooks=5):
                 batches.append(got)
                 event = sqs_event(got, arn, sqs.meta.region_name)
                 # What this process holds for the bench (the requests kept to replay, the API's
-                # test client) is no Lambda's: frozen out of the collector's way, as the worker
-                # freezes its own after its first batch, so its full collections do not walk it.
+                # test client) is no Lambda's: frozen out of the collector's way, so that the
+                # worker's full collections do not walk it.
                 gc.freeze()
                 started = time.process_time()
                 failed = application.deliver(event, LambdaContext())["batchItemFailures"]

@@ -10,6 +10,7 @@ them on a local queue through a rule with the app's own pattern, and each is han
 import json
 import logging
 import os
+import pathlib
 import signal
 import threading
 import time
@@ -161,11 +162,46 @@ def run_forever(pollers, stop):
     return threads
 
 
+DIE_AFTER_2XX = "LOCAL_WORKER_DIE_AFTER_2XX"  # a test hook: see die_after_2xx
+
+
+def die_after_2xx(services, path):
+    """A crash-test hook, active only when ``LOCAL_WORKER_DIE_AFTER_2XX`` names a file: the file
+    holds counts (``3 10 25``); this worker kills itself with SIGKILL right after its Nth POST
+    answered 2xx (N the file's first count), before that attempt's record is written, and
+    takes N off the file first, so the worker started after it dies at the next count. This is
+    the widest window section 13 of the contract allows a re-send after a 2xx in."""
+    text = pathlib.Path(path).read_text().split()
+    if not text:
+        return
+    target, rest, lock, answered = int(text[0]), text[1:], threading.Lock(), [0]
+    sender = services.sender
+    post = sender.post
+
+    def post_then_maybe_die(*args, **kwargs):
+        attempt = post(*args, **kwargs)
+        if attempt.ok:
+            with lock:
+                answered[0] += 1
+                if answered[0] == target:
+                    pathlib.Path(path).write_text(" ".join(rest))
+                    logger.warning("dying after a 2xx, before its record (%s)", DIE_AFTER_2XX)
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return attempt
+
+    sender.post = post_then_maybe_die
+
+
 def main():
     """Run the local worker against the queues named in the environment, until SIGTERM/SIGINT."""
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s worker %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     import app as application  # the very handlers Lambda would run
+
+    if os.environ.get(DIE_AFTER_2XX):
+        from chalicelib.services import get_services
+
+        die_after_2xx(get_services(), os.environ[DIE_AFTER_2XX])
 
     concurrency = int(os.environ.get("LOCAL_WORKER_CONCURRENCY", "8"))
     sqs = boto3.client("sqs", config=Config(max_pool_connections=concurrency + 2))  # a long poll holds one each

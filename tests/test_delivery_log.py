@@ -271,7 +271,7 @@ def test_a_failed_last_attempt_whose_record_cannot_be_written_comes_back_rather_
     receiver.answer(500)
     hook = api.create(receiver.url)
     message_id = api.dispatch()["messageID"]
-    fail_aws_calls(get_services().dynamodb, "UpdateItem", THROTTLED, times=100, after=1)
+    fail_aws_calls(get_services().dynamodb, "PutItem", THROTTLED, times=100, after=1)
     worker.run()
     assert len(receiver.requests) == 1
     assert record(hook["webhookID"], message_id) is None and queued_count(aws) == 1  # back, hidden until it is tried again
