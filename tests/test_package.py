@@ -9,11 +9,13 @@ import zipfile
 from collections import defaultdict
 from contextlib import contextmanager
 
+import boto3
 import pytest
 
 import app as application
 from chalicelib.services import get_services
 from dev import iam, package
+from dev.worker import DeliveryPoller
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The IAM action each API call needs (batch calls need their single-message action).
@@ -23,7 +25,8 @@ IAM_ACTION = {
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
 }
 # What Lambda's SQS event source does with the function's role, besides the function's own calls.
-EVENT_SOURCE = {"deliver": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}}
+EVENT_SOURCE = {"deliver": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
+                "erase_person": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}}
 LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 
 
@@ -59,6 +62,10 @@ def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):
     source = resources["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
     assert source["Queue"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
     assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    erasures = resources["ErasePerson"]["Properties"]["Events"]["ErasePersonSqsEventSource"]["Properties"]
+    assert erasures["Queue"] == {"Fn::GetAtt": ["ErasureQueue", "Arn"]} and erasures["BatchSize"] == 1
+    assert resources["ErasureQueue"]["Properties"]["VisibilityTimeout"] >= 6 * resources["ErasePerson"][
+        "Properties"]["Timeout"]
     rule = resources["PlatformEvent"]["Properties"]["Events"]["PlatformEventEvent"]["Properties"]
     assert rule["EventBusName"] == {"Ref": "PlatformEventBusName"} and rule["DeadLetterConfig"]
     assert rule["Pattern"]["source"] == ["inevent.platform"]
@@ -106,7 +113,7 @@ class CallRecorder:
         self.calls = defaultdict(set)
         self.items = defaultdict(set)  # function: {(IAM action, partition key)}
         self.current = None
-        for client in (services.dynamodb, services.sqs):
+        for client in (services.dynamodb, services.sqs, services.events):
             client.meta.events.register("before-call", self)
         services.dynamodb.meta.events.register("before-parameter-build.dynamodb", self.parameters)
 
@@ -179,7 +186,7 @@ def allowing(document, action, partition_key):
 
 
 def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver, worker, settings, monkeypatch):
-    settings(RETRY_SCHEDULE="0s,1s", AUTO_DISABLE_AFTER="1ms")
+    settings(RETRY_SCHEDULE="0s,1s", AUTO_DISABLE_AFTER="1ms", ERASURE_SETTLE_SECONDS="0")
     recorder = CallRecorder(get_services())
     api_call = api.call
 
@@ -198,6 +205,8 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
 
     hook = api.create(receiver.url)
     api.create(receiver.url + "/other", type="activityDismissal")
+    api.create(receiver.url + "/told", type="webhookDisabled")  # told when the service disables the others
+    api.create(receiver.url + "/failed", type="messageFailed")
     api.call("webhook.create", eventID="1234", type="activityEnrollment", url=receiver.url)  # a duplicate
     api.call("webhook.find", eventID="1234")
     status, _ = api.call("webhook.create", companyID="77", type="activityEnrollment", url=receiver.url + "/company")
@@ -236,12 +245,21 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     receiver.answer(410, 410)  # the event's webhook and the company's are gone: each disabled, its listing too
     worker.run()
 
+    erasure = api.call("webhook.erasePerson", personID="2", eventID="1234", companyID="77")[1]["erasureID"]
+    api.call("webhook.erasure", erasureID=erasure)
+    eraser = DeliveryPoller(boto3.client("sqs"), get_services().settings.erasure_queue_url, application.erase_person,
+                            wait_seconds=1)
+    while api.call("webhook.erasure", erasureID=erasure)[1]["status"] != "done":
+        with recorder.entry("erase_person"):
+            eraser.poll_once()
+
     extra = {
         # The event source's own calls, and the read-back when two receipts of one message race.
         "deliver": EVENT_SOURCE["deliver"] | {"dynamodb:GetItem"},
+        "erase_person": EVENT_SOURCE["erase_person"],
         "platform_event": {"sqs:SendMessage"},  # Lambda puts failed invocations on its dead-letter queue
     }
-    for function in ("api_handler", "deliver", "platform_event"):
+    for function in iam.FUNCTIONS:
         calls = needed(recorder.calls[function], recorder.items[function])
         assert calls <= granted(function), (function, "not granted", calls - granted(function))
         assert granted(function) - LOGS - extra.get(function, set()) <= calls, (function, "granted, never used",
@@ -271,9 +289,18 @@ def test_every_table_grant_names_the_partition_keys_it_reaches_and_only_the_api_
 def test_the_delivery_function_reaches_only_webhooks_their_messages_and_counters_and_their_listings_status():
     deliver = iam.template("deliver")
     reach = {key: {action for action in table_actions(deliver) if allowing(deliver, action, key)}
-             for key in ("WH#wh_1", "EV#1234", "CO#7", "CAP#EV#1234", "TOK#x", "RATE#TOK#x", "IDEM")}
-    assert reach == {"WH#wh_1": table_actions(deliver), "EV#1234": {"dynamodb:UpdateItem"}, "CO#7": {"dynamodb:UpdateItem"},
-                     "CAP#EV#1234": set(), "TOK#x": set(), "RATE#TOK#x": set(), "IDEM": set()}
+             for key in ("WH#wh_1", "EV#1234", "CO#7", "CAP#EV#1234", "TOK#x", "RATE#TOK#x", "IDEM", "ERASURE#x")}
+    listings = {"dynamodb:UpdateItem", "dynamodb:Query"}  # a listing's status; the owner's webhooks, for notices
+    assert reach == {"WH#wh_1": table_actions(deliver) - {"dynamodb:Query"}, "EV#1234": listings, "CO#7": listings,
+                     "CAP#EV#1234": set(), "TOK#x": set(), "RATE#TOK#x": set(), "IDEM": set(), "ERASURE#x": set()}
+
+
+def test_the_delivery_function_puts_on_the_bus_only_the_services_own_events():
+    (statement,) = [s for s in iam.template("deliver")["Statement"] if "events:PutEvents" in s["Action"]]
+    assert statement["Action"] == ["events:PutEvents"] and statement["Resource"] == "${EventBus}"
+    assert statement["Condition"] == {"StringEquals": {"events:source": "inevent.webhooks"}}
+    assert not [s for f in iam.FUNCTIONS if f != "deliver" for s in iam.template(f)["Statement"]
+                if any(a.startswith("events:") for a in s["Action"])]
 
 
 def test_chalice_deploy_uses_the_stages_own_policies_which_are_the_templates_narrowed_to_that_stage():
@@ -296,7 +323,9 @@ def stage_resources(stage):
 
 
 def test_no_stage_can_reach_another_stages_table_queues_or_logs():
-    dev, prod = stage_resources("dev"), stage_resources("prod")
+    # The platform's bus is one for every stage: each may put its own notices there (nothing else).
+    bus = "arn:aws:events:*:*:event-bus/default"
+    dev, prod = stage_resources("dev") - {bus}, stage_resources("prod") - {bus}
     assert {r.split(":")[2] for r in dev} == {"dynamodb", "sqs", "logs"}
     for ours, theirs in ((dev, prod), (prod, dev)):
         concrete = {r.replace("*", "x") for r in theirs}  # some region, account and log stream of theirs

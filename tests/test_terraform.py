@@ -33,7 +33,10 @@ def test_it_asks_for_current_terraform_and_no_null_provider(terraform_dir):
 
 def test_it_has_the_same_resources_and_wiring_as_the_sam_template(terraform_dir):
     resources = json.loads((terraform_dir / "chalice.tf.json").read_text())["resource"]
-    assert set(resources["aws_sqs_queue"]) == {"deliveries", "deliveries_dlq", "platform_events_dlq"}
+    assert set(resources["aws_sqs_queue"]) == {"deliveries", "deliveries_dlq", "platform_events_dlq", "erasures",
+                                               "erasures_dlq"}
+    erasures = resources["aws_lambda_event_source_mapping"]["erase_person-sqs-event-source"]
+    assert erasures["event_source_arn"] == "${aws_sqs_queue.erasures.arn}"
     assert resources["aws_sqs_queue"]["deliveries"]["fifo_queue"] is True
     assert resources["aws_dynamodb_table"]["webhooks"]["ttl"]["attribute_name"] == "expiresAt"
     assert len(resources["aws_cloudwatch_metric_alarm"]) == 3
@@ -48,7 +51,8 @@ def test_it_has_the_same_resources_and_wiring_as_the_sam_template(terraform_dir)
         conditions = [s.get("Condition") for s in json.loads(policy)["Statement"]]
         assert conditions == [s.get("Condition") for s in iam.template(function)["Statement"]], role  # its partition keys
     for function in resources["aws_lambda_function"].values():
-        assert {"WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL"} <= set(function["environment"]["variables"])
+        assert {"WEBHOOKS_TABLE", "DELIVERY_QUEUE_URL", "ERASURE_QUEUE_URL", "EVENT_BUS_NAME"} <= set(
+            function["environment"]["variables"])
 
 
 @pytest.mark.skipif(not (shutil.which("terraform") and os.path.isdir(PLUGINS)),
