@@ -568,7 +568,7 @@ async function showLog(webhookID, { focus = true } = {}) {
     "aria-label": "Edit " + webhookID, "data-key": "edit", onclick: () => toggleEdit(webhookID) });
   detail.append(
     el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton),
-    el("dl", { class: "health-list settings", "aria-label": "Settings" }, ...(hook ? settingsList(hook) : [])),
+    el("dl", { class: "settings-list", "aria-label": "Settings" }, ...(hook ? settingsList(hook) : [])),
     outcomeNode("edit"),
     el("div", { id: "edit-slot" }),
     el("h4", { text: "Health" }),
@@ -642,7 +642,7 @@ async function refreshLog(view) {
   ]);
   if (state.view !== view || view.generation !== generation) return;  // another view, or a newer read
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
-  if (stats.ok) $("#detail .health-list:not(.settings)").replaceChildren(...healthList(stats.answer));
+  if (stats.ok) $("#detail .health-list").replaceChildren(...healthList(stats.answer));
   if (latest.ok) drawPicture(latest.answer.data);
   if (!result.ok) { $("#log-count").textContent = "The log could not be read: " + errorText(result); return; }
   const list = $("#detail .messages");
@@ -967,7 +967,7 @@ function toggleEdit(webhookID) {
     if (!result.ok) { markError(form, result.answer); return; }
     state.hooks.set(webhookID, result.answer);
     toggleEdit(webhookID);
-    $("#detail .settings").replaceChildren(...settingsList(result.answer));
+    $("#detail .settings-list").replaceChildren(...settingsList(result.answer));
     say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).filter((k) => k !== "webhookID").join(", ") + " changed.", true);
     await loadWebhooks({ announce: false });
   });
