@@ -28,6 +28,7 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import hash_token
 from chalicelib.idempotency import check_key
+from chalicelib.receiver_options import json_object
 from chalicelib.registry import METHODS
 from chalicelib.services import Services
 from chalicelib.token_store import Grant
@@ -151,6 +152,15 @@ class Params:
         if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
             raise InvalidParameter(f"{name} must be a whole number from {lowest} to {highest}", field=name)
         return value
+
+    def json_object(self, name):
+        """A JSON object parameter, given as itself in a JSON body or as its JSON text; None if absent."""
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, Repeated):
+            value = self.raw(name)
+        return json_object(value, name)
 
     def many(self, name, required=True):
         """A parameter that may repeat, or be a comma-separated list, or a JSON array."""

@@ -84,33 +84,9 @@ class Deadline:
             return False
 
 
-class Alarm:
-    """Calls ``ring`` once, on the watchdog's thread, at ``at`` (a ``time.monotonic()``), unless it
-    is called off first. ``ring`` must be quick, and must not block."""
-
-    def __init__(self, at, ring):
-        self.at = at
-        self.over = False
-        self._ring = ring
-        _WATCHDOG.watch(self)
-
-    def call_off(self):
-        self.over = True
-
-    def expire(self):
-        if not self.over:
-            self.over = True
-            try:
-                self._ring()
-            except Exception:  # noqa: BLE001 - the watchdog's thread must live on, for every deadline
-                logging.getLogger(__name__).exception("an alarm failed")
-        return False
-
-
 class _Watchdog:
-    """One thread that expires every deadline when it comes (see :class:`Deadline`), and rings
-    every :class:`Alarm`: each thing watched has ``at``, ``over`` and ``expire()``, which answers
-    True to be looked at again soon."""
+    """One thread that expires every deadline when it comes (see :class:`Deadline`); a deadline's
+    ``expire()`` answers True to be looked at again soon."""
 
     def __init__(self):
         self._due = []  # a heap of (when, number, deadline)

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import Conflict, InvalidParameter
 from chalicelib.ids import id_floor
+from chalicelib.sender import redacted
 from chalicelib.table import (
     batch_get,
     batch_put,
@@ -26,7 +27,6 @@ from chalicelib.table import (
     serialize,
     webhook_key,
 )
-from chalicelib.writes_together import WritesTogether
 
 FINISHED = ("delivered", "failed", "skipped")
 STATUSES = ("pending",) + FINISHED
@@ -71,14 +71,22 @@ class DeliveryRecord:
 
 def _headers_text(headers):
     """The headers an attempt sent, kept as one JSON string: they are only ever shown whole, and
-    one attribute costs DynamoDB (and the local emulator) less to write than a map of five."""
-    return json.dumps(headers, separators=(",", ":"))
+    one attribute costs DynamoDB (and the local emulator) less to write than a map of five. The
+    receiver's own header values are secrets: they are never kept here, whoever hands them in."""
+    return json.dumps(redacted(headers), separators=(",", ":"))
 
 
 def _headers_from(stored):
     """The headers a record keeps: JSON text, or a map in records kept before (the local run keeps
     its data across versions)."""
     return json.loads(stored) if isinstance(stored, str) else stored
+
+
+def _dated_within(record, low, high):
+    date = record.message.date
+    if not (isinstance(date, str) and date.isdigit()):
+        return False
+    return (low is None or int(date) >= low) and (high is None or int(date) <= high)
 
 
 def _encode_cursor(sk):
@@ -96,23 +104,20 @@ def _decode_cursor(cursor):
 
 
 class DeliveryLog:
-    """Each message's state and attempts; handed its DynamoDB client and table, and what to send
-    the delivery worker's batch requests with (``batch_client``: the client itself unless given,
-    a :class:`chalicelib.dynamodb_wire.DynamoDBWire` in the service)."""
+    """Each message's state and attempts; handed its DynamoDB client and table."""
 
-    def __init__(self, client, table_name, retention_days=30, batch_client=None):
+    def __init__(self, client, table_name, retention_days=30):
         self._db = client
-        self._batch_db = batch_client or client
         self._table = table_name
         self._retention_seconds = retention_days * 86400
-        self._together = WritesTogether(lambda items: batch_put(self._batch_db, self._table, items))
 
     def load(self, messages):
         """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
         messages' records, and the sequence counters of their webhook and subject.
 
-        Returns ``(webhooks, records, sequences)``: webhook items by webhookID,
-        :class:`DeliveryRecord` by (webhookID, messageID), numbers by (webhookID, subject).
+        Returns ``(webhooks, records, counters)``: webhook items by webhookID,
+        :class:`DeliveryRecord` by (webhookID, messageID), and by (webhookID, subject) the last
+        sequence given and the messageID it was given to: ``(number, message_id)``.
         """
         keys = {}
         for m in messages:
@@ -120,51 +125,103 @@ class DeliveryLog:
             keys[("MSG", m.webhook_id, m.message_id)] = message_key(m.webhook_id, m.message_id)
             keys[("SEQ", m.webhook_id, m.subject)] = sequence_key(m.webhook_id, m.subject)
         subjects = {sequence_key(m.webhook_id, m.subject)["sk"]["S"]: m.subject for m in messages}
-        webhooks, records, sequences = {}, {}, {}
-        for item in batch_get(self._batch_db, self._table, list(keys.values())):
+        webhooks, records, counters = {}, {}, {}
+        for item in batch_get(self._db, self._table, list(keys.values())):
             if item["sk"] == "WH":
                 webhooks[item["webhookID"]] = item
             elif item["sk"].startswith("MSG#"):
                 records[(item["webhookID"], item["messageID"])] = DeliveryRecord.from_item(item)
             else:
-                sequences[(item["pk"][3:], subjects.get(item["sk"]))] = int(item["sequence"])
-        return webhooks, records, sequences
+                counters[(item["pk"][3:], subjects.get(item["sk"]))] = (int(item["sequence"]), item.get("messageID"))
+        return webhooks, records, counters
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers):
-        """Keep attempt ``number`` (a later attempt) and set the message's status; False if
-        someone else did first.
+    def claim_sequence(self, message, counter):
+        """The ``sequence`` of ``message``'s first attempt, taken from its subject's counter
+        (``counter``: ``(number, message_id)`` as :meth:`load` read it) before the message is sent.
 
-        A conditional UpdateItem on the attempts recorded so far, so a message received twice
-        cannot record an attempt twice, nor overwrite a delivered message. The attempt takes
-        its slot in the ring of the latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end
-        appends).
+        The counter keeps the messageID it was last given to, so a message sent again after a
+        worker died (before or after its POST, before its record) gets the same number again:
+        no number is used twice, and none is skipped. The write is conditional on the number
+        read, so two workers can never give one number to two messages.
+        """
+        number, holder = counter
+        if holder == message.message_id:
+            return number
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=sequence_key(message.webhook_id, message.subject),
+                UpdateExpression="SET #sequence = :next, messageID = :message",
+                ConditionExpression="attribute_not_exists(#sequence) OR #sequence = :previous",
+                ExpressionAttributeNames={"#sequence": "sequence"},
+                ExpressionAttributeValues=serialize({":next": number + 1, ":previous": number,
+                                                     ":message": message.message_id}),
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)
+            # Someone else moved the counter meanwhile: only another receipt of this very
+            # message may have (SQS FIFO gives a subject's messages out one at a time).
+            item = get_item(self._db, self._table, sequence_key(message.webhook_id, message.subject))
+            if item is not None and item.get("messageID") == message.message_id:
+                return int(item["sequence"])
+            raise
+        return number + 1
+
+    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers, first=None):
+        """Keep attempt ``number`` and set the message's status; False if someone else recorded
+        that attempt first (another receipt of the same message), or the message is delivered.
+
+        One conditional UpdateItem per attempt, on the count of attempts recorded so far: a
+        message that SQS hands out twice cannot record an attempt twice, nor turn a delivered
+        message back to pending. The attempt takes its slot in the ring of the latest
+        ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends). ``first`` is ``(body,
+        sequence)`` at the message's first numbered attempt, kept so that every later POST sends
+        the same bytes.
         """
         values = {
             ":status": status,
-            ":attempt": attempt,
             ":number": number,
-            ":previous": number - 1,
             ":delivered": "delivered",
             ":expires": int(now) + self._retention_seconds,
             ":headers": _headers_text(headers),
         }
-        slot = (number - 1) % MAX_KEPT_ATTEMPTS
-        expression = (
-            f"SET #status = :status, attempts[{slot}] = :attempt, attemptCount = :number, expiresAt = :expires,"
-            " requestHeaders = :headers"
-        )
-        if next_attempt_ms is None:
-            expression += " REMOVE nextAttemptAt"
+        names = {"#status": "status"}
+        update = ["#status = :status", "attemptCount = :number", "expiresAt = :expires", "requestHeaders = :headers"]
+        if first is None:
+            update.append(f"attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt")
+            values[":attempt"] = attempt
         else:
-            expression += ", nextAttemptAt = :next"
+            body, sequence = first
+            values.update({":attempts": [attempt], ":body": body})
+            update += ["attempts = :attempts", "body = :body"]
+            if sequence is not None:  # a test send has none
+                values[":sequence"] = sequence
+                update.append("#sequence = :sequence")
+                names["#sequence"] = "sequence"
+            fields = dict(message.fields())
+            if message.redelivery:
+                fields["redeliveries"] = message.redelivery
+            for index, (name, value) in enumerate(fields.items()):
+                names[f"#f{index}"] = name
+                values[f":f{index}"] = value
+                update.append(f"#f{index} = if_not_exists(#f{index}, :f{index})")
+        if next_attempt_ms is not None:
+            update.append("nextAttemptAt = :next")
             values[":next"] = next_attempt_ms
+        expression = "SET " + ", ".join(update) + (" REMOVE nextAttemptAt" if next_attempt_ms is None else "")
+        if number == 1:
+            condition = "attribute_not_exists(attemptCount) AND (attribute_not_exists(#status) OR #status <> :delivered)"
+        else:
+            values[":previous"] = number - 1
+            condition = "attemptCount = :previous AND #status <> :delivered"
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),
                 UpdateExpression=expression,
-                ConditionExpression="attemptCount = :previous AND #status <> :delivered",
-                ExpressionAttributeNames={"#status": "status"},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
                 ExpressionAttributeValues=serialize(values),
             )
         except ClientError as exc:
@@ -172,40 +229,6 @@ class DeliveryLog:
                 return False
             reraise_unavailable(exc)
         return True
-
-    def first_attempt_items(self, message, attempt, status, next_attempt_ms, now, sequence, body, record, headers):
-        """The items that record a message's first numbered attempt: its record (built on the
-        ``record`` read at the start of the batch) and its subject's sequence counter.
-
-        They are written together, with :meth:`write_together`. Those two items have
-        no other writer meanwhile: SQS FIFO gives a message group (one webhook and subject)
-        to one invocation at a time, and the function's timeout is shorter than the queue's
-        visibility timeout. A conditional write per item would say the same at many times the
-        requests.
-        """
-        attempts = list(record.attempts if record else ()) + [attempt]
-        item = {
-            **message.fields(),
-            "status": status,
-            "attempts": attempts[-MAX_KEPT_ATTEMPTS:],
-            "attemptCount": (record.attempt_count if record else 0) + 1,
-            "attemptBase": record.attempt_base if record and record.attempt_base else None,
-            "expiresAt": int(now) + self._retention_seconds,
-            "sequence": sequence,
-            "body": body,
-            "nextAttemptAt": next_attempt_ms,
-            "redeliveries": (record.redeliveries if record else message.redelivery) or None,
-            "requestHeaders": _headers_text(headers),
-        }
-        return [
-            {**message_key(message.webhook_id, message.message_id), **serialize(item)},
-            {**sequence_key(message.webhook_id, message.subject), **serialize({"sequence": sequence})},
-        ]
-
-    def write_together(self, items):
-        """Put ``items``, in one request with what other threads are writing at the same moment;
-        return when they are stored."""
-        self._together.write(items)
 
     def record_skipped(self, message, now):
         """Keep a message that was not sent because its webhook is disabled, to replay later."""
@@ -231,7 +254,7 @@ class DeliveryLog:
 
     def put_skipped(self, messages, now):
         """Record new messages for disabled webhooks as skipped."""
-        batch_put(self._batch_db, self._table, [
+        batch_put(self._db, self._table, [
             {**message_key(m.webhook_id, m.message_id),
              **serialize({**m.fields(), "status": "skipped", "expiresAt": int(now) + self._retention_seconds})}
             for m in messages
@@ -242,11 +265,17 @@ class DeliveryLog:
         item = get_item(self._db, self._table, message_key(webhook_id, message_id))
         return None if item is None else DeliveryRecord.from_item(item)
 
-    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10):
+    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10, type=None,
+             dates=None):
         """A page of the webhook's messages, newest first; returns ``(records, next cursor)``.
 
         Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
-        With ``since_ms``, only messages made at or after that time.
+        With ``since_ms``, only messages made at or after that time; with ``status`` or ``type``,
+        only those (DynamoDB filters them); with ``dates`` (``(low, high)`` Unix seconds, either
+        None), only messages whose ``date`` is within them, inclusive. The date is the platform's
+        (a message made now may be about last week), so no key condition can select it: it is
+        compared here, as the table keeps it as text. Reads go on, a bounded number of times,
+        until the page holds ``limit`` records that match.
         """
         values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
         names = {"#expires": "expiresAt"}
@@ -255,6 +284,11 @@ class DeliveryLog:
             filters.append("#status = :status")
             names["#status"] = "status"
             values[":status"] = {"S": status}
+        if type is not None:
+            filters.append("#type = :type")
+            names["#type"] = "type"
+            values[":type"] = {"S": type}
+        low, high = dates or (None, None)
         if since_ms is not None:
             condition = "pk = :pk AND sk BETWEEN :low AND :high"
             values[":low"] = {"S": "MSG#" + id_floor("msg", since_ms)}
@@ -282,7 +316,10 @@ class DeliveryLog:
                 reraise_unavailable(exc)
             items = answer["Items"]
             for index, item in enumerate(items):
-                records.append(DeliveryRecord.from_item(deserialize(item)))
+                record = DeliveryRecord.from_item(deserialize(item))
+                if (low is not None or high is not None) and not _dated_within(record, low, high):
+                    continue
+                records.append(record)
                 if len(records) == limit:
                     more = index < len(items) - 1 or "LastEvaluatedKey" in answer
                     return records, _encode_cursor(records[-1].sk) if more else None

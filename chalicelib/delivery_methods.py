@@ -13,7 +13,7 @@ from chalicelib.occurrences import delivery_body
 from chalicelib.registry import READ, Param, method, webhook_id
 from chalicelib.replays import replay, replayable_since
 from chalicelib.sender import send, signed_request
-from chalicelib.validation import check_identifier, check_unix_seconds
+from chalicelib.validation import check_identifier, check_type, check_unix_seconds
 
 logger = observability.logger
 
@@ -48,6 +48,9 @@ def message_view(record):
 
 @method("webhook.deliveries", "The webhook's messages, newest first, with every attempt.",
         params=(webhook_id(), Param("status", "status", "Only messages in this state."),
+                Param("type", "type", "Only messages of this type (or webhook.test, the test sends)."),
+                Param("from", "seconds", "Only messages dated at or after this time (Unix seconds)."),
+                Param("to", "seconds", "Only messages dated at or before this time (Unix seconds)."),
                 Param("limit", "limit", "How many (default 50, at most 200)."),
                 Param("cursor", "cursor", "The page after the one that answered this cursor.")),
         verbs=READ, answer="DeliveryPage")
@@ -56,12 +59,20 @@ def list_deliveries(ctx, params):
     status = params.raw("status")
     if status is not None and status not in STATUSES:
         raise InvalidParameter(f"status must be one of {', '.join(STATUSES)}", field="status")
+    type = params.raw("type")
+    if type is not None and type != TEST_TYPE:
+        check_type(type)
+    low, high = (params.raw(name) for name in ("from", "to"))
+    low = None if low is None else int(check_unix_seconds(low, "from"))
+    high = None if high is None else int(check_unix_seconds(high, "to"))
+    if low is not None and high is not None and high < low:
+        raise InvalidParameter("to must not be before from", field="to")
     limit = params.whole_number("limit", 1, 200, default=50)
     cursor = params.raw("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise InvalidParameter("cursor must be a string", field="cursor")
     records, next_cursor = ctx.services.log.page(webhook.webhook_id, ctx.now, status=status, limit=limit,
-                                                 cursor=cursor or None)
+                                                 cursor=cursor or None, type=type, dates=(low, high))
     data = [message_view(record) for record in records]
     return 200, {"count": len(data), "data": data, "cursor": next_cursor}
 
@@ -150,9 +161,8 @@ def test_webhook(ctx, params):
     # Kept in the delivery log like any message, so the log shows what the test sent and got;
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
-        services.log.write_together(services.log.first_attempt_items(
-            message, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed", None, ctx.now, None,
-            body, None, request["headers"])[:1])
+        services.log.record_attempt(message, 1, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed",
+                                    None, ctx.now, request["headers"], first=(body, None))
     except (ServiceError, ClientError, BotoCoreError):
         logger.exception("a test send's record could not be written", extra={"webhookID": webhook.webhook_id})
     return 200, {

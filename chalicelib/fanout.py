@@ -9,6 +9,7 @@ from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.errors import InvalidParameter, PayloadTooLarge
 from chalicelib.ids import deterministic_id, new_id
 from chalicelib.occurrences import Occurrence, check_body_size
+from chalicelib.receiver_options import passes
 
 logger = observability.logger
 
@@ -26,15 +27,17 @@ def matching_webhooks(occurrence, webhooks):
 
 
 def fan_out(occurrence, message_id, webhooks, queue, log, now):
-    """Queue ``occurrence`` for every matching enabled webhook; return how many.
+    """Queue ``occurrence`` for every matching enabled webhook whose filter it passes; return how many.
 
     SendMessageBatch queues 10 messages a call, several calls at once. A disabled webhook's
     message is kept in its delivery log as ``skipped``, to replay after enabling. The body's
     size is checked first, so a refused occurrence queues nothing.
     """
     check_body_size(occurrence, now)
-    hooks = matching_webhooks(occurrence, webhooks)
     data = occurrence.data()
+    # A filter travels with the owner's listing: it costs no request, and what it keeps out is
+    # neither logged nor numbered nor counted (contract, section 14).
+    hooks = [hook for hook in matching_webhooks(occurrence, webhooks) if passes(hook.filter, data)]
     messages = [
         QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
                       subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data)

@@ -6,14 +6,16 @@ its parameters; it returns ``(status, body)`` or raises a ``ServiceError``.
 """
 
 import json
+from dataclasses import replace
 
 from chalicelib import strict_json
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
-from chalicelib.sender import signed_request
+from chalicelib.sender import redacted, signed_request
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body
+from chalicelib.receiver_options import check_filter, check_headers, check_rate_limit
 from chalicelib.registry import READ, Param, method, webhook_id
 from chalicelib.token_store import MAX_GRANTED, Grant
 from chalicelib.validation import check_type
@@ -23,6 +25,14 @@ ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
 EVENT_ID = Param("eventID", "id", "The event: its event-level webhooks. Give eventID or companyID.")
 COMPANY_ID = Param("companyID", "id", "The company: its company-level webhooks. Give eventID or companyID.")
+RECEIVER_OPTIONS = (
+    Param("headers", "headers", "Headers of your own that every delivery carries, such as "
+          '{"Authorization": "Bearer ..."}: at most 10; values are never shown again; {} removes them.'),
+    Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
+    Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
+          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
+          "{} removes it."),
+)
 
 
 def owner(ctx, params):
@@ -49,7 +59,7 @@ def visible_webhook(ctx, params):
 
 @method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
         params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True)),
+                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
@@ -60,8 +70,39 @@ def create_webhook(ctx, params):
     secret = new_secret()
     webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
                       normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
+    webhook = _with_options(webhook, params, policy)
     ctx.services.webhooks.create(webhook)
     return 201, {**webhook.public(), "secret": secret}
+
+
+@method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
+        "and so are its secret, status, delivery log and sequences.",
+        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
+        answer="Webhook")
+def update_webhook(ctx, params):
+    webhook = visible_webhook(ctx, params)
+    updated = _with_options(webhook, params, ctx.services.policy)
+    ctx.services.webhooks.update(webhook, updated)
+    return 200, updated.public()
+
+
+def _with_options(webhook, params, policy):
+    """``webhook`` with the url and the receiver's options that ``params`` give (section 14)."""
+    changes = {}
+    url = params.raw("url") if params.raw("url") != webhook.url else None
+    if url is not None:
+        policy.check(url)
+        changes.update(url=url, normal_url=policy.normal_form(url))
+    headers = params.json_object("headers")
+    if headers is not None:
+        changes["headers"] = check_headers(headers)
+    rate = params.raw("rateLimit")
+    if rate is not None:
+        changes["rate_limit"] = check_rate_limit(rate)
+    given_filter = params.json_object("filter")
+    if given_filter is not None:
+        changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
+    return replace(webhook, **changes)
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
@@ -91,7 +132,7 @@ def request_example(ctx, params):
     occurrence = Occurrence.example(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
     body = delivery_body(webhook.type, webhook.webhook_id, occurrence.data(), ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
-    return 200, {**example, "payload": json.loads(body)}
+    return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
 
 
 @method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",

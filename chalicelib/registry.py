@@ -23,6 +23,9 @@ KINDS = {
     "seconds": "Unix seconds, ASCII digits",
     "cursor": "a cursor from an earlier page",
     "object": "a JSON object (or its JSON text)",
+    "headers": "a JSON object (or its JSON text) of at most 10 header names to string values",
+    "filter": "a JSON object (or its JSON text) from ID fields to lists of 1 to 100 IDs",
+    "rate": "a whole number from 0 to 1000",
     "token": "a token",
 }
 

@@ -19,8 +19,14 @@ USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048
 
 
+REDACTED = "[redacted]"
+# The headers the service sets itself; any other a request carries is the receiver's own, a secret.
+SERVICE_HEADERS = frozenset({"content-type", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"})
+
+
 def signed_request(webhook, message_id, body, timestamp):
-    """The request a delivery makes: method, url, headers and the exact body, signed."""
+    """The request a delivery makes: method, url, headers (the receiver's own after the service's)
+    and the exact body, signed."""
     return {
         "method": "POST",
         "url": webhook.url,
@@ -30,9 +36,15 @@ def signed_request(webhook, message_id, body, timestamp):
             "webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp)),
             "webhook-signature": signature_header(webhook.signing_secrets(timestamp), message_id, timestamp, body),
+            **dict(webhook.headers),
         },
         "body": body,
     }
+
+
+def redacted(headers):
+    """``headers`` as they may be kept or shown: the receiver's own values are secrets (section 14)."""
+    return {name: value if name in SERVICE_HEADERS else REDACTED for name, value in headers.items()}
 
 
 def send(policy, sender, request):
@@ -122,7 +134,9 @@ class HttpSender:
                     target.path,
                     body=body,
                     # The answer is kept as sent: no compression is asked for (and none inflated).
-                    headers={**headers, "host": target.host_header, "accept-encoding": "identity"},
+                    # A receiver's own Accept-Encoding (allowed by section 14) gives way to ours.
+                    headers={**{k: v for k, v in headers.items() if k.lower() != "accept-encoding"},
+                             "host": target.host_header, "accept-encoding": "identity"},
                     redirect=False,
                     retries=False,
                     timeout=urllib3.Timeout(connect=left, read=left),

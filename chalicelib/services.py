@@ -12,9 +12,9 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
+from chalicelib.delivery_hooks import Admission, Notices
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
-from chalicelib.dynamodb_wire import batch_client
 from chalicelib.destinations import DestinationPolicy
 from chalicelib.idempotency import DispatchIdempotency
 from chalicelib.rate_limits import RateLimiter
@@ -73,8 +73,7 @@ class Services:
 
     @functools.cached_property
     def log(self):
-        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days,
-                           batch_client=batch_client(self.dynamodb))
+        return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
     def queue(self):
@@ -89,8 +88,19 @@ class Services:
         return HttpSender(self.settings.delivery_timeout_seconds)
 
     @functools.cached_property
+    def admission(self):
+        """Asked before each delivery attempt (chalicelib/delivery_hooks.py): admits all."""
+        return Admission()
+
+    @functools.cached_property
+    def notices(self):
+        """Told of messages given up and webhooks disabled (chalicelib/delivery_hooks.py): no one."""
+        return Notices()
+
+    @functools.cached_property
     def worker(self):
-        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock)
+        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
+                              admission=self.admission, notices=self.notices)
 
 
 @functools.lru_cache(maxsize=1)

@@ -35,7 +35,11 @@ class Webhook:
     """A registered endpoint. ``level`` is ``event`` or ``company`` and ``owner_id`` that event's
     or company's ID. ``secrets`` are its signing secrets, newest first; the one before the newest
     still signs until ``previous_secret_until`` (Unix seconds), after a rotation.
-    ``normal_url`` is the url in the one form that uniqueness compares."""
+    ``normal_url`` is the url in the one form that uniqueness compares. ``headers`` are the
+    receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
+    only (a webhook read from its owner's listing has the names, each with a None value).
+    ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
+    that get through (None: everything does)."""
 
     webhook_id: str
     level: str
@@ -49,6 +53,9 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
+    headers: tuple = ()
+    rate_limit: int | None = None
+    filter: dict | None = None
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -76,6 +83,10 @@ class Webhook:
             previous_secret_until=int(item.get("previousSecretUntil", 0)),
             failing_since_ms=None if item.get("failingSince") is None else int(item["failingSince"]),
             disabled_reason=item.get("disabledReason"),
+            # The webhook item keeps [name, value] pairs; a listing, the names only.
+            headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
+            rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
+            filter=item.get("filter") or None,
         )
 
     def public(self):
@@ -87,7 +98,19 @@ class Webhook:
             "url": self.url,
             "date": self.date,
             "status": self.status,
+            "headers": [name for name, _ in self.headers],
+            "rateLimit": self.rate_limit,
+            "filter": self.filter,
         }
+
+    def _listed(self):
+        """The owner's listing item's attributes: the webhook object and the normal url."""
+        return serialize({**self.public(), "normalUrl": self.normal_url})
+
+    def _stored(self):
+        """The webhook item's attributes: its listing's, with the secrets and the headers' values."""
+        return {**self._listed(), **serialize({"secrets": list(self.secrets),
+                                               "headers": [[name, value] for name, value in self.headers]})}
 
     def _listing(self):
         return listing_key(self.level, self.owner_id, self.type, self.normal_url)
@@ -127,13 +150,11 @@ class WebhookStore:
         :class:`InvalidParameter` when the owner has its most webhooks already: the count's
         condition holds however many creations race.
         """
-        listed = {**webhook.public(), "normalUrl": webhook.normal_url}
         items = [
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook_key(webhook.webhook_id),
-                              **serialize({**listed, "secrets": list(webhook.secrets)})}}},
+                     "Item": {**webhook_key(webhook.webhook_id), **webhook._stored()}}},
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook._listing(), **serialize(listed)}}},
+                     "Item": {**webhook._listing(), **webhook._listed()}}},
             {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
                         "UpdateExpression": "ADD webhooks :one",
                         "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
@@ -154,6 +175,62 @@ class WebhookStore:
                 f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
                 " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
         raise Unavailable("the service is busy; try again in a moment")
+
+    def update(self, current, updated):
+        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit or filter
+        (webhook.update), in one transaction with its listing; everything else in the item (its
+        secrets, status, health) is kept. A new url moves the listing, whose key makes it unique:
+        :class:`Conflict` naming the webhook that has it already. :class:`Conflict` too when the
+        webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
+        was removed.
+        """
+        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter"}
+        listed = updated._listed()
+        values = {":url": listed["url"], ":normal": listed["normalUrl"]}
+
+        def changes(headers):
+            sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
+            for name, attribute in (("#r", "rateLimit"), ("#f", "filter")):
+                if attribute in listed:
+                    sets.append(f"{name} = :{attribute}")
+                else:
+                    removes.append(name)
+            return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
+                **values, ":headers": headers,
+                **{f":{a}": listed[a] for a in ("rateLimit", "filter") if a in listed}}
+
+        item_update, item_values = changes(updated._stored()["headers"])
+        listing_update, listing_values = changes(listed["headers"])
+        items = [{"Update": {
+            "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
+            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl",
+            "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
+            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url}},
+        }}]
+        moved = current._listing() != updated._listing()
+        if moved:
+            items += [
+                {"Delete": {"TableName": self._table, "Key": current._listing(),
+                            "ConditionExpression": "attribute_exists(pk)"}},
+                {"Put": {"TableName": self._table, "Item": {**updated._listing(), **listed},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+            ]
+        else:
+            items.append({"Update": {"TableName": self._table, "Key": current._listing(),
+                                     "UpdateExpression": listing_update, "ConditionExpression": "attribute_exists(pk)",
+                                     "ExpressionAttributeNames": _names_in(listing_update, names),
+                                     "ExpressionAttributeValues": listing_values}})
+        reasons = self._transact(items)
+        if reasons is None:
+            return updated
+        if moved and reasons[2] == "ConditionalCheckFailed":
+            existing = get_item(self._db, self._table, updated._listing())
+            if existing is not None:
+                raise Conflict(f"this {updated.level} already has a webhook of type {updated.type} for that url: "
+                               f"{existing['webhookID']}", field="url")
+        if self.get(current.webhook_id) is None:
+            raise NotFound("no webhook with that webhookID", field="webhookID")
+        raise Conflict("the webhook was changed meanwhile; read it again and retry", field="webhookID")
 
     def get(self, webhook_id, now=None):
         """The webhook, or None when it does not exist or was removed.
@@ -294,3 +371,9 @@ class WebhookStore:
         ])
         if reasons is not None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
+
+
+def _names_in(expression, names):
+    """The placeholders of ``names`` that ``expression`` uses (DynamoDB refuses unused ones)."""
+    used = set(expression.replace(",", " ").split())
+    return {key: value for key, value in names.items() if key in used}

@@ -1,38 +1,52 @@
 """The delivery worker: delivers a batch of queued messages, records every attempt, schedules retries.
 
-It is called with a batch of SQS records and answers which of them must come back (the Lambda
-``batchItemFailures`` contract). A record is only ever reported for itself: one endpoint's
-failure never makes another record of the batch be sent again.
+One message, from the queue to its POST and its record:
 
-Order: the queue is SQS FIFO, and a message group is one webhook and one subject (a person,
-an activity, a speaker or the event). SQS hands a group's messages over in order and holds
-the group while one of them is in flight, so a failing message keeps that subject's later
-messages behind it while the others go ahead. (Standard queues with delays would be cheaper
-but cannot keep order; a table of per-subject locks would cost a write per delivery.)
+1. ``handle`` gets a Lambda SQS batch, reads what the batch needs in one request
+   (:meth:`DeliveryLog.load`: the webhooks, the messages' records, the sequence counters), and
+   runs each message group on a thread of its own, the groups of the batch in parallel.
+2. A group is one webhook and one subject (a person, an activity...): SQS FIFO hands its
+   messages out in order and holds the group while one is in flight. ``_deliver_group`` runs
+   them in order through Powertools' ``SqsFifoPartialProcessor(skip_group_on_error=True)``,
+   which stops the group at its first message that must come back and reports it and the
+   group's later messages as the Lambda FIFO partial-batch contract wants. (One processor per
+   group, each on its thread: the processor runs a batch's records one after another, so a
+   single one would make ten groups to a 200 ms endpoint take two seconds.)
+3. ``_deliver`` decides, in ``_why_not_send`` (the one place that does), whether the message is
+   still to be sent; waits until it is due; asks the **admission** hook; takes the message's
+   ``sequence`` (:meth:`DeliveryLog.claim_sequence`, before the POST); POSTs it
+   (chalicelib/sender.py, one deadline per attempt); and writes the attempt's record, one
+   conditional write (:meth:`DeliveryLog.record_attempt`), before the group's next message goes.
+4. A message that must come back raises :class:`ComeBackLater`: it is hidden until due
+   (ChangeMessageVisibility), and the group's later messages are made visible at once, so SQS
+   hands them out again behind it, in order.
 
-A batch's groups run in turn on the invoking thread, and on more threads only while one is slow
-(chalicelib.batch_runner): a thread per delivery would cost as much CPU as the POST itself.
-The records of the batch's first attempts are written together, in one request, once no group
-is left to start; but none waits much more than 0.1 s, and a group's next message waits for
-its record, so that a worker that dies mid-batch does not send again what it had delivered.
+Hooks (chalicelib/delivery_hooks.py, wired in chalicelib/services.py): ``admission.admit`` before
+each attempt, ``admission.done`` after it; ``notices.message_failed`` when a message is given up;
+``notices.webhook_disabled`` when its endpoint's health disables a webhook.
 
-Retries do not keep a Lambda waiting: a failed message is hidden on the queue until its next
-attempt is due (ChangeMessageVisibility), and its state (attempts, next attempt time) lives in
-the delivery log, whose conditional writes also make a message that SQS hands out twice be
-sent only once.
+What a crash leaves (contract, section 13): a worker may die at any instant; what it held comes
+back after the queue's visibility timeout, in order. A message sent again carries the same
+webhook-id, body and sequence (the sequence counter remembers which message it was given to;
+the record keeps the body). A message is POSTed again after a 2xx only when the worker died
+between the answer and its record, a window one write wide.
 """
 
-import gc
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from threading import Lock
+
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
+from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
 
 from chalicelib import observability
-from chalicelib.batch_runner import BatchRunner
-from chalicelib.sender import send, signed_request
-from chalicelib.delivery_batch import Batch, Received, Unwritten
+from chalicelib.delivery_hooks import Admission, Notices
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.endpoint_health import EndpointHealth
 from chalicelib.occurrences import delivery_body
+from chalicelib.sender import send, signed_request
 from chalicelib.webhook_store import Webhook
 
 log = observability.logger
@@ -45,28 +59,38 @@ _RETRY_AFTER_ERROR_SECONDS = 30
 _REOPEN_WAIT_MS = 30_000
 _REOPEN_POLL_SECONDS = 2
 _REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
-# A first attempt's record waits at most about this long to be written with the batch's others.
-_RECORD_WAIT_SECONDS = 0.1
 
 
-_settled = False
+class ComeBackLater(Exception):
+    """The message goes back on the queue, hidden for ``seconds``; its group's later ones too."""
+
+    def __init__(self, seconds):
+        super().__init__(f"back in {seconds:g}s")
+        self.seconds = seconds
 
 
-def _settle_the_heap():
-    """After the process's first batch, what it holds (the modules, the AWS clients with the
-    service models they have read, the settings) lasts as long as it does: it is frozen out of the
-    garbage collector's way, once, so that a full collection no longer walks it every time
-    (about 2 ms for every ten thousand objects; the app with its AWS clients holds some 70,000)."""
-    global _settled
-    if not _settled:
-        _settled = True
-        gc.freeze()
+class Unreadable(Exception):
+    """A message body that is not a delivery message: left for the dead-letter queue."""
+
+
+@dataclass
+class _Batch:
+    """What the worker read for one batch. Several groups may be one webhook's: ``lock`` guards
+    the webhook items they share (health, secrets), so that two failing groups disable it once."""
+
+    messages: dict  # SQS messageId: QueuedMessage (None if unreadable)
+    webhooks: dict
+    records: dict
+    counters: dict
+    deadline: float | None
+    lock: Lock = field(default_factory=Lock)
 
 
 class DeliveryWorker:
     """Delivers a batch of queued messages; see the module docstring."""
 
-    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time, sleep=time.sleep):
+    def __init__(self, webhooks, log_store, queue, policy, sender, settings, clock=time.time, sleep=time.sleep,
+                 admission=None, notices=None):
         self._webhooks = webhooks
         self._log = log_store
         self._queue = queue
@@ -75,8 +99,9 @@ class DeliveryWorker:
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
-        self._runner = BatchRunner(threads=10, gather_for=_RECORD_WAIT_SECONDS)
-        self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms)
+        self._admission = admission or Admission()
+        self._notices = notices or Notices()
+        self._health = EndpointHealth(webhooks, settings.auto_disable_after_ms, self._notices)
 
     def handle(self, records, remaining_ms=None):
         """Deliver what is due in ``records`` (Lambda SQS record dicts); return the IDs to retry.
@@ -85,136 +110,141 @@ class DeliveryWorker:
         again, and the messages about the same subject behind it wait for it in the FIFO group.
         """
         try:
-            received = [self._parse(record) for record in records]
-            failed = [item.record_id for item in received if item.message is None]
-            good = [item for item in received if item.message is not None]
-            if not good:
-                return failed
-            batch = Batch(*self._log.load([item.message for item in good]))
-            if remaining_ms is not None:
-                batch.deadline = time.monotonic() + remaining_ms / 1000.0
+            messages = {record["messageId"]: _parse(record) for record in records}
+            readable = [m for m in messages.values() if m is not None]
+            batch = _Batch(messages, *self._log.load(readable) if readable else ({}, {}, {}),
+                           deadline=None if remaining_ms is None else time.monotonic() + remaining_ms / 1000.0)
             groups = {}
-            for item in good:  # SQS FIFO hands a group's messages over in order; keep that order
-                groups.setdefault(item.group_id, []).append(item)
-            jobs = [lambda g=group: self._deliver_group(g, batch) for group in groups.values()]
-            results = self._runner.run(jobs, after_each=lambda seconds: self._write_if_waited(batch, seconds),
-                                       when_none_left=lambda: self._write_records(batch))
-            self._write_records(batch)  # none are left, unless a thread could not write them
-            later = [entry for group_later in results for entry in group_later]
-            back = {item.record_id for item, _ in later}
-            later += [(item, _RETRY_AFTER_ERROR_SECONDS) for item in good
-                      if item.record_id in batch.unrecorded and item.record_id not in back]
-            if later:
-                self._queue.retry_later([(item.receipt_handle, delay) for item, delay in later])
-            return failed + [item.record_id for item, _ in later]
+            for record in records:  # SQS FIFO hands a group's messages over in order; keep that order
+                group = record.get("attributes", {}).get("MessageGroupId") or record["messageId"]
+                groups.setdefault(group, []).append(record)
+            if len(groups) == 1:
+                results = [self._deliver_group(records, batch)]
+            else:
+                with ThreadPoolExecutor(max_workers=len(groups), thread_name_prefix="deliver") as pool:
+                    results = list(pool.map(lambda group: self._deliver_group(group, batch), groups.values()))
+            back = [entry for result in results for entry in result]
+            hidden = [(receipt, seconds) for _, receipt, seconds in back if seconds is not None]
+            if hidden:
+                self._queue.retry_later(hidden)
+            return [record_id for record_id, _, _ in back]
         finally:
             observability.flush()
-            _settle_the_heap()
 
-    def _parse(self, record):
-        attributes = record.get("attributes", {})
+    def _deliver_group(self, records, batch):
+        """Deliver one group's messages in order; return [(record ID, receipt, seconds hidden or
+        None)] for those that come back: the first that failed, and every later one."""
+        processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+        processor.raise_on_entire_batch_failure = False  # a group that all comes back is normal
+        with processor(records, lambda record: self._deliver(record, batch)):
+            processor.process()
+        back = []
+        for record, (_, error, _) in zip(processor.fail_messages, processor.exceptions):
+            if isinstance(error, ComeBackLater):
+                seconds = error.seconds
+            elif isinstance(error, SQSFifoMessageGroupCircuitBreakerError):
+                seconds = 0  # behind a message that comes back: visible at once, SQS keeps it behind
+            else:
+                seconds = None  # unreadable: comes back after the queue's visibility timeout
+            back.append((record.message_id, record.receipt_handle, seconds))
+        return back
+
+    def _deliver(self, sqs_record, batch):
+        """Deliver one message, or raise :class:`ComeBackLater` when it must come back."""
+        message = batch.messages[sqs_record.message_id]
+        if message is None:
+            raise Unreadable(sqs_record.message_id)
         try:
-            message = QueuedMessage.from_json(record["body"])
-        except (ValueError, KeyError, TypeError):
-            log.error("unreadable delivery message left for the dead-letter queue", extra={"sqsMessageId": record.get("messageId")})
-            message = None
-        return Received(
-            record_id=record["messageId"],
-            receipt_handle=record["receiptHandle"],
-            group_id=attributes.get("MessageGroupId") or record["messageId"],
-            sent_ms=int(attributes.get("SentTimestamp") or self._clock() * 1000),
-            message=message,
-        )
+            self._deliver_message(message, sqs_record, batch)
+        except (ComeBackLater, Unreadable):
+            raise
+        except Exception as exc:  # one bad message must not lose the batch; it comes back
+            log.exception("delivery failed unexpectedly; it will be retried",
+                          extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+            raise ComeBackLater(_RETRY_AFTER_ERROR_SECONDS) from exc
 
-    def _deliver_group(self, group, batch):
-        """Deliver one subject's messages in order; return [(item, seconds)] to put back."""
-        for index, item in enumerate(group):
-            if index:
-                # The message before it is recorded before this one goes: a worker that dies
-                # mid-batch must not send again what it had already delivered.
-                self._write_records(batch)
-                batch.wait_until_stored(group[index - 1].record_id)  # another thread may be writing it
-                if group[index - 1].record_id in batch.unrecorded:  # it failed and was not recorded
-                    return [(later, 0) for later in group[index:]]
-            if batch.deadline is not None and batch.deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
-                # Not enough time left to wait for an endpoint: hand the rest back at once.
-                return [(later, 0) for later in group[index:]]
-            try:
-                delay = self._deliver_one(item, batch)
-            except Exception:  # noqa: BLE001 - one bad record must not lose the batch; it comes back
-                log.exception("delivery failed unexpectedly; it will be retried",
-                              extra={"messageID": item.message.message_id, "webhookID": item.message.webhook_id})
-                delay = _RETRY_AFTER_ERROR_SECONDS
-            if delay is not None:
-                # The messages behind it about the same subject go back at once: SQS FIFO holds
-                # them behind this one, which is in flight until it is due, so order is kept.
-                return [(item, delay)] + [(later, 0) for later in group[index + 1 :]]
-        return []
-
-    def _deliver_one(self, item, batch):
-        """None when the message is finished with (delivered, given up, or not to be sent);
-        else the seconds until it is due again."""
-        message = item.message
+    def _deliver_message(self, message, sqs_record, batch):
+        sent_ms = int(sqs_record.attributes.sent_timestamp or self._clock() * 1000)
         webhook_item = batch.webhooks.get(message.webhook_id)
-        if webhook_item is None or webhook_item["status"] == "removed":
-            return None  # removed: nothing more is sent, queued messages included
         record = batch.records.get((message.webhook_id, message.message_id))
-        if record is not None:
+        if record is not None and message.redelivery > record.redeliveries:
+            record = self._reopened(message, sent_ms, record)
             if message.redelivery > record.redeliveries:
-                record = self._reopened(item, record)
-                if record is None:
-                    return _REOPEN_POLL_SECONDS  # not yet: it comes back
-                if message.redelivery > record.redeliveries:
-                    log.warning("a replay whose record was never reopened is dropped",
-                                extra={"messageID": message.message_id, "webhookID": message.webhook_id})
-                    return None
-            if record.status in FINISHED or record.redeliveries > message.redelivery:
-                return None  # finished, or replaced by a redelivery: a message received twice is sent once
-        with batch.lock_for(message.webhook_id):
-            enabled = webhook_item["status"] == "enabled"
-        if not enabled:
-            self._log.record_skipped(message, self._clock())
+                log.warning("a replay whose record was never reopened is dropped",
+                            extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+                return
+        why_not = self._why_not_send(message, webhook_item, record)
+        if why_not == "disabled":
+            self._log.record_skipped(message, self._clock())  # kept, to replay once it is enabled again
             observability.count("Skipped")
-            return None
+        if why_not is not None:
+            return
+        if batch.deadline is not None and batch.deadline - time.monotonic() < self._settings.delivery_timeout_seconds + 2:
+            raise ComeBackLater(0)  # not enough time left to wait for an endpoint
         now_ms = int(self._clock() * 1000)
         due_ms = record.next_attempt_ms if record else None
         if due_ms is None and not (record and record.attempt_count):
-            due_ms = item.sent_ms + self._settings.retry_schedule_ms[0]
+            due_ms = sent_ms + self._settings.retry_schedule_ms[0]
         if due_ms is not None and due_ms > now_ms + _DUE_SLACK_MS:
-            return (due_ms - now_ms) / 1000.0
-        return self._attempt(item, webhook_item, record, batch)
+            raise ComeBackLater((due_ms - now_ms) / 1000.0)
+        webhook = self._current_webhook(webhook_item, batch)
+        wait = self._admission.admit(webhook, self._clock())
+        if wait is not None:
+            raise ComeBackLater(wait)  # held back: no attempt used, no record written
+        self._attempt(message, sent_ms, webhook, webhook_item, record, batch)
 
-    def _reopened(self, item, record):
-        """The record of a replay that arrived before its record was reopened (the replay is
-        queued first, then reopened: chalicelib.replays), read again a few times, as it is
-        reopened a moment after; None to look again later, or the record as it stands once the
-        replay is too old to wait for."""
-        for _ in range(_REOPEN_READS):
-            if self._clock() * 1000 - item.sent_ms >= _REOPEN_WAIT_MS:
-                return record
-            self._sleep(_REOPEN_READ_SECONDS)
-            record = self._log.get(item.message.webhook_id, item.message.message_id) or record
-            if record.redeliveries >= item.message.redelivery:
-                return record
+    def _why_not_send(self, message, webhook_item, record):
+        """None when ``message`` is still to be sent; else why not: ``removed`` (its webhook is
+        gone), ``finished`` (delivered, given up or skipped already, or replaced by a later
+        replay: a message SQS hands out twice is sent once), ``disabled`` (kept as skipped)."""
+        if webhook_item is None or webhook_item["status"] == "removed":
+            return "removed"
+        if record is not None and (record.status in FINISHED or record.redeliveries > message.redelivery):
+            return "finished"
+        if webhook_item["status"] != "enabled":
+            return "disabled"
         return None
 
-    def _attempt(self, item, webhook_item, record, batch):
-        message = item.message
+    def _reopened(self, message, sent_ms, record):
+        """The record of a replay that arrived before its record was reopened (the replay is
+        queued first, then reopened: chalicelib.replays), read again a few times, as it is
+        reopened a moment after. Raises :class:`ComeBackLater` to look again later; once the
+        replay is too old to wait for, the record as it stands."""
+        for _ in range(_REOPEN_READS):
+            if self._clock() * 1000 - sent_ms >= _REOPEN_WAIT_MS:
+                return record
+            self._sleep(_REOPEN_READ_SECONDS)
+            record = self._log.get(message.webhook_id, message.message_id) or record
+            if record.redeliveries >= message.redelivery:
+                return record
+        raise ComeBackLater(_REOPEN_POLL_SECONDS)
+
+    def _current_webhook(self, webhook_item, batch):
+        """The webhook, its secrets as they sign now: a rotated-out secret whose overlap ended is
+        deleted, once for the batch."""
         now = self._clock()
-        with batch.lock_for(message.webhook_id):
+        with batch.lock:
             webhook = Webhook.from_item(webhook_item)
-            if webhook.signing_secrets(now) != webhook.secrets:  # a rotated-out secret whose overlap ended
+            if webhook.signing_secrets(now) != webhook.secrets:
                 webhook = self._webhooks.forget_old_secret(webhook, now)
-                webhook_item["secrets"] = list(webhook.secrets)  # once for the batch, not once a message
+                webhook_item["secrets"] = list(webhook.secrets)
+        return webhook
+
+    def _attempt(self, message, sent_ms, webhook, webhook_item, record, batch):
+        """POST the message once and record the attempt; raise :class:`ComeBackLater` unless the
+        message is finished with."""
+        now = self._clock()
         number = (record.attempt_count if record else 0) + 1
-        body, sequence = (record.body if record else None), None
-        subject = (message.webhook_id, message.subject)
-        if body is None:
-            sequence = batch.sequences.get(subject, 0) + 1
-            body = delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence)
-        request = signed_request(webhook, message.message_id, body, now)
+        first = None
+        if record is None or record.body is None:
+            subject = (message.webhook_id, message.subject)
+            sequence = self._log.claim_sequence(message, batch.counters.get(subject, (0, None)))
+            batch.counters[subject] = (sequence, message.message_id)
+            first = (delivery_body(message.type, message.webhook_id, message.data, message.timestamp, sequence),
+                     sequence)
+        request = signed_request(webhook, message.message_id, first[0] if first else record.body, now)
         attempt = send(self._policy, self._sender, request)
-        headers = request["headers"]
+        self._admission.done(webhook, attempt)
         schedule = self._settings.retry_schedule_ms
         attempts_this_round = number - (record.attempt_base if record else 0)
         if attempt.ok:
@@ -227,62 +257,37 @@ class DeliveryWorker:
                 delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
         finished_ms = int(self._clock() * 1000)
         next_ms = None if delay is None else finished_ms + int(delay * 1000)
-        if sequence is not None:
-            # Written with the batch's other first attempts, in one request: once no group of the
-            # batch is left to start, before its subject's next message goes, or sooner after a
-            # slow group (_write_if_waited).
-            batch.hand_in(Unwritten(self._log.first_attempt_items(
-                message, attempt.to_record(number, now), status, next_ms, now, sequence, body, record, headers),
-                item, attempt.ok))
+        attempt_record = attempt.to_record(number, now)
+        try:
+            recorded = self._log.record_attempt(message, number, attempt_record, status, next_ms, now,
+                                                request["headers"], first)
+        except Exception:
+            if not attempt.ok:
+                raise  # it comes back, and is tried again
+            # The endpoint has it: sending it again because our own write failed would be wrong.
+            log.exception("a delivered message's record could not be written; it is not sent again",
+                          extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+            observability.count("RecordLost")
             recorded = True
-        else:
-            try:
-                recorded = self._log.record_attempt(message, number, attempt.to_record(number, now), status,
-                                                    next_ms, now, headers)
-            except Exception:
-                if not attempt.ok:
-                    raise  # it comes back, and is tried again
-                # The endpoint has it: sending it again because our own write failed would be wrong.
-                log.exception("a delivered message's record could not be written; it is not sent again",
-                              extra={"messageID": message.message_id, "webhookID": message.webhook_id})
-                observability.count("RecordLost")
-                recorded = True
-        observability.report_attempt(message, number, attempt, status, item.sent_ms, finished_ms)
-        self._health.mind(webhook, webhook_item, attempt, finished_ms, batch.lock_for(webhook.webhook_id))
+        observability.report_attempt(message, number, attempt, status, sent_ms, finished_ms)
+        with batch.lock:
+            self._health.after_attempt(webhook, webhook_item, attempt, finished_ms)
         if not recorded:
-            # Another receipt of this message recorded this attempt first; the log decides.
+            # Another receipt of this message recorded this attempt first, or delivered it: the log decides.
             state = self._log.get(message.webhook_id, message.message_id)
             if state is None or state.status in FINISHED:
-                return None
-            return max(0.0, ((state.next_attempt_ms or 0) - self._clock() * 1000) / 1000.0)
-        if sequence is not None:
-            batch.sequences[subject] = sequence
-        return delay
+                return
+            raise ComeBackLater(max(0.0, ((state.next_attempt_ms or 0) - self._clock() * 1000) / 1000.0))
+        if status == "failed":
+            self._notices.message_failed(webhook, message, {**attempt_record, "attempts": number})
+        if delay is not None:
+            raise ComeBackLater(delay)
 
-    def _write_if_waited(self, batch, seconds):
-        """After a group: its records wait for the batch's others unless this group was slow (the
-        next may be too), or the oldest has waited long enough; so none waits much longer than
-        _RECORD_WAIT_SECONDS, however the batch's groups go."""
-        if seconds >= _RECORD_WAIT_SECONDS or batch.oldest_unwritten_seconds() >= _RECORD_WAIT_SECONDS:
-            self._write_records(batch)
 
-    def _write_records(self, batch):
-        """Write the first-attempt records handed in so far, in one request (with whatever other
-        threads are writing at that moment). If the write fails, a message that reached its
-        endpoint is not sent again (``RecordLost``); one that did not comes back to be tried again."""
-        taken = batch.take_unwritten()
-        if not taken:
-            return
-        try:
-            self._log.write_together([entry for record in taken for entry in record.items])
-        except Exception:  # noqa: BLE001 - each message's fate is decided below
-            log.exception("the records of a batch's deliveries could not be written",
-                          extra={"messageIDs": [record.received.message.message_id for record in taken]})
-            for record in taken:
-                if record.ok:
-                    observability.count("RecordLost")
-                else:
-                    batch.unrecorded.add(record.received.record_id)
-        finally:
-            for record in taken:
-                record.stored.set()
+def _parse(record):
+    try:
+        return QueuedMessage.from_json(record["body"])
+    except (ValueError, KeyError, TypeError):
+        log.error("unreadable delivery message left for the dead-letter queue",
+                  extra={"sqsMessageId": record.get("messageId")})
+        return None

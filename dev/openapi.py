@@ -17,7 +17,7 @@ from chalicelib.delivery_log import STATUSES
 from chalicelib.idempotency import MAX_KEY_LENGTH
 from chalicelib.methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, ERROR, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -42,6 +42,9 @@ def text_schema(kind):
         "seconds": _SECONDS,
         "cursor": {"type": "string", "maxLength": 64},
         "object": {"type": "string", "description": "A JSON object, as its JSON text."},
+        "headers": {"type": "string", "description": "A JSON object of header names to values, as its JSON text."},
+        "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
+        "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
     }[kind]
 
@@ -62,6 +65,12 @@ def json_schema(kind):
         not_repeated = [{"required": [name]} for name in ("eventID", "companyID", "date")]
         return {"oneOf": [{"type": "object", "not": {"anyOf": not_repeated}},
                           {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "headers":
+        return {"oneOf": [HEADERS, {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "filter":
+        return {"oneOf": [FILTER, {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "rate":
+        return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 1000}]}
     return text_schema(kind)
 
 

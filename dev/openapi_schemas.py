@@ -38,8 +38,27 @@ _WEBHOOK_FIELDS = {
     "date": {**_DIGITS, "description": "Creation time, Unix seconds."},
     "status": {"type": "string", "enum": ["enabled", "disabled"]},
 }
+# What a receiver asks of its deliveries (contract, section 14), as given and as shown.
+HEADERS = {"type": "object", "maxProperties": 10,
+           "propertyNames": {"pattern": "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]{1,64}$"},
+           "additionalProperties": {"type": "string", "maxLength": 1024, "pattern": "^[\\x20-\\x7e]*$"},
+           "description": "Header names to values; the names the service sets (content-type, content-length, host, "
+                          "user-agent, connection, transfer-encoding, te, upgrade, expect, webhook-*) are refused. "
+                          "{} removes them."}
+FILTER = {"type": "object", "propertyNames": {"enum": ["eventID", "activityID", "personID", "speakerID"]},
+          "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 100,
+                                   "items": {"type": "string", "minLength": 1, "maxLength": 128}},
+          "description": "ID fields of the webhook's type to the IDs that get through. {} removes it."}
+_WEBHOOK_FIELDS.update({
+    "headers": {"type": "array", "maxItems": 10, "items": _STRING,
+                "description": "The names of the webhook's own headers, in the order given; their values are never shown."},
+    "rateLimit": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000,
+                  "description": "At most this many attempts a second to the endpoint; null: no limit."},
+    "filter": {"oneOf": [{"type": "null"}, FILTER],
+               "description": "Only platform events with these IDs reach the webhook; null: every one does."},
+})
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},

@@ -12,12 +12,16 @@ import app as application
 from chalicelib.methods import issue_token
 from chalicelib.services import get_services, reset_services
 from chalicelib.token_store import Grant
+from dev.local_aws import corrections
 from dev.local_service import ADMIN_TOKEN
 from dev.local_service import ROOT as LOCAL_ROOT
 from dev.local_service import start_local_service as start_local_run
 from dev.receiver import Receiver
 from dev.resources import create_resources, service_environment
 from dev.worker import DeliveryPoller
+
+# The tests' in-process moto answers as AWS does where the service relies on it, as the local run's does.
+corrections.apply()
 
 REGION = "us-east-1"
 

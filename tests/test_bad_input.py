@@ -26,9 +26,12 @@ def cases(name):
     for param in sorted(METHODS[name].param_names):
         if (name, param) in SKIP:
             continue
-        numeric = [p for p in METHODS[name].params if p.name == param and p.kind in ("limit", "seconds")]
+        kind = next(p.kind for p in METHODS[name].params if p.name == param)
+        numeric = kind in ("limit", "seconds", "rate")
         for carrier in ("query", "form", "json"):
             for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []) + (BAD_NUMBERS if numeric else []):
+                if kind in ("headers", "filter") and value == {}:
+                    continue  # {} removes the headers or the filter: a valid value
                 if not (isinstance(value, str) and (name, param, value) in ALLOWED):
                     yield param, carrier, value
 

@@ -263,134 +263,6 @@ def test_with_metrics_turned_off_nothing_is_printed_or_kept_between_invocations(
     assert not observability.metrics.metric_set
 
 
-def test_records_handed_in_while_one_is_being_written_go_out_together_and_each_waits_for_its_own():
-    from chalicelib.writes_together import WritesTogether
-
-    requests, gate = [], threading.Event()
-
-    def write(items):
-        requests.append(list(items))
-        if len(requests) == 1:
-            gate.wait(10)  # the first write is slow; the others hand theirs in meanwhile
-
-    together = WritesTogether(write)
-    returned = []
-
-    def deliver(name):
-        together.write([f"{name}-record", f"{name}-counter"])
-        returned.append(name)
-
-    first = threading.Thread(target=deliver, args=("a",))
-    first.start()
-    wait_until(lambda: len(requests) == 1)
-    others = [threading.Thread(target=deliver, args=(name,)) for name in "bcd"]
-    for thread in others:
-        thread.start()
-    wait_until(lambda: len(together._waiting) == 3)
-    assert returned == []  # nobody returns before its own items are written
-    gate.set()
-    for thread in [first, *others]:
-        thread.join(10)
-    assert requests[0] == ["a-record", "a-counter"]
-    assert len(requests) == 2 and sorted(requests[1]) == sorted(f"{n}-{k}" for n in "bcd" for k in ("record", "counter"))
-    assert sorted(returned) == ["a", "b", "c", "d"]
-
-
-def test_a_thread_that_wrote_goes_on_and_the_next_write_is_made_by_one_that_waited():
-    from chalicelib.writes_together import WritesTogether
-
-    requests, gates, writers = [], [threading.Event(), threading.Event()], []
-
-    def write(items):
-        requests.append(list(items))
-        writers.append(threading.current_thread().name)
-        if len(requests) <= 2:
-            gates[len(requests) - 1].wait(10)
-
-    together = WritesTogether(write)
-    returned = []
-
-    def deliver(name):
-        together.write([name])
-        returned.append(name)
-
-    threads = {name: threading.Thread(target=deliver, args=(name,), name=name) for name in "abcd"}
-    threads["a"].start()
-    wait_until(lambda: len(requests) == 1)
-    threads["b"].start()
-    wait_until(lambda: len(together._waiting) == 1)
-    gates[0].set()
-    wait_until(lambda: len(requests) == 2)  # b writes its own; a is done
-    wait_until(lambda: returned == ["a"])
-    threads["c"].start()
-    wait_until(lambda: len(together._waiting) == 1)
-    threads["d"].start()
-    wait_until(lambda: len(together._waiting) == 2)
-    gates[1].set()
-    for thread in threads.values():
-        thread.join(10)
-    assert requests == [["a"], ["b"], ["c", "d"]] and writers == ["a", "b", "c"]
-    assert sorted(returned) == ["a", "b", "c", "d"]
-
-
-def test_a_write_that_fails_fails_for_every_delivery_it_carried_and_the_next_ones_go_on():
-    from chalicelib.writes_together import WritesTogether
-    from chalicelib.errors import Unavailable
-
-    failing = [True]
-
-    def write(items):
-        if failing[0]:
-            raise Unavailable("the delivery log is unavailable")
-
-    together = WritesTogether(write)
-    with pytest.raises(Unavailable):
-        together.write(["record"])
-    failing[0] = False
-    together.write(["record"])  # no write left half-done in the way
-
-
-def test_no_request_carries_more_items_than_batch_write_item_takes():
-    from chalicelib.writes_together import WritesTogether
-
-    requests, gate = [], threading.Event()
-
-    def write(items):
-        requests.append(len(items))
-        if len(requests) == 1:
-            gate.wait(10)
-
-    together = WritesTogether(write, max_items=25)
-    threads = [threading.Thread(target=together.write, args=([n, n],)) for n in range(20)]
-    threads[0].start()
-    wait_until(lambda: len(requests) == 1)
-    for thread in threads[1:]:
-        thread.start()
-    wait_until(lambda: len(together._waiting) == 19)
-    gate.set()
-    for thread in threads:
-        thread.join(10)
-    assert requests == [2, 24, 14]
-
-
-def test_the_first_attempts_of_a_batch_are_recorded_in_one_request(api, worker):
-    from dev.receiver import Receiver
-
-    # An endpoint that answers at once (the schema is checked elsewhere), as most do.
-    with Receiver(check_schema=False) as receiver:
-        hooks = [api.create(f"{receiver.url}/{n}") for n in range(10)]
-        writes = []
-        get_services().dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem",
-                                                     lambda **_: writes.append(1))
-        batches, handler = [], worker.poller._handler
-        worker.poller._handler = lambda event, context: batches.append(len(event["Records"])) or handler(event, context)
-        message_id = api.dispatch()["messageID"]  # ten webhooks: ten messages, one batch
-        worker.run()
-        assert batches == [10] and len(receiver.successes()) == 10
-    assert len(writes) == 1
-    assert all(record(hook["webhookID"], message_id)["status"] == "delivered" for hook in hooks)
-
-
 def test_a_failed_last_attempt_whose_record_cannot_be_written_comes_back_rather_than_being_lost(
         api, aws, receiver, worker, settings):
     from tests.test_hardening import THROTTLED, fail_aws_calls, queued_count
@@ -399,31 +271,10 @@ def test_a_failed_last_attempt_whose_record_cannot_be_written_comes_back_rather_
     receiver.answer(500)
     hook = api.create(receiver.url)
     message_id = api.dispatch()["messageID"]
-    fail_aws_calls(get_services().dynamodb, "BatchWriteItem", THROTTLED, times=100)
+    fail_aws_calls(get_services().dynamodb, "UpdateItem", THROTTLED, times=100, after=1)
     worker.run()
     assert len(receiver.requests) == 1
     assert record(hook["webhookID"], message_id) is None and queued_count(aws) == 1  # back, hidden until it is tried again
-
-
-def test_a_subjects_next_message_waits_for_its_record_even_while_another_thread_is_writing_it(aws):
-    from chalicelib.delivery_queue import QueuedMessage
-    from chalicelib.delivery_batch import Batch, Received, Unwritten
-
-    services = get_services()
-    message = QueuedMessage(message_id="msg_1", webhook_id="wh_1", type="activityEnrollment", subject="p", date="1",
-                            timestamp=1)
-    batch = Batch({}, {}, {})
-    batch.hand_in(Unwritten([{"pk": {"S": "WH#wh_1"}, "sk": {"S": "MSG#msg_1"}, "status": {"S": "delivered"}}],
-                             Received("r1", "h1", "g1", 0, message), ok=True))
-    services.dynamodb.meta.events.register_first("before-send.dynamodb.BatchWriteItem", lambda **_: time.sleep(0.3))
-    other = threading.Thread(target=services.worker._write_records, args=(batch,))
-    other.start()  # another thread of the batch takes the record and writes it, slowly
-    time.sleep(0.05)
-    began = time.monotonic()
-    services.worker._write_records(batch)  # what the subject's next message does first: nothing left to take
-    batch.wait_until_stored("r1")
-    assert time.monotonic() - began >= 0.2 and record("wh_1", "msg_1")["status"] == "delivered"
-    other.join(5)
 
 
 def test_a_record_kept_by_an_earlier_version_with_its_headers_as_a_map_is_still_shown(api, aws, receiver, worker):

@@ -215,7 +215,7 @@ def test_a_body_just_under_64_kib_is_dispatched(api, receiver, worker):
 def test_a_record_that_cannot_be_written_after_a_2xx_never_sends_the_message_again(api, aws, receiver, worker):
     api.create(receiver.url)
     api.dispatch()
-    fail_aws_calls(get_services().dynamodb, "BatchWriteItem", THROTTLED, times=100)
+    fail_aws_calls(get_services().dynamodb, "UpdateItem", THROTTLED, times=100, after=1)
     worker.run()
     worker.run()
     assert len(receiver.requests) == 1 and queued_count(aws) == 0

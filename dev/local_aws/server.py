@@ -5,7 +5,8 @@ The server is waitress, which keeps HTTP connections open between requests (werk
 development server closes every one, so each AWS call paid for a new connection and thread).
 
 With ``--state FILE`` the server loads what it held from FILE when it starts, and saves it
-there after changes and when it gets SIGTERM. ``LOCAL_MOTO_PATCHES=off`` runs moto unpatched.
+there after changes and when it gets SIGTERM. ``LOCAL_MOTO_PATCHES=off`` runs moto without its speed-ups,
+``LOCAL_MOTO_CORRECTIONS=off`` without the corrections that make it answer as AWS does (corrections.py).
 
     python -m dev.moto_server -H 127.0.0.1 -p 5000 [--state .local-state/moto-aws.pickle]
 """
@@ -16,7 +17,7 @@ import logging
 import waitress
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-from dev.local_aws import patches, state
+from dev.local_aws import corrections, patches, state
 from dev.local_aws.long_polls import OneAtATime
 
 SERVER_THREADS = 256  # long polls hold a thread each while they wait: room for many pollers
@@ -29,6 +30,7 @@ def main(argv=None):
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--state", help="load moto's data from this file, and keep saving it there")
     args = parser.parse_args(argv)
+    corrections.apply()
     patches.apply()
     logging.getLogger("waitress").setLevel(logging.ERROR)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))

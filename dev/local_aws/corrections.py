@@ -1,0 +1,91 @@
+"""Corrections of moto where it answers differently from AWS in something the service's promises
+rest on, each small, named, and documented against AWS's own behaviour.
+
+Unlike the speed-ups in patches.py, these change what moto answers: they make it answer as AWS
+does. They are applied wherever moto stands in for AWS: in the local run's moto server
+(dev/local_aws/server.py) and in the tests' in-process moto (tests/conftest.py). Like the
+speed-ups, each replaces a piece of moto's private code, so they hold only for the moto they were
+written for (``WRITTEN_FOR``); with any other moto they are skipped with one warning, and
+``LOCAL_MOTO_CORRECTIONS=off`` turns them off (the crash tests then fail, as they should).
+
+The upstream report for each is in docs/emulator.md.
+"""
+
+import os
+import sys
+import time
+
+from dev.local_aws.patches import WRITTEN_FOR
+
+SWITCH = "LOCAL_MOTO_CORRECTIONS"  # "off" turns them off
+_applied = set()
+
+
+def _release_timed_out(queue):
+    """Drop from the queue's in-flight set every message whose visibility timeout has ended, so
+    that its group counts as blocked only while one of its messages is really in flight."""
+    for message in [message for message in queue.pending_messages if message.visible]:
+        queue.pending_messages.discard(message)
+
+
+def fifo_receive_in_group_order():
+    """SQS FIFO hands a message group's messages out in order, also when several in-flight
+    messages of the group become visible together (a consumer that died holding them): AWS
+    answers the group's earliest message first. Moto 5.2 builds its set of blocked groups before
+    it walks the queue and lets a timed-out message leave that set only when the walk reaches
+    it, so the group's earlier timed-out messages are skipped and a later one is handed out
+    (m1..m3 received and not deleted, m4..m7 sent: moto answers m3, m4... where AWS answers
+    m1, m2, m3...). The correction releases timed-out messages before each pass over the queue;
+    a long poll makes its passes here, so that messages timing out while it waits are released
+    too."""
+    from moto.sqs.models import SQSBackend
+
+    receive = SQSBackend.receive_message
+
+    def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
+                        message_attribute_names=None):
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue:
+            return receive(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
+        ends = time.time() + (wait_seconds_timeout or 0)
+        while True:
+            _release_timed_out(queue)
+            got = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            left = ends - time.time()
+            if got or left <= 0:
+                return got
+            queue.wait_for_messages(min(1.0, left))
+
+    receive_message.corrected = True
+    SQSBackend.receive_message = receive_message
+
+
+CORRECTIONS = (fifo_receive_in_group_order,)
+
+
+def apply(environ=None, moto_version=None, warn=None):
+    """Apply every correction once per process, unless ``LOCAL_MOTO_CORRECTIONS=off`` in
+    ``environ`` (default: the process environment) or ``moto_version`` (default: the installed
+    moto's) is not ``WRITTEN_FOR``, in which case one warning goes to ``warn`` (default: standard
+    error). Returns the names of the corrections in force."""
+    environ = os.environ if environ is None else environ
+    if environ.get(SWITCH, "").strip().lower() == "off":
+        return []
+    if moto_version is None:
+        import moto
+
+        moto_version = moto.__version__
+    if moto_version != WRITTEN_FOR:
+        (warn or _to_stderr)(f"the moto corrections were written for moto {WRITTEN_FOR}, and this is moto "
+                             f"{moto_version}: they are not applied; check docs/emulator.md's reports against "
+                             f"this moto ({SWITCH}=off silences this)")
+        return []
+    for correction in CORRECTIONS:
+        if correction.__name__ not in _applied:
+            correction()
+            _applied.add(correction.__name__)
+    return [correction.__name__ for correction in CORRECTIONS]
+
+
+def _to_stderr(message):
+    print(message, file=sys.stderr, flush=True)
