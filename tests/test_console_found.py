@@ -116,7 +116,7 @@ def test_replay_on_a_phone_says_its_outcome_by_the_message_without_a_jump(browse
         article = page.locator(f"#detail article[data-message='{message_id}']")
         expect(article.locator(".badge")).to_have_text("delivered")
         replay = button(page, f"Replay {message_id}")
-        replay.scroll_into_view_if_needed()
+        replay.evaluate("e => e.scrollIntoView({block: 'center'})")  # where the reader has it
         before = page.evaluate("window.scrollY")
         replay.click()
         expect(page.locator("#status")).to_have_text("webhook.redeliver → 202")
@@ -158,7 +158,7 @@ def test_older_messages_keeps_the_focus_and_refresh_keeps_the_readers_place(cons
     oldest = messages.last.get_attribute("data-message")
     expect(button(console, f"View {oldest}")).to_be_focused()  # the button went: the focus goes to what it brought
 
-    reading = messages.nth(14).locator("button.link")
+    reading = button(console, "View " + messages.nth(14).get_attribute("data-message"))
     reading.focus()
     reading.evaluate("e => e.scrollIntoView({block: 'center'})")
     top = reading.bounding_box()["y"]
@@ -219,22 +219,21 @@ def test_a_cut_answer_is_marked_and_the_answers_of_several_attempts_are_folded(c
         webhook_id = create(service, event, receiver.url)
         message_id = dispatch(service, event)
         receiver.wait_for(1, successes=True)
-        for count in (2, 3):
-            service.call("webhook.redeliver", ADMIN, webhookID=webhook_id, messageID=message_id)
-            receiver.wait_for(count, successes=True)
+        service.call("webhook.redeliver", ADMIN, webhookID=webhook_id, messageID=message_id)
+        receiver.wait_for(2, successes=True)
         sign_in(console, event)
         open_log(console, webhook_id)
-        expect(console.locator("#detail article.message")).to_contain_text("3 attempt(s)", timeout=10000)
+        expect(console.locator("#detail article.message")).to_contain_text("2 attempt(s)", timeout=10000)
         button(console, f"View {message_id}").click()
         attempts = console.locator("#detail .attempts li")
-        expect(attempts).to_have_count(3)
+        expect(attempts).to_have_count(2)
         folds = console.locator("#detail .attempts details.fold")
-        expect(folds).to_have_count(3)
+        expect(folds).to_have_count(2)
         expect(folds.first.locator("summary")).to_contain_text("cut at 2 KiB")
         assert console.locator("#detail .attempts").bounding_box()["height"] < 300
         folds.last.locator("summary").click()
         expect(folds.last.locator(".cut")).to_contain_text("keeps only the first 2 KiB")
-        expect(console.get_by_label("Answer to attempt 3")).to_be_visible()
+        expect(console.get_by_label("Answer to attempt 2")).to_be_visible()
 
 
 def test_the_type_filter_offers_only_the_webhooks_type_and_test_sends(console, service, event):
@@ -253,7 +252,7 @@ def test_replay_failed_and_skipped_lets_the_user_choose_from_when(console, servi
     since.fill("2999-01-01T00:00:00")
     button(console, "Replay failed and skipped").click()
     outcome = console.locator('#detail [data-outcome="replay-all"]')
-    expect(outcome).to_contain_text("0 message(s) queued again (since 2999-01-01 00:00:00)")
+    expect(outcome).to_contain_text("0 message(s) queued again (since 2999-01-01 00:00")
     since.fill("")
     button(console, "Replay failed and skipped").click()
     expect(outcome).to_have_text("1 message(s) queued again.")
