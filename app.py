@@ -3,12 +3,13 @@
 Each handler hands its input to one chalicelib function; the logic lives there.
 """
 
+import json
 import threading
 
 from chalice import Chalice, Response
 
 from chalicelib import api, console
-from chalicelib.catalog import TYPE_NAMES
+from chalicelib.catalog import PLATFORM_TYPES
 from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
@@ -38,6 +39,7 @@ app.debug = False
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
 DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"  # as named in .chalice/resources.json
+ERASURE_QUEUE_NAME = "inevent-webhooks-erasures"
 
 
 @app.route("/", methods=["GET"])
@@ -81,7 +83,7 @@ def call_path_style(method):
     return api.handle(app.current_request, get_services, path_method=method)
 
 
-@app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(TYPE_NAMES)})
+@app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(PLATFORM_TYPES)})
 def platform_event(event):
     services = get_services()
     handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
@@ -93,3 +95,11 @@ def deliver(event):
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
     failed = get_services().worker.handle([record.to_dict() for record in event], remaining_ms=remaining)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+
+
+@app.on_sqs_message(queue=ERASURE_QUEUE_NAME, batch_size=1)
+def erase_person(event):
+    context = event.context
+    remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
+    for record in event:  # one a batch: a failure brings back only its own erasure, which resumes
+        get_services().erasure_job.run(json.loads(record.body)["erasureID"], remaining_ms=remaining)

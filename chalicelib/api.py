@@ -11,7 +11,8 @@ from urllib.parse import parse_qs
 from botocore.exceptions import BotoCoreError
 from chalice import Response
 
-from chalicelib import delivery_methods, methods, observability, strict_json  # noqa: F401 - the methods register
+# The method modules register their methods on import.
+from chalicelib import delivery_methods, erasure_methods, methods, observability, strict_json  # noqa: F401
 from chalicelib.errors import (
     Forbidden,
     InternalError,

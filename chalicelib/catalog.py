@@ -11,8 +11,10 @@ EVENT = "event"
 COMPANY = "company"
 LEVELS = (EVENT, COMPANY)
 # The ID in ``data`` that names each kind of subject.
-SUBJECT_FIELD = {"event": "eventID", "person": "personID", "activity": "activityID", "speaker": "speakerID"}
-EXAMPLE_IDS = {"eventID": "1234", "personID": "5521", "activityID": "98", "speakerID": "77", "companyID": "42"}
+SUBJECT_FIELD = {"event": "eventID", "person": "personID", "activity": "activityID", "speaker": "speakerID",
+                 "webhook": "webhookID"}
+EXAMPLE_IDS = {"eventID": "1234", "personID": "5521", "activityID": "98", "speakerID": "77", "companyID": "42",
+               "webhookID": "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2J"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class WebhookType:
     subject: str
     fields: tuple
     levels: tuple = LEVELS
+    # False for the service's own notices (contract, section 15): the service sends them about its
+    # webhooks, the platform cannot dispatch them. Their data is ``example`` shaped, with the
+    # owner's eventID or companyID.
+    dispatchable: bool = True
+    example: tuple = ()
 
     @property
     def subject_field(self):
@@ -61,11 +68,28 @@ CATALOG = {
         _type("speakerCreated", "a speaker was added", "speaker", "speakerID"),
         _type("speakerEdited", "a speaker changed", "speaker", "speakerID"),
         _type("speakerRemoved", "a speaker was removed", "speaker", "speakerID"),
+        WebhookType("webhookDisabled", "the service disabled another webhook of this event (or company) after "
+                    "AUTO_DISABLE_AFTER of failures, or a 410", "webhook",
+                    ("webhookID", "url", "type", "reason", "failingSince"), dispatchable=False,
+                    example=(("webhookID", EXAMPLE_IDS["webhookID"]), ("url", "https://example.com/hooks/inevent"),
+                             ("type", "activityEnrollment"),
+                             ("reason", "the endpoint accepted no delivery for 24h"), ("failingSince", "1764187200"))),
+        WebhookType("messageFailed", "a message to another webhook of this event (or company) was given up after "
+                    "its last attempt (at most one a minute per webhook: alsoFailed counts the others)", "webhook",
+                    ("webhookID", "url", "messageID", "type", "attempts", "lastError", "alsoFailed"),
+                    dispatchable=False,
+                    example=(("webhookID", EXAMPLE_IDS["webhookID"]), ("url", "https://example.com/hooks/inevent"),
+                             ("messageID", "msg_01KB2X3Y4Z5A6B7C8D9E0F1G2K"), ("type", "activityEnrollment"),
+                             ("attempts", 8), ("lastStatusCode", "500"), ("lastError", "HTTP 500"),
+                             ("alsoFailed", 0))),
     )
 }
 TYPE_NAMES = tuple(CATALOG)
-# Every ID any type carries, and companyID: the names ``webhook.dispatch`` takes besides type,
-# date and data.
-ID_FIELDS = tuple(dict.fromkeys(f for t in CATALOG.values() for f in t.fields)) + ("companyID",)
+# The types the platform reports (webhook.dispatch and EventBridge): all but the service's notices.
+PLATFORM_TYPES = tuple(name for name, t in CATALOG.items() if t.dispatchable)
+NOTICE_TYPES = tuple(name for name, t in CATALOG.items() if not t.dispatchable)
+# Every ID a platform type carries, and companyID: the names ``webhook.dispatch`` takes besides
+# type, date and data.
+ID_FIELDS = tuple(dict.fromkeys(f for n in PLATFORM_TYPES for f in CATALOG[n].fields)) + ("companyID",)
 # Types whose platform events must name a company: those that exist at the company level only.
 COMPANY_REQUIRED = frozenset(name for name, t in CATALOG.items() if t.levels == (COMPANY,))

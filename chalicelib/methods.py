@@ -14,7 +14,7 @@ from chalicelib.sender import redacted, signed_request
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
-from chalicelib.occurrences import Occurrence, delivery_body
+from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.receiver_options import check_filter, check_headers, check_rate_limit
 from chalicelib.registry import READ, Param, method, webhook_id
 from chalicelib.token_store import MAX_GRANTED, Grant
@@ -129,8 +129,8 @@ def remove_webhook(ctx, params):
         params=(webhook_id(),), verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
     webhook = visible_webhook(ctx, params)
-    occurrence = Occurrence.example(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
-    body = delivery_body(webhook.type, webhook.webhook_id, occurrence.data(), ctx.now, sequence=1)
+    data = example_data(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
+    body = delivery_body(webhook.type, webhook.webhook_id, data, ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
     return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
 
@@ -152,8 +152,8 @@ def response_example(ctx, params):
 def list_types(ctx, params):
     data = []
     for webhook_type in CATALOG.values():
-        occurrence = Occurrence.example(webhook_type, ctx.now)
-        example = delivery_body(webhook_type.name, EXAMPLE_WEBHOOK_ID, occurrence.data(), ctx.now, sequence=1)
+        example = delivery_body(webhook_type.name, EXAMPLE_WEBHOOK_ID, example_data(webhook_type, ctx.now), ctx.now,
+                                sequence=1)
         data.append(webhook_type.describe(json.loads(example)))
     return 200, {"count": len(data), "data": data}
 

@@ -37,6 +37,9 @@ class Occurrence:
         the type does not carry is refused.
         """
         webhook_type = check_type(type)
+        if not webhook_type.dispatchable:
+            raise InvalidParameter(f"{webhook_type.name} is sent by the service itself about its webhooks: the "
+                                   "platform cannot dispatch it", field="type", code="invalid_type")
         extra = {} if data is None else data
         if not isinstance(extra, dict):
             raise InvalidParameter("data must be a JSON object", field="data")
@@ -83,6 +86,14 @@ class Occurrence:
     def data(self):
         company = {} if self.company_id is None else {"companyID": self.company_id}
         return {**self.ids, **company, "date": self.date, **self.extra}
+
+
+def example_data(webhook_type, now, eventID=None, companyID=None):
+    """The ``data`` of a made-up delivery of ``webhook_type`` (for the event or company given)."""
+    if webhook_type.dispatchable:
+        return Occurrence.example(webhook_type, now, eventID=eventID, companyID=companyID).data()
+    owner = {"companyID": companyID} if companyID is not None else {"eventID": eventID or EXAMPLE_IDS["eventID"]}
+    return {**owner, **dict(webhook_type.example)}
 
 
 def iso_timestamp(seconds):

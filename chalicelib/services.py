@@ -12,11 +12,13 @@ import botocore
 from botocore.config import Config
 
 from chalicelib.sender import USER_AGENT, HttpSender
-from chalicelib.delivery_hooks import Admission, Notices
+from chalicelib.delivery_hooks import Admission
 from chalicelib.delivery_log import DeliveryLog
 from chalicelib.delivery_queue import DeliveryQueue
 from chalicelib.destinations import DestinationPolicy
+from chalicelib.erasure import ErasureJob, Erasures
 from chalicelib.idempotency import DispatchIdempotency
+from chalicelib.notices import Notices
 from chalicelib.rate_limits import RateLimiter
 from chalicelib.settings import Settings
 from chalicelib.token_store import TokenStore
@@ -40,11 +42,12 @@ _AWS_CONFIG = Config(
 class Services:
     """Everything a handler needs, each part made once, when first asked for."""
 
-    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time):
+    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time, events=None):
         self.settings = settings
         self.clock = clock
         self._dynamodb = dynamodb
         self._sqs = sqs
+        self._events = events
 
     @functools.cached_property
     def dynamodb(self):
@@ -53,6 +56,10 @@ class Services:
     @functools.cached_property
     def sqs(self):
         return self._sqs or boto3.client("sqs", config=_AWS_CONFIG)
+
+    @functools.cached_property
+    def events(self):
+        return self._events or boto3.client("events", config=_AWS_CONFIG)
 
     @functools.cached_property
     def webhooks(self):
@@ -94,13 +101,26 @@ class Services:
 
     @functools.cached_property
     def notices(self):
-        """Told of messages given up and webhooks disabled (chalicelib/delivery_hooks.py): no one."""
-        return Notices()
+        """Told of messages given up and webhooks disabled: tells the owner's other webhooks and the bus."""
+        s = self.settings
+        return Notices(self.webhooks, self.queue, self.log, self.dynamodb, s.table_name, self.events, s.event_bus_name,
+                       s.delivery_retention_days, self.clock)
 
     @functools.cached_property
     def worker(self):
         return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
                               admission=self.admission, notices=self.notices)
+
+    @functools.cached_property
+    def erasures(self):
+        s = self.settings
+        return Erasures(self.dynamodb, s.table_name, self.sqs, s.erasure_queue_url, s.delivery_retention_days)
+
+    @functools.cached_property
+    def erasure_job(self):
+        s = self.settings
+        return ErasureJob(self.erasures, self.webhooks, self.dynamodb, s.table_name, s.erasure_settle_seconds,
+                          self.clock)
 
 
 @functools.lru_cache(maxsize=1)

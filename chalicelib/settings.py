@@ -99,6 +99,12 @@ class Settings:
     rate_limit_per_second: int
     test_sends_per_minute: int
     max_webhooks_per_owner: int = MAX_WEBHOOKS_PER_OWNER
+    event_bus_name: str = "default"  # where the service's notices go (source inevent.webhooks)
+    erasure_queue_url: str = ""
+    # How long an erasure waits, after marking its webhooks, before it reads their logs: longer
+    # than a delivery invocation or an API call can run, so none that began before the marks
+    # can write a record about the person after the erasure has read past it.
+    erasure_settle_seconds: int = 35
 
     @classmethod
     def from_env(cls, environ=None):
@@ -127,6 +133,9 @@ class Settings:
             auto_disable_after_ms=auto_disable,
             rate_limit_per_second=rate,
             test_sends_per_minute=test_sends,
+            event_bus_name=env.get("EVENT_BUS_NAME") or "default",
+            erasure_queue_url=env.get("ERASURE_QUEUE_URL", ""),
+            erasure_settle_seconds=_whole_number(env, "ERASURE_SETTLE_SECONDS", "35", 0, 900),
         )
 
     def describe_rules(self):

@@ -45,6 +45,7 @@ from chalicelib.delivery_hooks import Admission, Notices
 from chalicelib.delivery_log import FINISHED
 from chalicelib.delivery_queue import QueuedMessage
 from chalicelib.endpoint_health import EndpointHealth
+from chalicelib.erasure import erased_before
 from chalicelib.occurrences import delivery_body
 from chalicelib.sender import send, signed_request
 from chalicelib.webhook_store import Webhook
@@ -195,10 +196,12 @@ class DeliveryWorker:
 
     def _why_not_send(self, message, webhook_item, record):
         """None when ``message`` is still to be sent; else why not: ``removed`` (its webhook is
-        gone), ``finished`` (delivered, given up or skipped already, or replaced by a later
+        gone), ``erased`` (about a person forgotten since), ``finished`` (delivered, given up or skipped already, or replaced by a later
         replay: a message SQS hands out twice is sent once), ``disabled`` (kept as skipped)."""
         if webhook_item is None or webhook_item["status"] == "removed":
             return "removed"
+        if erased_before(webhook_item, message):
+            return "erased"  # about a person erased after it was dispatched (chalicelib.erasure)
         if record is not None and (record.status in FINISHED or record.redeliveries > message.redelivery):
             return "finished"
         if webhook_item["status"] != "enabled":

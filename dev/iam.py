@@ -2,7 +2,7 @@
 
 Each function's policy is a template in ``.chalice/policy-templates/``: the actions it calls,
 and its resources by name (``${WebhooksTable}``, ``${DeliveryQueue}``,
-``${PlatformEventDeadLetterQueue}``, ``${LogGroup}``). :func:`narrowed` puts a deployment's own
+``${PlatformEventDeadLetterQueue}``, ``${ErasureQueue}``, ``${EventBus}``, ``${LogGroup}``). :func:`narrowed` puts a deployment's own
 resources in their place; the conditions (which partition keys of the table a function may
 touch, ``dynamodb:LeadingKeys``) are the same everywhere.
 
@@ -27,12 +27,14 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHALICE = ROOT / ".chalice"
 TEMPLATES = CHALICE / "policy-templates"
 APP = "inevent-webhooks"
-FUNCTIONS = {"api_handler": "api", "platform_event": "platform-event", "deliver": "deliver"}  # function: its template
+FUNCTIONS = {"api_handler": "api", "platform_event": "platform-event", "deliver": "deliver",
+             "erase_person": "erase-person"}  # function: its template
 # The resource stack each stage's `chalice deploy` runs on, named as `sam deploy --stack-name` names it: its table
 # is "<stack>-webhooks", its queues "<stack>-deliveries.fifo" and "<stack>-platform-events-dlq". prod's is the stack
 # that owns the queue app.py's SQS event source names (inevent-webhooks-deliveries.fifo).
 STAGE_STACKS = {"dev": f"{APP}-dev", "prod": APP}
-PLACEHOLDERS = ("${WebhooksTable}", "${DeliveryQueue}", "${PlatformEventDeadLetterQueue}", "${LogGroup}")
+PLACEHOLDERS = ("${WebhooksTable}", "${DeliveryQueue}", "${PlatformEventDeadLetterQueue}", "${ErasureQueue}", "${EventBus}",
+                "${LogGroup}")
 
 
 def template(function):
@@ -71,6 +73,9 @@ def stage_resources(stage, function):
         "${WebhooksTable}": f"arn:aws:dynamodb:*:*:table/{stack}-webhooks",
         "${DeliveryQueue}": f"arn:aws:sqs:*:*:{stack}-deliveries.fifo",
         "${PlatformEventDeadLetterQueue}": f"arn:aws:sqs:*:*:{stack}-platform-events-dlq",
+        "${ErasureQueue}": f"arn:aws:sqs:*:*:{stack}-erasures",
+        # The platform's bus, which every stage listens to (PlatformEventBusName's default).
+        "${EventBus}": "arn:aws:events:*:*:event-bus/default",
         "${LogGroup}": log_group_arns(stage, function),
     }
 

@@ -135,6 +135,13 @@ ANSWERS = {
         "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
         "companies": {"type": "array", "items": _STRING}}),
     "Revoked": _object(["revoked"], {"revoked": {"const": True}}),
+    "ErasureStarted": _object(["erasureID"], {"erasureID": {"type": "string", "pattern": "^era_",
+                                                            "description": "Ask webhook.erasure how far it got."}}),
+    "Erasure": _object(["erasureID", "status", "erased"], {
+        "erasureID": {"type": "string", "pattern": "^era_"},
+        "status": {"type": "string", "enum": ["running", "done"],
+                   "description": "done: nothing about the person is left in the logs, nor will be sent."},
+        "erased": {**_COUNT, "description": "Messages about the person deleted so far."}}),
 }
 
 WEBHOOK_HEADERS = [
@@ -151,11 +158,14 @@ WEBHOOK_HEADERS = [
 
 def delivered_body(webhook_type):
     """The JSON schema of the body a webhook of ``webhook_type`` receives (contract, sections 4 and 11)."""
-    ids = {name: {"type": "string"} for name in webhook_type.fields}
-    data = _object(list(webhook_type.fields) + ["date"], {
-        **ids, "companyID": {"type": "string", "description": "When the platform named the company."},
-        "date": {"type": "string", "pattern": "^[0-9]+$", "description": "When it happened, Unix seconds."},
-    }, closed=False, description="The type's IDs, companyID, date, and any further fields the platform sent.")
+    if not webhook_type.dispatchable:
+        data = notice_data(webhook_type)
+    else:
+        ids = {name: {"type": "string"} for name in webhook_type.fields}
+        data = _object(list(webhook_type.fields) + ["date"], {
+            **ids, "companyID": {"type": "string", "description": "When the platform named the company."},
+            "date": {"type": "string", "pattern": "^[0-9]+$", "description": "When it happened, Unix seconds."},
+        }, closed=False, description="The type's IDs, companyID, date, and any further fields the platform sent.")
     return _object(["type", "timestamp", "webhookID", "sequence", "data"], {
         "type": {"const": webhook_type.name},
         "timestamp": {"type": "string", "format": "date-time"},
@@ -164,3 +174,31 @@ def delivered_body(webhook_type):
                      "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3..."},
         "data": data,
     })
+
+
+_NOTICE_FIELDS = {
+    "eventID": ({"type": "string"}, "The event whose webhook it is (an event-level webhook)."),
+    "companyID": ({"type": "string"}, "The company whose webhook it is (a company-level webhook)."),
+    "webhookID": ({"type": "string", "pattern": "^wh_"}, "The webhook concerned (never the one receiving this)."),
+    "url": ({"type": "string"}, "Its URL."),
+    "reason": ({"type": "string"}, "Why the service disabled it."),
+    "failingSince": ({"type": ["string", "null"]}, "When its run of failures began, Unix seconds (null after a 410)."),
+    "messageID": ({"type": "string", "pattern": "^msg_"}, "The message given up."),
+    "attempts": ({"type": "integer", "minimum": 1}, "How many attempts were made."),
+    "lastStatusCode": ({"type": "string"}, "The last attempt's HTTP status, absent when no answer came."),
+    "lastError": ({"type": ["string", "null"]}, "What went wrong with the last attempt."),
+    "alsoFailed": ({"type": "integer", "minimum": 0},
+                   "Messages to that webhook given up since the previous messageFailed and not reported one by one."),
+}
+
+
+def notice_data(webhook_type):
+    """The ``data`` of the service's own notices (contract, section 15)."""
+    properties = {name: {**schema, "description": text} for name, (schema, text) in _NOTICE_FIELDS.items()
+                  if name in webhook_type.fields or name in ("eventID", "companyID", "lastStatusCode")
+                  and (name != "lastStatusCode" or "attempts" in webhook_type.fields)}
+    properties["type"] = {"type": "string", "enum": [t for t in TYPE_NAMES], "description": (
+        "The concerned webhook's type" if "messageID" not in webhook_type.fields else "The message's type")}
+    return {**_object(list(webhook_type.fields), properties, closed=True,
+                      description="The webhook concerned, and its owner: eventID or companyID."),
+            "oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}

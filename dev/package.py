@@ -3,7 +3,7 @@
 It runs ``chalice package`` with ``.chalice/resources.json`` merged in, then finishes what a merge
 cannot express:
 
-- the delivery function's SQS event source points at the stack's own queue (Chalice names the
+- the delivery and erasure functions' SQS event sources point at the stack's own queues (Chalice names the
   queue by a fixed name; the stack names it after itself, so stacks can live side by side);
 - each function's role gets its policy from ``.chalice/policy-templates/`` (dev/iam.py), with
   every resource narrowed to this stack's table, queues and log groups.
@@ -24,12 +24,16 @@ import zipfile
 from dev import iam
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver"}
+ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver",
+         "ErasePersonRole": "erase_person"}
 # What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
 RESOURCES = {
     "${WebhooksTable}": [{"Fn::GetAtt": ["WebhooksTable", "Arn"]}],
     "${DeliveryQueue}": [{"Fn::GetAtt": ["DeliveryQueue", "Arn"]}],
     "${PlatformEventDeadLetterQueue}": [{"Fn::GetAtt": ["PlatformEventDeadLetterQueue", "Arn"]}],
+    "${ErasureQueue}": [{"Fn::GetAtt": ["ErasureQueue", "Arn"]}],
+    "${EventBus}": [{"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/"
+                                "${PlatformEventBusName}"}],
     "${LogGroup}": [{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
                                 "/aws/lambda/${AWS::StackName}-*"}],
 }
@@ -39,6 +43,8 @@ def finish(template):
     resources = template["Resources"]
     source = resources["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
     source["Queue"] = {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
+    erasures = resources["ErasePerson"]["Properties"]["Events"]["ErasePersonSqsEventSource"]["Properties"]
+    erasures["Queue"] = {"Fn::GetAtt": ["ErasureQueue", "Arn"]}
     for role, function in ROLES.items():
         document = iam.narrowed(iam.template(function), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]

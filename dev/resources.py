@@ -129,4 +129,5 @@ def service_environment(created):
     return {
         "WEBHOOKS_TABLE": created["WebhooksTable"]["name"],
         "DELIVERY_QUEUE_URL": created["DeliveryQueue"]["url"],
+        "ERASURE_QUEUE_URL": created["ErasureQueue"]["url"],
     }

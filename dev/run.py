@@ -28,6 +28,7 @@ LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 STACK_NAME = "inevent-webhooks"  # so the queue is the one app.py names
 EVENTS_QUEUE = "inevent-local-platform-events"
 EVENTS_RULE = "inevent-local-platform-events"
+SERVICE_EVENTS_QUEUE = "inevent-local-service-events"  # what the service put on the bus (python -m dev.service_events)
 STATE_FILES = "moto-*.pickle"  # one a moto server, in the state folder
 
 
@@ -122,6 +123,7 @@ class LocalRun:
                                    stack_name=STACK_NAME, region=self.env["AWS_DEFAULT_REGION"])
         self.env.update(service_environment(created))
         self.env["LOCAL_EVENTS_QUEUE_URL"] = self.route_platform_events(session, kwargs)
+        self.route_service_events(session, kwargs)
 
     def route_platform_events(self, session, kwargs):
         """An EventBridge rule with the app's own pattern, delivering to a queue the worker polls."""
@@ -135,6 +137,19 @@ class LocalRun:
         events = session.client("events", **kwargs)
         events.put_rule(Name=EVENTS_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
         events.put_targets(Rule=EVENTS_RULE, Targets=[{"Id": "local-worker", "Arn": arn}])
+        return url
+
+    def route_service_events(self, session, kwargs):
+        """The service's own notices (source inevent.webhooks) kept on a queue of their own, where
+        ``python -m dev.service_events`` shows them, as the platform's rule would take them."""
+        from chalicelib.notices import NOTICE_SOURCE
+
+        sqs = session.client("sqs", **kwargs)
+        url = sqs.create_queue(QueueName=SERVICE_EVENTS_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events = session.client("events", **kwargs)
+        events.put_rule(Name=SERVICE_EVENTS_QUEUE, EventPattern=json.dumps({"source": [NOTICE_SOURCE]}), State="ENABLED")
+        events.put_targets(Rule=SERVICE_EVENTS_QUEUE, Targets=[{"Id": "service-events", "Arn": arn}])
         return url
 
     def admin_token(self):

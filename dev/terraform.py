@@ -6,8 +6,8 @@ pinned to Terraform < 1.4 and the AWS provider < 5, and without the resources of
 dead-letter queues, alarms and settings as the SAM template (``make package``):
 
 - Terraform >= 1.5 and the AWS provider >= 5; no null provider (its data source is gone);
-- the table, the delivery queue and its dead-letter queue, the platform events' dead-letter
-  queue and its policy, the alarm topic and the three alarms;
+- the table, the delivery queue and its dead-letter queue, the erasure queue and its
+  dead-letter queue, the platform events' dead-letter queue and its policy, the alarm topic and the three alarms;
 - the functions' environment and Powertools layer, the platform function's dead-letter queue,
   the SQS event source on the stack's queue with partial batch responses, the rule on the
   platform's bus with retries and a dead-letter queue, API throttling;
@@ -29,7 +29,8 @@ from dev import iam
 from dev.package import chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver"}
+ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver",
+         "erase_person_role": "erase_person"}
 ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
 REGION = "${data.aws_region.chalice.name}"
 PARTITION = "${data.aws_partition.chalice.partition}"
@@ -89,6 +90,7 @@ def add_table_and_queues(r, template, prefix):
     queue and the policy that lets EventBridge put events on it."""
     table = template["WebhooksTable"]["Properties"]
     queue = template["DeliveryQueue"]["Properties"]
+    erasures = template["ErasureQueue"]["Properties"]
     r["aws_dynamodb_table"] = {"webhooks": {
         "name": f"{prefix}-webhooks", "billing_mode": table["BillingMode"], "hash_key": "pk", "range_key": "sk",
         "attribute": [{"name": a["AttributeName"], "type": a["AttributeType"]} for a in table["AttributeDefinitions"]],
@@ -109,6 +111,14 @@ def add_table_and_queues(r, template, prefix):
         },
         "platform_events_dlq": {"name": f"{prefix}-platform-events-dlq", "message_retention_seconds": retention,
                                 "sqs_managed_sse_enabled": True},
+        "erasures_dlq": {"name": f"{prefix}-erasures-dlq", "message_retention_seconds": retention,
+                         "sqs_managed_sse_enabled": True},
+        "erasures": {
+            "name": f"{prefix}-erasures", "visibility_timeout_seconds": erasures["VisibilityTimeout"],
+            "message_retention_seconds": retention, "sqs_managed_sse_enabled": True,
+            "redrive_policy": "${jsonencode({deadLetterTargetArn = aws_sqs_queue.erasures_dlq.arn, maxReceiveCount = %d})}"
+                              % erasures["RedrivePolicy"]["maxReceiveCount"],
+        },
     }
     r["aws_sqs_queue_policy"] = {"platform_events_dlq": {
         "queue_url": "${aws_sqs_queue.platform_events_dlq.id}",
@@ -167,12 +177,16 @@ def wire_functions(r, template, prefix):
              "${var.powertools_layer_version}")
     for function in r["aws_lambda_function"].values():
         function["environment"]["variables"].update(WEBHOOKS_TABLE="${aws_dynamodb_table.webhooks.name}",
-                                                    DELIVERY_QUEUE_URL="${aws_sqs_queue.deliveries.url}")
+                                                    DELIVERY_QUEUE_URL="${aws_sqs_queue.deliveries.url}",
+                                                    ERASURE_QUEUE_URL="${aws_sqs_queue.erasures.url}",
+                                                    EVENT_BUS_NAME="${var.platform_event_bus_name}")
         function["layers"] = [layer]
     r["aws_lambda_function"]["platform_event"]["dead_letter_config"] = {
         "target_arn": "${aws_sqs_queue.platform_events_dlq.arn}"}
-    (mapping,) = r["aws_lambda_event_source_mapping"].values()
-    mapping.update(event_source_arn="${aws_sqs_queue.deliveries.arn}", function_response_types=["ReportBatchItemFailures"])
+    mappings = r["aws_lambda_event_source_mapping"]
+    mappings["deliver-sqs-event-source"].update(event_source_arn="${aws_sqs_queue.deliveries.arn}",
+                                                function_response_types=["ReportBatchItemFailures"])
+    mappings["erase_person-sqs-event-source"].update(event_source_arn="${aws_sqs_queue.erasures.arn}")
     (rule,) = r["aws_cloudwatch_event_rule"].values()
     rule.update(name=f"{prefix}-platform-events", event_bus_name="${var.platform_event_bus_name}")
     (target,) = r["aws_cloudwatch_event_target"].values()
@@ -191,6 +205,8 @@ def narrow_role_policies(r, stage):
             "${WebhooksTable}": "${aws_dynamodb_table.webhooks.arn}",
             "${DeliveryQueue}": "${aws_sqs_queue.deliveries.arn}",
             "${PlatformEventDeadLetterQueue}": "${aws_sqs_queue.platform_events_dlq.arn}",
+            "${ErasureQueue}": "${aws_sqs_queue.erasures.arn}",
+            "${EventBus}": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/${{var.platform_event_bus_name}}",
             "${LogGroup}": iam.log_group_arns(stage, function, PARTITION, REGION, ACCOUNT),
         }
         r["aws_iam_role_policy"][role]["policy"] = json.dumps(iam.narrowed(iam.template(function), resources))

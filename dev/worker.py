@@ -1,6 +1,6 @@
 """The local stand-in for Lambda's event sources: it polls SQS and calls the app's own handlers.
 
-Deliveries: like Lambda's SQS event source, it receives up to 10 messages, calls ``app.deliver``
+Deliveries (and erasures, ``app.erase_person``): like Lambda's SQS event source, it receives up to 10 messages, calls ``app.deliver``
 with a Lambda SQS event, and deletes every message that the handler did not report in
 ``batchItemFailures`` (none if the handler raised). Platform events: moto's EventBridge puts
 them on a local queue through a rule with the app's own pattern, and each is handed to
@@ -19,6 +19,7 @@ from botocore.config import Config
 
 logger = logging.getLogger("dev.worker")
 FUNCTION_TIMEOUT_SECONDS = 30  # as the Deliver function's timeout in .chalice/config.json
+ERASURE_TIMEOUT_SECONDS = 180  # as the ErasePerson function's
 LONG_POLL_SECONDS = 20  # as Lambda's SQS event source
 
 
@@ -175,6 +176,9 @@ def main():
                        visibility_timeout=int(visibility) if visibility else None, function_timeout=function_timeout)
         for _ in range(concurrency)
     ]
+    if os.environ.get("ERASURE_QUEUE_URL"):  # erasures, one at a time, as the function's SQS event source
+        pollers.append(DeliveryPoller(sqs, os.environ["ERASURE_QUEUE_URL"], application.erase_person,
+                                      function_timeout=ERASURE_TIMEOUT_SECONDS))
     if os.environ.get("LOCAL_EVENTS_QUEUE_URL"):
         pollers.append(EventPoller(sqs, os.environ["LOCAL_EVENTS_QUEUE_URL"], application.platform_event))
     stop = threading.Event()

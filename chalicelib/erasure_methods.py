@@ -1,0 +1,36 @@
+"""The methods that forget a person (contract, section 15); the erasure itself is in
+``chalicelib.erasure``."""
+
+from chalicelib.catalog import COMPANY, EVENT
+from chalicelib.errors import InvalidParameter, MissingParameter, NotFound
+from chalicelib.registry import READ, Param, method
+from chalicelib.token_store import MAX_GRANTED
+
+
+@method("webhook.erasePerson", "Forget a person (admin only): every message about them in the delivery logs of "
+        "the events' and companies' webhooks is deleted, and none still queued is sent.",
+        params=(Param("personID", "id", "The person to forget.", required=True),
+                Param("eventID", "ids", "The events whose webhooks' logs to erase them from."),
+                Param("companyID", "ids", "The companies whose company-level webhooks' logs to erase them from.")),
+        status=202, answer="ErasureStarted", admin=True)
+def erase_person(ctx, params):
+    person = params.identifier("personID")
+    events, companies = params.many("eventID", required=False), params.many("companyID", required=False)
+    if not events and not companies:
+        raise MissingParameter("give one or more eventID or companyID", field="eventID")
+    if len(events) + len(companies) > MAX_GRANTED:
+        raise InvalidParameter(f"an erasure may name at most {MAX_GRANTED} events and companies",
+                               field="eventID" if len(events) >= len(companies) else "companyID")
+    owners = [[EVENT, event] for event in events] + [[COMPANY, company] for company in companies]
+    erasure = ctx.services.erasures.start(person, owners, ctx.now)
+    return 202, {"erasureID": erasure.erasure_id}
+
+
+@method("webhook.erasure", "How far an erasure got (admin only): running or done, and how many messages it erased.",
+        params=(Param("erasureID", "id", "The erasure, as webhook.erasePerson answered.", required=True),),
+        verbs=READ, answer="Erasure", admin=True)
+def erasure_status(ctx, params):
+    erasure = ctx.services.erasures.get(params.identifier("erasureID"))
+    if erasure is None:
+        raise NotFound("no erasure with that erasureID", field="erasureID")
+    return 200, erasure.public()

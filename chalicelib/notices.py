@@ -1,0 +1,140 @@
+"""The service's own notices about its webhooks (contract, section 15): ``webhookDisabled`` when it
+disables one, ``messageFailed`` when it gives a message up.
+
+A notice goes, like a platform event, to the other webhooks of that type of the same owner (an
+event-level webhook hears about its event's other webhooks, a company-level one about its
+company's), and onto the EventBridge bus with source ``inevent.webhooks``, for the platform.
+
+- No loops: nothing is said about a webhook that itself takes notices, so a failing notice
+  tells no one.
+- No floods: at most one ``messageFailed`` a minute about one webhook. The turn is taken with a
+  conditional write on a small item of that webhook (``WH#<id>`` / ``NOTICE``), so it holds
+  across Lambda instances; the messages given up meanwhile are counted there, and the next
+  ``messageFailed`` about that webhook carries them as ``alsoFailed``. When no further message
+  is given up, the last count is never reported on its own (the item expires with the delivery
+  log's retention); the ``webhookDisabled`` that usually follows says the rest.
+
+A notice is sent once its cause is recorded; if sending it fails, it is logged and lost (the
+delivery it is about is not tried again for it).
+"""
+
+import json
+import time
+
+from botocore.exceptions import ClientError
+
+from chalicelib import delivery_hooks, observability
+from chalicelib.catalog import NOTICE_TYPES
+from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.ids import new_id
+from chalicelib.table import error_code, reraise_unavailable
+
+log = observability.logger
+
+NOTICE_SOURCE = "inevent.webhooks"
+NOTICE_EVERY_MS = 60_000  # at most one messageFailed a minute about one webhook
+
+
+def _throttle_key(webhook_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "NOTICE"}}
+
+
+class Notices(delivery_hooks.Notices):
+    """The delivery worker's notices hook (chalicelib/delivery_hooks.py): builds the notices and sends them; handed the webhook store, the delivery queue and log,
+    the DynamoDB client and table (the throttle), and an EventBridge client and bus."""
+
+    def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,
+                 clock=time.time):
+        self._webhooks = webhooks
+        self._queue = queue
+        self._log = log_store
+        self._db = dynamodb
+        self._table = table_name
+        self._events = events
+        self._bus = bus_name
+        self._retention_seconds = retention_days * 86400
+        self._clock = clock
+
+    def message_failed(self, webhook, message, record):
+        """``message`` to ``webhook`` was given up; ``record`` is its last attempt as the log keeps
+        it, with ``attempts``: how many were made."""
+        if webhook.type in NOTICE_TYPES:
+            return
+        self._guarded(lambda: self._message_failed(webhook, message, record))
+
+    def webhook_disabled(self, webhook, reason, failing_since_ms):
+        """The service disabled ``webhook`` for ``reason``; its failures began at ``failing_since_ms``
+        (None after a 410 with no failures before it)."""
+        if webhook.type in NOTICE_TYPES:
+            return
+        data = {**self._about(webhook), "type": webhook.type, "reason": reason,
+                "failingSince": None if failing_since_ms is None else str(int(failing_since_ms) // 1000)}
+        self._guarded(lambda: self._tell(webhook, "webhookDisabled", data))
+
+    def _guarded(self, send):
+        try:
+            send()
+        except Exception:  # noqa: BLE001 - a notice never costs a delivery its outcome
+            log.exception("a notice could not be sent")
+            observability.count("NoticeLost")
+
+    def _message_failed(self, webhook, message, record):
+        also_failed = self._take_turn(webhook.webhook_id)
+        if also_failed is None:
+            return  # counted: the next messageFailed about this webhook reports it
+        status_code = record.get("statusCode")
+        data = {**self._about(webhook), "messageID": message.message_id, "type": message.type,
+                "attempts": int(record["attempts"]),
+                "lastError": record.get("error") or (None if status_code is None else f"HTTP {status_code}"),
+                "alsoFailed": also_failed}
+        if status_code is not None:
+            data["lastStatusCode"] = str(status_code)
+        self._tell(webhook, "messageFailed", data)
+
+    @staticmethod
+    def _about(webhook):
+        return {webhook.owner_field: webhook.owner_id, "webhookID": webhook.webhook_id, "url": webhook.url}
+
+    def _take_turn(self, webhook_id):
+        """The count of messages given up unreported since the last messageFailed about the
+        webhook, if a minute has passed since it (and the turn is now taken); else None, and this
+        one is counted."""
+        now_ms = int(self._clock() * 1000)
+        expires = {"N": str(int(self._clock()) + self._retention_seconds)}
+        try:
+            answer = self._db.update_item(
+                TableName=self._table, Key=_throttle_key(webhook_id),
+                UpdateExpression="SET lastNoticeAt = :now, unreported = :zero, expiresAt = :expires",
+                ConditionExpression="attribute_not_exists(lastNoticeAt) OR lastNoticeAt <= :since",
+                ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":zero": {"N": "0"}, ":expires": expires,
+                                           ":since": {"N": str(now_ms - NOTICE_EVERY_MS)}},
+                ReturnValues="ALL_OLD")
+            return int(answer.get("Attributes", {}).get("unreported", {"N": "0"})["N"])
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                reraise_unavailable(exc)
+        self._db.update_item(TableName=self._table, Key=_throttle_key(webhook_id),
+                             UpdateExpression="ADD unreported :one SET expiresAt = :expires",
+                             ExpressionAttributeValues={":one": {"N": "1"}, ":expires": expires})
+        return None
+
+    def _tell(self, webhook, type_name, data):
+        """Queue the notice for the owner's other webhooks of ``type_name``, and put it on the bus."""
+        now = self._clock()
+        hooks = [hook for hook in self._webhooks.list(webhook.level, webhook.owner_id, type_name)
+                 if hook.webhook_id != webhook.webhook_id]
+        message_id = new_id("msg")
+        messages = [(hook, QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=type_name,
+                                         subject=f"webhook:{webhook.webhook_id}", date=str(int(now)),
+                                         timestamp=int(now), data=data)) for hook in hooks]
+        enabled = [m for hook, m in messages if hook.status == "enabled"]
+        disabled = [m for hook, m in messages if hook.status != "enabled"]
+        if enabled:
+            self._queue.send(enabled)
+        if disabled:
+            self._log.put_skipped(disabled, now)
+        self._events.put_events(Entries=[{"Source": NOTICE_SOURCE, "DetailType": type_name,
+                                          "Detail": json.dumps(data), "EventBusName": self._bus}])
+        observability.count("NoticeSent")
+        log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": len(enabled)})
+
