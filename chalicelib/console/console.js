@@ -968,6 +968,7 @@ function toggleEdit(webhookID) {
     state.hooks.set(webhookID, result.answer);
     toggleEdit(webhookID);
     $("#detail .settings-list").replaceChildren(...settingsList(result.answer));
+    $("#detail-title").textContent = "Webhook " + hookTitle(webhookID);
     say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).filter((k) => k !== "webhookID").join(", ") + " changed.", true);
     await loadWebhooks({ announce: false });
   });
@@ -1100,7 +1101,9 @@ function markError(form, answer) {
   const field = answer?.error?.field;
   if (!field) return;
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
-  const input = group ? group.querySelector("input:not([type=checkbox]), textarea") || group.querySelector("input")
+  // In a group, the input the message names (a filter's personID, say), else its first.
+  const named = group && $$("textarea[name], input[name]", group).find((i) => answer.error.message.includes(i.name));
+  const input = group ? named || group.querySelector("input:not([type=checkbox]), textarea") || group.querySelector("input")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
   const note = group ? $("#" + CSS.escape(group.id) + "-error", form) : input && $("#" + CSS.escape(input.id) + "-error", form);
   if (!input || !note) return;
