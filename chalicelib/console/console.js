@@ -259,7 +259,8 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   if (!state.types) loadTypes();
   if (state.link) openLink();
   else setLink();
-  await Promise.all(result.answer.data.map((hook) => fillHealth(hook.webhookID)));
+  // The health lines make rows taller: what the reader has in view stays where it is.
+  await keepPlace(() => Promise.all(result.answer.data.map((hook) => fillHealth(hook.webhookID))));
   return result;
 }
 
