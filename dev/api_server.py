@@ -21,6 +21,7 @@ import argparse
 import functools
 import json
 import logging
+import os
 import re
 import sys
 import urllib.parse
@@ -31,6 +32,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, ForbiddenError
 
 from chalicelib.api import MAX_BODY_BYTES, METHODS
+from chalicelib.console import LOCAL_RUN_FLAG
 from chalicelib.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError
 
 ROUTED_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"}
@@ -211,6 +213,7 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
     args = parser.parse_args(argv)
+    os.environ[LOCAL_RUN_FLAG] = "1"  # the console's page keeps its help for a developer's laptop
     logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
     server = create_local_server(CLIFactory(project_dir="."), args.host, args.port, args.stage)
     chalice_handler = server.server.RequestHandlerClass  # a functools.partial of Chalice's handler

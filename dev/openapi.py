@@ -15,7 +15,7 @@ from chalicelib.api import METHODS
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery_log import STATUSES
 from chalicelib.idempotency import MAX_KEY_LENGTH
-from chalicelib.methods import EXAMPLE_WEBHOOK_ID, list_types
+from chalicelib.methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from dev.generated import write_or_check
 from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
 
@@ -104,6 +104,9 @@ def operation(method, verb):
                   "properties": {p.name: {"description": p.summary, **schema_of(p.kind)} for p in method.params}}
         if required:
             schema["required"] = required
+        if EVENT_ID in method.params and COMPANY_ID in method.params:
+            # The shared pair means "give exactly one": said in the schema, so the console can say it.
+            schema["oneOf"] = [{"required": ["eventID"]}, {"required": ["companyID"]}]
         return {"schema": schema}
 
     op["requestBody"] = {"required": False,

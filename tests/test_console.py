@@ -304,7 +304,7 @@ def test_at_375_pixels_an_open_log_and_message_fit(browser, service, event):
     expect(page.locator("#detail article.message")).to_have_count(1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     button(page, f"View {message_id}").click()
-    expect(page.locator("#detail h3")).to_have_text(f"Message {message_id}")
+    expect(page.locator("#detail h3")).to_contain_text(f"Message {message_id} · ")
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     page.context.close()
 
