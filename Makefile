@@ -1,5 +1,10 @@
 # The two commands a new machine needs: `make run` and `make test`. Each sets up what it uses.
-PYTHON ?= python3
+# The Lambda runtime is python3.13 (dev/package.py): build, run and test on the same Python.
+PYTHON_VERSION := 3.13
+IS_PYTHON := -c 'import sys; sys.exit("%d.%d" % sys.version_info[:2] != "$(PYTHON_VERSION)")'
+# The first Python 3.13 found: on the PATH, then pyenv's and uv's installs (a pyenv shim for a
+# version that is not selected fails the probe and is passed over). PYTHON=... overrides it.
+PYTHON ?= $(firstword $(foreach p,python$(PYTHON_VERSION) $(wildcard $(HOME)/.pyenv/versions/$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) $(HOME)/.local/share/uv/python/cpython-$(PYTHON_VERSION)*/bin/python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION) /usr/bin/python$(PYTHON_VERSION)),$(shell $(p) $(IS_PYTHON) 2>/dev/null && echo $(p))))
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -7,6 +12,20 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test package terraform policies bench clean browser
+
+# A venv made by another Python is made again.
+ifneq ($(shell $(PY) $(IS_PYTHON) 2>/dev/null && echo ok),ok)
+$(INSTALLED): python-missing-or-venv-stale
+endif
+
+.PHONY: python-missing-or-venv-stale
+python-missing-or-venv-stale:
+	@test -n "$(PYTHON)" || { echo "make: Python $(PYTHON_VERSION) is needed (the Lambda runtime is python$(PYTHON_VERSION)) and none was found."; \
+	  echo "  Install it, for instance:  uv python install $(PYTHON_VERSION)  |  pyenv install $(PYTHON_VERSION)  |  apt-get install python$(PYTHON_VERSION) python$(PYTHON_VERSION)-venv"; \
+	  echo "  or point at one:  make test PYTHON=/path/to/python$(PYTHON_VERSION)"; exit 1; }
+	@$(PYTHON) $(IS_PYTHON) || { echo "make: PYTHON=$(PYTHON) is not Python $(PYTHON_VERSION)"; exit 1; }
+	@if test -e $(PY) && ! $(PY) $(IS_PYTHON) 2>/dev/null; then \
+	  echo "make: $(VENV) was made by $$($(PY) --version 2>&1); making it again with $(PYTHON)"; rm -rf $(VENV); fi
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -5,6 +5,8 @@ cannot express:
 
 - the delivery function's SQS event source points at the stack's own queue (Chalice names the
   queue by a fixed name; the stack names it after itself, so stacks can live side by side);
+- every function runs on ``RUNTIME`` (Chalice writes the version of the Python that runs it,
+  so a package built on another Python still deploys on the runtime the stack is tested on);
 - each function's role gets its policy from ``.chalice/policy-templates/`` (dev/iam.py), with
   every resource narrowed to this stack's table, queues and log groups.
 
@@ -24,6 +26,9 @@ import zipfile
 from dev import iam
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The Lambda runtime of every function: Amazon Linux 2023, supported until 2029 (docs/deploy.md).
+# .chalice/resources.json names AWS's Powertools layer built for it.
+RUNTIME = "python3.13"
 ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver"}
 # What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
 RESOURCES = {
@@ -39,6 +44,9 @@ def finish(template):
     resources = template["Resources"]
     source = resources["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
     source["Queue"] = {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["Runtime"] = RUNTIME
     for role, function in ROLES.items():
         document = iam.narrowed(iam.template(function), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]

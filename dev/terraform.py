@@ -8,7 +8,7 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
 - Terraform >= 1.5 and the AWS provider >= 5; no null provider (its data source is gone);
 - the table, the delivery queue and its dead-letter queue, the platform events' dead-letter
   queue and its policy, the alarm topic and the three alarms;
-- the functions' environment and Powertools layer, the platform function's dead-letter queue,
+- the functions' runtime (dev/package.py's ``RUNTIME``), environment and Powertools layer, the platform function's dead-letter queue,
   the SQS event source on the stack's queue with partial batch responses, the rule on the
   platform's bus with retries and a dead-letter queue, API throttling;
 - the API's stage as its own resource (the provider's deployment no longer makes it);
@@ -26,7 +26,7 @@ import pathlib
 import re
 
 from dev import iam
-from dev.package import chalice_package, parse_arguments
+from dev.package import RUNTIME, chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver"}
@@ -163,12 +163,13 @@ def wire_functions(r, template, prefix):
     """The functions' environment and Powertools layer, the platform function's dead-letter
     queue, the SQS event source on the stack's queue with partial batch responses, and the rule
     on the platform's bus with retries and a dead-letter queue."""
-    layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:"
+    layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:"
              "${var.powertools_layer_version}")
     for function in r["aws_lambda_function"].values():
         function["environment"]["variables"].update(WEBHOOKS_TABLE="${aws_dynamodb_table.webhooks.name}",
                                                     DELIVERY_QUEUE_URL="${aws_sqs_queue.deliveries.url}")
         function["layers"] = [layer]
+        function["runtime"] = RUNTIME
     r["aws_lambda_function"]["platform_event"]["dead_letter_config"] = {
         "target_arn": "${aws_sqs_queue.platform_events_dlq.arn}"}
     (mapping,) = r["aws_lambda_event_source_mapping"].values()

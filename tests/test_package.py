@@ -306,3 +306,14 @@ def test_no_stage_can_reach_another_stages_table_queues_or_logs():
     for resource in dev | prod:  # only region, account and a log group's streams are left open
         service, region, account, name = resource.split(":", 5)[2:6]
         assert (region, account) == ("*", "*") and "*" not in name.removesuffix(":*"), resource
+
+
+def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates(packaged):
+    from tests.test_runtime import assert_creatable
+
+    _, template, _ = packaged
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 3
+    for function in functions:
+        assert function["Properties"]["Runtime"] == package.RUNTIME
+        assert_creatable(function["Properties"]["Runtime"])

@@ -62,3 +62,13 @@ def test_terraform_validates_it_without_warnings(terraform_dir):
                               capture_output=True, text=True, timeout=300)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "Success! The configuration is valid." in validate.stdout and "Warning" not in validate.stdout
+
+
+def test_every_function_runs_on_a_runtime_aws_still_creates(terraform_dir):
+    from tests.test_runtime import assert_creatable
+
+    functions = json.loads((terraform_dir / "chalice.tf.json").read_text())["resource"]["aws_lambda_function"]
+    assert len(functions) == 3
+    for function in functions.values():
+        assert_creatable(function["runtime"])
+        assert "python313-x86_64" in function["layers"][0]
