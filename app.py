@@ -12,6 +12,7 @@ from chalicelib.catalog import TYPE_NAMES
 from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
+from chalicelib.settings import delivery_queue_name
 
 
 class WebhooksApp(Chalice):
@@ -37,7 +38,6 @@ app.debug = False
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"  # as named in .chalice/resources.json
 
 
 @app.route("/", methods=["GET"])
@@ -87,7 +87,7 @@ def platform_event(event):
     handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
 
 
-@app.on_sqs_message(queue=DELIVERY_QUEUE_NAME, batch_size=10)
+@app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)
 def deliver(event):
     context = event.context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
