@@ -8,7 +8,8 @@ cannot express:
 - every function runs on ``RUNTIME`` (Chalice writes the version of the Python that runs it,
   so a package built on another Python still deploys on the runtime the stack is tested on);
 - each function's role gets its policy from ``.chalice/policy-templates/`` (dev/iam.py), with
-  every resource narrowed to this stack's table, queues and log groups.
+  every resource narrowed to this stack's table, queues and log groups, and AWS's managed policy
+  for writing X-Ray traces (the functions are traced: chalicelib/tracing.py).
 
 Then it prints the size of the code package.
 
@@ -29,6 +30,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The Lambda runtime of every function: Amazon Linux 2023, supported until 2029 (docs/deploy.md).
 # .chalice/resources.json names AWS's Powertools layer built for it.
 RUNTIME = "python3.13"
+# Active tracing (.chalice/config.json's "xray"): each function sends its segments to X-Ray.
+XRAY_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"
 ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver"}
 # What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
 RESOURCES = {
@@ -50,6 +53,7 @@ def finish(template):
     for role, function in ROLES.items():
         document = iam.narrowed(iam.template(function), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]
+        resources[role]["Properties"]["ManagedPolicyArns"] = [{"Fn::Sub": XRAY_POLICY}]
     return template
 
 

@@ -15,7 +15,7 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
 - API Gateway's own errors in the contract's shape (the template's Gateway Responses), with
   the deployment made after them and made again when they change;
 - each role's policy from ``.chalice/policy-templates/`` (dev/iam.py), narrowed to these
-  resources and the function's own log group.
+  resources and the function's own log group, and AWS's managed policy for X-Ray traces.
 
     python -m dev.terraform [--stage prod] [--out build/terraform]
 """
@@ -195,6 +195,11 @@ def narrow_role_policies(r, stage):
             "${LogGroup}": iam.log_group_arns(stage, function, PARTITION, REGION, ACCOUNT),
         }
         r["aws_iam_role_policy"][role]["policy"] = json.dumps(iam.narrowed(iam.template(function), resources))
+    # Active tracing: each function writes its X-Ray segments (AWS's managed policy, as in the SAM template).
+    r["aws_iam_role_policy_attachment"] = {
+        f"{role}_xray": {"role": f"${{aws_iam_role.{role}.name}}",
+                         "policy_arn": f"arn:{PARTITION}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+        for role in ROLES}
 
 
 def add_api_stage(r, template, stage):
@@ -212,7 +217,7 @@ def add_api_stage(r, template, stage):
     deployment["triggers"] = {"redeployment": '${md5(join(",", [local.chalice_api_swagger, "%s"]))}' % changed}
     r["aws_api_gateway_stage"] = {"rest_api": {
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": stage,
-        "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+        "deployment_id": "${aws_api_gateway_deployment.rest_api.id}", "xray_tracing_enabled": True,
     }}
     r["aws_api_gateway_method_settings"] = {"all": {
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": "${aws_api_gateway_stage.rest_api.stage_name}",

@@ -308,12 +308,17 @@ def test_no_stage_can_reach_another_stages_table_queues_or_logs():
         assert (region, account) == ("*", "*") and "*" not in name.removesuffix(":*"), resource
 
 
-def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates(packaged):
+def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates_with_active_tracing(packaged):
     from tests.test_runtime import assert_creatable
 
     _, template, _ = packaged
-    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    resources = template["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
     assert len(functions) == 3
     for function in functions:
         assert function["Properties"]["Runtime"] == package.RUNTIME
         assert_creatable(function["Properties"]["Runtime"])
+        assert function["Properties"]["Tracing"] == "Active"
+    for role in package.ROLES:
+        assert resources[role]["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": package.XRAY_POLICY}]
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True

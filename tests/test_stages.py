@@ -33,3 +33,9 @@ def test_the_delivery_function_of_each_stage_reads_that_stages_own_queue(stage):
                            text=True, check=True, env={"PATH": "", "AWS_DEFAULT_REGION": "us-east-1"}).stdout.split()
     assert queue == [granted_queue(stage)]
     assert queue == [{"dev": "inevent-webhooks-dev-deliveries.fifo", "prod": "inevent-webhooks-deliveries.fifo"}[stage]]
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_chalice_deploy_turns_on_active_tracing_in_each_deployed_stage(stage):
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["stages"][stage]["xray"] is True
