@@ -13,6 +13,7 @@ company-level one):
 | ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
+| ``IDEM`` | ``MSG#<sha256(key, parameters)>`` | a keyed dispatch's messageID, its first try's, for its retries; with a TTL |
 """
 
 import hashlib
