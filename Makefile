@@ -11,7 +11,11 @@ INSTALLED := $(VENV)/.installed
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test package terraform policies bench clean browser
+# The oldest boto3/botocore the python3.13 Lambda runtime may carry (docs/deploy.md, "The SDK").
+OLDEST_SDK := boto3==1.34.145 botocore==1.34.145
+OLDEST_SDK_VENV := build/venv-oldest-sdk
+
+.PHONY: run test test-oldest-sdk package terraform policies bench clean browser
 
 # A venv made by another Python is made again.
 ifneq ($(shell $(PY) $(IS_PYTHON) 2>/dev/null && echo ok),ok)
@@ -40,6 +44,14 @@ run: $(INSTALLED)
 ## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
 test: $(INSTALLED) browser
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## test-oldest-sdk: the delivery tests again, on the oldest SDK the Lambda runtime may carry (CI runs it)
+test-oldest-sdk: $(INSTALLED)
+	test -x $(OLDEST_SDK_VENV)/bin/python || $(PYTHON) -m venv $(OLDEST_SDK_VENV)
+	sed -e '/^boto3==/d' -e 's|^-r requirements.txt|-r $(CURDIR)/requirements.txt|' requirements-dev.txt > $(OLDEST_SDK_VENV)/requirements-dev.txt
+	$(OLDEST_SDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(OLDEST_SDK_VENV)/requirements-dev.txt $(OLDEST_SDK)
+	$(OLDEST_SDK_VENV)/bin/python -c 'import boto3, botocore; print("boto3", boto3.__version__, "botocore", botocore.__version__)'
+	$(OLDEST_SDK_VENV)/bin/python -m pytest -q $(wildcard tests/test_delivery*.py tests/test_worker*.py)
 
 ## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
 package: $(INSTALLED)
