@@ -8,11 +8,12 @@ import threading
 
 from chalice import Chalice, Response
 
-from chalicelib import api, console
+from chalicelib import api, console, tracing
 from chalicelib.catalog import PLATFORM_TYPES
 from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.services import get_services
+from chalicelib.settings import delivery_queue_name
 
 
 class WebhooksApp(Chalice):
@@ -32,14 +33,17 @@ class WebhooksApp(Chalice):
     def current_request(self, request):
         self._requests.request = request
 
+    def __call__(self, event, context):
+        with tracing.invocation("api_handler"):
+            return super().__call__(event, context)
+
 
 app = WebhooksApp(app_name="inevent-webhooks")
 app.debug = False
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"  # as named in .chalice/resources.json
-ERASURE_QUEUE_NAME = "inevent-webhooks-erasures"
+ERASURE_QUEUE_NAME = "inevent-webhooks-erasures"  # as named in .chalice/resources.json
 
 
 @app.route("/", methods=["GET"])
@@ -86,14 +90,18 @@ def call_path_style(method):
 @app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(PLATFORM_TYPES)})
 def platform_event(event):
     services = get_services()
-    handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
+    with tracing.invocation("platform_event"):
+        handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
 
 
-@app.on_sqs_message(queue=DELIVERY_QUEUE_NAME, batch_size=10)
+@app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)
 def deliver(event):
     context = event.context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
-    failed = get_services().worker.handle([record.to_dict() for record in event], remaining_ms=remaining)
+    records = [record.to_dict() for record in event]
+    with tracing.invocation("deliver"):
+        tracing.note_linked_traces(records)
+        failed = get_services().worker.handle(records, remaining_ms=remaining)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 

@@ -1,5 +1,6 @@
 """Messages on their way to webhooks, and the SQS FIFO queue that carries them."""
 
+import functools
 import json
 import math
 import threading
@@ -90,8 +91,9 @@ class QueuedMessage:
 class DeliveryQueue:
     """The SQS FIFO queue between the fan-out and the delivery worker."""
 
-    def __init__(self, client, queue_url, batches_at_once=BATCHES_AT_ONCE):
+    def __init__(self, client, queue_url, batches_at_once=BATCHES_AT_ONCE, trace_header=lambda: None):
         self._sqs = client
+        self._trace_header = trace_header  # the current X-Ray trace header, or None (chalicelib/tracing.py)
         self._url = queue_url
         self._batches_at_once = batches_at_once
         self._executor = None
@@ -104,10 +106,11 @@ class DeliveryQueue:
         The error's ``unsent`` lists the messages that were not queued; the others were.
         """
         batches = list(_batches(messages))
+        send = functools.partial(self._send_batch, trace_header=self._trace_header())
         if len(batches) <= 1 or self._batches_at_once == 1:
-            left = [m for batch in batches for m in self._send_batch(batch)]
+            left = [m for batch in batches for m in send(batch)]
         else:
-            left = [m for unsent in self._pool().map(self._send_batch, batches) for m in unsent]
+            left = [m for unsent in self._pool().map(send, batches) for m in unsent]
         if left:
             error = Unavailable("the delivery queue is unavailable; try again in a moment")
             error.unsent = left
@@ -119,14 +122,19 @@ class DeliveryQueue:
                 self._executor = ThreadPoolExecutor(max_workers=self._batches_at_once, thread_name_prefix="enqueue")
             return self._executor
 
-    def _send_batch(self, batch):
-        """Send one batch, trying entries SQS refused twice more; return the messages not sent."""
+    def _send_batch(self, batch, trace_header=None):
+        """Send one batch, trying entries SQS refused twice more; return the messages not sent.
+
+        With a ``trace_header``, each message carries it (``AWSTraceHeader``): Lambda then links
+        the trace of its delivery to the trace that queued it."""
         entries = {
             str(i): (message, {
                 "Id": str(i),
                 "MessageBody": message.to_json(),
                 "MessageGroupId": message.group_id,
                 "MessageDeduplicationId": message.deduplication_id,
+                **({"MessageSystemAttributes": {"AWSTraceHeader": {"StringValue": trace_header, "DataType": "String"}}}
+                   if trace_header else {}),
             })
             for i, message in enumerate(batch)
         }

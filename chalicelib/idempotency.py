@@ -7,7 +7,17 @@ is a ``409``. A call that fails (a 4xx, or AWS unavailable) keeps nothing, so it
 
 Powertools keeps every record under one partition key when the table has a sort key, as this
 one does; DynamoDB splits a partition that is busy by its sort keys, which are hashes here.
+
+A dispatch that fails halfway (SQS took some of its messages, then refused) keeps no record, and
+its retry queues again: under the same messageID (:meth:`DispatchIdempotency.message_id`), so the
+FIFO queue drops the copies of what the first try queued (its deduplication ID is the messageID
+and the webhookID) and, after SQS's five minutes, the delivery log's record of the message does.
 """
+
+import hashlib
+import json
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -21,6 +31,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from chalicelib.errors import Conflict, InvalidParameter, Unavailable
+from chalicelib.ids import deterministic_id
 
 KEEP_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255
@@ -49,6 +60,8 @@ class DispatchIdempotency:
     """Runs a dispatch at most once per key; handed its DynamoDB client and table."""
 
     def __init__(self, client, table_name):
+        self._client = client
+        self._table = table_name
         self._store = DynamoDBPersistenceLayer(
             table_name=table_name, key_attr="pk", sort_key_attr="sk", static_pk_value="IDEM",
             expiry_attr="expiresAt", boto3_client=client,
@@ -77,4 +90,30 @@ class DispatchIdempotency:
             raise Conflict("a dispatch with this Idempotency-Key is still running; try again in a moment",
                            field="Idempotency-Key", code="idempotency_key_in_progress") from exc
         except IdempotencyPersistenceLayerError as exc:
+            raise Unavailable("the service is busy; try again in a moment") from exc
+
+    def message_id(self, key, request, now):
+        """The messageID of the dispatch of ``request`` under ``key``: the same for every retry.
+
+        Its random part is derived from the key and the parameters; its time part is the first
+        try's, kept beside the idempotency records (``IDEM`` / ``MSG#<hash>``, for as long as a
+        key is kept), so that the messageID still sorts by when the message was first made.
+        """
+        seed = key + "\n" + json.dumps(request, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()
+        candidate = deterministic_id("msg", seed, int(now * 1000))
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={"pk": {"S": "IDEM"}, "sk": {"S": f"MSG#{digest}"}, "messageID": {"S": candidate},
+                      "expiresAt": {"N": str(int(now) + KEEP_SECONDS)}},
+                ConditionExpression="attribute_not_exists(pk)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return candidate
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException" and "Item" in exc.response:
+                return exc.response["Item"]["messageID"]["S"]
+            raise Unavailable("the service is busy; try again in a moment") from exc
+        except BotoCoreError as exc:
             raise Unavailable("the service is busy; try again in a moment") from exc

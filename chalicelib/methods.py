@@ -184,7 +184,9 @@ def dispatch(ctx, params):
     services = ctx.services
 
     def run():
-        message_id = new_id("msg")
+        # A retry of a keyed dispatch that failed halfway queues under the first try's messageID.
+        key = ctx.idempotency_key
+        message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
         count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now)
         return {"messageID": message_id, "webhooks": count}
 

@@ -11,6 +11,7 @@ import boto3
 import botocore
 from botocore.config import Config
 
+from chalicelib import tracing
 from chalicelib.sender import USER_AGENT, HttpSender
 from chalicelib.delivery_hooks import Admissions
 from chalicelib.delivery_log import DeliveryLog
@@ -86,7 +87,7 @@ class Services:
 
     @functools.cached_property
     def queue(self):
-        return DeliveryQueue(self.sqs, self.settings.queue_url)
+        return DeliveryQueue(self.sqs, self.settings.queue_url, trace_header=tracing.trace_header)
 
     @functools.cached_property
     def policy(self):

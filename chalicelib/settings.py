@@ -18,10 +18,25 @@ DEFAULT_TEST_SENDS_PER_MINUTE = "10"
 DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # a slow webhook's share: batches at once (docs/deploy.md)
 MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contract, section 10)
 
+# The prod stage's delivery queue (.chalice/resources.json names it after the stack).
+DEFAULT_DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"
+
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
 # SQS keeps a message at most 14 days; a schedule must fit well inside that.
 _MAX_TOTAL_RETRY_MS = 7 * 24 * 3_600_000
+
+
+def delivery_queue_name(environ=None):
+    """The name of the queue the delivery function's SQS event source reads.
+
+    Chalice reads it from ``app.py``'s decorator when it imports the app to package or deploy a
+    stage, and it imports the app with that stage's ``environment_variables`` of
+    ``.chalice/config.json`` already set: so each stage names its own queue there
+    (``DELIVERY_QUEUE_NAME``). Unset (tests, the local run), it is the prod stage's.
+    """
+    env = os.environ if environ is None else environ
+    return env.get("DELIVERY_QUEUE_NAME") or DEFAULT_DELIVERY_QUEUE_NAME
 
 
 def parse_duration(text):

@@ -17,6 +17,7 @@ company-level one):
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.rate_limits``), with a TTL |
 | ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.webhook_rates``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
+| ``IDEM`` | ``MSG#<sha256(key, parameters)>`` | a keyed dispatch's messageID, its first try's, for its retries; with a TTL |
 """
 
 import hashlib

@@ -5,8 +5,11 @@ cannot express:
 
 - the delivery and erasure functions' SQS event sources point at the stack's own queues (Chalice names the
   queue by a fixed name; the stack names it after itself, so stacks can live side by side);
+- every function runs on ``RUNTIME`` (Chalice writes the version of the Python that runs it,
+  so a package built on another Python still deploys on the runtime the stack is tested on);
 - each function's role gets its policy from ``.chalice/policy-templates/`` (dev/iam.py), with
-  every resource narrowed to this stack's table, queues and log groups.
+  every resource narrowed to this stack's table, queues and log groups, and AWS's managed policy
+  for writing X-Ray traces (the functions are traced: chalicelib/tracing.py).
 
 Then it prints the size of the code package.
 
@@ -24,6 +27,11 @@ import zipfile
 from dev import iam
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The Lambda runtime of every function: Amazon Linux 2023, supported until 2029 (docs/deploy.md).
+# .chalice/resources.json names AWS's Powertools layer built for it.
+RUNTIME = "python3.13"
+# Active tracing (.chalice/config.json's "xray"): each function sends its segments to X-Ray.
+XRAY_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"
 ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver",
          "ErasePersonRole": "erase_person"}
 # What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
@@ -45,9 +53,13 @@ def finish(template):
     source["Queue"] = {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
     erasures = resources["ErasePerson"]["Properties"]["Events"]["ErasePersonSqsEventSource"]["Properties"]
     erasures["Queue"] = {"Fn::GetAtt": ["ErasureQueue", "Arn"]}
+    for resource in resources.values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["Runtime"] = RUNTIME
     for role, function in ROLES.items():
         document = iam.narrowed(iam.template(function), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]
+        resources[role]["Properties"]["ManagedPolicyArns"] = [{"Fn::Sub": XRAY_POLICY}]
     return template
 
 

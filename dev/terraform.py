@@ -8,14 +8,14 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
 - Terraform >= 1.5 and the AWS provider >= 5; no null provider (its data source is gone);
 - the table, the delivery queue and its dead-letter queue, the erasure queue and its
   dead-letter queue, the platform events' dead-letter queue and its policy, the alarm topic and the three alarms;
-- the functions' environment and Powertools layer, the platform function's dead-letter queue,
+- the functions' runtime (dev/package.py's ``RUNTIME``), environment and Powertools layer, the platform function's dead-letter queue,
   the SQS event source on the stack's queue with partial batch responses, the rule on the
   platform's bus with retries and a dead-letter queue, API throttling;
 - the API's stage as its own resource (the provider's deployment no longer makes it);
 - API Gateway's own errors in the contract's shape (the template's Gateway Responses), with
   the deployment made after them and made again when they change;
 - each role's policy from ``.chalice/policy-templates/`` (dev/iam.py), narrowed to these
-  resources and the function's own log group.
+  resources and the function's own log group, and AWS's managed policy for X-Ray traces.
 
     python -m dev.terraform [--stage prod] [--out build/terraform]
 """
@@ -26,7 +26,7 @@ import pathlib
 import re
 
 from dev import iam
-from dev.package import chalice_package, parse_arguments
+from dev.package import RUNTIME, chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver",
@@ -173,7 +173,7 @@ def wire_functions(r, template, prefix):
     """The functions' environment and Powertools layer, the platform function's dead-letter
     queue, the SQS event source on the stack's queue with partial batch responses, and the rule
     on the platform's bus with retries and a dead-letter queue."""
-    layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python311-x86_64:"
+    layer = (f"arn:{PARTITION}:lambda:{REGION}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-x86_64:"
              "${var.powertools_layer_version}")
     for function in r["aws_lambda_function"].values():
         function["environment"]["variables"].update(WEBHOOKS_TABLE="${aws_dynamodb_table.webhooks.name}",
@@ -181,6 +181,7 @@ def wire_functions(r, template, prefix):
                                                     ERASURE_QUEUE_URL="${aws_sqs_queue.erasures.url}",
                                                     EVENT_BUS_NAME="${var.platform_event_bus_name}")
         function["layers"] = [layer]
+        function["runtime"] = RUNTIME
     r["aws_lambda_function"]["platform_event"]["dead_letter_config"] = {
         "target_arn": "${aws_sqs_queue.platform_events_dlq.arn}"}
     mappings = r["aws_lambda_event_source_mapping"]
@@ -210,6 +211,11 @@ def narrow_role_policies(r, stage):
             "${LogGroup}": iam.log_group_arns(stage, function, PARTITION, REGION, ACCOUNT),
         }
         r["aws_iam_role_policy"][role]["policy"] = json.dumps(iam.narrowed(iam.template(function), resources))
+    # Active tracing: each function writes its X-Ray segments (AWS's managed policy, as in the SAM template).
+    r["aws_iam_role_policy_attachment"] = {
+        f"{role}_xray": {"role": f"${{aws_iam_role.{role}.name}}",
+                         "policy_arn": f"arn:{PARTITION}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+        for role in ROLES}
 
 
 def add_api_stage(r, template, stage):
@@ -227,7 +233,7 @@ def add_api_stage(r, template, stage):
     deployment["triggers"] = {"redeployment": '${md5(join(",", [local.chalice_api_swagger, "%s"]))}' % changed}
     r["aws_api_gateway_stage"] = {"rest_api": {
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": stage,
-        "deployment_id": "${aws_api_gateway_deployment.rest_api.id}",
+        "deployment_id": "${aws_api_gateway_deployment.rest_api.id}", "xray_tracing_enabled": True,
     }}
     r["aws_api_gateway_method_settings"] = {"all": {
         "rest_api_id": "${aws_api_gateway_rest_api.rest_api.id}", "stage_name": "${aws_api_gateway_stage.rest_api.stage_name}",

@@ -335,3 +335,19 @@ def test_no_stage_can_reach_another_stages_table_queues_or_logs():
     for resource in dev | prod:  # only region, account and a log group's streams are left open
         service, region, account, name = resource.split(":", 5)[2:6]
         assert (region, account) == ("*", "*") and "*" not in name.removesuffix(":*"), resource
+
+
+def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates_with_active_tracing(packaged):
+    from tests.test_runtime import assert_creatable
+
+    _, template, _ = packaged
+    resources = template["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 3
+    for function in functions:
+        assert function["Properties"]["Runtime"] == package.RUNTIME
+        assert_creatable(function["Properties"]["Runtime"])
+        assert function["Properties"]["Tracing"] == "Active"
+    for role in package.ROLES:
+        assert resources[role]["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": package.XRAY_POLICY}]
+    assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True

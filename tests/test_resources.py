@@ -2,6 +2,8 @@
 
 import boto3
 
+from chalicelib.settings import delivery_queue_name
+
 import app as application
 from dev.resources import load_template
 
@@ -21,7 +23,7 @@ def test_the_local_run_creates_the_templates_table_and_queues(aws):
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
     ttl = boto3.client("dynamodb").describe_time_to_live(TableName=aws["WebhooksTable"]["name"])
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expiresAt"
-    assert aws["DeliveryQueue"]["QueueName"] == application.DELIVERY_QUEUE_NAME
+    assert aws["DeliveryQueue"]["QueueName"] == delivery_queue_name()
     attributes = boto3.client("sqs").get_queue_attributes(QueueUrl=aws["DeliveryQueue"]["url"],
                                                           AttributeNames=["All"])["Attributes"]
     assert attributes["FifoQueue"] == "true"

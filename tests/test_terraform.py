@@ -66,3 +66,19 @@ def test_terraform_validates_it_without_warnings(terraform_dir):
                               capture_output=True, text=True, timeout=300)
     assert validate.returncode == 0, validate.stdout + validate.stderr
     assert "Success! The configuration is valid." in validate.stdout and "Warning" not in validate.stdout
+
+
+def test_every_function_runs_on_a_runtime_aws_still_creates_with_active_tracing(terraform_dir):
+    from tests.test_runtime import assert_creatable
+
+    resources = json.loads((terraform_dir / "chalice.tf.json").read_text())["resource"]
+    functions = resources["aws_lambda_function"]
+    assert len(functions) == 3
+    for function in functions.values():
+        assert_creatable(function["runtime"])
+        assert "python313-x86_64" in function["layers"][0]
+        assert function["tracing_config"] == {"mode": "Active"}
+    attached = {a["role"]: a["policy_arn"] for a in resources["aws_iam_role_policy_attachment"].values()}
+    assert set(attached) == {f"${{aws_iam_role.{role}.name}}" for role in terraform.ROLES}
+    assert {arn.rsplit("/", 1)[1] for arn in attached.values()} == {"AWSXrayWriteOnlyAccess"}
+    assert resources["aws_api_gateway_stage"]["rest_api"]["xray_tracing_enabled"] is True
