@@ -1,5 +1,6 @@
 """Settings read from the environment when the service starts (contract, section 7)."""
 
+import hmac
 import ipaddress
 import math
 import os
@@ -99,6 +100,7 @@ class Settings:
     rate_limit_per_second: int
     test_sends_per_minute: int
     max_webhooks_per_owner: int = MAX_WEBHOOKS_PER_OWNER
+    local_admin_token: str = ""  # INEVENT_DEV_TOKEN: the local run's chosen admin token, whatever its form
 
     @classmethod
     def from_env(cls, environ=None):
@@ -127,7 +129,15 @@ class Settings:
             auto_disable_after_ms=auto_disable,
             rate_limit_per_second=rate,
             test_sends_per_minute=test_sends,
+            local_admin_token=env.get("INEVENT_DEV_TOKEN", ""),
         )
+
+    def is_local_admin_token(self, token):
+        """True if ``token`` is the admin token the local run was told to use (``INEVENT_DEV_TOKEN``),
+        which is then accepted though it is not in the form the service issues."""
+        if not self.local_admin_token:
+            return False
+        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.local_admin_token.encode())
 
     def describe_rules(self):
         """The delivery rules as ``webhook.responseExample`` shows them."""
