@@ -42,11 +42,11 @@ def send(policy, sender, request):
     started = time.monotonic()
     try:
         target = policy.check(request["url"], timeout=sender.timeout_seconds)
-    except UnsafeDestination as exc:
-        return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
-    except LookupTimedOut:
+    except LookupTimedOut:  # before UnsafeDestination, of which it is one: here the endpoint was late
         error = f"{late(sender.timeout_seconds)}: looking up its name took longer"
         return Attempt(None, _elapsed_ms(started), error, "")
+    except UnsafeDestination as exc:
+        return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
     return sender.post(target, request["headers"], request["body"].encode("utf-8"), started=started)
 
 

@@ -100,6 +100,7 @@ class Settings:
     rate_limit_per_second: int
     test_sends_per_minute: int
     max_webhooks_per_owner: int = MAX_WEBHOOKS_PER_OWNER
+    allowed_destinations_only: bool = False  # WEBHOOK_DESTINATIONS=allowed-only
     local_admin_token: str = ""  # INEVENT_DEV_TOKEN: the local run's chosen admin token, whatever its form
 
     @classmethod
@@ -118,6 +119,9 @@ class Settings:
         auto_disable = parse_duration(env.get("AUTO_DISABLE_AFTER", DEFAULT_AUTO_DISABLE_AFTER))
         if auto_disable <= 0:
             raise SettingsError("AUTO_DISABLE_AFTER must be more than 0")
+        destinations = env.get("WEBHOOK_DESTINATIONS", "public")
+        if destinations not in ("public", "allowed-only"):
+            raise SettingsError("WEBHOOK_DESTINATIONS must be public or allowed-only")
         return cls(
             table_name=env.get("WEBHOOKS_TABLE", DEFAULT_TABLE_NAME),
             queue_url=env.get("DELIVERY_QUEUE_URL", ""),
@@ -129,6 +133,7 @@ class Settings:
             auto_disable_after_ms=auto_disable,
             rate_limit_per_second=rate,
             test_sends_per_minute=test_sends,
+            allowed_destinations_only=destinations == "allowed-only",
             local_admin_token=env.get("INEVENT_DEV_TOKEN", ""),
         )
 
