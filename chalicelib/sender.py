@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import urllib3
 
 from chalicelib.deadlines import WATCHED_POOLS, Deadline
+from chalicelib.observability import leave_queries_out_of_http_logs
 from chalicelib.destinations import LookupTimedOut, UnsafeDestination
 from chalicelib.signing import signature_header
 
@@ -105,6 +106,7 @@ class HttpSender:
         self._pools = pool_manager or urllib3.PoolManager(num_pools=256, maxsize=10, retries=False)
         self._pools.pool_classes_by_scheme = WATCHED_POOLS  # connections that keep to a deadline
         self._clock = clock
+        leave_queries_out_of_http_logs()  # urllib3 logs the URLs it sends to
 
     def post(self, target, headers, body, started=None):
         """POST ``body`` (bytes) to ``target``; an :class:`Attempt` whatever happens, within the
