@@ -180,8 +180,9 @@ def state_folder(env, fresh=False):
     value = env.get("LOCAL_STATE_DIR", str(ROOT / ".local-state"))
     if not value:
         return None
-    folder = pathlib.Path(value).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    from dev.local_aws.state import private_folder
+
+    folder = private_folder(pathlib.Path(value).resolve())
     if fresh:
         for saved in folder.glob(STATE_FILES):  # only its own files: the folder may be the user's
             saved.unlink()
