@@ -69,7 +69,7 @@ def _call(request, services_factory, path_method, clock):
     # checked for form first (constant), the body is parsed but its values not yet walked.
     services = services_factory()
     header_token = _header_token(request, services.settings)
-    values = _parameters(request)
+    values, json_body = _parameters(request)
     action = values.pop("action", None)
     name = path_method
     if name is None:
@@ -86,7 +86,7 @@ def _call(request, services_factory, path_method, clock):
                                headers={"Allow": ", ".join(sorted(method.verbs))})
     now = clock()
     token_hash, grant = _authenticate(header_token, values, services)
-    _check_parameters(values)
+    _check_parameters(values, json_body)
     if not grant.admin:
         settings = services.settings
         services.limits.take(f"TOK#{token_hash}", settings.rate_limit_per_second, 2 * settings.rate_limit_per_second,
@@ -111,6 +111,10 @@ class Context:
     grant: Grant
     now: float
     idempotency_key: str | None = None
+
+
+class _FormFields(dict):
+    """The fields of a form body (its values are checked as parameters, not as JSON)."""
 
 
 class Repeated(list):
@@ -226,21 +230,28 @@ def _single_string(value, name):
 
 
 def _parameters(request):
-    """Query parameters overlaid by body parameters, each a list of strings or a JSON value."""
+    """Query parameters overlaid by body parameters, each a list of strings or a JSON value; and
+    the JSON body as parsed (None for another carrier), whose values are checked later."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the request body must be at most {MAX_BODY_BYTES // 1024 // 1024} MiB")
     values = {}
     for name, items in (_query(request) or {}).items():
         values[name] = items
-    values.update(_body(request, raw))
+    body = _body(request, raw)
+    values.update(body)
     if len(values) > MAX_FIELDS:
         raise InvalidParameter("too many parameters")
-    return values
+    return values, body if isinstance(body, dict) and not isinstance(body, _FormFields) else None
 
 
-def _check_parameters(values):
+def _check_parameters(values, json_body):
     """Refuse a parameter name or value that cannot be text or delivered JSON (section 10)."""
+    if json_body is not None:
+        try:
+            strict_json.check(json_body)
+        except strict_json.StrictJSONError as exc:
+            raise InvalidParameter(f"the request body {exc}", code="invalid_body") from exc
     for name in values:
         _check_text(name, None)
     for name, value in values.items():
@@ -281,7 +292,7 @@ def _body(request, raw):
         return body
     if content_type == "application/x-www-form-urlencoded":
         try:
-            return {name: Repeated(values) for name, values in parse_form(text, MAX_FIELDS).items()}
+            return _FormFields((name, Repeated(values)) for name, values in parse_form(text, MAX_FIELDS).items())
         except FormError as exc:
             raise InvalidParameter("the form body is not valid", code="invalid_body") from exc
     raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")

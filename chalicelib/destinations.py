@@ -255,7 +255,7 @@ class DestinationPolicy:
                 if any(address in net for net in self._allow):  # allowed, but not on that port
                     raise UnsafeDestination(f"url points at port {parsed.port} of this service's own backend, "
                                             "which webhooks may not reach")
-                if self._allowed_only:
+                if is_public(address):  # refused only because of WEBHOOK_DESTINATIONS=allowed-only
                     raise UnsafeDestination("url is outside WEBHOOK_ALLOW_NETWORKS, and this service runs with "
                                             "WEBHOOK_DESTINATIONS=allowed-only (it reaches nothing else)")
                 if parsed.literal is None:
