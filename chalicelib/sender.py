@@ -2,6 +2,7 @@
 
 import codecs
 import email.utils
+import http.client
 import time
 from dataclasses import dataclass
 
@@ -118,20 +119,29 @@ class HttpSender:
         answer = None
         try:
             with deadline:
-                left = deadline.left()
-                answer = pool.urlopen(
-                    "POST",
-                    target.path,
-                    body=body,
-                    # The answer is kept as sent: no compression is asked for (and none inflated).
-                    headers={**headers, "host": target.host_header, "accept-encoding": "identity"},
-                    redirect=False,
-                    retries=False,
-                    timeout=urllib3.Timeout(connect=left, read=left),
-                    preload_content=False,
-                    decode_content=False,
-                    assert_same_host=False,
-                )
+                while True:
+                    left = deadline.left()
+                    try:
+                        answer = pool.urlopen(
+                            "POST",
+                            target.path,
+                            body=body,
+                            # The answer is kept as sent: no compression is asked for (and none inflated).
+                            headers={**headers, "host": target.host_header, "accept-encoding": "identity"},
+                            redirect=False,
+                            retries=False,
+                            timeout=urllib3.Timeout(connect=left, read=left),
+                            preload_content=False,
+                            decode_content=False,
+                            assert_same_host=False,
+                        )
+                        break
+                    except urllib3.exceptions.ProtocolError as exc:
+                        # A kept-alive connection the endpoint had closed: the request was not
+                        # received. Send it again, on another connection (urllib3 dropped this
+                        # one), within the same deadline; each stale one is dropped, so it ends.
+                        if not (deadline.reused and not deadline.expired and _closed_before_answering(exc)):
+                            raise
                 text = _bounded_text(answer.read(MAX_RESPONSE_BYTES, decode_content=False))
         except urllib3.exceptions.HTTPError as exc:
             # Whatever broke when the watchdog shut the socket down, the attempt was late.
@@ -166,6 +176,12 @@ class HttpSender:
         if isinstance(exc, urllib3.exceptions.ProtocolError):
             return "the endpoint closed the connection without a valid HTTP answer"
         return "the request to the endpoint failed"
+
+
+def _closed_before_answering(exc):
+    """Whether urllib3's ``exc`` says the connection was closed or reset before any byte of an answer."""
+    return any(isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+               for cause in exc.args)
 
 
 def _bounded_text(data):
