@@ -52,8 +52,8 @@ class ClosesIdleConnections:
                 if time.monotonic() - last > self.idle_seconds:
                     self.closed_idle += 1
                     return  # closed without a byte of answer
+                self.answered += 1  # counted first: the client may look as soon as the answer is out
                 conn.sendall(ANSWER)
-                self.answered += 1
                 data, last = b"", time.monotonic()
 
 
