@@ -12,6 +12,7 @@ from chalicelib import api, console, tracing
 from chalicelib.catalog import PLATFORM_TYPES
 from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
+from chalicelib.http_headers import with_security_headers
 from chalicelib.services import get_services
 from chalicelib.settings import delivery_queue_name
 
@@ -40,6 +41,13 @@ class WebhooksApp(Chalice):
 
 app = WebhooksApp(app_name="inevent-webhooks")
 app.debug = False
+
+@app.middleware("http")
+def security_headers(event, get_response):
+    response = get_response(event)
+    response.headers = with_security_headers(response.headers)
+    return response
+
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]

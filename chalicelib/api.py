@@ -6,7 +6,6 @@ This is the only place that knows about status codes and the error shape (contra
 import json
 import time
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from botocore.exceptions import BotoCoreError
 from chalice import Response
@@ -27,7 +26,8 @@ from chalicelib.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from chalicelib.ids import hash_token
+from chalicelib.ids import hash_token, is_issued_token
+from chalicelib.forms import FormError, parse_form
 from chalicelib.idempotency import check_key
 from chalicelib.receiver_options import json_object
 from chalicelib.registry import METHODS
@@ -39,6 +39,10 @@ logger = observability.logger
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FIELDS = 200
+# Values a JSON body may hold, counted on its text (commas and colons) before it is parsed: no
+# call that can succeed comes near it (a dispatch's delivered body is at most 64 KiB), and it
+# keeps what a caller without a token can make the parser build to a few milliseconds.
+MAX_BODY_VALUES = 65536
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
@@ -63,7 +67,11 @@ def handle(request, services_factory, path_method=None, clock=time.time):
 
 
 def _call(request, services_factory, path_method, clock):
-    values = _parameters(request)
+    # Until the token is known to exist, only linear, C-speed work runs: the header's token is
+    # checked for form first (constant), the body is parsed but its values not yet walked.
+    services = services_factory()
+    header_token = _header_token(request, services.settings)
+    values, json_body = _parameters(request)
     action = values.pop("action", None)
     name = path_method
     if name is None:
@@ -78,9 +86,9 @@ def _call(request, services_factory, path_method, clock):
     if request.method not in method.verbs:
         raise MethodNotAllowed(f"{name} accepts {' and '.join(sorted(method.verbs))} only",
                                headers={"Allow": ", ".join(sorted(method.verbs))})
-    services = services_factory()
     now = clock()
-    token_hash, grant = _authenticate(request, values, services)
+    token_hash, grant = _authenticate(header_token, values, services)
+    _check_parameters(values, json_body)
     if not grant.admin:
         settings = services.settings
         services.limits.take(f"TOK#{token_hash}", settings.rate_limit_per_second, 2 * settings.rate_limit_per_second,
@@ -105,6 +113,10 @@ class Context:
     grant: Grant
     now: float
     idempotency_key: str | None = None
+
+
+class _FormFields(dict):
+    """The fields of a form body (its values are checked as parameters, not as JSON)."""
 
 
 class Repeated(list):
@@ -184,17 +196,33 @@ class Params:
         return {name: list(value) if isinstance(value, Repeated) else value for name, value in self._values.items()}
 
 
-def _authenticate(request, values, services):
+def _header_token(request, settings):
+    """The token of the ``Authorization`` header, refused at once if it is not in the issued
+    form (None when there is no header: the token is then the ``tokenID`` parameter)."""
     header = request.headers.get("authorization")
-    if header is not None:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("the Authorization header must be: Bearer <token>")
-        token = token.strip()
-    else:
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be: Bearer <token>")
+    return _well_formed(token.strip(), settings)
+
+
+def _well_formed(token, settings):
+    # A token that cannot have been issued costs no read of the table; the message is the
+    # same as for an unknown token, so form tells a caller nothing more.
+    if not is_issued_token(token) and not settings.is_local_admin_token(token):
+        raise Unauthorized("the token is not valid")
+    return token
+
+
+def _authenticate(header_token, values, services):
+    token = header_token
+    if token is None:
         token = _single_string(values.pop("tokenID", None), "tokenID")
         if not token:
             raise Unauthorized("a token is required: an Authorization: Bearer header or a tokenID parameter")
+        token = _well_formed(token, services.settings)
     token_hash = hash_token(token)
     grant = services.tokens.get(token_hash)
     if grant is None:
@@ -213,27 +241,40 @@ def _single_string(value, name):
 
 
 def _parameters(request):
-    """Query parameters overlaid by body parameters, each a list of strings or a JSON value."""
+    """Query parameters overlaid by body parameters, each a list of strings or a JSON value; and
+    the JSON body as parsed (None for another carrier), whose values are checked later."""
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"the request body must be at most {MAX_BODY_BYTES // 1024 // 1024} MiB")
     values = {}
     for name, items in (_query(request) or {}).items():
         values[name] = items
-    values.update(_body(request, raw))
+    body = _body(request, raw)
+    values.update(body)
+    if len(values) > MAX_FIELDS:
+        raise InvalidParameter("too many parameters")
+    return values, body if isinstance(body, dict) and not isinstance(body, _FormFields) else None
+
+
+def _check_parameters(values, json_body):
+    """Refuse a parameter name or value that cannot be text or delivered JSON (section 10)."""
+    if json_body is not None:
+        try:
+            strict_json.check(json_body)
+        except strict_json.StrictJSONError as exc:
+            raise InvalidParameter(f"the request body {exc}", code="invalid_body") from exc
     for name in values:
         _check_text(name, None)
     for name, value in values.items():
         _check_text(value, name)
-    if len(values) > MAX_FIELDS:
-        raise InvalidParameter("too many parameters")
-    return values
 
 
 def _query(request):
     params = request.query_params
     if not params:
         return {}
+    if len(params) > MAX_FIELDS:  # before a list is made for each
+        raise InvalidParameter("too many parameters")
     return {name: Repeated(params.getlist(name)) for name in params}
 
 
@@ -248,8 +289,10 @@ def _body(request, raw):
     except UnicodeDecodeError as exc:
         raise InvalidParameter("the request body is not valid UTF-8", code="invalid_body") from exc
     if content_type == "application/json" or content_type.endswith("+json"):
+        if text.count(",") + text.count(":") > MAX_BODY_VALUES:
+            raise PayloadTooLarge(f"the request body must hold at most {MAX_BODY_VALUES} values")
         try:
-            body = strict_json.loads(text)
+            body = strict_json.parse(text)  # its values are checked once the caller is known
         except strict_json.StrictJSONError as exc:
             raise InvalidParameter(f"the request body {exc}", code="invalid_body") from exc
         if not isinstance(body, dict):
@@ -260,9 +303,8 @@ def _body(request, raw):
         return body
     if content_type == "application/x-www-form-urlencoded":
         try:
-            fields = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="strict")
-            return {name: Repeated(values) for name, values in fields.items()}
-        except (ValueError, UnicodeDecodeError) as exc:
+            return _FormFields((name, Repeated(values)) for name, values in parse_form(text, MAX_FIELDS).items())
+        except FormError as exc:
             raise InvalidParameter("the form body is not valid", code="invalid_body") from exc
     raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")
 

@@ -34,6 +34,7 @@ class Deadline:
         self.at = at
         self.expired = False
         self._connection = None
+        self.reused = False  # whether the connection in use had answered a request before
         self._over = False
         self._lock = threading.Lock()
 
@@ -52,12 +53,14 @@ class Deadline:
             self._over = True
 
     @classmethod
-    def note(cls, connection):
-        """Tell the deadline of the attempt running on this thread, if any, that it uses ``connection``."""
+    def note(cls, connection, reused=False):
+        """Tell the deadline of the attempt running on this thread, if any, that it uses
+        ``connection`` (``reused``: one that had answered a request before)."""
         deadline = getattr(cls._current, "deadline", None)
         if deadline is not None:
             with deadline._lock:
                 deadline._connection = connection
+                deadline.reused = reused
 
     @property
     def over(self):
@@ -127,15 +130,23 @@ _WATCHDOG = _Watchdog()
 
 class _Watched:
     """Makes a connection report to the deadline of the attempt using it (TLS connects before the
-    request is sent, plain HTTP while sending it)."""
+    request is sent, plain HTTP while sending it), and whether it is a kept-alive one."""
+
+    answers = 0  # answers read on this connection since it connected
 
     def connect(self):
+        self.answers = 0
         Deadline.note(self)
         super().connect()
 
     def request(self, *args, **kwargs):
-        Deadline.note(self)
+        Deadline.note(self, reused=self.answers > 0 and self.sock is not None)
         super().request(*args, **kwargs)
+
+    def getresponse(self, *args, **kwargs):
+        response = super().getresponse(*args, **kwargs)
+        self.answers += 1
+        return response
 
 
 class _WatchedConnection(_Watched, urllib3.connection.HTTPConnection):

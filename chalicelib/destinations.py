@@ -43,8 +43,17 @@ class UnsafeDestination(InvalidURL):
     code = "unsafe_url"
 
 
-class LookupTimedOut(Exception):
+# One answer for a name that resolves to a non-public address, fails to resolve, or takes too
+# long: a caller learns nothing about the names of the network the service runs in.
+NOT_PUBLIC = "url's host does not resolve to a public address, which webhooks may not reach"
+
+
+class LookupTimedOut(UnsafeDestination):
     """The URL's host was not resolved within the time given."""
+
+    def __init__(self, host):
+        super().__init__(NOT_PUBLIC)
+        self.host = host
 
 
 @dataclass(frozen=True)
@@ -192,15 +201,26 @@ def describe(address):
 
 class DestinationPolicy:
     """Checks URLs against section 8; ``allow_networks`` are the only exemptions, and on them
-    ``deny_ports`` stay closed (the local run's own AWS backend and API)."""
+    ``deny_ports`` stay closed (the local run's own AWS backend and API). With ``allowed_only``
+    (``WEBHOOK_DESTINATIONS=allowed-only``) public addresses are refused too: only the allowed
+    networks can be reached, so that tests and local runs never send off the machine. A name
+    lookup ends after ``lookup_timeout`` seconds (None: whenever the resolver gives up)."""
 
-    def __init__(self, allow_networks=(), resolver=socket.getaddrinfo, deny_ports=()):
+    def __init__(self, allow_networks=(), resolver=socket.getaddrinfo, deny_ports=(), allowed_only=False,
+                 lookup_timeout=None):
         self._allow = tuple(allow_networks)
         self._resolve = resolver
         self._deny_ports = frozenset(deny_ports)
+        self._allowed_only = allowed_only
+        self._lookup_timeout = lookup_timeout
+
+    @property
+    def lookup_timeout(self):
+        """Seconds a name lookup may take (None: no deadline of its own)."""
+        return self._lookup_timeout
 
     def allowed(self, address, port=None):
-        if is_public(address):
+        if is_public(address) and not self._allowed_only:
             return True
         if port in self._deny_ports:
             return False
@@ -225,14 +245,21 @@ class DestinationPolicy:
 
     def check(self, url, timeout=None):
         """Resolve ``url`` now and return the :class:`Target` to connect to, or raise; with a
-        ``timeout`` (seconds), :class:`LookupTimedOut` when the name takes longer to resolve."""
+        ``timeout`` (seconds, else the policy's own), :class:`LookupTimedOut` when the name takes
+        longer to resolve."""
         parsed = _parse(url)
+        timeout = self._lookup_timeout if timeout is None else timeout
         addresses = [parsed.literal] if parsed.literal is not None else self._lookup(parsed, timeout)
         for address in addresses:
             if not self.allowed(address, parsed.port):
                 if any(address in net for net in self._allow):  # allowed, but not on that port
                     raise UnsafeDestination(f"url points at port {parsed.port} of this service's own backend, "
                                             "which webhooks may not reach")
+                if is_public(address):  # refused only because of WEBHOOK_DESTINATIONS=allowed-only
+                    raise UnsafeDestination("url is outside WEBHOOK_ALLOW_NETWORKS, and this service runs with "
+                                            "WEBHOOK_DESTINATIONS=allowed-only (it reaches nothing else)")
+                if parsed.literal is None:
+                    raise UnsafeDestination(NOT_PUBLIC)
                 raise UnsafeDestination(f"url points at {describe(address)}, which webhooks may not reach")
         return Target(parsed.scheme, parsed.host, parsed.port, parsed.path, str(addresses[0]))
 
@@ -240,14 +267,14 @@ class DestinationPolicy:
         try:
             infos = self._resolved(parsed, timeout)
         except (OSError, UnicodeError) as exc:
-            raise UnsafeDestination(f"url's host {parsed.host} could not be resolved") from exc
+            raise UnsafeDestination(NOT_PUBLIC) from exc
         addresses = []
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
-            raise UnsafeDestination(f"url's host {parsed.host} could not be resolved")
+            raise UnsafeDestination(NOT_PUBLIC)
         return addresses
 
     def _resolved(self, parsed, timeout):

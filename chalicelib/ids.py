@@ -7,6 +7,7 @@ sort in creation order and are never reused.
 import base64
 import hashlib
 import os
+import re
 import threading
 import time
 
@@ -46,9 +47,17 @@ def id_floor(prefix, ms):
     return f"{prefix}_{_encode(ms, 10)}{'0' * 16}"
 
 
+_ISSUED_TOKEN = re.compile(r"tok_[A-Za-z0-9_-]{43}")
+
+
 def new_token():
-    """A bearer token: 32 random bytes, URL-safe."""
+    """A bearer token: 32 random bytes, URL-safe (``tok_`` and 43 characters)."""
     return "tok_" + base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+
+
+def is_issued_token(token):
+    """True if ``token`` has the form :func:`new_token` gives (checked in constant time)."""
+    return len(token) == 47 and _ISSUED_TOKEN.fullmatch(token) is not None
 
 
 def hash_token(token):

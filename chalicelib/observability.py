@@ -5,6 +5,9 @@ secrets, tokens or payload bodies. Metrics go out in Embedded Metric Format: Clo
 reads them from the logs, so recording one costs no API call.
 """
 
+import logging
+import re
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -15,6 +18,40 @@ NAMESPACE = "InEventWebhooks"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+
+
+# A query string, or a fragment, in a logged URL or path: some receivers carry a key in it.
+_QUERY = re.compile(r"[?#][^\s'\"<>()]*")
+URLLIB3_LOGGERS = ("urllib3", "urllib3.connectionpool", "urllib3.connection", "urllib3.response",
+                   "urllib3.poolmanager", "urllib3.util.retry")
+
+
+def without_queries(text):
+    """``text`` with the query string (and fragment) of every URL in it left out: what is
+    logged of a URL is its scheme, host and path."""
+    return _QUERY.sub("", text)
+
+
+class QueriesLeftOut(logging.Filter):
+    """Rewrites a log record so that no URL in it (message or traceback) keeps its query."""
+
+    def filter(self, record):
+        message = without_queries(record.getMessage())
+        if record.exc_info:
+            message += "\n" + without_queries(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = record.exc_text = None
+        record.msg, record.args = message, ()
+        return True
+
+
+_QUERIES_LEFT_OUT = QueriesLeftOut()
+
+
+def leave_queries_out_of_http_logs():
+    """Put :class:`QueriesLeftOut` on urllib3's loggers (a filter acts only on its own logger's
+    records, so each is named). Calling it again changes nothing."""
+    for name in URLLIB3_LOGGERS:
+        logging.getLogger(name).addFilter(_QUERIES_LEFT_OUT)  # a filter is added once
 
 
 def count(name, value=1):

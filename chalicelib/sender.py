@@ -2,6 +2,7 @@
 
 import codecs
 import email.utils
+import http.client
 import time
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 import urllib3
 
 from chalicelib.deadlines import WATCHED_POOLS, Deadline
+from chalicelib.observability import leave_queries_out_of_http_logs
 from chalicelib.destinations import LookupTimedOut, UnsafeDestination
 from chalicelib.signing import signature_header
 
@@ -54,11 +56,11 @@ def send(policy, sender, request):
     started = time.monotonic()
     try:
         target = policy.check(request["url"], timeout=sender.timeout_seconds)
-    except UnsafeDestination as exc:
-        return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
-    except LookupTimedOut:
+    except LookupTimedOut:  # before UnsafeDestination, of which it is one: here the endpoint was late
         error = f"{late(sender.timeout_seconds)}: looking up its name took longer"
         return Attempt(None, _elapsed_ms(started), error, "")
+    except UnsafeDestination as exc:
+        return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
     return sender.post(target, request["headers"], request["body"].encode("utf-8"), started=started)
 
 
@@ -117,6 +119,7 @@ class HttpSender:
         self._pools = pool_manager or urllib3.PoolManager(num_pools=256, maxsize=10, retries=False)
         self._pools.pool_classes_by_scheme = WATCHED_POOLS  # connections that keep to a deadline
         self._clock = clock
+        leave_queries_out_of_http_logs()  # urllib3 logs the URLs it sends to
 
     def post(self, target, headers, body, started=None):
         """POST ``body`` (bytes) to ``target``; an :class:`Attempt` whatever happens, within the
@@ -128,22 +131,31 @@ class HttpSender:
         answer = None
         try:
             with deadline:
-                left = deadline.left()
-                answer = pool.urlopen(
-                    "POST",
-                    target.path,
-                    body=body,
-                    # The answer is kept as sent: no compression is asked for (and none inflated).
-                    # A receiver's own Accept-Encoding (allowed by section 14) gives way to ours.
-                    headers={**{k: v for k, v in headers.items() if k.lower() != "accept-encoding"},
-                             "host": target.host_header, "accept-encoding": "identity"},
-                    redirect=False,
-                    retries=False,
-                    timeout=urllib3.Timeout(connect=left, read=left),
-                    preload_content=False,
-                    decode_content=False,
-                    assert_same_host=False,
-                )
+                while True:
+                    left = deadline.left()
+                    try:
+                        answer = pool.urlopen(
+                            "POST",
+                            target.path,
+                            body=body,
+                            # The answer is kept as sent: no compression is asked for (and none inflated).
+                            # A receiver's own Accept-Encoding (allowed by section 14) gives way to ours.
+                            headers={**{k: v for k, v in headers.items() if k.lower() != "accept-encoding"},
+                                     "host": target.host_header, "accept-encoding": "identity"},
+                            redirect=False,
+                            retries=False,
+                            timeout=urllib3.Timeout(connect=left, read=left),
+                            preload_content=False,
+                            decode_content=False,
+                            assert_same_host=False,
+                        )
+                        break
+                    except urllib3.exceptions.ProtocolError as exc:
+                        # A kept-alive connection the endpoint had closed: the request was not
+                        # received. Send it again, on another connection (urllib3 dropped this
+                        # one), within the same deadline; each stale one is dropped, so it ends.
+                        if not (deadline.reused and not deadline.expired and _closed_before_answering(exc)):
+                            raise
                 text = _bounded_text(answer.read(MAX_RESPONSE_BYTES, decode_content=False))
         except urllib3.exceptions.HTTPError as exc:
             # Whatever broke when the watchdog shut the socket down, the attempt was late.
@@ -178,6 +190,12 @@ class HttpSender:
         if isinstance(exc, urllib3.exceptions.ProtocolError):
             return "the endpoint closed the connection without a valid HTTP answer"
         return "the request to the endpoint failed"
+
+
+def _closed_before_answering(exc):
+    """Whether urllib3's ``exc`` says the connection was closed or reset before any byte of an answer."""
+    return any(isinstance(cause, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+               for cause in exc.args)
 
 
 def _bounded_text(data):

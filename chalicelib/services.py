@@ -91,7 +91,9 @@ class Services:
 
     @functools.cached_property
     def policy(self):
-        return DestinationPolicy(self.settings.allow_networks, deny_ports=self.settings.deny_ports)
+        return DestinationPolicy(self.settings.allow_networks, deny_ports=self.settings.deny_ports,
+                                 allowed_only=self.settings.allowed_destinations_only,
+                                 lookup_timeout=self.settings.delivery_timeout_seconds)
 
     @functools.cached_property
     def sender(self):

@@ -1,5 +1,6 @@
 """Settings read from the environment when the service starts (contract, section 7)."""
 
+import hmac
 import ipaddress
 import math
 import os
@@ -122,6 +123,8 @@ class Settings:
     # than a delivery invocation or an API call can run, so none that began before the marks
     # can write a record about the person after the erasure has read past it.
     erasure_settle_seconds: int = 35
+    allowed_destinations_only: bool = False  # WEBHOOK_DESTINATIONS=allowed-only
+    local_admin_token: str = ""  # INEVENT_DEV_TOKEN: the local run's chosen admin token, whatever its form
 
     @classmethod
     def from_env(cls, environ=None):
@@ -140,6 +143,9 @@ class Settings:
         auto_disable = parse_duration(env.get("AUTO_DISABLE_AFTER", DEFAULT_AUTO_DISABLE_AFTER))
         if auto_disable <= 0:
             raise SettingsError("AUTO_DISABLE_AFTER must be more than 0")
+        destinations = env.get("WEBHOOK_DESTINATIONS", "public")
+        if destinations not in ("public", "allowed-only"):
+            raise SettingsError("WEBHOOK_DESTINATIONS must be public or allowed-only")
         return cls(
             table_name=env.get("WEBHOOKS_TABLE", DEFAULT_TABLE_NAME),
             queue_url=env.get("DELIVERY_QUEUE_URL", ""),
@@ -155,7 +161,16 @@ class Settings:
             event_bus_name=env.get("EVENT_BUS_NAME") or "default",
             erasure_queue_url=env.get("ERASURE_QUEUE_URL", ""),
             erasure_settle_seconds=_whole_number(env, "ERASURE_SETTLE_SECONDS", "35", 0, 900),
+            allowed_destinations_only=destinations == "allowed-only",
+            local_admin_token=env.get("INEVENT_DEV_TOKEN", ""),
         )
+
+    def is_local_admin_token(self, token):
+        """True if ``token`` is the admin token the local run was told to use (``INEVENT_DEV_TOKEN``),
+        which is then accepted though it is not in the form the service issues."""
+        if not self.local_admin_token:
+            return False
+        return hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.local_admin_token.encode())
 
     def describe_rules(self):
         """The delivery rules as ``webhook.responseExample`` shows them."""

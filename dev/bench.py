@@ -109,6 +109,7 @@ def main(argv=None):
     batch_median, batch_runs = bench_aws.bench_batch_latency(services, created)
     bench_aws.quicker_moto()
     most = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs)
+    edge = bench_unauthenticated()
     mock.stop()
     with bench_emulator.moto_servers():
         cpu = bench_emulator.bench_worker_cpu(events=args.cpu_events)
@@ -121,7 +122,7 @@ def main(argv=None):
     size = package_size()
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                          batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args)
+                          batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -138,12 +139,28 @@ def main(argv=None):
     )
 
 
+def bench_unauthenticated():
+    """The worst of dev/adversarial_input.py's requests, sent with no token through chalice's
+    test client, as a ratio to ``json.loads`` of a valid body of the same size."""
+    import app as application
+    from chalice.test import Client
+
+    from dev.adversarial_input import unauthenticated_ratios
+
+    with Client(application.app, stage_name="local") as client:
+        ratios, _ = unauthenticated_ratios(client, rounds=1)
+    return ratios
+
+
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args):
+                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
     lines = ["| # | figure | measured | target |", "| --- | --- | --- | --- |"]
+    worst = max(edge, key=edge.get)
+    lines.append(f"| 0 | an unauthenticated 1 MiB request built to cost the most ({len(edge)} kinds), against `json.loads` "
+                 f"of a valid 1 MiB body (best of 3 each) | worst {edge[worst]:.1f} × ({worst}) | at most 3 × |")
     for n, row in dispatch_rows.items():
         if n == "10 filtered":
             lines.append(f"| 1 | the same, 10 webhooks with filters (5 keep it out, 5 let it through) | {calls(row)} | "

@@ -61,7 +61,7 @@ def round_trip(seconds, *clients):
 def in_process_stack():
     """Moto in this process, with the stack's resources; returns (services, created, mock)."""
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1",
-                      WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8")
+                      WEBHOOK_ALLOW_NETWORKS="127.0.0.0/8", WEBHOOK_DESTINATIONS="allowed-only")
     os.environ.pop("AWS_ENDPOINT_URL", None)
     os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     from moto import mock_aws

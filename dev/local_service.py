@@ -91,7 +91,7 @@ def start_local_service(settings=None, not_inherited=NOT_INHERITED):
     settings = settings or {}
     port = free_port()
     env = {**os.environ, "PORT": str(port), "INEVENT_DEV_TOKEN": ADMIN_TOKEN, "RETRY_SCHEDULE": "0s,1s,1s",
-           **settings}
+           "WEBHOOK_DESTINATIONS": "allowed-only", **settings}  # tests and benchmarks never send off this machine
     for name in not_inherited:
         if name not in settings:
             env.pop(name, None)

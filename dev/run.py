@@ -195,12 +195,22 @@ def state_folder(env, fresh=False):
     value = env.get("LOCAL_STATE_DIR", str(ROOT / ".local-state"))
     if not value:
         return None
-    folder = pathlib.Path(value).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
+    from dev.local_aws.state import private_folder
+
+    folder = private_folder(pathlib.Path(value).resolve())
     if fresh:
         for saved in folder.glob(STATE_FILES):  # only its own files: the folder may be the user's
             saved.unlink()
     return folder
+
+
+def receivers(env):
+    """The banner's line on where webhooks may point, and how to reach real endpoints."""
+    allowed = env["WEBHOOK_ALLOW_NETWORKS"]
+    if env.get("WEBHOOK_DESTINATIONS") == "allowed-only":
+        return (f"{allowed or 'nowhere'} only (WEBHOOK_DESTINATIONS=allowed-only; "
+                "set WEBHOOK_DESTINATIONS=public to reach real endpoints too)")
+    return f"public addresses{' and ' + allowed if allowed else ' only'}"
 
 
 def main(argv=None):
@@ -209,6 +219,8 @@ def main(argv=None):
     fresh = parser.parse_args(argv).fresh
     run = LocalRun(os.environ)
     run.env.setdefault("WEBHOOK_ALLOW_NETWORKS", LOOPBACK_NETWORKS)  # an empty value counts as set
+    # Nothing leaves this machine unless the developer says so (tests and benchmarks start this too).
+    run.env.setdefault("WEBHOOK_DESTINATIONS", "allowed-only")
     check_local_settings(run.env)
     port = int(run.env.get("PORT") or 8000)
     run.close_to_webhooks(port)
@@ -253,7 +265,7 @@ def main(argv=None):
             f"AWS_ENDPOINT_URL_DYNAMODB={run.env.get('AWS_ENDPOINT_URL_DYNAMODB', '')} AWS_ACCESS_KEY_ID=local "
             f"AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION={run.env.get('AWS_DEFAULT_REGION', '')} "
             f"WEBHOOKS_TABLE={run.env['WEBHOOKS_TABLE']}\n"
-            f"  receivers may be on: {run.env['WEBHOOK_ALLOW_NETWORKS'] or 'public addresses only'}\n"
+            f"  receivers may be on: {receivers(run.env)}\n"
             f"  worker pid:       {worker.pid}\n"
             f"Ready. Press Ctrl-C to stop.",
             flush=True,

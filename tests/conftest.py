@@ -36,6 +36,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("WEBHOOK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
+    monkeypatch.setenv("WEBHOOK_DESTINATIONS", "allowed-only")  # tests never send off this machine
     with mock_aws():
         created = create_resources(boto3.client("dynamodb"), boto3.client("sqs"))
         for name, value in service_environment(created).items():

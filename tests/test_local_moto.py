@@ -301,3 +301,20 @@ def test_the_patches_can_be_switched_off():
     assert patches.apply(environ={patches.SWITCH: "off"}, moto_version=patches.WRITTEN_FOR, warn=said.append) == []
     assert said == []
 
+
+
+@pytest.mark.parametrize("method", ["OPTIONS", "POST"])
+def test_a_web_page_of_another_origin_gets_no_cors_permission(endpoint, method):
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(endpoint + "/", method=method, data=b"" if method == "POST" else None, headers={
+        "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "x-amz-target,content-type,authorization",
+        "X-Amz-Target": "DynamoDB_20120810.ListTables", "Content-Type": "application/x-amz-json-1.0"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            headers = answer.headers
+    except urllib.error.HTTPError as error:
+        headers = error.headers
+    assert not [name for name in headers if name.lower().startswith("access-control-allow")]

@@ -3,10 +3,11 @@
 import ipaddress
 import json
 import socket
+import time
 
 import pytest
 
-from chalicelib.destinations import DestinationPolicy, InvalidURL, UnsafeDestination
+from chalicelib.destinations import NOT_PUBLIC, DestinationPolicy, InvalidURL, UnsafeDestination
 from chalicelib.services import get_services
 from tests.conftest import stored_message
 
@@ -152,3 +153,81 @@ def test_a_delivery_connects_to_the_address_it_checked_with_the_name_in_host(api
     (request,) = receiver.requests  # the system's resolver does not know this name: ours was used
     assert request.headers["host"] == f"hooks.example.test:{port}"
     assert dns.asked.count("hooks.example.test") == 2  # at creation, and again at delivery
+
+
+# Tests never leave the machine (issue 19): WEBHOOK_DESTINATIONS=allowed-only, as every fixture sets it.
+PUBLIC_LITERAL = "http://93.184.216.34/hook"
+
+
+def test_under_allowed_only_a_public_address_is_refused_at_creation(api):
+    status, body = api.call("webhook.create", eventID="1234", url=PUBLIC_LITERAL, type="activityEnrollment")
+    assert status == 400 and body["error"]["code"] == "unsafe_url"
+    assert "WEBHOOK_DESTINATIONS=allowed-only" in body["error"]["message"]
+
+
+def test_under_allowed_only_a_public_address_is_refused_at_delivery(api, settings, worker):
+    settings(WEBHOOK_DESTINATIONS="public")  # a literal address: created without a lookup, nothing sent
+    webhook = api.create(PUBLIC_LITERAL)
+    settings(WEBHOOK_DESTINATIONS="allowed-only")
+    api.dispatch()
+    worker.run()
+    status, body = api.call("webhook.deliveries", http="GET", webhookID=webhook["webhookID"])
+    (attempt,) = body["data"][0]["attempts"]
+    assert attempt["statusCode"] is None and "WEBHOOK_DESTINATIONS=allowed-only" in attempt["error"]
+
+
+def test_the_service_reaches_public_addresses_by_default():
+    from chalicelib.destinations import DestinationPolicy
+    from chalicelib.settings import Settings
+
+    assert Settings.from_env({}).allowed_destinations_only is False
+    assert Settings.from_env({"WEBHOOK_DESTINATIONS": "allowed-only"}).allowed_destinations_only is True
+    assert DestinationPolicy().check(PUBLIC_LITERAL).address == "93.184.216.34"  # checked, not sent
+
+
+def test_make_run_says_that_it_reaches_only_loopback_and_how_to_reach_real_endpoints():
+    from dev.run import receivers
+
+    line = receivers({"WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128", "WEBHOOK_DESTINATIONS": "allowed-only"})
+    assert "127.0.0.0/8,::1/128 only" in line and "WEBHOOK_DESTINATIONS=public" in line
+
+
+# Name lookups at creation (issue 19): the delivery deadline, and one answer whatever the reason.
+class SlowDNS:
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def __call__(self, host, port, *args):
+        time.sleep(self.seconds)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+
+def test_a_slow_name_lookup_at_creation_ends_at_the_delivery_deadline(api, settings):
+    settings(DELIVERY_TIMEOUT_SECONDS="0.5", WEBHOOK_ALLOW_NETWORKS="")
+    services = get_services()
+    services.__dict__["policy"] = DestinationPolicy((), resolver=SlowDNS(5), lookup_timeout=0.5)
+    started = time.monotonic()
+    status, body = api.call("webhook.create", eventID="1", type="activityEnrollment", url="http://slow.example.test/x")
+    assert time.monotonic() - started < 3
+    assert (status, body["error"]["code"], body["error"]["message"]) == (400, "unsafe_url", NOT_PUBLIC)
+
+
+def test_the_service_gives_its_policy_the_delivery_deadline(settings):
+    settings(DELIVERY_TIMEOUT_SECONDS="0.5")
+    policy = get_services().policy
+    slow = DestinationPolicy((), resolver=SlowDNS(5), lookup_timeout=policy.lookup_timeout)
+    assert policy.lookup_timeout == 0.5
+    with pytest.raises(UnsafeDestination):
+        slow.check("http://slow.example.test/")
+
+
+@pytest.mark.parametrize("answers", [["10.0.0.7"], [], ["93.184.216.34", "169.254.169.254"]],
+                         ids=["private", "unresolved", "one private among public"])
+def test_a_name_that_is_not_public_gets_one_message_whatever_the_reason(answers):
+    dns = FakeDNS(**({"internal.example.test": answers} if answers else {}))
+    with pytest.raises(UnsafeDestination) as refused:
+        DestinationPolicy(resolver=dns).check("http://internal.example.test/")
+    assert refused.value.message == NOT_PUBLIC
+    with pytest.raises(UnsafeDestination) as timed_out:
+        DestinationPolicy(resolver=SlowDNS(2), lookup_timeout=0.05).check("http://internal.example.test/")
+    assert timed_out.value.message == NOT_PUBLIC

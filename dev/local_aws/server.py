@@ -1,5 +1,6 @@
 """The moto server that backs the local run: moto's own WSGI app on waitress, behind the
 long-poll middleware (long_polls.py), made quicker by patches.py, its data kept by state.py.
+It answers no cross-origin request: moto's global CORS is off.
 
 The server is waitress, which keeps HTTP connections open between requests (werkzeug's
 development server closes every one, so each AWS call paid for a new connection and thread).
@@ -15,6 +16,7 @@ import argparse
 import logging
 
 import waitress
+from moto.moto_server import werkzeug_app
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
 from dev.local_aws import corrections, patches, state
@@ -32,6 +34,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     corrections.apply()
     patches.apply()
+    # moto answers CORS preflights from any origin: a web page in the developer's browser that
+    # found the port could read the table (signing secrets) or write a token. Boto3 needs no CORS.
+    # (moto reads MOTO_DISABLE_GLOBAL_CORS when it is imported; this is the same switch, set late.)
+    werkzeug_app.DISABLE_GLOBAL_CORS = True
     logging.getLogger("waitress").setLevel(logging.ERROR)
     app = OneAtATime(DomainDispatcherApplication(create_backend_app))
     if args.state:

@@ -15,13 +15,16 @@ the process forks; a child pickles the data as it was at that instant, so the se
 held up while it is written.
 """
 
+import contextlib
 import importlib
 import io
 import os
 import pathlib
 import pickle
 import signal
+import stat
 import sys
+import tempfile
 import threading
 import time
 
@@ -63,21 +66,61 @@ def snapshot():
     return out.getvalue()
 
 
+def private_folder(folder):
+    """Make ``folder`` (and its parents) if needed, readable by this user alone (0700): the state
+    holds signing secrets and token hashes."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if folder.stat().st_uid == os.getuid():
+        folder.chmod(0o700)
+    return folder
+
+
 def write(path, data):
-    """Replace the file at ``path`` with ``data`` in one step, so a crash leaves the old or the new."""
+    """Replace the file at ``path`` with ``data`` in one step, so a crash leaves the old or the new.
+
+    The file is 0600, in a 0700 folder, and written first to a new temporary file (made with
+    O_EXCL and O_NOFOLLOW by ``tempfile.mkstemp``): a symbolic link planted where the data goes
+    is replaced, never written through."""
     path = pathlib.Path(path)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    private_folder(path.parent)
+    handle, partial = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+
+
+def _read_own_file(path):
+    """The bytes of ``path``, if this user owns it and no one else can write it; None if there is
+    no file. A symbolic link is not followed."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path} cannot be opened ({exc.strerror}; a symbolic link is not followed)") from None
+    with os.fdopen(handle, "rb") as file:
+        info = os.fstat(file.fileno())
+        if info.st_uid != os.getuid():
+            raise StateError(f"{path} belongs to another user (uid {info.st_uid}), so it is not loaded: what it "
+                             "holds could run code here. Remove it, or set LOCAL_STATE_DIR to a folder of your own")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise StateError(f"{path} can be written by other users, so it is not loaded: what it holds could "
+                             "run code here. If you trust it: chmod 600 it")
+        return file.read()
 
 
 def load(path):
     """Put the backends saved at ``path`` back into moto; returns False if there is no file.
     Raises StateError for a file this moto cannot read."""
     path = pathlib.Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    data = _read_own_file(path)
+    if data is None:
         return False
     try:
         saved = pickle.loads(data)
