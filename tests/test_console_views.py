@@ -104,7 +104,8 @@ def test_health_shows_in_the_table_and_the_webhook_view(console, service, event)
         failing = create(service, event, "http://127.0.0.1:9/failing", type="activityDismissal")
         dispatch(service, event, type="activityDismissal")
         for _ in range(100):  # the health is read when the table loads: after the first failed attempt
-            if service.call("webhook.stats", ADMIN, webhookID=failing)[1].get("failingSince"):
+            stats = service.call("webhook.stats", ADMIN, webhookID=failing)[1]
+            if stats.get("failingSince") and stats.get("heldToShare"):
                 break
             console.wait_for_timeout(100)
         sign_in(console, event)
@@ -114,10 +115,14 @@ def test_health_shows_in_the_table_and_the_webhook_view(console, service, event)
         expect(health).to_contain_text("last success 2")
         expect(row(console, failing).locator(".health")).to_contain_text("failing since")
         expect(row(console, failing).locator(".health")).to_contain_text("no success yet")
+        # A failing endpoint is held to its share of the delivery capacity (section 16), and says why.
+        expect(row(console, failing).locator(".health")).to_contain_text(re.compile(r"held to its share since .* \(failing"))
+        expect(row(console, healthy).locator(".health")).not_to_contain_text("held to its share")
         open_log(console, healthy)
         view = console.get_by_role("definition")
         expect(console.locator("#detail .health-list")).to_contain_text("Success rate100%")
         expect(view.filter(has_text="p50")).to_have_count(1)
+        expect(console.locator("#detail .health-list")).to_contain_text("Sharenot held")
 
 
 def test_a_webhook_the_service_disabled_says_why(console, service, event):

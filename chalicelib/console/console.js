@@ -304,6 +304,7 @@ function healthLines(stats) {
   if (stats.p50DurationMs !== null) lines.push({ text: `latency p50 ${stats.p50DurationMs} ms · p95 ${stats.p95DurationMs} ms` });
   lines.push({ text: stats.lastSuccessDate ? "last success " + when(stats.lastSuccessDate) : "no success yet" });
   if (stats.failingSince) lines.push({ text: "failing since " + when(stats.failingSince), bad: true });
+  if (stats.heldToShare) lines.push({ text: heldLine(stats.heldToShare), bad: true });
   if (stats.pending || stats.skipped) lines.push({ text: `${stats.pending} pending · ${stats.skipped} skipped` });
   return lines;
 }
@@ -473,9 +474,15 @@ function healthList(stats) {
     ["Last success", stats.lastSuccessDate ? when(stats.lastSuccessDate) : "none yet"],
     ["Failing since", stats.failingSince ? when(stats.failingSince) : "not failing"],
   ];
+  rows.push(["Share", stats.heldToShare ? heldLine(stats.heldToShare) : "not held: it takes what it needs"]);
   const told = toldLine(stats);
   if (told) rows.push(["Told", told]);
   return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
+}
+
+// Section 16: a slow or failing endpoint is held to its share of the delivery capacity.
+function heldLine(held) {
+  return `held to its share since ${when(held.since)} (${held.reason}): its messages wait their turn, none is lost`;
 }
 
 // Issue 23: when the service disables a webhook, a webhookDisabled message goes to the other
