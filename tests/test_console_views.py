@@ -122,7 +122,7 @@ def test_health_shows_in_the_table_and_the_webhook_view(console, service, event)
         view = console.get_by_role("definition")
         expect(console.locator("#detail .health-list")).to_contain_text("Success rate100%")
         expect(view.filter(has_text="p50")).to_have_count(1)
-        expect(console.locator("#detail .health-list")).to_contain_text("Sharenot held")
+        expect(console.locator("#detail .health-list")).not_to_contain_text("held to its share")
 
 
 def test_a_webhook_the_service_disabled_says_why(console, service, event):

@@ -474,7 +474,7 @@ function healthList(stats) {
     ["Last success", stats.lastSuccessDate ? when(stats.lastSuccessDate) : "none yet"],
     ["Failing since", stats.failingSince ? when(stats.failingSince) : "not failing"],
   ];
-  rows.push(["Share", stats.heldToShare ? heldLine(stats.heldToShare) : "not held: it takes what it needs"]);
+  if (stats.heldToShare) rows.push(["Share", heldLine(stats.heldToShare)]);
   const told = toldLine(stats);
   if (told) rows.push(["Told", told]);
   return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
