@@ -14,7 +14,7 @@ from chalicelib.errors import NotFound
 from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.http_headers import with_security_headers
 from chalicelib.services import get_services
-from chalicelib.settings import delivery_queue_name
+from chalicelib.settings import delivery_queue_name, erasure_queue_name
 
 
 class WebhooksApp(Chalice):
@@ -51,7 +51,6 @@ def security_headers(event, get_response):
 
 # Every verb reaches the API routes, so that a wrong one gets the contract's 405, not API Gateway's.
 ALL_VERBS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
-ERASURE_QUEUE_NAME = "inevent-webhooks-erasures"  # as named in .chalice/resources.json
 
 
 @app.route("/", methods=["GET"])
@@ -113,7 +112,7 @@ def deliver(event):
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-@app.on_sqs_message(queue=ERASURE_QUEUE_NAME, batch_size=1)
+@app.on_sqs_message(queue=erasure_queue_name(), batch_size=1)  # each stage's own (settings.py)
 def erase_person(event):
     context = event.context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None

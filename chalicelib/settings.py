@@ -21,6 +21,7 @@ MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contr
 
 # The prod stage's delivery queue (.chalice/resources.json names it after the stack).
 DEFAULT_DELIVERY_QUEUE_NAME = "inevent-webhooks-deliveries.fifo"
+DEFAULT_ERASURE_QUEUE_NAME = "inevent-webhooks-erasures"  # the prod stage's, as .chalice/resources.json names it
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*$")
@@ -38,6 +39,13 @@ def delivery_queue_name(environ=None):
     """
     env = os.environ if environ is None else environ
     return env.get("DELIVERY_QUEUE_NAME") or DEFAULT_DELIVERY_QUEUE_NAME
+
+
+def erasure_queue_name(environ=None):
+    """The name of the queue the erasure function's SQS event source reads: each stage names its
+    own (``ERASURE_QUEUE_NAME``), read as :func:`delivery_queue_name` is; unset, the prod stage's."""
+    env = os.environ if environ is None else environ
+    return env.get("ERASURE_QUEUE_NAME") or DEFAULT_ERASURE_QUEUE_NAME
 
 
 def parse_duration(text):

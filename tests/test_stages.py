@@ -1,4 +1,4 @@
-"""Each stage of `chalice deploy` wires its own delivery queue, the one its roles may read."""
+"""Each stage of `chalice deploy` wires its own delivery and erasure queues, the ones its roles may read."""
 
 import json
 import pathlib
@@ -20,19 +20,20 @@ print(*[source.queue for source in app.event_sources if hasattr(source, 'queue')
 """
 
 
-def granted_queue(stage):
-    """The queue that the stage's delivery function may receive from (its chalice deploy policy)."""
-    policy = json.loads((ROOT / ".chalice" / f"policy-deliver-{stage}.json").read_text())
+def granted_queue(stage, function="deliver"):
+    """The queue that the stage's function may receive from (its chalice deploy policy)."""
+    policy = json.loads((ROOT / ".chalice" / f"policy-{function}-{stage}.json").read_text())
     (statement,) = [s for s in policy["Statement"] if "sqs:ReceiveMessage" in s["Action"]]
     return statement["Resource"].rsplit(":", 1)[1]
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_the_delivery_function_of_each_stage_reads_that_stages_own_queue(stage):
+def test_the_delivery_and_erasure_functions_of_each_stage_read_that_stages_own_queues(stage):
     queue = subprocess.run([sys.executable, "-c", QUEUE_AS_CHALICE_SEES_IT, stage], cwd=ROOT, capture_output=True,
                            text=True, check=True, env={"PATH": "", "AWS_DEFAULT_REGION": "us-east-1"}).stdout.split()
-    assert queue == [granted_queue(stage)]
-    assert queue == [{"dev": "inevent-webhooks-dev-deliveries.fifo", "prod": "inevent-webhooks-deliveries.fifo"}[stage]]
+    assert queue == [granted_queue(stage), granted_queue(stage, "erase-person")]
+    assert queue == {"dev": ["inevent-webhooks-dev-deliveries.fifo", "inevent-webhooks-dev-erasures"],
+                     "prod": ["inevent-webhooks-deliveries.fifo", "inevent-webhooks-erasures"]}[stage]
 
 
 @pytest.mark.parametrize("stage", ["dev", "prod"])

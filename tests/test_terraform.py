@@ -73,7 +73,7 @@ def test_every_function_runs_on_a_runtime_aws_still_creates_with_active_tracing(
 
     resources = json.loads((terraform_dir / "chalice.tf.json").read_text())["resource"]
     functions = resources["aws_lambda_function"]
-    assert len(functions) == 3
+    assert len(functions) == 4  # api_handler, platform_event, deliver, erase_person
     for function in functions.values():
         assert_creatable(function["runtime"])
         assert "python313-x86_64" in function["layers"][0]
