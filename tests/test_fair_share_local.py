@@ -11,8 +11,11 @@ def test_a_quiet_webhook_is_not_held_up_by_a_slow_ones_backlog():
     assert beside["arrived"] == alone["arrived"] == 20
     # Wide margins (a shared machine): without fair sharing the quiet ones wait for a whole
     # round of the slow endpoint's 3 s attempts behind its backlog.
-    assert beside["median"] <= alone["median"] + 1.0, figures
-    assert beside["max"] <= alone["max"] + 4.0, figures
+    # Contract 16 allows 1 s at the median and 4 s at most at full size (make neighbour measures
+    # that); here, on a shared machine, twice that beside the quiet webhook's own figures alone.
+    # Without the share, the quiet messages wait behind the whole backlog (tens of seconds).
+    assert beside["median"] <= alone["median"] + 2.0, figures
+    assert beside["max"] <= alone["max"] + 8.0, figures
     assert figures["slow_arrived"] == 160 and figures["slow_delivered"] == 160, figures
     assert figures["slow_failed"] == 0 and figures["slow_attempts"] == 160, figures
     assert figures["slow_in_order"], figures
