@@ -11,11 +11,9 @@ written for (``WRITTEN_FOR``); with any other moto they are skipped with one war
 The upstream report for each is in docs/emulator.md.
 """
 
-import os
-import sys
 import time
 
-from dev.local_aws.patches import WRITTEN_FOR
+from dev.local_aws.patches import WRITTEN_FOR, in_force
 
 SWITCH = "LOCAL_MOTO_CORRECTIONS"  # "off" turns them off
 _applied = set()
@@ -64,28 +62,14 @@ CORRECTIONS = (fifo_receive_in_group_order,)
 
 
 def apply(environ=None, moto_version=None, warn=None):
-    """Apply every correction once per process, unless ``LOCAL_MOTO_CORRECTIONS=off`` in
-    ``environ`` (default: the process environment) or ``moto_version`` (default: the installed
-    moto's) is not ``WRITTEN_FOR``, in which case one warning goes to ``warn`` (default: standard
-    error). Returns the names of the corrections in force."""
-    environ = os.environ if environ is None else environ
-    if environ.get(SWITCH, "").strip().lower() == "off":
-        return []
-    if moto_version is None:
-        import moto
-
-        moto_version = moto.__version__
-    if moto_version != WRITTEN_FOR:
-        (warn or _to_stderr)(f"the moto corrections were written for moto {WRITTEN_FOR}, and this is moto "
-                             f"{moto_version}: they are not applied; check docs/emulator.md's reports against "
-                             f"this moto ({SWITCH}=off silences this)")
+    """Apply every correction once per process, unless ``LOCAL_MOTO_CORRECTIONS=off`` or the moto
+    is not ``WRITTEN_FOR`` (:func:`dev.local_aws.patches.in_force`). Returns the names of the
+    corrections in force."""
+    if not in_force(SWITCH, ("the moto corrections", "check docs/emulator.md's reports against this moto"),
+                    environ, moto_version, warn):
         return []
     for correction in CORRECTIONS:
         if correction.__name__ not in _applied:
             correction()
             _applied.add(correction.__name__)
     return [correction.__name__ for correction in CORRECTIONS]
-
-
-def _to_stderr(message):
-    print(message, file=sys.stderr, flush=True)

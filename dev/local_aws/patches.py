@@ -197,22 +197,30 @@ PATCHES = (faster_clock, partition_queries, static_lookups_once, receipt_handles
            attribute_values_as_they_are, item_size_checked_once)
 
 
-def apply(environ=None, moto_version=None, warn=None):
-    """Apply every patch, unless ``LOCAL_MOTO_PATCHES=off`` in ``environ`` (default: the process
-    environment) or ``moto_version`` (default: the installed moto's) is not ``WRITTEN_FOR``, in
-    which case one warning goes to ``warn`` (default: standard error). Returns the names of the
-    patches applied."""
+def in_force(switch, why_skipped, environ=None, moto_version=None, warn=None):
+    """Whether changes of moto's internals written for ``WRITTEN_FOR`` may be applied: not when
+    ``switch`` is ``off`` in ``environ`` (default: the process environment), nor under another
+    moto (default: the installed one), which says ``why_skipped`` once to ``warn`` (default:
+    standard error)."""
     environ = os.environ if environ is None else environ
-    if environ.get(SWITCH, "").strip().lower() == "off":
-        return []
+    if environ.get(switch, "").strip().lower() == "off":
+        return False
     if moto_version is None:
         import moto
 
         moto_version = moto.__version__
     if moto_version != WRITTEN_FOR:
-        (warn or _to_stderr)(f"the local moto server's patches were written for moto {WRITTEN_FOR}, and this is "
-                             f"moto {moto_version}: they are not applied (the local run works, only slower; "
-                             f"{SWITCH}=off silences this)")
+        (warn or _to_stderr)(f"{why_skipped[0]} were written for moto {WRITTEN_FOR}, and this is moto {moto_version}: "
+                             f"they are not applied ({why_skipped[1]}; {switch}=off silences this)")
+        return False
+    return True
+
+
+def apply(environ=None, moto_version=None, warn=None):
+    """Apply every patch, unless ``LOCAL_MOTO_PATCHES=off`` or the moto is not ``WRITTEN_FOR``
+    (:func:`in_force`). Returns the names of the patches applied."""
+    if not in_force(SWITCH, ("the local moto server's patches", "the local run works, only slower"),
+                    environ, moto_version, warn):
         return []
     for patch in PATCHES:
         patch()
