@@ -98,9 +98,7 @@ def _watch_held(service, webhook_id, held):
         time.sleep(0.5)
 
 
-def _check_slow(service, webhook_id, receiver, count):
-    """Every message to the slow webhook delivered, none failed, each with one attempt, and each
-    person's sequence 1 (holding back used no attempt and no sequence number)."""
+def _all_records(service, webhook_id):
     records, cursor = [], None
     while True:
         params = {"webhookID": webhook_id, "limit": 200, **({"cursor": cursor} if cursor else {})}
@@ -109,7 +107,20 @@ def _check_slow(service, webhook_id, receiver, count):
         records += page["data"]
         cursor = page["cursor"]
         if not cursor:
+            return records
+
+
+def _check_slow(service, webhook_id, receiver, count):
+    """Every message to the slow webhook delivered, none failed, each with one attempt, and each
+    person's sequence 1 (holding back used no attempt and no sequence number)."""
+    # A record is written just after its endpoint answers: the last ones may still be on their way.
+    deadline = time.monotonic() + 10
+    while True:
+        records = _all_records(service, webhook_id)
+        finished = sum(r["status"] in ("delivered", "failed") for r in records)
+        if finished >= count or time.monotonic() > deadline:
             break
+        time.sleep(0.2)
     bodies = [r.json() for r in receiver.successes()]
     people = {}
     for body in bodies:
