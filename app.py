@@ -8,11 +8,12 @@ import threading
 
 from chalice import Chalice, Response
 
-from chalicelib import api, console, tracing
+from chalicelib import console, tracing
+from chalicelib.api import edge
+from chalicelib.api.http_headers import with_security_headers
 from chalicelib.catalog import PLATFORM_TYPES
+from chalicelib.dispatch.fanout import PLATFORM_SOURCE, handle_platform_event
 from chalicelib.errors import NotFound
-from chalicelib.fanout import PLATFORM_SOURCE, handle_platform_event
-from chalicelib.http_headers import with_security_headers
 from chalicelib.services import get_services
 from chalicelib.settings import delivery_queue_name, erasure_queue_name
 
@@ -86,12 +87,12 @@ def favicon():
 
 @app.route("/api", methods=ALL_VERBS, content_types=["*/*"])
 def call_platform_style():
-    return api.handle(app.current_request, get_services)
+    return edge.handle(app.current_request, get_services)
 
 
 @app.route("/api/{method}", methods=ALL_VERBS, content_types=["*/*"])
 def call_path_style(method):
-    return api.handle(app.current_request, get_services, path_method=method)
+    return edge.handle(app.current_request, get_services, path_method=method)
 
 
 @app.on_cw_event({"source": [PLATFORM_SOURCE], "detail-type": list(PLATFORM_TYPES)})

@@ -1,4 +1,4 @@
-"""Domain errors. Only the HTTP edge (chalicelib.api) turns them into status codes."""
+"""Domain errors. Only the HTTP edge (chalicelib.api.edge) turns them into status codes."""
 
 
 class ServiceError(Exception):

@@ -12,21 +12,21 @@ import botocore
 from botocore.config import Config
 
 from chalicelib import tracing
-from chalicelib.sender import USER_AGENT, HttpSender
-from chalicelib.delivery_hooks import Admissions
-from chalicelib.delivery_log import DeliveryLog
-from chalicelib.delivery_queue import DeliveryQueue
-from chalicelib.destinations import DestinationPolicy
-from chalicelib.erasure import ErasureJob, Erasures
-from chalicelib.fair_share import FairShare
-from chalicelib.idempotency import DispatchIdempotency
-from chalicelib.notices import Notices
-from chalicelib.rate_limits import RateLimiter
+from chalicelib.api.idempotency import DispatchIdempotency
+from chalicelib.api.rate_limits import RateLimiter
+from chalicelib.delivery.destinations import DestinationPolicy
+from chalicelib.delivery.fair_share import FairShare
+from chalicelib.delivery.hooks import Admissions
+from chalicelib.delivery.log import DeliveryLog
+from chalicelib.delivery.queue import DeliveryQueue
+from chalicelib.delivery.sender import USER_AGENT, HttpSender
+from chalicelib.delivery.webhook_rates import WebhookRateLimits
+from chalicelib.delivery.worker import DeliveryWorker
+from chalicelib.dispatch.notices import Notices
 from chalicelib.settings import Settings
-from chalicelib.token_store import TokenStore
-from chalicelib.webhook_store import WebhookStore
-from chalicelib.webhook_rates import WebhookRateLimits
-from chalicelib.worker import DeliveryWorker
+from chalicelib.store.erasure import ErasureJob, Erasures
+from chalicelib.store.tokens import TokenStore
+from chalicelib.store.webhooks import WebhookStore
 
 # Requests are built by this code, never from a caller's input as it came, and every shape is
 # exercised by the tests against moto, which validates them too: botocore's own validation of
@@ -101,9 +101,9 @@ class Services:
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery_hooks.py), in turn: a webhook's own
-        rate limit (section 14, chalicelib/webhook_rates.py), then fair sharing, which holds a slow or
-        failing webhook to its share of the delivery capacity (section 16, chalicelib/fair_share.py)."""
+        """Asked before each delivery attempt (chalicelib/delivery/hooks.py), in turn: a webhook's own
+        rate limit (section 14, chalicelib/delivery/webhook_rates.py), then fair sharing, which holds a slow or
+        failing webhook to its share of the delivery capacity (section 16, chalicelib/delivery/fair_share.py)."""
         s = self.settings
         return Admissions(WebhookRateLimits(self.dynamodb, s.table_name),
                           FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,

@@ -14,11 +14,11 @@ import argparse
 import sys
 import time
 
+from chalicelib.api.webhook_methods import issue_token
 from chalicelib.errors import ServiceError, SettingsError
 from chalicelib.ids import hash_token
-from chalicelib.methods import issue_token
 from chalicelib.services import get_services
-from chalicelib.token_store import MAX_GRANTED, Grant
+from chalicelib.store.tokens import MAX_GRANTED, Grant
 from chalicelib.validation import check_identifier
 
 

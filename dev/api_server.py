@@ -31,7 +31,7 @@ from chalice.cli import create_local_server
 from chalice.cli.factory import CLIFactory
 from chalice.local import ChaliceRequestHandler, ForbiddenError
 
-from chalicelib.api import MAX_BODY_BYTES, METHODS
+from chalicelib.api.edge import MAX_BODY_BYTES, METHODS
 from chalicelib.console import LOCAL_RUN_FLAG
 from chalicelib.errors import MethodNotAllowed, NotFound, PayloadTooLarge, ServiceError
 

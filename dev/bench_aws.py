@@ -84,7 +84,7 @@ def webhooks_for(services, owner_id, count, url, level="event", type="activityEn
     service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
     ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
-    from chalicelib.webhook_store import Webhook
+    from chalicelib.store.webhooks import Webhook
 
     for n in range(count):
         services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",
@@ -153,8 +153,8 @@ def bench_dispatch_requests(services, created, event_id="bench-100"):
     from chalice.test import Client
 
     import app as application
-    from chalicelib.methods import issue_token
-    from chalicelib.token_store import Grant
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.store.tokens import Grant
 
     token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
     counting = Counting(services.dynamodb, services.sqs)
@@ -193,8 +193,8 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
     Call :func:`quicker_moto` first."""
     import boto3
 
-    from chalicelib import delivery_queue
-    from chalicelib.fanout import fan_out
+    from chalicelib.delivery import queue as delivery_queue
+    from chalicelib.dispatch.fanout import fan_out
     from chalicelib.ids import new_id
     from chalicelib.occurrences import Occurrence
 

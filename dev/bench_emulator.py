@@ -78,10 +78,10 @@ def bench_worker_cpu(events=100, webhooks=5):
     from standardwebhooks.webhooks import Webhook as Signer
 
     import app as application
-    from chalicelib.methods import issue_token
+    from chalicelib.api.webhook_methods import issue_token
     from chalicelib.occurrences import delivery_body
     from chalicelib.services import get_services
-    from chalicelib.token_store import Grant
+    from chalicelib.store.tokens import Grant
     from dev.worker import LambdaContext, sqs_event
 
     services = get_services()

@@ -11,18 +11,18 @@ import pathlib
 
 import yaml
 
-from chalicelib.api import METHODS
+from chalicelib.api.edge import METHODS
+from chalicelib.api.idempotency import MAX_KEY_LENGTH
+from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from chalicelib.catalog import CATALOG, TYPE_NAMES
-from chalicelib.delivery_log import STATUSES
-from chalicelib.idempotency import MAX_KEY_LENGTH
-from chalicelib.methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
+from chalicelib.delivery.log import STATUSES
 from dev.generated import write_or_check
 from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
 HEADER = ("# The API's published description (OpenAPI 3.1), written by `python -m dev.openapi` from the method\n"
-          "# registry (chalicelib/registry.py) and the catalog (chalicelib/catalog.py): do not edit it by hand.\n")
+          "# registry (chalicelib/api/registry.py) and the catalog (chalicelib/catalog.py): do not edit it by hand.\n")
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429", "503")
 _ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"}
 _SECONDS = {"type": "string", "pattern": "^[0-9]{1,11}$"}

@@ -1,7 +1,7 @@
 """The schemas of the API's answers and of the delivered bodies, for ``dev/openapi.py``."""
 
 from chalicelib.catalog import LEVELS, SUBJECT_FIELD, TYPE_NAMES
-from chalicelib.delivery_log import STATUSES
+from chalicelib.delivery.log import STATUSES
 
 _STRING = {"type": "string"}
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}

@@ -12,8 +12,8 @@ import sys
 
 import boto3
 
+from chalicelib.dispatch.fanout import PLATFORM_SOURCE, occurrence_from_detail
 from chalicelib.errors import InvalidParameter
-from chalicelib.fanout import PLATFORM_SOURCE, occurrence_from_detail
 
 
 def main(argv=None):

@@ -142,7 +142,7 @@ class LocalRun:
     def route_service_events(self, session, kwargs):
         """The service's own notices (source inevent.webhooks) kept on a queue of their own, where
         ``python -m dev.service_events`` shows them, as the platform's rule would take them."""
-        from chalicelib.notices import NOTICE_SOURCE
+        from chalicelib.dispatch.notices import NOTICE_SOURCE
 
         sqs = session.client("sqs", **kwargs)
         url = sqs.create_queue(QueueName=SERVICE_EVENTS_QUEUE)["QueueUrl"]
@@ -153,10 +153,10 @@ class LocalRun:
         return url
 
     def admin_token(self):
+        from chalicelib.api.webhook_methods import issue_token
         from chalicelib.ids import hash_token
-        from chalicelib.methods import issue_token
         from chalicelib.services import get_services, reset_services
-        from chalicelib.token_store import Grant
+        from chalicelib.store.tokens import Grant
 
         os.environ.update(self.env)
         reset_services()

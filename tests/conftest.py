@@ -9,9 +9,9 @@ from chalice.test import Client
 from moto import mock_aws
 
 import app as application
-from chalicelib.methods import issue_token
+from chalicelib.api.webhook_methods import issue_token
 from chalicelib.services import get_services, reset_services
-from chalicelib.token_store import Grant
+from chalicelib.store.tokens import Grant
 from dev.local_aws import corrections
 from dev.local_service import ADMIN_TOKEN
 from dev.local_service import ROOT as LOCAL_ROOT
@@ -177,7 +177,7 @@ def local_service(start_local_service):
 
 def stored_message(webhook_id, message_id):
     """The delivery log's item for one message, as stored (attributes by their stored names)."""
-    from chalicelib.table import get_item, message_key
+    from chalicelib.store.table import get_item, message_key
 
     services = get_services()
     return get_item(services.dynamodb, services.settings.table_name, message_key(webhook_id, message_id))

@@ -4,7 +4,8 @@ import inspect
 import pathlib
 import re
 
-from chalicelib import destinations, errors
+from chalicelib import errors
+from chalicelib.delivery import destinations
 from dev import api_docs
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import boto3
 import pytest
 
-from chalicelib.api import METHODS
+from chalicelib.api.edge import METHODS
 
 BAD_TEXT = ["", " ", "x" * 5000, "a\x00b", "line\nbreak", "\x7f", "tab\there ", "\ufffe", "a\uffffb"]
 BAD_JSON = [[], {}, True, 1.5, [[1]], {"a": {"b": None}}, "\ud800", float("nan"), float("inf"), -float("inf"),

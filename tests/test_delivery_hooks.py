@@ -1,9 +1,9 @@
-"""The delivery worker's hooks (chalicelib/delivery_hooks.py): admission before each attempt,
+"""The delivery worker's hooks (chalicelib/delivery/hooks.py): admission before each attempt,
 notices when a message is given up or a webhook disabled."""
 
-from chalicelib.delivery_hooks import Admission, Notices
+from chalicelib.delivery.hooks import Admission, Notices
+from chalicelib.delivery.worker import DeliveryWorker
 from chalicelib.services import get_services
-from chalicelib.worker import DeliveryWorker
 from tests.conftest import stored_message
 from tests.test_delivery_promises import receive
 

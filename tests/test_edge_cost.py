@@ -70,7 +70,7 @@ def test_a_well_formed_token_is_looked_up(client):
 
 def test_the_local_runs_chosen_admin_token_is_accepted_whatever_its_form(client, settings):
     from chalicelib.ids import hash_token
-    from chalicelib.token_store import Grant
+    from chalicelib.store.tokens import Grant
 
     settings(INEVENT_DEV_TOKEN="my-dev-token")
     get_services().tokens.put(hash_token("my-dev-token"), Grant(admin=True), "0")

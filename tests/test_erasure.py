@@ -7,8 +7,8 @@ import boto3
 import pytest
 
 import app as application
-from chalicelib.erasure import ErasureJob
 from chalicelib.services import get_services
+from chalicelib.store.erasure import ErasureJob
 from dev.worker import DeliveryPoller
 from tests.conftest import Worker
 

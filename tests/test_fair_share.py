@@ -1,4 +1,4 @@
-"""Fair sharing's admission hook (chalicelib.fair_share), against moto's DynamoDB: a slow or
+"""Fair sharing's admission hook (chalicelib.delivery.fair_share), against moto's DynamoDB: a slow or
 failing webhook is marked and held to its share of batches, a quiet one costs no request, a
 killed worker's lease ends by itself, and a webhook leaves its share when it is fast again."""
 
@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from chalicelib.fair_share import FairShare
-from chalicelib.sender import Attempt
+from chalicelib.delivery.fair_share import FairShare
+from chalicelib.delivery.sender import Attempt
 from chalicelib.services import get_services
 
 FAST = Attempt(status_code=200, duration_ms=20, error=None, response="")

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from chalicelib.delivery.signing import signature_header
 from chalicelib.errors import RateLimited
 from chalicelib.services import get_services
-from chalicelib.signing import signature_header
 
 DAY = 24 * 3600
 

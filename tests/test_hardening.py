@@ -8,8 +8,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectTimeoutError
 
-from chalicelib import worker as worker_module
-from chalicelib.destinations import DestinationPolicy, UnsafeDestination
+from chalicelib.delivery import worker as worker_module
+from chalicelib.delivery.destinations import DestinationPolicy, UnsafeDestination
 from chalicelib.errors import RateLimited
 from chalicelib.services import get_services
 from tests.conftest import stored_message

@@ -12,8 +12,8 @@ import time
 import pytest
 import urllib3
 
-from chalicelib.sender import HttpSender, send, signed_request
-from chalicelib.destinations import DestinationPolicy
+from chalicelib.delivery.destinations import DestinationPolicy
+from chalicelib.delivery.sender import HttpSender, send, signed_request
 from chalicelib.services import get_services
 from tests.conftest import stored_message
 from tests.test_security import FakeDNS

@@ -6,8 +6,8 @@ import socket
 import threading
 import time
 
-from chalicelib.destinations import DestinationPolicy
-from chalicelib.sender import HttpSender, send
+from chalicelib.delivery.destinations import DestinationPolicy
+from chalicelib.delivery.sender import HttpSender, send
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 import app as application
-from chalicelib.notices import NOTICE_EVERY_MS, NOTICE_SOURCE
+from chalicelib.dispatch.notices import NOTICE_EVERY_MS, NOTICE_SOURCE
 from chalicelib.services import get_services
 from dev.receiver import Receiver
 from dev.worker import LambdaContext

@@ -9,7 +9,7 @@ import sys
 import yaml
 from openapi_spec_validator import validate
 
-from chalicelib.api import METHODS
+from chalicelib.api.edge import METHODS
 from chalicelib.catalog import CATALOG
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from chalicelib.destinations import NOT_PUBLIC, DestinationPolicy, InvalidURL, UnsafeDestination
+from chalicelib.delivery.destinations import NOT_PUBLIC, DestinationPolicy, InvalidURL, UnsafeDestination
 from chalicelib.services import get_services
 from tests.conftest import stored_message
 
@@ -177,7 +177,7 @@ def test_under_allowed_only_a_public_address_is_refused_at_delivery(api, setting
 
 
 def test_the_service_reaches_public_addresses_by_default():
-    from chalicelib.destinations import DestinationPolicy
+    from chalicelib.delivery.destinations import DestinationPolicy
     from chalicelib.settings import Settings
 
     assert Settings.from_env({}).allowed_destinations_only is False

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from chalicelib.sender import HttpSender, send, signed_request
-from chalicelib.destinations import DestinationPolicy
-from chalicelib.webhook_store import Webhook
+from chalicelib.delivery.destinations import DestinationPolicy
+from chalicelib.delivery.sender import HttpSender, send, signed_request
+from chalicelib.store.webhooks import Webhook
 from tests.test_security import FakeDNS
 
 

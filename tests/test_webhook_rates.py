@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
+from chalicelib.delivery.webhook_rates import WebhookRateLimits
 from chalicelib.services import get_services
-from chalicelib.webhook_rates import WebhookRateLimits
-from chalicelib.webhook_store import Webhook
+from chalicelib.store.webhooks import Webhook
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
 

@@ -3,9 +3,9 @@ one delivered body per type, the webhook object, a delivery's body and an EventB
 
 import json
 
+from chalicelib.api.webhook_methods import list_types
 from chalicelib.catalog import CATALOG, TYPE_NAMES
-from chalicelib.fanout import PLATFORM_SOURCE
-from chalicelib.methods import list_types
+from chalicelib.dispatch.fanout import PLATFORM_SOURCE
 from dev.api_docs.schemas import field_lines
 from dev.openapi_schemas import ANSWERS
 

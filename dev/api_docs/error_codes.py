@@ -1,9 +1,9 @@
 """Every error code the service answers, in the table of docs/api.md under "Answers and errors"."""
 
 from chalicelib import errors
-from chalicelib.api import MAX_BODY_BYTES
-from chalicelib.destinations import MAX_URL_LENGTH, InvalidURL, UnsafeDestination
-from chalicelib.idempotency import KEEP_SECONDS, MAX_KEY_LENGTH
+from chalicelib.api.edge import MAX_BODY_BYTES
+from chalicelib.api.idempotency import KEEP_SECONDS, MAX_KEY_LENGTH
+from chalicelib.delivery.destinations import MAX_URL_LENGTH, InvalidURL, UnsafeDestination
 from chalicelib.occurrences import MAX_DELIVERED_BODY
 from dev.api_docs.values import MAX_WEBHOOKS
 

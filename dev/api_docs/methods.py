@@ -1,10 +1,10 @@
-"""The method registry (chalicelib/registry.py) in docs/api.md: the lists of read, write and
+"""The method registry (chalicelib/api/registry.py) in docs/api.md: the lists of read, write and
 admin-only methods, the parameter kinds, the methods' index, and for each method the block that
 opens its section (``{{method:NAME}}``) and the one that closes it (``{{answer:NAME}}``). The
 prose between those two is the template's."""
 
-from chalicelib.api import METHODS
-from chalicelib.registry import KINDS, READ
+from chalicelib.api.edge import METHODS
+from chalicelib.api.registry import KINDS, READ
 from dev.api_docs.fill import TemplateError, anchor, placeholders
 from dev.api_docs.schemas import answer_lines
 

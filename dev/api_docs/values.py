@@ -1,17 +1,18 @@
 """The figures docs/api.md gives: limits, defaults and names that the service's code defines, each
 the value of a placeholder of the same meaning, and the retry schedule's table."""
 
-from chalicelib.api import MAX_BODY_BYTES, MAX_FIELDS
+from chalicelib.api.delivery_methods import STATS_WINDOW, TEST_TYPE
+from chalicelib.api.edge import MAX_BODY_BYTES, MAX_FIELDS
+from chalicelib.api.idempotency import KEEP_SECONDS, MAX_KEY_LENGTH
+from chalicelib.api.webhook_methods import ROTATION_OVERLAP_SECONDS
 from chalicelib.catalog import COMPANY_REQUIRED
-from chalicelib.delivery_log import MAX_KEPT_ATTEMPTS, STATUSES
-from chalicelib.delivery_methods import STATS_WINDOW, TEST_TYPE
-from chalicelib.destinations import MAX_URL_LENGTH
-from chalicelib.fanout import PLATFORM_SOURCE
-from chalicelib.idempotency import KEEP_SECONDS, MAX_KEY_LENGTH
-from chalicelib.methods import ROTATION_OVERLAP_SECONDS
+from chalicelib.delivery.destinations import MAX_URL_LENGTH
+from chalicelib.delivery.log import MAX_KEPT_ATTEMPTS, STATUSES
+from chalicelib.delivery.sender import MAX_RESPONSE_BYTES, USER_AGENT
+from chalicelib.delivery.worker import MAX_RETRY_AFTER_SECONDS
+from chalicelib.dispatch.fanout import PLATFORM_SOURCE
+from chalicelib.dispatch.replays import MAX_REPLAYED
 from chalicelib.occurrences import MAX_DELIVERED_BODY
-from chalicelib.replays import MAX_REPLAYED
-from chalicelib.sender import MAX_RESPONSE_BYTES, USER_AGENT
 from chalicelib.settings import (
     DEFAULT_AUTO_DISABLE_AFTER,
     DEFAULT_DELIVERY_TIMEOUT_SECONDS,
@@ -24,10 +25,9 @@ from chalicelib.settings import (
     format_duration,
     parse_retry_schedule,
 )
+from chalicelib.store.tokens import MAX_GRANTED
 from chalicelib.strict_json import MAX_DEPTH
-from chalicelib.token_store import MAX_GRANTED
 from chalicelib.validation import MAX_ID_LENGTH
-from chalicelib.worker import MAX_RETRY_AFTER_SECONDS
 from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
 MAX_WEBHOOKS = Settings.from_env({}).max_webhooks_per_owner

@@ -18,7 +18,7 @@ import math
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import RateLimited
-from chalicelib.table import error_code, get_item, reraise_unavailable, serialize
+from chalicelib.store.table import error_code, get_item, reraise_unavailable, serialize
 
 _MICROS = 1_000_000
 _KEEP_SECONDS = 3600  # an idle limit's item is deleted by the table's TTL this long after it is full again

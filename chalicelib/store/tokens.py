@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from chalicelib.table import get_item, reraise_unavailable, serialize, token_key
+from chalicelib.store.table import get_item, reraise_unavailable, serialize, token_key
 
 MAX_GRANTED = 100  # events plus companies a token may hold (contract, section 10)
 

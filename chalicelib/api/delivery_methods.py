@@ -4,15 +4,15 @@ the delivery log, one message, an endpoint's health, replays and test sends."""
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability
-from chalicelib.delivery_log import FINISHED, STATUSES
-from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.api.registry import READ, Param, method, webhook_id
+from chalicelib.api.webhook_methods import visible_webhook
+from chalicelib.delivery.log import FINISHED, STATUSES
+from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.delivery.sender import send, signed_request
+from chalicelib.dispatch.replays import replay, replayable_since
 from chalicelib.errors import Conflict, InvalidParameter, MissingParameter, NotFound, ServiceError
 from chalicelib.ids import new_id
-from chalicelib.methods import visible_webhook
 from chalicelib.occurrences import delivery_body
-from chalicelib.registry import READ, Param, method, webhook_id
-from chalicelib.replays import replay, replayable_since
-from chalicelib.sender import send, signed_request
 from chalicelib.validation import check_identifier, check_type, check_unix_seconds
 
 logger = observability.logger

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
-from chalicelib.table import (
+from chalicelib.store.table import (
     cancellation_reasons,
     cap_key,
     deserialize,
@@ -53,7 +53,7 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
-    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.fair_share)
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
     held_reason: str | None = None  # why: slow or failing, as its attempts showed
     held_attempt_ms: int | None = None  # how long its attempts took when it was marked
     headers: tuple = ()
@@ -331,7 +331,7 @@ class WebhookStore:
                      {":since": since_ms})
 
     def mark_held(self, webhook_id, since_ms, reason, attempt_ms):
-        """Hold the webhook to its share of the delivery capacity (chalicelib.fair_share); a mark
+        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.fair_share); a mark
         already there is kept."""
         try:
             self._update(webhook_id, "SET heldSince = :since, heldReason = :reason, heldAttemptMs = :ms",

@@ -17,8 +17,6 @@ and the webhookID) and, after SQS's five minutes, the delivery log's record of t
 import hashlib
 import json
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -29,6 +27,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, Unavailable
 from chalicelib.ids import deterministic_id

@@ -41,7 +41,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import observability
 from chalicelib.errors import NotFound
-from chalicelib.table import error_code, reraise_unavailable
+from chalicelib.store.table import error_code, reraise_unavailable
 
 log = observability.logger
 

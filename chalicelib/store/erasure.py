@@ -29,8 +29,15 @@ from botocore.exceptions import ClientError
 
 from chalicelib import observability
 from chalicelib.ids import id_floor, new_id
-from chalicelib.table import (deserialize, error_code, get_item, reraise_unavailable, sequence_key, serialize,
-                              webhook_key)
+from chalicelib.store.table import (
+    deserialize,
+    error_code,
+    get_item,
+    reraise_unavailable,
+    sequence_key,
+    serialize,
+    webhook_key,
+)
 
 log = observability.logger
 

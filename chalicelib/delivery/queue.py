@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import Unavailable
-from chalicelib.table import subject_hash
+from chalicelib.store.table import subject_hash
 
 SQS_BATCH_ENTRIES = 10
 SQS_BATCH_BYTES = 256 * 1024

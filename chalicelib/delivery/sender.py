@@ -8,14 +8,14 @@ from dataclasses import dataclass
 
 # urllib3 is pinned in requirements.txt, so the functions carry their own copy rather than the
 # Lambda runtime's (whatever version its botocore last needed, 1.26 in some runtimes): the
-# deadline (chalicelib/deadlines.py) relies on how urllib3 2 makes connections (the socket is there before the TLS
+# deadline (chalicelib/delivery/deadlines.py) relies on how urllib3 2 makes connections (the socket is there before the TLS
 # handshake), and the tests prove the deadline and the undecoded reads on that version only.
 import urllib3
 
-from chalicelib.deadlines import WATCHED_POOLS, Deadline
+from chalicelib.delivery.deadlines import WATCHED_POOLS, Deadline
+from chalicelib.delivery.destinations import LookupTimedOut, UnsafeDestination
+from chalicelib.delivery.signing import signature_header
 from chalicelib.observability import leave_queries_out_of_http_logs
-from chalicelib.destinations import LookupTimedOut, UnsafeDestination
-from chalicelib.signing import signature_header
 
 USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048

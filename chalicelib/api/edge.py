@@ -10,8 +10,14 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError
 from chalice import Response
 
+from chalicelib import observability, strict_json
+
 # The method modules register their methods on import.
-from chalicelib import delivery_methods, erasure_methods, methods, observability, strict_json  # noqa: F401
+from chalicelib.api import delivery_methods, erasure_methods, webhook_methods  # noqa: F401
+from chalicelib.api.forms import FormError, parse_form
+from chalicelib.api.idempotency import check_key
+from chalicelib.api.receiver_options import json_object
+from chalicelib.api.registry import METHODS
 from chalicelib.errors import (
     Forbidden,
     InternalError,
@@ -21,18 +27,14 @@ from chalicelib.errors import (
     PayloadTooLarge,
     ServiceError,
     Unauthorized,
+    Unavailable,
     UnknownMethod,
     UnknownParameter,
-    Unavailable,
     UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token, is_issued_token
-from chalicelib.forms import FormError, parse_form
-from chalicelib.idempotency import check_key
-from chalicelib.receiver_options import json_object
-from chalicelib.registry import METHODS
 from chalicelib.services import Services
-from chalicelib.token_store import Grant
+from chalicelib.store.tokens import Grant
 from chalicelib.validation import check_identifier
 
 logger = observability.logger

@@ -1,10 +1,10 @@
 """The methods that forget a person (contract, section 15); the erasure itself is in
-``chalicelib.erasure``."""
+``chalicelib.store.erasure``."""
 
+from chalicelib.api.registry import READ, Param, method
 from chalicelib.catalog import COMPANY, EVENT
 from chalicelib.errors import InvalidParameter, MissingParameter, NotFound
-from chalicelib.registry import READ, Param, method
-from chalicelib.token_store import MAX_GRANTED
+from chalicelib.store.tokens import MAX_GRANTED
 
 
 @method("webhook.erasePerson", "Forget a person (admin only): every message about them in the delivery logs of "

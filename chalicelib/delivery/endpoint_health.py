@@ -10,7 +10,7 @@ log = observability.logger
 
 class EndpointHealth:
     """Marks a webhook failing, clears the mark, disables it; handed the webhook store, and the
-    notices to tell when it disables one (chalicelib/delivery_hooks.py)."""
+    notices to tell when it disables one (chalicelib/delivery/hooks.py)."""
 
     def __init__(self, webhooks, auto_disable_after_ms, notices):
         self._webhooks = webhooks

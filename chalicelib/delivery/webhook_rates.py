@@ -6,7 +6,7 @@ seconds, by the worker's clock) written by one conditional UpdateItem: ``ADD`` o
 count is below the limit. A window of ``t`` whole seconds or more touches at most ``t + 1``
 such seconds, so at most ``(t + 1) × rateLimit`` attempts start in it. A full second holds the
 message back until the next one begins: it goes back on the queue (the worker's admission hook,
-chalicelib/delivery_hooks.py), uses no attempt, and keeps its group's order.
+chalicelib/delivery/hooks.py), uses no attempt, and keeps its group's order.
 
 Only a rate-limited webhook pays: one write for each attempt, and one for each time a message
 finds its second full (a refused conditional write is billed as a write too). The counters
@@ -15,8 +15,8 @@ expire by the table's TTL a minute later.
 
 from botocore.exceptions import ClientError
 
-from chalicelib.delivery_hooks import Admission
-from chalicelib.table import error_code, reraise_unavailable
+from chalicelib.delivery.hooks import Admission
+from chalicelib.store.table import error_code, reraise_unavailable
 
 _KEEP_SECONDS = 60
 

@@ -23,11 +23,12 @@ import time
 
 from botocore.exceptions import ClientError
 
-from chalicelib import delivery_hooks, observability
+from chalicelib import observability
 from chalicelib.catalog import NOTICE_TYPES
-from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.delivery import hooks as delivery_hooks
+from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.ids import new_id
-from chalicelib.table import error_code, reraise_unavailable
+from chalicelib.store.table import error_code, reraise_unavailable
 
 log = observability.logger
 
@@ -40,7 +41,7 @@ def _throttle_key(webhook_id):
 
 
 class Notices(delivery_hooks.Notices):
-    """The delivery worker's notices hook (chalicelib/delivery_hooks.py): builds the notices and sends them; handed the webhook store, the delivery queue and log,
+    """The delivery worker's notices hook (chalicelib/delivery/hooks.py): builds the notices and sends them; handed the webhook store, the delivery queue and log,
     the DynamoDB client and table (the throttle), and an EventBridge client and bus."""
 
     def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,

@@ -1,5 +1,5 @@
 """The webhook and token methods, as the platform's users know them (contract, sections 3, 5, 6,
-9 and 11). The delivery log's methods are in ``chalicelib.delivery_methods``.
+9 and 11). The delivery log's methods are in ``chalicelib.api.delivery_methods``.
 
 Each method is a plain function of a context (the caller's grant, the services, the time) and
 its parameters; it returns ``(status, body)`` or raises a ``ServiceError``.
@@ -9,17 +9,17 @@ import json
 from dataclasses import replace
 
 from chalicelib import strict_json
+from chalicelib.api.receiver_options import check_filter, check_headers, check_rate_limit
+from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
-from chalicelib.sender import redacted, signed_request
+from chalicelib.delivery.sender import redacted, signed_request
+from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
-from chalicelib.fanout import fan_out
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
-from chalicelib.receiver_options import check_filter, check_headers, check_rate_limit
-from chalicelib.registry import READ, Param, method, webhook_id
-from chalicelib.token_store import MAX_GRANTED, Grant
+from chalicelib.store.tokens import MAX_GRANTED, Grant
+from chalicelib.store.webhooks import OWNER_FIELD, Webhook
 from chalicelib.validation import check_type
-from chalicelib.webhook_store import OWNER_FIELD, Webhook
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"

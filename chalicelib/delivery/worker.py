@@ -15,13 +15,13 @@ One message, from the queue to its POST and its record:
 3. ``_deliver`` decides, in ``_why_not_send`` (the one place that does), whether the message is
    still to be sent; waits until it is due; asks the **admission** hook; takes the message's
    ``sequence`` (:meth:`DeliveryLog.claim_sequence`, before the POST); POSTs it
-   (chalicelib/sender.py, one deadline per attempt); and writes the attempt's record, one
+   (chalicelib/delivery/sender.py, one deadline per attempt); and writes the attempt's record, one
    conditional write (:meth:`DeliveryLog.record_attempt`), before the group's next message goes.
 4. A message that must come back raises :class:`ComeBackLater`: it is hidden until due
    (ChangeMessageVisibility), and the group's later messages are made visible at once, so SQS
    hands them out again behind it, in order.
 
-Hooks (chalicelib/delivery_hooks.py, wired in chalicelib/services.py): ``admission.admit`` before
+Hooks (chalicelib/delivery/hooks.py, wired in chalicelib/services.py): ``admission.admit`` before
 each attempt, ``admission.done`` after it; ``notices.message_failed`` when a message is given up;
 ``notices.webhook_disabled`` when its endpoint's health disables a webhook.
 
@@ -38,14 +38,14 @@ from dataclasses import dataclass, field
 from threading import Lock
 
 from chalicelib import observability
-from chalicelib.delivery_hooks import Admission, Notices
-from chalicelib.delivery_log import FINISHED
-from chalicelib.delivery_queue import QueuedMessage
-from chalicelib.endpoint_health import EndpointHealth
-from chalicelib.erasure import erased_before
+from chalicelib.delivery.endpoint_health import EndpointHealth
+from chalicelib.delivery.hooks import Admission, Notices
+from chalicelib.delivery.log import FINISHED
+from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.delivery.sender import send, signed_request
 from chalicelib.occurrences import delivery_body
-from chalicelib.sender import send, signed_request
-from chalicelib.webhook_store import Webhook
+from chalicelib.store.erasure import erased_before
+from chalicelib.store.webhooks import Webhook
 
 log = observability.logger
 
@@ -202,7 +202,7 @@ class DeliveryWorker:
         if webhook_item is None or webhook_item["status"] == "removed":
             return "removed"
         if erased_before(webhook_item, message):
-            return "erased"  # about a person erased after it was dispatched (chalicelib.erasure)
+            return "erased"  # about a person erased after it was dispatched (chalicelib.store.erasure)
         if record is not None and (record.status in FINISHED or record.redeliveries > message.redelivery):
             return "finished"
         if webhook_item["status"] != "enabled":
@@ -211,7 +211,7 @@ class DeliveryWorker:
 
     def _reopened(self, message, sent_ms, record):
         """The record of a replay that arrived before its record was reopened (the replay is
-        queued first, then reopened: chalicelib.replays), read again a few times, as it is
+        queued first, then reopened: chalicelib.dispatch.replays), read again a few times, as it is
         reopened a moment after. Raises :class:`ComeBackLater` to look again later; once the
         replay is too old to wait for, the record as it stands."""
         for _ in range(_REOPEN_READS):

@@ -5,11 +5,10 @@ from datetime import datetime, timezone
 
 from chalicelib import observability, strict_json
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
-from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.errors import InvalidParameter, PayloadTooLarge
 from chalicelib.ids import deterministic_id, new_id
 from chalicelib.occurrences import Occurrence, check_body_size
-from chalicelib.receiver_options import passes
 
 logger = observability.logger
 
@@ -24,6 +23,12 @@ def matching_webhooks(occurrence, webhooks):
     if occurrence.company_id is not None and COMPANY in occurrence.type.levels:
         hooks += webhooks.list(COMPANY, occurrence.company_id, occurrence.type.name)
     return hooks
+
+
+def passes(filter, data):
+    """Whether a platform event's ``data`` gets through ``filter``: for every field named, its
+    ID is one of those listed."""
+    return not filter or all(data.get(field) in ids for field, ids in filter.items())
 
 
 def fan_out(occurrence, message_id, webhooks, queue, log, now):

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from chalicelib.delivery_queue import QueuedMessage
+from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.delivery.sender import redacted
 from chalicelib.errors import Conflict, InvalidParameter
 from chalicelib.ids import id_floor
-from chalicelib.sender import redacted
-from chalicelib.table import (
+from chalicelib.store.table import (
     batch_get,
     batch_put,
     deserialize,

@@ -5,15 +5,15 @@
   its group's later messages behind it, in order; it uses no attempt and writes no record.
   ``done(webhook, attempt, batch)`` follows every admitted attempt (``attempt`` None when, once
   admitted, none was made). ``batch`` is the worker's batch, the same object for all its
-  messages: fair sharing counts a webhook's share in batches (chalicelib/fair_share.py). For
+  messages: fair sharing counts a webhook's share in batches (chalicelib/delivery/fair_share.py). For
   per-webhook rate limits (contract, section 14) and fair sharing (section 16); several are
   asked in turn with :class:`Admissions`.
 - **Notices**, told when a message is given up (``message_failed``) and when a webhook's
   health disables it (``webhook_disabled``). For the service's own webhook types (section 15).
 """
 
-from chalicelib.sender import Attempt
-from chalicelib.webhook_store import Webhook
+from chalicelib.delivery.sender import Attempt
+from chalicelib.store.webhooks import Webhook
 
 
 class Admission:
@@ -52,7 +52,7 @@ class Notices:
     """Tells no one."""
 
     def message_failed(self, webhook: Webhook, message, record: dict) -> None:
-        """``message`` (a :class:`chalicelib.delivery_queue.QueuedMessage`) was given up;
+        """``message`` (a :class:`chalicelib.delivery.queue.QueuedMessage`) was given up;
         ``record`` is its last attempt, as the delivery log keeps it, with ``attempts``: how
         many were made."""
 

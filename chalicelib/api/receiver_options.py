@@ -91,8 +91,3 @@ def check_filter(value, webhook_type, level):
         result[field] = list(dict.fromkeys(ids))
     return result or None
 
-
-def passes(filter, data):
-    """Whether a platform event's ``data`` gets through ``filter``: for every field named, its
-    ID is one of those listed."""
-    return not filter or all(data.get(field) in ids for field, ids in filter.items())

@@ -3,13 +3,13 @@
 A replay is queued first and its record reopened after, so that whatever fails, at whatever
 step, every message ends either queued and pending or as it was. A queued replay carries the
 redelivery number its record is about to get; the worker waits a little for the record to be
-reopened, and drops a replay whose record never was (chalicelib.worker). Reopening first and
+reopened, and drops a replay whose record never was (chalicelib.delivery.worker). Reopening first and
 queueing after would strand a record ``pending`` with nothing queued if the queue failed.
 """
 
 from dataclasses import replace
 
-from chalicelib.delivery_log import FINISHED
+from chalicelib.delivery.log import FINISHED
 from chalicelib.errors import Conflict, Unavailable
 
 MAX_REPLAYED = 1000  # a call with ``since`` replays at most this many; call again for more
