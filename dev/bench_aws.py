@@ -84,7 +84,7 @@ def webhooks_for(services, owner_id, count, url, level="event", type="activityEn
     service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
     ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
-    from chalicelib.store.webhooks import Webhook
+    from chalicelib.store.webhook_record import Webhook
 
     for n in range(count):
         services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",

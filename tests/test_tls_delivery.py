@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from chalicelib.delivery.destinations import DestinationPolicy
 from chalicelib.delivery.sender import HttpSender, send, signed_request
-from chalicelib.store.webhooks import Webhook
+from chalicelib.store.webhook_record import Webhook
 from tests.test_security import FakeDNS
 
 

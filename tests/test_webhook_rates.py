@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.delivery.webhook_rates import WebhookRateLimits
 from chalicelib.services import get_services
-from chalicelib.store.webhooks import Webhook
+from chalicelib.store.webhook_record import Webhook
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
 

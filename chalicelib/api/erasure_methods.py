@@ -2,9 +2,9 @@
 ``chalicelib.store.erasure``."""
 
 from chalicelib.api.registry import READ, Param, method
+from chalicelib.api.webhook_methods import events_and_companies
 from chalicelib.catalog import COMPANY, EVENT
-from chalicelib.errors import InvalidParameter, MissingParameter, NotFound
-from chalicelib.store.tokens import MAX_GRANTED
+from chalicelib.errors import NotFound
 
 
 @method("webhook.erasePerson", "Forget a person (admin only): every message about them in the delivery logs of "
@@ -15,12 +15,7 @@ from chalicelib.store.tokens import MAX_GRANTED
         status=202, answer="ErasureStarted", admin=True)
 def erase_person(ctx, params):
     person = params.identifier("personID")
-    events, companies = params.many("eventID", required=False), params.many("companyID", required=False)
-    if not events and not companies:
-        raise MissingParameter("give one or more eventID or companyID", field="eventID")
-    if len(events) + len(companies) > MAX_GRANTED:
-        raise InvalidParameter(f"an erasure may name at most {MAX_GRANTED} events and companies",
-                               field="eventID" if len(events) >= len(companies) else "companyID")
+    events, companies = events_and_companies(params, "an erasure may name")
     owners = [[EVENT, event] for event in events] + [[COMPANY, company] for company in companies]
     erasure = ctx.services.erasures.start(person, owners, ctx.now)
     return 202, {"erasureID": erasure.erasure_id}

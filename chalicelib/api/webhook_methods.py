@@ -18,7 +18,7 @@ from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, Not
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.store.tokens import MAX_GRANTED, Grant
-from chalicelib.store.webhooks import OWNER_FIELD, Webhook
+from chalicelib.store.webhook_record import OWNER_FIELD, Webhook
 from chalicelib.validation import check_type
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
@@ -227,12 +227,7 @@ def rotate_secret(ctx, params):
                 Param("companyID", "ids", "The companies whose company-level webhooks the token may reach.")),
         status=201, answer="TokenCreated", admin=True)
 def create_token(ctx, params):
-    events, companies = params.many("eventID", required=False), params.many("companyID", required=False)
-    if not events and not companies:
-        raise MissingParameter("give one or more eventID or companyID", field="eventID")
-    if len(events) + len(companies) > MAX_GRANTED:
-        raise InvalidParameter(f"a token may hold at most {MAX_GRANTED} events and companies",
-                               field="eventID" if len(events) >= len(companies) else "companyID")
+    events, companies = events_and_companies(params, "a token may hold")
     grant = Grant(admin=False, events=frozenset(events), companies=frozenset(companies))
     token = issue_token(ctx.services.tokens, grant, ctx.now)
     return 201, {"tokenID": token, "events": events, "companies": companies}
@@ -250,6 +245,18 @@ def revoke_token(ctx, params):
     if not isinstance(token, str) or not ctx.services.tokens.delete(hash_token(token)):
         raise NotFound("no such token", field="tokenID")
     return 200, {"revoked": True}
+
+
+def events_and_companies(params, limit_says):
+    """The ``eventID`` and ``companyID`` lists given: at least one ID, at most ``MAX_GRANTED`` in all
+    (``limit_says``: what the error says holds at most that many)."""
+    events, companies = params.many("eventID", required=False), params.many("companyID", required=False)
+    if not events and not companies:
+        raise MissingParameter("give one or more eventID or companyID", field="eventID")
+    if len(events) + len(companies) > MAX_GRANTED:
+        raise InvalidParameter(f"{limit_says} at most {MAX_GRANTED} events and companies",
+                               field="eventID" if len(events) >= len(companies) else "companyID")
+    return events, companies
 
 
 def issue_token(tokens, grant, now):

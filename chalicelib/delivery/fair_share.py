@@ -31,8 +31,6 @@ change of a message sent back. See docs/architecture.md (Fair sharing) for why t
 """
 
 import collections
-import math
-import random
 import threading
 import time
 import weakref
@@ -40,30 +38,17 @@ import weakref
 from botocore.exceptions import ClientError
 
 from chalicelib import observability
+from chalicelib.delivery.hold_item import BATCH_SIZE, HoldItem
 from chalicelib.errors import NotFound
-from chalicelib.store.table import error_code, reraise_unavailable
 
 log = observability.logger
 
 SLOW_MS = 1000  # an attempt this slow (or a failed one) marks its webhook
 FAST_MS = 500  # a successful attempt this fast clears the mark
 FULL_SECONDS = 0.2  # a process that found the slots full turns batches back without asking, this long
-BATCH_SIZE = 10  # messages a batch holds at most (the SQS event source's batch size)
 LEASE_MARGIN_MS = 5000  # a lease outlives the delivery timeout by this much, then ends by itself
-_KEEP_SECONDS = 3600  # the HOLD item is deleted by the table's TTL this long after its last use
 _STALE_SECONDS = 120  # per-batch notes older than this are dropped (their batch is over)
 _LOCAL_MARK_SECONDS = 30  # what this process marked or cleared outranks an older read of the item
-
-
-def hold_key(webhook_id):
-    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "HOLD"}}
-
-
-class _Lease:
-    __slots__ = ("slot", "expiry_ms", "users", "made")
-
-    def __init__(self, slot, expiry_ms, made):
-        self.slot, self.expiry_ms, self.users, self.made = slot, expiry_ms, 0, made
 
 
 class FairShare:
@@ -74,15 +59,13 @@ class FairShare:
     """
 
     def __init__(self, client, table_name, webhooks, batches=2, timeout_seconds=10.0, clock=time.time):
-        self._db = client
-        self._table = table_name
         self._webhooks = webhooks
         self._batches = max(1, int(batches))
-        self._lease_ms = int(timeout_seconds * 1000) + LEASE_MARGIN_MS
+        self._hold = HoldItem(client, table_name, self._batches, int(timeout_seconds * 1000) + LEASE_MARGIN_MS)
         self._timeout_ms = int(timeout_seconds * 1000)
         self._clock = clock
         self._lock = threading.Lock()
-        self._leases = {}  # (webhook ID, batch) -> _Lease
+        self._leases = {}  # (webhook ID, batch) -> hold_item.Lease
         self._turns = {}  # (webhook ID, batch) -> (seconds to wait, when noted)
         self._full_until = {}  # webhook ID -> monotonic time until which its slots are taken as full
         self._marks = {}  # webhook ID -> (mark or None, when this process set it)
@@ -120,16 +103,16 @@ class FairShare:
                 full = self._full_until.get(webhook.webhook_id, 0) > time.monotonic()
             try:
                 if lease is not None:
-                    taken = self._renew(webhook.webhook_id, lease, now_ms)
+                    taken = self._hold.renew(webhook.webhook_id, lease, now_ms)
                 else:
-                    taken = None if full else self._take(webhook.webhook_id, now_ms)
+                    taken = None if full else self._hold.take(webhook.webhook_id, now_ms)
                 if taken is not None:
                     with self._lock:
                         lease = self._leases.setdefault(key, taken)
                         lease.expiry_ms = max(lease.expiry_ms, taken.expiry_ms)
                         lease.users += 1
                     return None
-                seconds = self._turn(webhook.webhook_id, mark[2], now_ms, _messages_in(batch, webhook.webhook_id))
+                seconds = self._hold.turn(webhook.webhook_id, mark[2], now_ms, _messages_in(batch, webhook.webhook_id))
             except (ClientError, NotFound) as exc:
                 # The table failed us: delivering matters more than fairness, so the attempt goes.
                 log.warning("fair share unavailable; the attempt goes ahead",
@@ -162,9 +145,9 @@ class FairShare:
                     release = self._leases.pop(key)
         try:
             if release is not None:
-                self._release(webhook.webhook_id, release)
+                self._hold.release(webhook.webhook_id, release)
             if attempt is not None:
-                self._mind(webhook, attempt)
+                self._mark_or_clear(webhook, attempt)
         except (ClientError, NotFound):
             log.warning("fair share could not note an attempt", extra={"webhookID": webhook.webhook_id})
 
@@ -199,7 +182,7 @@ class FairShare:
             self._marks[webhook.webhook_id] = (new, time.monotonic())
         return new
 
-    def _mind(self, webhook, attempt):
+    def _mark_or_clear(self, webhook, attempt):
         mark = self.mark_of(webhook)
         slow = attempt.duration_ms >= SLOW_MS
         if mark is None and (slow or not attempt.ok):
@@ -220,79 +203,6 @@ class FairShare:
             with self._lock:
                 self._marks[webhook.webhook_id] = (None, time.monotonic())
             log.info("webhook no longer held: its endpoint is fast again", extra={"webhookID": webhook.webhook_id})
-
-    # -- the HOLD item -----------------------------------------------------------------------
-
-    def _take(self, webhook_id, now_ms):
-        """A lease in a free slot, or None when every slot is taken."""
-        slots = list(range(self._batches))
-        random.shuffle(slots)  # instances that race start at different slots
-        tried = set()
-        for _ in range(3):
-            slot = next(s for s in slots if s not in tried)
-            tried.add(slot)
-            old = self._update(webhook_id, f"SET #slot = :expiry, expiresAt = :keep",
-                               "attribute_not_exists(#slot) OR #slot < :now",
-                               {"#slot": f"b{slot}"}, {":expiry": now_ms + self._lease_ms, ":now": now_ms,
-                                                       ":keep": now_ms // 1000 + _KEEP_SECONDS})
-            if old is None:
-                return _Lease(slot, now_ms + self._lease_ms, time.monotonic())
-            free = [s for s in slots if s not in tried and int(old.get(f"b{s}", {}).get("N", "0")) < now_ms]
-            if not free:
-                return None
-            slots = free + [s for s in slots if s not in free]
-        return None
-
-    def _renew(self, webhook_id, lease, now_ms):
-        """Lengthen a lease the batch still uses (a subject's next message); None if it was lost."""
-        expiry = now_ms + self._lease_ms
-        old = self._update(webhook_id, "SET #slot = :expiry", "#slot = :held", {"#slot": f"b{lease.slot}"},
-                           {":expiry": expiry, ":held": lease.expiry_ms})
-        if old is not None:
-            return None
-        return _Lease(lease.slot, expiry, lease.made)
-
-    def _release(self, webhook_id, lease):
-        self._update(webhook_id, "REMOVE #slot", "#slot = :held", {"#slot": f"b{lease.slot}"},
-                     {":held": lease.expiry_ms})
-
-    def _turn(self, webhook_id, attempt_ms, now_ms, count):
-        """Seconds until ``count`` messages turned back now get their turn: the webhook's queue
-        of turns moves on by their share of a batch's time (its attempts' time shared among its
-        slots), so that the messages coming back in one second fill about one batch a slot."""
-        step = max(1, int(attempt_ms) * count // (self._batches * BATCH_SIZE))
-        keep = now_ms // 1000 + _KEEP_SECONDS
-        for _ in range(3):
-            answer = self._update(webhook_id, "SET tail = tail + :step, expiresAt = :keep", "tail >= :now", {},
-                                  {":step": step, ":now": now_ms, ":keep": keep}, returned="UPDATED_NEW")
-            if "tail" in answer:
-                return _seconds(int(answer["tail"]["N"]) - now_ms)
-            idle = self._update(webhook_id, "SET tail = :tail, expiresAt = :keep",
-                                "attribute_not_exists(tail) OR tail < :now", {},
-                                {":tail": now_ms + step, ":now": now_ms, ":keep": keep})
-            if idle is None:
-                return _seconds(step)
-        return _seconds(step)
-
-    def _update(self, webhook_id, expression, condition, names, values, returned=None):
-        """One conditional UpdateItem of the HOLD item. With ``returned``, the attributes it
-        returns ({} when the condition failed); else None when made, or the item as it was when
-        the condition failed."""
-        request = {"TableName": self._table, "Key": hold_key(webhook_id), "UpdateExpression": expression,
-                   "ConditionExpression": condition,
-                   "ExpressionAttributeValues": {name: {"N": str(value)} for name, value in values.items()},
-                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-        if names:
-            request["ExpressionAttributeNames"] = names
-        if returned:
-            request["ReturnValues"] = returned
-        try:
-            answer = self._db.update_item(**request)
-        except ClientError as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
-                reraise_unavailable(exc)
-            return {} if returned else (exc.response.get("Item") or {})
-        return answer.get("Attributes", {}) if returned else None
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -337,8 +247,3 @@ def _messages_in(batch, webhook_id):
         return BATCH_SIZE
     return max(1, sum(1 for m in messages.values() if getattr(m, "webhook_id", None) == webhook_id))
 
-
-def _seconds(ms):
-    """Whole seconds (SQS counts whole seconds), at least one: a message sent back for less
-    would be received again at once."""
-    return max(1, math.ceil(ms / 1000))

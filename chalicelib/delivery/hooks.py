@@ -13,7 +13,7 @@
 """
 
 from chalicelib.delivery.sender import Attempt
-from chalicelib.store.webhooks import Webhook
+from chalicelib.store.webhook_record import Webhook
 
 
 class Admission:

@@ -4,21 +4,18 @@ Records are kept for the retention (DynamoDB's TTL removes them) and bounded (co
 section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total count.
 """
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
+from chalicelib.delivery import log_pages
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import redacted
-from chalicelib.errors import Conflict, InvalidParameter
-from chalicelib.ids import id_floor
+from chalicelib.errors import Conflict
 from chalicelib.store.table import (
     batch_get,
     batch_put,
-    deserialize,
     error_code,
     get_item,
     message_key,
@@ -80,27 +77,6 @@ def _headers_from(stored):
     """The headers a record keeps: JSON text, or a map in records kept before (the local run keeps
     its data across versions)."""
     return json.loads(stored) if isinstance(stored, str) else stored
-
-
-def _dated_within(record, low, high):
-    date = record.message.date
-    if not (isinstance(date, str) and date.isdigit()):
-        return False
-    return (low is None or int(date) >= low) and (high is None or int(date) <= high)
-
-
-def _encode_cursor(sk):
-    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor):
-    try:
-        sk = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor") from exc
-    if not sk.startswith("MSG#msg_") or len(sk) > 64:
-        raise InvalidParameter("cursor is not a cursor this method gave", field="cursor")
-    return sk
 
 
 class DeliveryLog:
@@ -271,68 +247,11 @@ class DeliveryLog:
         item = get_item(self._db, self._table, message_key(webhook_id, message_id))
         return None if item is None else DeliveryRecord.from_item(item)
 
-    def page(self, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10, type=None,
-             dates=None):
-        """A page of the webhook's messages, newest first; returns ``(records, next cursor)``.
-
-        Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
-        With ``since_ms``, only messages made at or after that time; with ``status`` or ``type``,
-        only those (DynamoDB filters them); with ``dates`` (``(low, high)`` Unix seconds, either
-        None), only messages whose ``date`` is within them, inclusive. The date is the platform's
-        (a message made now may be about last week), so no key condition can select it: it is
-        compared here, as the table keeps it as text. Reads go on, a bounded number of times,
-        until the page holds ``limit`` records that match.
-        """
-        values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
-        names = {"#expires": "expiresAt"}
-        filters = ["#expires > :now"]
-        if status is not None:
-            filters.append("#status = :status")
-            names["#status"] = "status"
-            values[":status"] = {"S": status}
-        if type is not None:
-            filters.append("#type = :type")
-            names["#type"] = "type"
-            values[":type"] = {"S": type}
-        low, high = dates or (None, None)
-        if since_ms is not None:
-            condition = "pk = :pk AND sk BETWEEN :low AND :high"
-            values[":low"] = {"S": "MSG#" + id_floor("msg", since_ms)}
-            values[":high"] = {"S": "MSG#msg_~"}
-        else:
-            condition = "pk = :pk AND begins_with(sk, :msg)"
-            values[":msg"] = {"S": "MSG#"}
-        query = {
-            "TableName": self._table,
-            "KeyConditionExpression": condition,
-            "FilterExpression": " AND ".join(filters),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "ConsistentRead": True,
-        }
-        if cursor:
-            query["ExclusiveStartKey"] = {"pk": values[":pk"], "sk": {"S": _decode_cursor(cursor)}}
-        records = []
-        for _ in range(max_reads):  # a filter can leave a read short: read on, a bounded number of times
-            query["Limit"] = max(limit, 50)
-            try:
-                answer = self._db.query(**query)
-            except ClientError as exc:
-                reraise_unavailable(exc)
-            items = answer["Items"]
-            for index, item in enumerate(items):
-                record = DeliveryRecord.from_item(deserialize(item))
-                if (low is not None or high is not None) and not _dated_within(record, low, high):
-                    continue
-                records.append(record)
-                if len(records) == limit:
-                    more = index < len(items) - 1 or "LastEvaluatedKey" in answer
-                    return records, _encode_cursor(records[-1].sk) if more else None
-            if "LastEvaluatedKey" not in answer:
-                return records, None
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return records, _encode_cursor(query["ExclusiveStartKey"]["sk"]["S"])
+    def page(self, webhook_id, now, **filters):
+        """A page of the webhook's messages, newest first, as ``(records, next cursor)``: see
+        :func:`chalicelib.delivery.log_pages.page` for the filters."""
+        items, cursor = log_pages.page(self._db, self._table, webhook_id, now, **filters)
+        return [DeliveryRecord.from_item(item) for item in items], cursor
 
     def reopen(self, record):
         """Make a finished message pending again for its redelivery, which has already been

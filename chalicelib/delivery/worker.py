@@ -45,7 +45,7 @@ from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import send, signed_request
 from chalicelib.occurrences import delivery_body
 from chalicelib.store.erasure import erased_before
-from chalicelib.store.webhooks import Webhook
+from chalicelib.store.webhook_record import Webhook
 
 log = observability.logger
 

@@ -7,7 +7,7 @@ AWS, on the local moto server and in tests.
 
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
@@ -18,112 +18,15 @@ from chalicelib.store.table import (
     deserialize,
     error_code,
     get_item,
-    listing_key,
     owner_pk,
     reraise_unavailable,
     serialize,
     webhook_key,
 )
+from chalicelib.store.webhook_record import Webhook
 
-OWNER_FIELD = {"event": "eventID", "company": "companyID"}
 _CREATE_TRIES = 3  # a listing removed between a cancelled creation and the read that explains it
 _TRANSACTION_TRIES = 6
-
-
-@dataclass(frozen=True)
-class Webhook:
-    """A registered endpoint. ``level`` is ``event`` or ``company`` and ``owner_id`` that event's
-    or company's ID. ``secrets`` are its signing secrets, newest first; the one before the newest
-    still signs until ``previous_secret_until`` (Unix seconds), after a rotation.
-    ``normal_url`` is the url in the one form that uniqueness compares. ``headers`` are the
-    receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
-    only (a webhook read from its owner's listing has the names, each with a None value).
-    ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
-    that get through (None: everything does)."""
-
-    webhook_id: str
-    level: str
-    owner_id: str
-    type: str
-    url: str
-    normal_url: str
-    date: str
-    status: str
-    secrets: tuple
-    previous_secret_until: int = 0
-    failing_since_ms: int | None = None  # when its current run of failures began
-    disabled_reason: str | None = None  # why the service disabled it, if it did
-    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
-    held_reason: str | None = None  # why: slow or failing, as its attempts showed
-    held_attempt_ms: int | None = None  # how long its attempts took when it was marked
-    headers: tuple = ()
-    rate_limit: int | None = None
-    filter: dict | None = None
-
-    def signing_secrets(self, now):
-        """The secrets a delivery made at ``now`` is signed with, newest first."""
-        if len(self.secrets) > 1 and now < self.previous_secret_until:
-            return self.secrets[:2]
-        return self.secrets[:1]
-
-    @property
-    def owner_field(self):
-        return OWNER_FIELD[self.level]
-
-    @classmethod
-    def from_item(cls, item):
-        level = "company" if "companyID" in item else "event"
-        return cls(
-            webhook_id=item["webhookID"],
-            level=level,
-            owner_id=item[OWNER_FIELD[level]],
-            type=item["type"],
-            url=item["url"],
-            normal_url=item.get("normalUrl", item["url"]),
-            date=item["date"],
-            status=item["status"],
-            secrets=tuple(item.get("secrets", ())),
-            previous_secret_until=int(item.get("previousSecretUntil", 0)),
-            failing_since_ms=None if item.get("failingSince") is None else int(item["failingSince"]),
-            disabled_reason=item.get("disabledReason"),
-            held_since_ms=_int_or_none(item.get("heldSince")),
-            held_reason=item.get("heldReason"),
-            held_attempt_ms=_int_or_none(item.get("heldAttemptMs")),
-            # The webhook item keeps [name, value] pairs; a listing, the names only.
-            headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
-            rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
-            filter=item.get("filter") or None,
-        )
-
-    def public(self):
-        """The webhook object of the contract (section 2): never the secret."""
-        return {
-            "webhookID": self.webhook_id,
-            self.owner_field: self.owner_id,
-            "type": self.type,
-            "url": self.url,
-            "date": self.date,
-            "status": self.status,
-            "headers": [name for name, _ in self.headers],
-            "rateLimit": self.rate_limit,
-            "filter": self.filter,
-        }
-
-    def _listed(self):
-        """The owner's listing item's attributes: the webhook object and the normal url."""
-        return serialize({**self.public(), "normalUrl": self.normal_url})
-
-    def _stored(self):
-        """The webhook item's attributes: its listing's, with the secrets and the headers' values."""
-        return {**self._listed(), **serialize({"secrets": list(self.secrets),
-                                               "headers": [[name, value] for name, value in self.headers]})}
-
-    def _listing(self):
-        return listing_key(self.level, self.owner_id, self.type, self.normal_url)
-
-
-def _int_or_none(value):
-    return None if value is None else int(value)
 
 
 class WebhookStore:
@@ -162,9 +65,9 @@ class WebhookStore:
         """
         items = [
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook_key(webhook.webhook_id), **webhook._stored()}}},
+                     "Item": {**webhook_key(webhook.webhook_id), **webhook.item_attributes()}}},
             {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook._listing(), **webhook._listed()}}},
+                     "Item": {**webhook.listing_key(), **webhook.listing_attributes()}}},
             {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
                         "UpdateExpression": "ADD webhooks :one",
                         "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
@@ -175,7 +78,7 @@ class WebhookStore:
             if reasons is None:
                 return webhook
             if reasons[1] == "ConditionalCheckFailed":
-                existing = get_item(self._db, self._table, webhook._listing())
+                existing = get_item(self._db, self._table, webhook.listing_key())
                 if existing is not None:
                     raise Conflict(
                         f"this {webhook.level} already has a webhook of type {webhook.type} for that url: "
@@ -195,7 +98,7 @@ class WebhookStore:
         was removed.
         """
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter"}
-        listed = updated._listed()
+        listed = updated.listing_attributes()
         values = {":url": listed["url"], ":normal": listed["normalUrl"]}
 
         def changes(headers):
@@ -209,7 +112,7 @@ class WebhookStore:
                 **values, ":headers": headers,
                 **{f":{a}": listed[a] for a in ("rateLimit", "filter") if a in listed}}
 
-        item_update, item_values = changes(updated._stored()["headers"])
+        item_update, item_values = changes(updated.item_attributes()["headers"])
         listing_update, listing_values = changes(listed["headers"])
         items = [{"Update": {
             "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
@@ -217,16 +120,16 @@ class WebhookStore:
             "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
             "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url}},
         }}]
-        moved = current._listing() != updated._listing()
+        moved = current.listing_key() != updated.listing_key()
         if moved:
             items += [
-                {"Delete": {"TableName": self._table, "Key": current._listing(),
+                {"Delete": {"TableName": self._table, "Key": current.listing_key(),
                             "ConditionExpression": "attribute_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": {**updated._listing(), **listed},
+                {"Put": {"TableName": self._table, "Item": {**updated.listing_key(), **listed},
                          "ConditionExpression": "attribute_not_exists(pk)"}},
             ]
         else:
-            items.append({"Update": {"TableName": self._table, "Key": current._listing(),
+            items.append({"Update": {"TableName": self._table, "Key": current.listing_key(),
                                      "UpdateExpression": listing_update, "ConditionExpression": "attribute_exists(pk)",
                                      "ExpressionAttributeNames": _names_in(listing_update, names),
                                      "ExpressionAttributeValues": listing_values}})
@@ -234,7 +137,7 @@ class WebhookStore:
         if reasons is None:
             return updated
         if moved and reasons[2] == "ConditionalCheckFailed":
-            existing = get_item(self._db, self._table, updated._listing())
+            existing = get_item(self._db, self._table, updated.listing_key())
             if existing is not None:
                 raise Conflict(f"this {updated.level} already has a webhook of type {updated.type} for that url: "
                                f"{existing['webhookID']}", field="url")
@@ -286,7 +189,7 @@ class WebhookStore:
                                 "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
                                 "ExpressionAttributeNames": {"#s": "status"},
                                 "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
-                    {"Delete": {"TableName": self._table, "Key": webhook._listing()}},
+                    {"Delete": {"TableName": self._table, "Key": webhook.listing_key()}},
                     {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
                                 "UpdateExpression": "ADD webhooks :minus",
                                 "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
@@ -389,7 +292,7 @@ class WebhookStore:
             {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id), "UpdateExpression": update,
                         "ConditionExpression": condition, "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": values}},
-            {"Update": {"TableName": self._table, "Key": webhook._listing(),
+            {"Update": {"TableName": self._table, "Key": webhook.listing_key(),
                         "UpdateExpression": "SET #s = :status", "ConditionExpression": "attribute_exists(pk)",
                         "ExpressionAttributeNames": names, "ExpressionAttributeValues": {":status": {"S": status}}}},
         ])

@@ -1,0 +1,105 @@
+"""A webhook as the table keeps it and the contract shows it (section 2), and the attributes of
+its two items: the webhook item (``WH#<webhookID>``) and its owner's listing."""
+
+from dataclasses import dataclass
+
+from chalicelib.store import table
+
+OWNER_FIELD = {"event": "eventID", "company": "companyID"}
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A registered endpoint. ``level`` is ``event`` or ``company`` and ``owner_id`` that event's
+    or company's ID. ``secrets`` are its signing secrets, newest first; the one before the newest
+    still signs until ``previous_secret_until`` (Unix seconds), after a rotation.
+    ``normal_url`` is the url in the one form that uniqueness compares. ``headers`` are the
+    receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
+    only (a webhook read from its owner's listing has the names, each with a None value).
+    ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
+    that get through (None: everything does)."""
+
+    webhook_id: str
+    level: str
+    owner_id: str
+    type: str
+    url: str
+    normal_url: str
+    date: str
+    status: str
+    secrets: tuple
+    previous_secret_until: int = 0
+    failing_since_ms: int | None = None  # when its current run of failures began
+    disabled_reason: str | None = None  # why the service disabled it, if it did
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
+    held_reason: str | None = None  # why: slow or failing, as its attempts showed
+    held_attempt_ms: int | None = None  # how long its attempts took when it was marked
+    headers: tuple = ()
+    rate_limit: int | None = None
+    filter: dict | None = None
+
+    def signing_secrets(self, now):
+        """The secrets a delivery made at ``now`` is signed with, newest first."""
+        if len(self.secrets) > 1 and now < self.previous_secret_until:
+            return self.secrets[:2]
+        return self.secrets[:1]
+
+    @property
+    def owner_field(self):
+        return OWNER_FIELD[self.level]
+
+    @classmethod
+    def from_item(cls, item):
+        level = "company" if "companyID" in item else "event"
+        return cls(
+            webhook_id=item["webhookID"],
+            level=level,
+            owner_id=item[OWNER_FIELD[level]],
+            type=item["type"],
+            url=item["url"],
+            normal_url=item.get("normalUrl", item["url"]),
+            date=item["date"],
+            status=item["status"],
+            secrets=tuple(item.get("secrets", ())),
+            previous_secret_until=int(item.get("previousSecretUntil", 0)),
+            failing_since_ms=None if item.get("failingSince") is None else int(item["failingSince"]),
+            disabled_reason=item.get("disabledReason"),
+            held_since_ms=_int_or_none(item.get("heldSince")),
+            held_reason=item.get("heldReason"),
+            held_attempt_ms=_int_or_none(item.get("heldAttemptMs")),
+            # The webhook item keeps [name, value] pairs; a listing, the names only.
+            headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
+            rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
+            filter=item.get("filter") or None,
+        )
+
+    def public(self):
+        """The webhook object of the contract (section 2): never the secret."""
+        return {
+            "webhookID": self.webhook_id,
+            self.owner_field: self.owner_id,
+            "type": self.type,
+            "url": self.url,
+            "date": self.date,
+            "status": self.status,
+            "headers": [name for name, _ in self.headers],
+            "rateLimit": self.rate_limit,
+            "filter": self.filter,
+        }
+
+    def listing_attributes(self):
+        """The owner's listing item's attributes: the webhook object and the normal url."""
+        return table.serialize({**self.public(), "normalUrl": self.normal_url})
+
+    def item_attributes(self):
+        """The webhook item's attributes: its listing's, with the secrets and the headers' values."""
+        return {**self.listing_attributes(), **table.serialize({"secrets": list(self.secrets),
+                                               "headers": [[name, value] for name, value in self.headers]})}
+
+    def listing_key(self):
+        """The key of the owner's listing item."""
+        return table.listing_key(self.level, self.owner_id, self.type, self.normal_url)
+
+
+def _int_or_none(value):
+    return None if value is None else int(value)
