@@ -27,3 +27,11 @@ def test_the_check_sees_an_import_of_the_tests_wherever_it_is(tmp_path):
     module = tmp_path / "module.py"
     module.write_text("def f():\n    from tests.receiver import Receiver\nimport tests\n")
     assert set(imported_modules(module)) == {"tests.receiver", "tests"}
+
+
+SERVICE_MODULES = sorted((ROOT / "chalicelib").rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SERVICE_MODULES, ids=lambda path: str(path.relative_to(ROOT)))
+def test_every_module_and_package_of_the_service_says_what_it_holds(path):
+    assert ast.get_docstring(ast.parse(path.read_text())), f"{path.relative_to(ROOT)} has no module docstring"
