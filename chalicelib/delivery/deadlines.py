@@ -2,31 +2,23 @@
 
 Socket timeouts bound each read, not the attempt: an endpoint that drips its answer a byte at a
 time, or sends ``100 Continue`` for ever, never trips them. So the connections of the sender's
-pools report to the deadline of the attempt running on their thread, and one watchdog thread
-shuts a connection's socket down when its attempt's deadline comes, which ends whatever was
-waiting on it at once.
+pools report to the deadline of the attempt running on their thread, and a timer shuts the
+connection's socket down when the deadline comes, which ends whatever was waiting on it at once.
 """
 
-import heapq
-import itertools
-import logging
 import socket
 import threading
 import time
 
 import urllib3
 
-_LOOK_AGAIN_SECONDS = 0.05  # how soon the watchdog looks again for a socket still connecting
+_LOOK_AGAIN_SECONDS = 0.05  # how soon the timer looks again for a socket still connecting
 
 
 class Deadline:
-    """The moment one attempt must be over, and the connection it is using meanwhile.
-
-    Socket timeouts bound each read, not the attempt: an endpoint that drips its answer, or sends
-    ``100 Continue`` for ever, never trips them. So while an attempt runs (``with deadline:``) the
-    connections it uses report to it (see :class:`_Watched`), and at the deadline the
-    watchdog shuts the connection's socket down, which ends whatever was waiting on it at once.
-    """
+    """The moment one attempt must be over, and the connection it is using meanwhile: while the
+    attempt runs (``with deadline:``) the connections it uses report to it (see
+    :class:`_Watched`), and a :class:`threading.Timer` expires it at ``at``."""
 
     _current = threading.local()  # the deadline of the attempt running on this thread
 
@@ -37,6 +29,7 @@ class Deadline:
         self.reused = False  # whether the connection in use had answered a request before
         self._over = False
         self._lock = threading.Lock()
+        self._timer = None
 
     def left(self):
         """Seconds left, never quite none: a socket timeout of 0 would make it non-blocking."""
@@ -44,13 +37,14 @@ class Deadline:
 
     def __enter__(self):
         Deadline._current.deadline = self
-        _WATCHDOG.watch(self)
+        self._start_timer(self.at - time.monotonic())
         return self
 
     def __exit__(self, *exc):
         Deadline._current.deadline = None
         with self._lock:
             self._over = True
+            self._timer.cancel()
 
     @classmethod
     def note(cls, connection, reused=False):
@@ -62,70 +56,28 @@ class Deadline:
                 deadline._connection = connection
                 deadline.reused = reused
 
-    @property
-    def over(self):
-        """Whether the attempt has ended (read without the lock: a stale False only means one
-        more look)."""
-        return self._over
+    def _start_timer(self, seconds):
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
 
-    def expire(self):
-        """Shut the attempt's socket down if it is still running; True to be called again soon
-        (its connection has no socket yet)."""
+    def _expire(self):
+        """Shut the attempt's socket down if it is still running; look again soon when its
+        connection has no socket yet."""
         with self._lock:
             if self._over:
-                return False
+                return
             self.expired = True
             sock = self._connection.sock if self._connection is not None else None
             if sock is None:
-                return True
+                self._start_timer(_LOOK_AGAIN_SECONDS)
+                return
             try:
                 # The plain socket's shutdown, also for TLS: it must not touch the TLS state that
                 # the attempt's thread may be using.
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
             except OSError:
                 pass  # closed meanwhile
-            return False
-
-
-class _Watchdog:
-    """One thread that expires every deadline when it comes (see :class:`Deadline`); a deadline's
-    ``expire()`` answers True to be looked at again soon."""
-
-    def __init__(self):
-        self._due = []  # a heap of (when, number, deadline)
-        self._numbers = itertools.count()
-        self._changed = threading.Condition()
-        self._thread = None
-
-    def watch(self, deadline):
-        with self._changed:
-            heapq.heappush(self._due, (deadline.at, next(self._numbers), deadline))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="deadlines", daemon=True)
-                self._thread.start()
-            if self._due[0][2] is deadline:
-                self._changed.notify()
-
-    def _run(self):
-        with self._changed:
-            while True:
-                while self._due and self._due[0][2].over:
-                    heapq.heappop(self._due)  # ended in time: forgotten now, not woken for at its deadline
-                wait = self._due[0][0] - time.monotonic() if self._due else None
-                if wait is None or wait > 0:
-                    self._changed.wait(wait)
-                    continue
-                _, _, deadline = heapq.heappop(self._due)
-                try:
-                    again = deadline.expire()
-                except Exception:  # noqa: BLE001 - this thread must live on, for every other deadline
-                    logging.getLogger(__name__).exception("a deadline could not be enforced")
-                    again = False
-                if again:
-                    heapq.heappush(self._due, (time.monotonic() + _LOOK_AGAIN_SECONDS, next(self._numbers), deadline))
-
-
-_WATCHDOG = _Watchdog()
 
 
 class _Watched:

@@ -158,7 +158,7 @@ class HttpSender:
                             raise
                 text = _bounded_text(answer.read(MAX_RESPONSE_BYTES, decode_content=False))
         except urllib3.exceptions.HTTPError as exc:
-            # Whatever broke when the watchdog shut the socket down, the attempt was late.
+            # Whatever broke when the deadline shut the socket down, the attempt was late.
             error = late(self.timeout_seconds) if deadline.expired else self._describe(exc)
             return Attempt(None, _elapsed_ms(started), error, "")
         finally:
