@@ -53,15 +53,12 @@ class QueuedMessage:
     @classmethod
     def from_json(cls, text):
         fields = json.loads(text)
-        return cls._from(fields, fields["data"], fields.get("redelivery", 0))
+        return cls.from_fields(fields, fields["data"], fields.get("redelivery", 0))
 
     @classmethod
     def from_fields(cls, fields, data, redelivery):
-        """The message a delivery log record keeps (its :meth:`fields`), to be queued again."""
-        return cls._from(fields, data, redelivery)
-
-    @classmethod
-    def _from(cls, fields, data, redelivery):
+        """The message from its identity ``fields``: as queued, or as a delivery log record keeps
+        them (its :meth:`fields`, to be queued again)."""
         return cls(
             message_id=fields["messageID"],
             webhook_id=fields["webhookID"],
