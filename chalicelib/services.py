@@ -15,16 +15,11 @@ from chalicelib import tracing
 from chalicelib.api.idempotency import DispatchIdempotency
 from chalicelib.api.rate_limits import RateLimiter
 from chalicelib.delivery.destinations import DestinationPolicy
-from chalicelib.delivery.fair_share import FairShare
-from chalicelib.delivery.hooks import Admissions
 from chalicelib.delivery.log import DeliveryLog
 from chalicelib.delivery.queue import DeliveryQueue
 from chalicelib.delivery.sender import USER_AGENT, HttpSender
-from chalicelib.delivery.webhook_rates import WebhookRateLimits
-from chalicelib.delivery.worker import DeliveryWorker
-from chalicelib.dispatch.notices import Notices
 from chalicelib.settings import Settings
-from chalicelib.store.erasure import ErasureJob, Erasures
+from chalicelib.store.erasure import Erasures
 from chalicelib.store.tokens import TokenStore
 from chalicelib.store.webhooks import WebhookStore
 
@@ -104,6 +99,12 @@ class Services:
         """Asked before each delivery attempt (chalicelib/delivery/hooks.py), in turn: a webhook's own
         rate limit (section 14, chalicelib/delivery/webhook_rates.py), then fair sharing, which holds a slow or
         failing webhook to its share of the delivery capacity (section 16, chalicelib/delivery/fair_share.py)."""
+        # What only the delivery and erasure functions use is imported on first use, here and
+        # below: the API's cold start does not pay for it.
+        from chalicelib.delivery.fair_share import FairShare
+        from chalicelib.delivery.hooks import Admissions
+        from chalicelib.delivery.webhook_rates import WebhookRateLimits
+
         s = self.settings
         return Admissions(WebhookRateLimits(self.dynamodb, s.table_name),
                           FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
@@ -112,12 +113,16 @@ class Services:
     @functools.cached_property
     def notices(self):
         """Told of messages given up and webhooks disabled: tells the owner's other webhooks and the bus."""
+        from chalicelib.dispatch.notices import Notices
+
         s = self.settings
         return Notices(self.webhooks, self.queue, self.log, self.dynamodb, s.table_name, self.events, s.event_bus_name,
                        s.delivery_retention_days, self.clock)
 
     @functools.cached_property
     def worker(self):
+        from chalicelib.delivery.worker import DeliveryWorker
+
         return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
                               admission=self.admission, notices=self.notices)
 
@@ -128,6 +133,8 @@ class Services:
 
     @functools.cached_property
     def erasure_job(self):
+        from chalicelib.store.erasure import ErasureJob
+
         s = self.settings
         return ErasureJob(self.erasures, self.webhooks, self.dynamodb, s.table_name, s.erasure_settle_seconds,
                           self.clock)

@@ -11,17 +11,22 @@ cannot express:
   every resource narrowed to this stack's table, queues and log groups, and AWS's managed policy
   for writing X-Ray traces (the functions are traced: chalicelib/tracing.py).
 
-Then it prints the size of the code package.
+Last, it adds the bytecode of every module to the code package (:func:`add_bytecode`), and
+prints the package's size.
 
     python -m dev.package [--stage prod] [--out build/package]
 """
 
 import argparse
+import compileall
 import json
 import os
 import pathlib
+import py_compile
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 
 from dev import iam
@@ -63,6 +68,37 @@ def finish(template):
     return template
 
 
+def add_bytecode(package):
+    """Add each module's bytecode to ``package`` (a deployment.zip), compiled here for ``RUNTIME``.
+
+    Lambda's code directory is read-only: without bytecode in the package, Python compiles every
+    module of the package again at each cold start (about 40 ms for this code on a 2-core
+    machine). The bytecode is unchecked-hash (PEP 552): Python takes it without comparing the
+    source's timestamp, which a zip does not keep reliably. Built on any other Python than the
+    runtime's, it would be ignored, so then the package is left as it is.
+    """
+    if f"python{sys.version_info[0]}.{sys.version_info[1]}" != RUNTIME:
+        print(f"bytecode not added: this is Python {sys.version.split()[0]}, the runtime is {RUNTIME}")
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(package) as archive:
+            archive.extractall(folder)
+            entries = archive.infolist()
+        compileall.compile_dir(folder, ddir="/var/task", quiet=1, workers=1,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compiled = sorted(path for path in pathlib.Path(folder).rglob("*.pyc"))
+        rebuilt = package.with_suffix(".tmp")
+        with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as archive:
+            for entry in entries:
+                archive.writestr(entry, (pathlib.Path(folder) / entry.filename).read_bytes()
+                                 if not entry.is_dir() else b"")
+            for path in compiled:  # dated as the zip format's epoch, so that a build is repeatable
+                info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        shutil.move(rebuilt, package)
+
+
 def parse_arguments(argv, prog, out):
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--stage", default="prod")
@@ -85,6 +121,7 @@ def main(argv=None):
     template = finish(json.loads(template_path.read_text()))
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     package = out / "deployment.zip"
+    add_bytecode(package)
     with zipfile.ZipFile(package) as archive:
         names = archive.namelist()
     top = sorted({name.split("/")[0] for name in names})

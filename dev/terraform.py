@@ -26,7 +26,7 @@ import pathlib
 import re
 
 from dev import iam
-from dev.package import RUNTIME, chalice_package, parse_arguments
+from dev.package import RUNTIME, add_bytecode, chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver",
@@ -259,6 +259,7 @@ def gateway_responses(template):
 def main(argv=None):
     stage, out = parse_arguments(argv, "python -m dev.terraform", "terraform")
     chalice_package(stage, out, "--pkg-format", "terraform")
+    add_bytecode(out / "deployment.zip")
     path = out / "chalice.tf.json"
     tf = finish(json.loads(path.read_text()), stage)
     path.write_text(json.dumps(tf, indent=2) + "\n")

@@ -1,6 +1,7 @@
 """The deployable package: one validated stack, least privilege, a small code package."""
 
 import json
+import os
 import pathlib
 import re
 import subprocess
@@ -56,8 +57,25 @@ def test_the_code_package_holds_only_what_the_functions_need(packaged):
     assert {n for n in names if n.startswith("chalicelib/") and n.endswith(".py")} == {
         path.relative_to(ROOT).as_posix() for path in (ROOT / "chalicelib").rglob("*.py")}
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"app.py", "chalice", "chalicelib", "standardwebhooks", "standardwebhooks-1.1.0.dist-info",
-                    "urllib3", "urllib3-2.7.0.dist-info"}
+    assert tops == {"app.py", "__pycache__", "chalice", "chalicelib", "standardwebhooks",
+                    "standardwebhooks-1.1.0.dist-info", "urllib3", "urllib3-2.7.0.dist-info"}
+
+
+def test_the_code_package_carries_the_bytecode_lambda_loads_without_compiling(packaged, tmp_path):
+    # Lambda's code directory is read-only: bytecode not in the package is compiled again at
+    # every cold start. Proof that the package's is used: the sources are replaced by code that
+    # fails, and the app still imports (unchecked-hash bytecode does not look at its source).
+    out, _, _ = packaged
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        archive.extractall(tmp_path)
+    sources = [path for path in tmp_path.rglob("*.py") if path.parts[len(tmp_path.parts)] in ("app.py", "chalicelib")]
+    assert len(sources) > 40
+    for path in sources:
+        path.write_text("raise SystemExit('compiled from source')\n")
+    loaded = subprocess.run([sys.executable, "-c", "import app, chalicelib.delivery.worker; print(app.app.app_name)"],
+                            cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    assert loaded.stdout.strip() == "inevent-webhooks"
 
 
 def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):

@@ -17,16 +17,6 @@ and the webhookID) and, after SQS's five minutes, the delivery log's record of t
 import hashlib
 import json
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, Unavailable
@@ -59,6 +49,10 @@ class DispatchIdempotency:
     """Runs a dispatch at most once per key; handed its DynamoDB client and table."""
 
     def __init__(self, client, table_name):
+        # Powertools' idempotency is imported when a call first carries a key (services makes
+        # this object then): the API's cold start does not pay for it.
+        from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+
         self._client = client
         self._table = table_name
         self._store = DynamoDBPersistenceLayer(
@@ -75,6 +69,12 @@ class DispatchIdempotency:
         ``request`` is the call's parameters as given (JSON-able): the same key with another
         ``request`` raises :class:`Conflict`.
         """
+        from aws_lambda_powertools.utilities.idempotency import idempotent_function
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+            IdempotencyValidationError,
+        )
 
         @idempotent_function(data_keyword_argument="call", config=self._config, persistence_store=self._store)
         def dispatch_once(call):
