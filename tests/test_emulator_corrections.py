@@ -2,7 +2,9 @@
 and the tests correct it (dev/local_aws/corrections.py; the upstream report: docs/emulator.md).
 
 SQS FIFO: a message group's messages come out in order, also when several in-flight messages of
-the group become visible together (a worker that died holding them)."""
+the group become visible together (a worker that died holding them); and a receipt handle expires
+with its receive's visibility timeout, so a worker that overran it cannot take the message from
+under the worker that received it since."""
 
 import os
 import subprocess
@@ -12,6 +14,7 @@ import time
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from dev.local_aws import corrections
 from dev.local_service import free_port
@@ -66,9 +69,48 @@ def test_a_group_whose_messages_time_out_together_comes_out_in_order(moto_server
         assert got[0] != "m1" and got[0] == "m3", got
 
 
+def a_late_consumers_old_handle(sqs, name):
+    """m1 and m2 in one group; m1 received with a 1 s visibility timeout, which its consumer
+    overruns; m1 received again by a second consumer; then the first, late, makes m1 visible
+    (as the worker does with a batch's later messages) and deletes it with its old handle.
+    Returns what SQS answered to each, and what a third consumer receives meanwhile."""
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for body in ("m1", "m2"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body)
+    (old,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=VISIBILITY)["Messages"]
+    time.sleep(VISIBILITY + 0.2)
+    (again,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30)["Messages"]
+    assert again["Body"] == "m1" and again["ReceiptHandle"] != old["ReceiptHandle"]
+    failed = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+        {"Id": "0", "ReceiptHandle": old["ReceiptHandle"], "VisibilityTimeout": 0}]).get("Failed", [])
+    answers = ["refused" if failed else "accepted"]  # a batch's entry fails
+    try:
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=old["ReceiptHandle"])
+        answers.append("accepted")
+    except ClientError as exc:
+        answers.append(exc.response["Error"]["Code"])  # a single call fails with AWS's error code
+    third = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return answers, [message["Body"] for message in third]
+
+
+def test_a_late_consumers_old_receipt_handle_has_expired(moto_server):
+    switch, endpoint = moto_server
+    sqs = boto3.client("sqs", endpoint_url=endpoint, config=Config(retries={"max_attempts": 1}), **CREDENTIALS)
+    answers, third = a_late_consumers_old_handle(sqs, f"handles-{time.monotonic_ns()}.fifo")
+    if switch == "on":  # as AWS answers: the old handle is refused, m1 stays with its second consumer
+        assert answers == ["refused", "InvalidParameterValue"]
+        assert third == []  # m1 is in flight, so its group (m2) waits
+    else:
+        # Plain moto 5.2 takes the old handle: m1 is made visible and deleted under its second
+        # consumer, and m2 goes to a third one ahead of it. If this fails, moto has fixed it:
+        # check docs/emulator.md and retire the correction.
+        assert answers == ["accepted", "accepted"] and third == ["m2"], (answers, third)
+
+
 def test_the_tests_in_process_moto_is_corrected_too(aws):
     sqs = boto3.client("sqs")
     assert group_after_a_dead_consumer(sqs, "order-in-process.fifo") == ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+    assert a_late_consumers_old_handle(sqs, "handles-in-process.fifo") == (["refused", "InvalidParameterValue"], [])
 
 
 def test_a_long_poll_releases_messages_that_time_out_while_it_waits(aws):

@@ -58,7 +58,51 @@ def fifo_receive_in_group_order():
     SQSBackend.receive_message = receive_message
 
 
-CORRECTIONS = (fifo_receive_in_group_order,)
+def fifo_receipt_handles_expire():
+    """On a FIFO queue a receipt handle holds its message only while that receive's visibility
+    timeout lasts: once the message is visible again or received anew, AWS refuses the old handle
+    (``InvalidParameterValue``: "The receipt handle has expired") for DeleteMessage and
+    ChangeMessageVisibility. Moto 5.2 takes any handle the message ever had, so a consumer that
+    overran its visibility timeout can still make the message visible (taking it from under the
+    consumer that received it since, and unblocking its group: the group's next message goes to a
+    third consumer ahead of it) or delete it. The correction refuses an expired handle, as AWS
+    does; the batch calls report it for the entry."""
+    from moto.sqs.exceptions import ReceiptHandleIsInvalid
+    from moto.sqs.models import Queue, SQSBackend
+
+    class ExpiredReceiptHandle(ReceiptHandleIsInvalid):  # the batch calls report this class per entry
+        def __init__(self, receipt_handle):
+            super().__init__()
+            self.code = "InvalidParameterValue"
+            self.message = (f"Value {receipt_handle} for parameter ReceiptHandle is invalid. "
+                            "Reason: The receipt handle has expired.")
+
+    def refuse_if_expired(queue, receipt_handle):
+        if not queue.fifo_queue:
+            return
+        for message in queue._messages:
+            if message.had_receipt_handle(receipt_handle):
+                if message.receipt_handle != receipt_handle or message.visible:
+                    raise ExpiredReceiptHandle(receipt_handle)
+                return
+
+    change = SQSBackend.change_message_visibility
+
+    def change_message_visibility(self, queue_name, receipt_handle, visibility_timeout):
+        refuse_if_expired(self.get_queue(queue_name), receipt_handle)
+        return change(self, queue_name, receipt_handle, visibility_timeout)
+
+    delete = Queue.delete_message
+
+    def delete_message(self, receipt_handle):
+        refuse_if_expired(self, receipt_handle)
+        return delete(self, receipt_handle)
+
+    SQSBackend.change_message_visibility = change_message_visibility
+    Queue.delete_message = delete_message
+
+
+CORRECTIONS = (fifo_receive_in_group_order, fifo_receipt_handles_expire)
 
 
 def apply(environ=None, moto_version=None, warn=None):
