@@ -2,7 +2,8 @@
 and the tests correct it (dev/local_aws/corrections.py; the upstream report: docs/emulator.md).
 
 SQS FIFO: a message group's messages come out in order, also when several in-flight messages of
-the group become visible together (a worker that died holding them); and a receipt handle expires
+the group become visible together (a worker that died holding them), even one after another
+during a receive's walk of the queue; and a receipt handle expires
 with its receive's visibility timeout, so a worker that overran it cannot take the message from
 under the worker that received it since."""
 
@@ -111,6 +112,46 @@ def test_the_tests_in_process_moto_is_corrected_too(aws):
     sqs = boto3.client("sqs")
     assert group_after_a_dead_consumer(sqs, "order-in-process.fifo") == ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
     assert a_late_consumers_old_handle(sqs, "handles-in-process.fifo") == (["refused", "InvalidParameterValue"], [])
+
+
+def first_out_when_a_group_times_out_during_the_walk(receive, name):
+    """m1..m3 of one group received together, their timeouts ending 10 ms apart, and a clock that
+    moves on at each reading, as the receive's walk takes time: the group's messages come back
+    one after another while the walk goes on. Receives until one answers; its bodies."""
+    import itertools
+
+    import moto.sqs.models as models
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName=name, Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for body in ("m1", "m2", "m3"):
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body)
+    assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)["Messages"]) == 3
+    backend = models.sqs_backends["123456789012"]["us-east-1"]
+    base = 10**13
+    for n, message in enumerate(backend.get_queue(name)._messages, start=1):
+        message.visible_at = base + 10 * n
+    ticks, real = itertools.count(), models.unix_time_millis
+    models.unix_time_millis = lambda dt=None: real(dt) if dt is not None else base + 5 + 4 * next(ticks)
+    try:
+        for _ in range(10):
+            got = receive(backend, name, 10, 0, 30, [])
+            if got:
+                return [message.body for message in got]
+        return []
+    finally:
+        models.unix_time_millis = real
+
+
+def test_a_group_timing_out_during_the_walk_still_comes_out_in_order(aws):
+    from moto.sqs.models import SQSBackend
+
+    # Plain moto skips m1 and m2 while the later ones are still in flight, then takes m3 as it
+    # times out. If this fails, moto has fixed it: check docs/emulator.md and retire the correction.
+    assert first_out_when_a_group_times_out_during_the_walk(SQSBackend.receive_message.plain, "walk-plain.fifo") == [
+        "m3"]
+    assert first_out_when_a_group_times_out_during_the_walk(SQSBackend.receive_message, "walk.fifo") == [
+        "m1", "m2", "m3"]  # as AWS answers
 
 
 def test_a_long_poll_releases_messages_that_time_out_while_it_waits(aws):

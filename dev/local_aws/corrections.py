@@ -11,12 +11,14 @@ written for (``WRITTEN_FOR``); with any other moto they are skipped with one war
 The upstream report for each is in docs/emulator.md.
 """
 
+import threading
 import time
 
 from dev.local_aws.patches import WRITTEN_FOR, in_force
 
 SWITCH = "LOCAL_MOTO_CORRECTIONS"  # "off" turns them off
 _applied = set()
+_pass = threading.local()  # the moment a receive's pass over the queue judges visibility at
 
 
 def _release_timed_out(queue):
@@ -33,11 +35,23 @@ def fifo_receive_in_group_order():
     it walks the queue and lets a timed-out message leave that set only when the walk reaches
     it, so the group's earlier timed-out messages are skipped and a later one is handed out
     (m1..m3 received and not deleted, m4..m7 sent: moto answers m3, m4... where AWS answers
-    m1, m2, m3...). The correction releases timed-out messages before each pass over the queue;
-    a long poll makes its passes here, so that messages timing out while it waits are released
+    m1, m2, m3...). The same happens when the group's messages time out one after another
+    during the walk itself (received together, their timeouts end a fraction of a millisecond
+    apart): m1 is reached while m2 is still in flight and skipped, then m2 and m3 time out, and
+    m3 is taken. The correction judges each pass over the queue at one moment, read once before
+    it, and releases the messages timed out by then before the blocked groups are computed; a
+    long poll makes its passes here, so that messages timing out while it waits are released
     too."""
-    from moto.sqs.models import SQSBackend
+    from moto.sqs import models
+    from moto.sqs.models import Message, SQSBackend
 
+    visible = Message.visible.fget
+
+    def visible_at_the_pass(message):
+        moment = getattr(_pass, "ms", None)
+        return visible(message) if moment is None else moment > message.visible_at
+
+    Message.visible = property(visible_at_the_pass)
     receive = SQSBackend.receive_message
 
     def receive_message(self, queue_name, count, wait_seconds_timeout, visibility_timeout,
@@ -47,14 +61,19 @@ def fifo_receive_in_group_order():
             return receive(self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names)
         ends = time.time() + (wait_seconds_timeout or 0)
         while True:
-            _release_timed_out(queue)
-            got = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            _pass.ms = models.unix_time_millis()
+            try:
+                _release_timed_out(queue)
+                got = receive(self, queue_name, count, 0, visibility_timeout, message_attribute_names)
+            finally:
+                _pass.ms = None
             left = ends - time.time()
             if got or left <= 0:
                 return got
             queue.wait_for_messages(min(1.0, left))
 
     receive_message.corrected = True
+    receive_message.plain = receive  # moto's own, for the test that shows what it answers
     SQSBackend.receive_message = receive_message
 
 
