@@ -23,7 +23,6 @@ import json
 import os
 import pathlib
 import py_compile
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,20 +82,14 @@ def add_bytecode(package):
     with tempfile.TemporaryDirectory() as folder:
         with zipfile.ZipFile(package) as archive:
             archive.extractall(folder)
-            entries = archive.infolist()
         compileall.compile_dir(folder, ddir="/var/task", quiet=1, workers=1,
                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        compiled = sorted(path for path in pathlib.Path(folder).rglob("*.pyc"))
-        rebuilt = package.with_suffix(".tmp")
-        with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as archive:
-            for entry in entries:
-                archive.writestr(entry, (pathlib.Path(folder) / entry.filename).read_bytes()
-                                 if not entry.is_dir() else b"")
-            for path in compiled:  # dated as the zip format's epoch, so that a build is repeatable
+        with zipfile.ZipFile(package, "a", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(pathlib.Path(folder).rglob("*.pyc")):
+                # Dated as the zip format's epoch, so that a build is repeatable.
                 info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-        shutil.move(rebuilt, package)
 
 
 def parse_arguments(argv, prog, out):
