@@ -159,4 +159,4 @@ def test_a_delivery_makes_the_same_aws_requests_to_a_webhook_that_carries_erasur
     api.create(receiver.url + "/marked", event_id="2")
     erase(api, eraser, eventID="2")
     assert one_delivery("1") == one_delivery("2")
-    assert len(receiver.successes()) == 2
+    assert len(receiver.wait_for(2, successes=True)) == 2  # the last answer may still be on its way out
