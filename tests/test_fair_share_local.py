@@ -12,9 +12,11 @@ def test_a_quiet_webhook_is_not_held_up_by_a_slow_ones_backlog():
     # Wide margins (a shared machine): without fair sharing the quiet ones wait for a whole
     # round of the slow endpoint's 3 s attempts behind its backlog.
     # Contract 16 allows 1 s at the median and 4 s at most at full size (make neighbour measures
-    # that); here, on a shared machine, twice that beside the quiet webhook's own figures alone.
-    # Without the share, the quiet messages wait behind the whole backlog (tens of seconds).
-    assert beside["median"] <= alone["median"] + 2.0, figures
+    # that). This smaller run, with 3 s attempts, measured a median of 1.6 to 1.7 s beside the
+    # slow webhook on a quiet 2-core machine and 2.0 s under CI's own load (2026-12-03), so the
+    # median's margin is 4 s and the maximum's 8 s: still far below what the quiet messages wait
+    # without the share, behind the whole backlog (tens of seconds).
+    assert beside["median"] <= alone["median"] + 4.0, figures
     assert beside["max"] <= alone["max"] + 8.0, figures
     assert figures["slow_arrived"] == 160 and figures["slow_delivered"] == 160, figures
     assert figures["slow_failed"] == 0 and figures["slow_attempts"] == 160, figures
