@@ -96,6 +96,29 @@ def test_an_open_log_refreshes_itself_without_taking_focus_or_scroll(console, se
     assert console.evaluate("window.scrollY") == scroll
 
 
+def test_an_open_log_still_refreshes_when_each_read_takes_longer_than_the_refresh_period(browser, service, event):
+    """A slow link or a loaded service: each read of the log takes 4.5 s, the refresh period is 3 s.
+    (The console once started a read at every tick and dropped each one that a newer read had
+    overtaken: none ever landed, and the log stayed as first shown.)"""
+    page = open_page(browser, service)
+    page.add_init_script("""{
+      const fetchNow = window.fetch;
+      window.fetch = async (url, options) => {
+        if (String(url).endsWith("/api/webhook.deliveries")) await new Promise((done) => setTimeout(done, 4500));
+        return fetchNow(url, options);
+      };
+    }""")
+    page.reload()
+    webhook_id = create(service, event)
+    dispatch(service, event)
+    sign_in(page, event)
+    button(page, f"Log {webhook_id}").click()
+    expect(page.locator("#detail article.message")).to_have_count(1, timeout=20000)
+    dispatch(service, event, person="6000")
+    expect(page.locator("#detail article.message")).to_have_count(2, timeout=20000)
+    page.context.close()
+
+
 def test_health_shows_in_the_table_and_the_webhook_view(console, service, event):
     with Receiver() as receiver:
         healthy = create(service, event, receiver.url)

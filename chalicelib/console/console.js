@@ -618,6 +618,7 @@ function reloadLog() {
   $("#detail .messages").replaceChildren();
   $("#detail .new-messages").hidden = true;
   view.loaded = false;
+  view.generation = (view.generation || 0) + 1;
   refreshView();
 }
 
@@ -642,13 +643,13 @@ function readerPlace(list) {
 // place. The focus stays where it was and what the reader looks at does not move: new
 // messages above it are counted ("N new messages") instead.
 async function refreshLog(view) {
-  const generation = view.generation = (view.generation || 0) + 1;
+  const generation = view.generation || 0;  // reloadLog moves it on: a read under the old filters is dropped
   const [result, stats, latest] = await Promise.all([
     call("webhook.deliveries", logQuery(view), { quiet: true }),
     call("webhook.stats", { webhookID: view.webhookID }, { quiet: true }),
     call("webhook.deliveries", { webhookID: view.webhookID, limit: String(PICTURE_SIZE) }, { quiet: true }),
   ]);
-  if (state.view !== view || view.generation !== generation) return;  // another view, or a newer read
+  if (state.view !== view || (view.generation || 0) !== generation) return;  // another view, or other filters
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
   if (stats.ok) $("#detail .health-list").replaceChildren(...healthList(stats.answer));
   if (latest.ok) drawPicture(latest.answer.data);
@@ -872,9 +873,22 @@ function renderMessage(result) {
   if (focusedKey) $(`[data-key="${focusedKey}"]`, box)?.focus({ preventScroll: true });
 }
 
-async function refreshView() {
+// One read of a view at a time. A refresh asked for while a read is in flight runs once, right
+// after it, and its callers wait for that one. (A read started at every tick, each dropped when
+// a newer one overtook it, never landed once reads took longer than REFRESH_MS.)
+function refreshView() {
   const view = state.view;
-  if (!view || view.stopped) return;
+  if (!view || view.stopped) return Promise.resolve();
+  view.again = Boolean(view.reading);
+  view.reading ||= (async () => {
+    try {
+      do { view.again = false; await readView(view); } while (view.again && state.view === view && !view.stopped);
+    } finally { view.reading = null; }
+  })();
+  return view.reading;
+}
+
+async function readView(view) {
   if (view.kind === "log") await refreshLog(view);
   if (view.kind === "message") {
     const result = await call("webhook.message", { webhookID: view.webhookID, messageID: view.messageID }, { quiet: true });
