@@ -79,6 +79,15 @@ def dynamodb_story(db, table):
                              UpdateExpression="SET #s = :s", ConditionExpression="#s = :pending",
                              ExpressionAttributeNames={"#s": "status"},
                              ExpressionAttributeValues={":s": {"S": "failed"}, ":pending": {"S": "pending"}})),
+        # One condition, parsed once and kept (patches.conditions_parsed_once): judged anew with
+        # other values; one that names an attribute it does not use is refused every time.
+        *[("put_item", dict(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#2"}, "status": {"S": status}},
+                            ConditionExpression="attribute_not_exists(#s) OR #s = :was",
+                            ExpressionAttributeNames={"#s": "status"}, ExpressionAttributeValues={":was": {"S": was}}))
+          for was, status in (("pending", "x"), ("delivered", "x"), ("delivered", "y"), ("x", "y"))],
+        *[("put_item", dict(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#3"}}, ConditionExpression=condition,
+                            ExpressionAttributeNames=names))
+          for condition, names in [("attribute_not_exists(#s)", {"#s": "status", "#t": "t"})] * 2],
         ("transact_write_items", dict(TransactItems=[{"Put": {"TableName": table, "Item": {
             "pk": {"S": "EV#1"}, "sk": {"S": "activityEnrollment#x"}, "webhookID": {"S": "wh_1"}}}}])),
         ("get_item", dict(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}}, ConsistentRead=True)),
