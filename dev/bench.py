@@ -215,12 +215,17 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     lines.append(f"| 4 | the capacity against the emulator's ceiling (the same AWS requests per delivery sent "
                  f"straight to the moto servers from {args.threads + POLLERS} threads) | {burst['per_second']:.0f} vs "
                  f"{ceiling:.0f} deliveries/s: **{burst['per_second'] / ceiling:.2f} × the ceiling** | |")
+    spent = local["burst_cpu_ms"]
+    lines.append(f"| 4 | the burst's CPU time per delivery, all the local run's processes (dispatch, fan-out, "
+                 f"delivery, the emulator) | {spent['all']:.1f} ms (worker {spent['worker']:.1f}, moto servers "
+                 f"{spent['moto servers']:.1f}, API {spent['API']:.1f}): this machine's {os.cpu_count()} cores carry "
+                 f"at most {os.cpu_count() * 1000 / spent['all']:.0f} deliveries/s | |")
     lines.append(f"| 4 | the local run idle (API, worker long-polling, two moto servers) | "
                  f"{local['idle_cpu'] * 100:.1f}% of one core | |")
     lines.append(f"| 5 | cold start: importing `app` from the code package (with its bytecode, as Lambda loads it) vs "
                  f"`boto3` alone (medians of {args.import_runs}) | "
                  f"{app_import * 1000:.0f} ms vs {boto3_import * 1000:.0f} ms: "
-                 f"**{app_import / boto3_import:.2f} ×** (+{(app_import - boto3_import) * 1000:.0f} ms) | "
+                 f"**{app_import / boto3_import:.2f} ×** ({(app_import - boto3_import) * 1000:+.0f} ms) | "
                  "at most 1.25 × `import boto3` |")
     lines.append(f"| 5 | code package (deployment.zip) | {size / 1024:.0f} KiB | under 1 MiB |")
     lines.append(f"| 6 | cost per million deliveries on AWS (first attempt, full batches) | ${cost:.2f} "

@@ -36,6 +36,7 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
             paced = [run(rate) for _ in range(paced_runs)]
             after = _cpu_by_process(service.process.pid)
             burst = run(None)
+            burst_used = _cpu_by_process(service.process.pid)
             time.sleep(2)  # let the last deliveries settle
             idle_before = _cpu_by_process(service.process.pid)
             time.sleep(idle_seconds)
@@ -44,8 +45,9 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
         service.stop()
     used = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     middle = {key: statistics.median(run[key] for run in paced) for key in paced[0]}
+    in_burst = {name: burst_used.get(name, 0) - after.get(name, 0) for name in burst_used}
     return {"paced": middle, "paced_runs": paced_runs, "rate": rate, "burst": burst, "threads": threads,
-            "webhooks": webhooks, "events": events,
+            "webhooks": webhooks, "events": events, "burst_cpu_ms": _per_delivery(in_burst, burst["deliveries"]),
             "moto_share": sum(v for k, v in used.items() if "dev.moto_server" in k) / max(sum(used.values()), 1e-9),
             "idle_cpu": (sum(idle_after.values()) - sum(idle_before.values())) / idle_seconds}
 
@@ -94,6 +96,13 @@ def _offer(service, receiver, events, webhooks, threads, rate):
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[math.ceil(len(latencies) * 0.99) - 1],
     }
+
+
+def _per_delivery(used, deliveries):
+    """CPU milliseconds per delivery: all the local run's processes, and each kind of them."""
+    kinds = {"worker": "dev.worker", "moto servers": "dev.moto_server", "API": "dev.api_server"}
+    split = {kind: sum(v for k, v in used.items() if marker in k) * 1000 / deliveries for kind, marker in kinds.items()}
+    return {"all": sum(used.values()) * 1000 / deliveries, **split}
 
 
 def _cpu_by_process(parent_pid):
