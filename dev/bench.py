@@ -150,9 +150,9 @@ def main(argv=None):
 def bench_unauthenticated():
     """The worst of dev/adversarial_input.py's requests, sent with no token through chalice's
     test client, as a ratio to ``json.loads`` of a valid body of the same size."""
-    import app as application
     from chalice.test import Client
 
+    import app as application
     from dev.adversarial_input import unauthenticated_ratios
 
     with Client(application.app, stage_name="local") as client:
