@@ -46,9 +46,10 @@ def bench_local_run(events=2000, webhooks=5, threads=8, rate=60, paced_runs=3, i
     used = {name: after.get(name, 0) - before.get(name, 0) for name in after}
     middle = {key: statistics.median(run[key] for run in paced) for key in paced[0]}
     in_burst = {name: burst_used.get(name, 0) - after.get(name, 0) for name in burst_used}
+    paced_cpu = _per_delivery(used, 1)
     return {"paced": middle, "paced_runs": paced_runs, "rate": rate, "burst": burst, "threads": threads,
             "webhooks": webhooks, "events": events, "burst_cpu_ms": _per_delivery(in_burst, burst["deliveries"]),
-            "moto_share": sum(v for k, v in used.items() if "dev.moto_server" in k) / max(sum(used.values()), 1e-9),
+            "moto_share": paced_cpu["moto servers"] / max(paced_cpu["all"], 1e-9),
             "idle_cpu": (sum(idle_after.values()) - sum(idle_before.values())) / idle_seconds}
 
 

@@ -531,7 +531,7 @@ function dayEnd(value) {
 }
 
 async function showLog(webhookID, { focus = true } = {}) {
-  const detail = openDetail({ kind: "log", webhookID, messages: new Map(), outcomes: new Map(), unseen: 0 },
+  const detail = openDetail({ kind: "log", webhookID, messages: new Map(), outcomes: new Map(), unseen: 0, generation: 0 },
     "Webhook " + hookTitle(webhookID), { focus });
   const hook = state.hooks.get(webhookID);
   const health = el("dl", { class: "health-list", "aria-label": "Health over the latest 100 messages" });
@@ -618,7 +618,7 @@ function reloadLog() {
   $("#detail .messages").replaceChildren();
   $("#detail .new-messages").hidden = true;
   view.loaded = false;
-  view.generation = (view.generation || 0) + 1;
+  view.generation += 1;
   refreshView();
 }
 
@@ -643,13 +643,13 @@ function readerPlace(list) {
 // place. The focus stays where it was and what the reader looks at does not move: new
 // messages above it are counted ("N new messages") instead.
 async function refreshLog(view) {
-  const generation = view.generation || 0;  // reloadLog moves it on: a read under the old filters is dropped
+  const generation = view.generation;  // reloadLog moves it on: a read under the old filters is dropped
   const [result, stats, latest] = await Promise.all([
     call("webhook.deliveries", logQuery(view), { quiet: true }),
     call("webhook.stats", { webhookID: view.webhookID }, { quiet: true }),
     call("webhook.deliveries", { webhookID: view.webhookID, limit: String(PICTURE_SIZE) }, { quiet: true }),
   ]);
-  if (state.view !== view || (view.generation || 0) !== generation) return;  // another view, or other filters
+  if (state.view !== view || view.generation !== generation) return;  // another view, or other filters
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
   if (stats.ok) $("#detail .health-list").replaceChildren(...healthList(stats.answer));
   if (latest.ok) drawPicture(latest.answer.data);
