@@ -58,6 +58,22 @@ def test_admission_is_told_of_each_attempt_made(api, aws, receiver):
     assert admission.done_with == [200] and len(receiver.requests) == 1
 
 
+class FailsWhenDone(Admission):
+    def done(self, webhook, attempt, batch=None):
+        raise RuntimeError("the table that keeps the share failed")
+
+
+def test_an_admission_that_fails_after_a_2xx_does_not_send_the_message_again(api, aws, receiver):
+    """Contract 13: a message goes again after a 2xx only when the worker died before its
+    record. A failing admission hook (fair sharing's table, say) once made the worker skip the
+    record, and the message came back and was POSTed again."""
+    hook = api.create(receiver.url)
+    message_id = api.dispatch()["messageID"]
+    assert worker_with(admission=FailsWhenDone()).handle(receive(aws)) == []
+    assert stored_message(hook["webhookID"], message_id)["status"] == "delivered"
+    assert len(receiver.requests) == 1
+
+
 def test_a_message_given_up_and_a_webhook_disabled_are_told(api, aws, receiver, settings):
     settings(RETRY_SCHEDULE="0s")
     receiver.answer(410)

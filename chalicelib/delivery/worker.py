@@ -252,7 +252,7 @@ class DeliveryWorker:
             self._admission.done(webhook, None, batch)  # admitted, but not attempted: what it held goes back
             raise
         attempt = send(self._policy, self._sender, request)
-        self._admission.done(webhook, attempt, batch)
+        self._attempt_over(webhook, attempt, batch)
         schedule = self._settings.retry_schedule_ms
         attempts_this_round = number - (record.attempt_base if record else 0)
         if attempt.ok:
@@ -290,6 +290,16 @@ class DeliveryWorker:
             self._notices.message_failed(webhook, message, {**attempt_record, "attempts": number})
         if delay is not None:
             raise ComeBackLater(delay)
+
+    def _attempt_over(self, webhook, attempt, batch):
+        """Tell the admission hook that an attempt is over. What it keeps (leases, marks, rates)
+        must never stand between an endpoint's answer and the attempt's record: if it fails,
+        the record is written all the same, or a delivered message would be POSTed again."""
+        try:
+            self._admission.done(webhook, attempt, batch)
+        except Exception:
+            log.exception("the admission hook failed after an attempt; the attempt is recorded all the same",
+                          extra={"webhookID": webhook.webhook_id})
 
 
 def _parse(record):
