@@ -41,9 +41,12 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	$(PY) -m dev.run $(if $(FRESH),--fresh)
 
+# Test processes at once (pytest-xdist): most tests wait on sockets and child processes, not the CPU.
+TEST_WORKERS ?= 4
+
 ## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
 test: $(INSTALLED) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-oldest-sdk: the delivery tests again, on the oldest SDK the Lambda runtime may carry (CI runs it)
 test-oldest-sdk: $(INSTALLED)
@@ -51,7 +54,7 @@ test-oldest-sdk: $(INSTALLED)
 	sed -e '/^boto3==/d' -e 's|^-r requirements.txt|-r $(CURDIR)/requirements.txt|' requirements-dev.txt > $(OLDEST_SDK_VENV)/requirements-dev.txt
 	$(OLDEST_SDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(OLDEST_SDK_VENV)/requirements-dev.txt $(OLDEST_SDK)
 	$(OLDEST_SDK_VENV)/bin/python -c 'import boto3, botocore; print("boto3", boto3.__version__, "botocore", botocore.__version__)'
-	$(OLDEST_SDK_VENV)/bin/python -m pytest -q $(wildcard tests/test_delivery*.py tests/test_worker*.py)
+	$(OLDEST_SDK_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(wildcard tests/test_delivery*.py tests/test_worker*.py)
 
 ## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
 package: $(INSTALLED)
