@@ -3,6 +3,10 @@ preset, checked when set, signed over the rendered bytes, and bounded at deliver
 API and the worker to a real receiver."""
 
 import json
+import os
+import pathlib
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +17,7 @@ from chalicelib.templates import webhook_template
 from dev.receiver import Receiver
 from tests.conftest import stored_message
 
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 ANA = {"name": "Ana \"Aninha\" Souza\\\n", "ticket": "VIP"}  # quotes, a backslash and a newline to escape
 CARD = '{"text": "{{data.name}} ({{data.ticket}}) is in activity {{data.activityID}}", "seq": {{sequence}}}'
 
@@ -339,3 +344,13 @@ def test_the_worst_template_over_the_largest_body_stops_at_its_work_budget(shape
     rendering, parsing = cpu(render), cpu(lambda: json.loads(body))
     print(f"\n{shape}: {rendering * 1000:.2f} ms of CPU, parsing the body {parsing * 1000:.2f} ms")
     assert rendering < 10 * parsing, (rendering, parsing)
+
+
+def test_no_functions_cold_start_imports_the_templates():
+    # Imported by a templated webhook's first delivery, or a method given a template, not before.
+    code = ("import sys, app, chalicelib.delivery.worker, chalicelib.services; "
+            "print(sorted(m for m in sys.modules if m.startswith('chalicelib.templates')))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
