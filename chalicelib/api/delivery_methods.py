@@ -8,7 +8,7 @@ from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.api.webhook_methods import visible_webhook
 from chalicelib.delivery.log import FINISHED, STATUSES
 from chalicelib.delivery.queue import QueuedMessage
-from chalicelib.delivery.sender import send, shaped_body, signed_request
+from chalicelib.delivery.sender import shaped_body, signed_request
 from chalicelib.dispatch.replays import replay, replayable_since
 from chalicelib.errors import Conflict, InvalidParameter, MissingParameter, NotFound, ServiceError
 from chalicelib.ids import new_id
@@ -161,7 +161,7 @@ def test_webhook(ctx, params):
     message = QueuedMessage(message_id=new_id("msg"), webhook_id=webhook.webhook_id, type=TEST_TYPE,
                             subject=TEST_TYPE, date=str(int(ctx.now)), timestamp=int(ctx.now), data=data)
     request = signed_request(webhook, message.message_id, body, ctx.now)
-    attempt = send(services.policy, services.sender, request)
+    attempt = services.test_sends.send(request)  # from the fixed egress addresses, when the stack has them
     # Kept in the delivery log like any message, so the log shows what the test sent and got;
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
