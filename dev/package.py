@@ -28,6 +28,7 @@ import json
 import os
 import pathlib
 import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,13 @@ def parse_arguments(argv, prog, out):
 
 
 def chalice_package(stage, out, *options):
-    """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access."""
+    """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access.
+
+    Chalice packs whatever ``chalicelib/`` holds, the bytecode that running the tests or the
+    local run left in its ``__pycache__`` folders included: stale, timestamp-checked, and then
+    doubled by :func:`add_bytecode`'s own under the same names. Those folders are emptied first."""
+    for cache in (ROOT / "chalicelib").rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", *options, "--stage", stage,
                     str(out)], cwd=ROOT, env=env, check=True)

@@ -68,6 +68,7 @@ def test_the_code_package_holds_only_what_the_functions_need(packaged):
     assert archive.stat().st_size < 1024 * 1024
     assert "KiB" in printed  # make package prints the size
     names = zipfile.ZipFile(archive).namelist()
+    assert len(names) == len(set(names))  # each file once (no bytecode the source tree held, then added again)
     # Every module of chalicelib's packages travels, and nothing of the tests or tools does.
     assert {n for n in names if n.startswith("chalicelib/") and n.endswith(".py")} == {
         path.relative_to(ROOT).as_posix() for path in (ROOT / "chalicelib").rglob("*.py")}
