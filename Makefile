@@ -56,13 +56,14 @@ test-oldest-sdk: $(INSTALLED)
 	$(OLDEST_SDK_VENV)/bin/python -c 'import boto3, botocore; print("boto3", boto3.__version__, "botocore", botocore.__version__)'
 	$(OLDEST_SDK_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(wildcard tests/test_delivery*.py tests/test_worker*.py)
 
-## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
+## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod);
+## FIXED_EGRESS=1: deliveries and test sends leave from fixed addresses (docs/deploy.md)
 package: $(INSTALLED)
-	$(PY) -m dev.package --stage $(or $(STAGE),prod)
+	$(PY) -m dev.package --stage $(or $(STAGE),prod) $(if $(FIXED_EGRESS),--fixed-egress)
 
-## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE
+## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE (and FIXED_EGRESS)
 terraform: $(INSTALLED)
-	$(PY) -m dev.terraform --stage $(or $(STAGE),prod)
+	$(PY) -m dev.terraform --stage $(or $(STAGE),prod) $(if $(FIXED_EGRESS),--fixed-egress)
 
 ## policies: .chalice/policy-<function>-<stage>.json, the policies chalice deploy reads, from .chalice/policy-templates
 policies: $(INSTALLED)

@@ -119,3 +119,13 @@ def erase_person(event):
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
     for record in event:  # one a batch: a failure brings back only its own erasure, which resumes
         get_services().erasure_job.run(json.loads(record.body)["erasureID"], remaining_ms=remaining)
+
+
+@app.lambda_function(name="test_send")
+def test_send(event, context):
+    """webhook.test's POST, made in the fixed egress addresses' VPC when the stack has them
+    (chalicelib/delivery/test_sends.py); the API function invokes it."""
+    from chalicelib.delivery.test_sends import handle
+
+    services = get_services()
+    return handle(event, services.policy, services.sender)

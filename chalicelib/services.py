@@ -40,12 +40,13 @@ _AWS_CONFIG = Config(
 class Services:
     """Everything a handler needs, each part made once, when first asked for."""
 
-    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time, events=None):
+    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time, events=None, lambda_client=None):
         self.settings = settings
         self.clock = clock
         self._dynamodb = dynamodb
         self._sqs = sqs
         self._events = events
+        self._lambda = lambda_client
 
     @functools.cached_property
     def dynamodb(self):
@@ -93,6 +94,23 @@ class Services:
     @functools.cached_property
     def sender(self):
         return HttpSender(self.settings.delivery_timeout_seconds)
+
+    @functools.cached_property
+    def lambda_client(self):
+        # An invocation waits for the test send's POST: the delivery timeout, and time to start.
+        config = _AWS_CONFIG.merge(Config(read_timeout=self.settings.delivery_timeout_seconds + 5,
+                                          retries={"mode": "standard", "max_attempts": 1}))
+        return self._lambda or boto3.client("lambda", config=config)
+
+    @functools.cached_property
+    def test_sends(self):
+        """Where webhook.test's POST leaves from: this function, or the test-send function in
+        the fixed egress addresses' VPC (chalicelib/delivery/test_sends.py)."""
+        from chalicelib.delivery.test_sends import FunctionTestSends, LocalTestSends
+
+        if self.settings.test_send_function:
+            return FunctionTestSends(self.lambda_client, self.settings.test_send_function)
+        return LocalTestSends(self.policy, self.sender)
 
     @functools.cached_property
     def admission(self):

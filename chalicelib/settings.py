@@ -133,6 +133,9 @@ class Settings:
     erasure_settle_seconds: int = 35
     allowed_destinations_only: bool = False  # WEBHOOK_DESTINATIONS=allowed-only
     local_admin_token: str = ""  # INEVENT_DEV_TOKEN: the local run's chosen admin token, whatever its form
+    # TEST_SEND_FUNCTION: the function that makes webhook.test's POST from the fixed egress
+    # addresses (chalicelib/delivery/test_sends.py); empty: the API makes it.
+    test_send_function: str = ""
 
     @classmethod
     def from_env(cls, environ=None):
@@ -171,6 +174,7 @@ class Settings:
             erasure_settle_seconds=_whole_number(env, "ERASURE_SETTLE_SECONDS", "35", 0, 900),
             allowed_destinations_only=destinations == "allowed-only",
             local_admin_token=env.get("INEVENT_DEV_TOKEN", ""),
+            test_send_function=env.get("TEST_SEND_FUNCTION", ""),
         )
 
     def is_local_admin_token(self, token):

@@ -17,7 +17,7 @@ from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -45,6 +45,7 @@ def text_schema(kind):
         "headers": {"type": "string", "description": "A JSON object of header names to values, as its JSON text."},
         "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
+        "template": {"type": "string", "description": "A template object, as its JSON text."},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
     }[kind]
 
@@ -69,6 +70,8 @@ def json_schema(kind):
         return {"oneOf": [HEADERS, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "filter":
         return {"oneOf": [FILTER, {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "template":
+        return {"oneOf": [TEMPLATE, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "rate":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 1000}]}
     return text_schema(kind)

@@ -49,6 +49,14 @@ FILTER = {"type": "object", "propertyNames": {"enum": ["eventID", "activityID", 
           "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 100,
                                    "items": {"type": "string", "minLength": 1, "maxLength": 128}},
           "description": "ID fields of the webhook's type to the IDs that get through. {} removes it."}
+# A webhook's template (contract, section 21), as given and as requestExample shows it.
+TEMPLATE = {"oneOf": [
+    _object([], {}, maxProperties=0, description="No template: {} removes one."),
+    _object(["body"], {"body": {"type": "string", "description": "A Mustache template, at most 4 KiB of UTF-8."},
+                       "contentType": {"enum": ["application/json", "text/plain"],
+                                       "description": "The body's content type; application/json when left out."}}),
+    _object(["preset"], {"preset": {"enum": ["slack", "teams"]}}),
+], "description": "The body to send instead of the usual one, rendered over it; or a preset for a chat channel."}
 _WEBHOOK_FIELDS.update({
     "headers": {"type": "array", "maxItems": 10, "items": _STRING,
                 "description": "The names of the webhook's own headers, in the order given; their values are never shown."},
@@ -89,8 +97,11 @@ ANSWERS = {
     "WebhookList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _ref("Webhook")}}),
     "RequestExample": _object(["method", "url", "headers", "body", "payload"], {
         "method": {"const": "POST"}, "url": _STRING, "headers": _SIGNED_HEADERS,
-        "body": {"type": "string", "description": "The exact JSON text that is sent."},
-        "payload": {"type": "object", "description": "The same body, parsed."}}),
+        "body": {"type": "string", "description": "The exact text that is sent: JSON, or what the template made."},
+        "payload": {"type": ["object", "array", "string", "number", "boolean", "null"],
+                    "description": "The same body, parsed (null for a text/plain template's)."},
+        "template": {"oneOf": [{"type": "null"}, TEMPLATE],
+                     "description": "The template that shaped the body (the webhook's own, or the one tried)."}}),
     "ResponseExample": _object(["status", "headers", "body", "rules"], {
         "status": {"const": 200}, "headers": {"type": "object"}, "body": {"type": "object"},
         "rules": _object(["success", "timeoutSeconds", "gone", "retrySchedule"], {

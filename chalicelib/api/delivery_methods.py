@@ -8,7 +8,7 @@ from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.api.webhook_methods import visible_webhook
 from chalicelib.delivery.log import FINISHED, STATUSES
 from chalicelib.delivery.queue import QueuedMessage
-from chalicelib.delivery.sender import send, signed_request
+from chalicelib.delivery.sender import shaped_body, signed_request
 from chalicelib.dispatch.replays import replay, replayable_since
 from chalicelib.errors import Conflict, InvalidParameter, MissingParameter, NotFound, ServiceError
 from chalicelib.ids import new_id
@@ -84,7 +84,8 @@ def show_message(ctx, params):
     record = ctx.services.log.get(webhook.webhook_id, params.identifier("messageID"))
     if record is None:
         raise NotFound("this webhook has no message with that messageID", field="messageID")
-    sent = None if record.request_headers is None else {"headers": record.request_headers, "body": record.body}
+    sent = None if record.request_headers is None else {
+        "headers": record.request_headers, "body": record.body if record.sent_body is None else record.sent_body}
     return 200, {**message_view(record), "request": sent}
 
 
@@ -160,12 +161,13 @@ def test_webhook(ctx, params):
     message = QueuedMessage(message_id=new_id("msg"), webhook_id=webhook.webhook_id, type=TEST_TYPE,
                             subject=TEST_TYPE, date=str(int(ctx.now)), timestamp=int(ctx.now), data=data)
     request = signed_request(webhook, message.message_id, body, ctx.now)
-    attempt = send(services.policy, services.sender, request)
+    attempt = services.test_sends.send(request)  # from the fixed egress addresses, when the stack has them
     # Kept in the delivery log like any message, so the log shows what the test sent and got;
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
         services.log.record_attempt(message, 1, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed",
-                                    None, ctx.now, request["headers"], first=(body, None, None))
+                                    None, ctx.now, request["headers"], first=(body, None, None),
+                                    sent_body=shaped_body(request))
     except (ServiceError, ClientError, BotoCoreError):
         logger.exception("a test send's record could not be written", extra={"webhookID": webhook.webhook_id})
     return 200, {

@@ -26,6 +26,7 @@ KINDS = {
     "headers": "a JSON object (or its JSON text) of at most 10 header names to string values",
     "filter": "a JSON object (or its JSON text) from ID fields to lists of 1 to 100 IDs",
     "rate": "a whole number from 0 to 1000",
+    "template": 'a JSON object (or its JSON text): {"body", "contentType"} or {"preset"}',
     "token": "a token",
 }
 

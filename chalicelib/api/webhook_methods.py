@@ -32,6 +32,10 @@ RECEIVER_OPTIONS = (
     Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
           'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
           "{} removes it."),
+    Param("template", "template", "The body to send instead of the usual one: "
+          '{"body": "<a Mustache template, at most 4 KiB>", "contentType": "application/json" or "text/plain"}, '
+          'rendered over the usual body ({{type}}, {{data.personID}}...), or {"preset": "slack"} or '
+          '{"preset": "teams"}: one readable line for a chat channel. {} removes it.'),
 )
 
 
@@ -70,24 +74,24 @@ def create_webhook(ctx, params):
     secret = new_secret()
     webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
                       normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
-    webhook = _with_options(webhook, params, policy)
+    webhook = _with_options(webhook, params, policy, ctx.now)
     ctx.services.webhooks.create(webhook)
     return 201, {**webhook.public(), "secret": secret}
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
-        "and so are its secret, status, delivery log and sequences.",
+@method("webhook.update", "Change a webhook's url, headers, rate limit, filter or template; what is not given is "
+        "kept, and so are its secret, status, delivery log and sequences.",
         params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
-    updated = _with_options(webhook, params, ctx.services.policy)
+    updated = _with_options(webhook, params, ctx.services.policy, ctx.now)
     ctx.services.webhooks.update(webhook, updated)
     return 200, updated.public()
 
 
-def _with_options(webhook, params, policy):
-    """``webhook`` with the url and the receiver's options that ``params`` give (section 14)."""
+def _with_options(webhook, params, policy, now):
+    """``webhook`` with the url and the receiver's options that ``params`` give (sections 14 and 21)."""
     changes = {}
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
@@ -102,7 +106,24 @@ def _with_options(webhook, params, policy):
     given_filter = params.json_object("filter")
     if given_filter is not None:
         changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
+    given_template = params.json_object("template")
+    if given_template is not None:
+        changes["template"] = checked_template(given_template, webhook, now)
     return replace(webhook, **changes)
+
+
+def checked_template(value, webhook, now):
+    """The ``template`` parameter, checked by rendering the example of each of ``webhook``'s
+    types (section 21), in the form it is kept; None for ``{}``."""
+    from chalicelib.templates.webhook_template import check  # on first use: no cold start pays for it
+
+    return check(value, [example_body(webhook, webhook_type, now) for webhook_type in (webhook.type,)])
+
+
+def example_body(webhook, webhook_type, now):
+    """Section 4's body of a made-up delivery of ``webhook_type`` to ``webhook``."""
+    data = example_data(CATALOG[webhook_type], now, **{webhook.owner_field: webhook.owner_id})
+    return delivery_body(webhook_type, webhook.webhook_id, data, now, sequence=1)
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
@@ -125,14 +146,27 @@ def remove_webhook(ctx, params):
     return 200, webhook.public()
 
 
-@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret.",
-        params=(webhook_id(),), verbs=READ, answer="RequestExample")
+@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret, and "
+        "the template that shapes it.",
+        params=(webhook_id(), Param("template", "template", "A template to try instead of the webhook's own, checked "
+                                    "as webhook.update checks it; nothing is changed.")),
+        verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
     webhook = visible_webhook(ctx, params)
-    data = example_data(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
-    body = delivery_body(webhook.type, webhook.webhook_id, data, ctx.now, sequence=1)
-    example = signed_request(webhook, new_id("msg"), body, ctx.now)
-    return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
+    tried = params.json_object("template")
+    if tried is not None:
+        webhook = replace(webhook, template=checked_template(tried, webhook, ctx.now))
+    example = signed_request(webhook, new_id("msg"), example_body(webhook, webhook.type, ctx.now), ctx.now)
+    body = example["body"]
+    return 200, {
+        "method": example["method"],
+        "url": example["url"],
+        "headers": redacted(example["headers"]),
+        "body": body,
+        # The body parsed; a text/plain template's is text, not JSON.
+        "payload": json.loads(body) if body and example["headers"]["content-type"] == "application/json" else None,
+        "template": webhook.template,
+    }
 
 
 @method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",

@@ -45,6 +45,7 @@ class DeliveryRecord:
     body: str | None = None  # the exact body, once the first attempt numbered it
     sequence: int | None = None
     request_headers: dict | None = None  # what the latest attempt sent
+    sent_body: str | None = None  # the body it sent, when a template made it of ``body`` (section 21)
     sk: str = ""
 
     @classmethod
@@ -62,6 +63,7 @@ class DeliveryRecord:
             body=item.get("body"),
             sequence=None if item.get("sequence") is None else int(item["sequence"]),
             request_headers=_headers_from(item.get("requestHeaders")),
+            sent_body=item.get("sentBody"),
             sk=item["sk"],
         )
 
@@ -143,7 +145,8 @@ class DeliveryLog:
             raise
         return number + 1
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers, first=None):
+    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers, first=None,
+                       sent_body=None):
         """Keep attempt ``number`` and set the message's status; False if someone else recorded
         that attempt first (another receipt of the same message), or the message is delivered.
 
@@ -153,7 +156,9 @@ class DeliveryLog:
         sequence, record)``, the exact body (kept, so every later POST sends the same bytes), its
         sequence, and the record read before it, if any (a skipped message reopened by a
         replay); the whole record is put then. A later attempt takes its slot in the ring of the
-        latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
+        latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends). ``sent_body`` is the
+        body the attempt sent when a webhook's template made it of the kept body (section 21);
+        the record keeps the latest, in the same write.
         """
         values = {":delivered": "delivered"}
         try:
@@ -171,6 +176,7 @@ class DeliveryLog:
                     "nextAttemptAt": next_attempt_ms,
                     "redeliveries": (record.redeliveries if record else message.redelivery) or None,
                     "requestHeaders": _headers_text(headers),
+                    "sentBody": sent_body,
                 }
                 self._db.put_item(
                     TableName=self._table,
@@ -193,11 +199,18 @@ class DeliveryLog:
                 f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
                 " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers"
             )
+            removes = []
             if next_attempt_ms is None:
-                expression += " REMOVE nextAttemptAt"
+                removes.append("nextAttemptAt")
             else:
                 expression += ", nextAttemptAt = :next"
                 values[":next"] = next_attempt_ms
+            if sent_body is None:
+                removes.append("sentBody")
+            else:
+                expression += ", sentBody = :sent"
+                values[":sent"] = sent_body
+            expression += (" REMOVE " + ", ".join(removes)) if removes else ""
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),

@@ -28,12 +28,20 @@ SERVICE_HEADERS = frozenset({"content-type", "user-agent", "webhook-id", "webhoo
 
 def signed_request(webhook, message_id, body, timestamp):
     """The request a delivery makes: method, url, headers (the receiver's own after the service's)
-    and the exact body, signed."""
-    return {
+    and the exact body, signed.
+
+    ``body`` is section 4's JSON text. A webhook with a template (section 21) is sent the body
+    its template makes of it, with the template's content type, signed over those bytes; when
+    the template cannot make it (too large, too much work, invalid JSON), the request carries
+    ``error``, why, and an empty body, and :func:`send` sends nothing."""
+    content_type, error = "application/json", None
+    if webhook.template is not None:
+        body, content_type, error = _shaped(webhook.template, body)
+    request = {
         "method": "POST",
         "url": webhook.url,
         "headers": {
-            "content-type": "application/json",
+            "content-type": content_type,
             "user-agent": USER_AGENT,
             "webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp)),
@@ -42,6 +50,29 @@ def signed_request(webhook, message_id, body, timestamp):
         },
         "body": body,
     }
+    if webhook.template is not None:
+        request["shaped"] = True
+    if error is not None:
+        request["error"] = error
+    return request
+
+
+def _shaped(template, body):
+    """``(body, content type, None)`` as ``template`` makes them of ``body``, or ``("", its
+    content type, why)`` when it cannot."""
+    # Imported here, by a templated webhook's first delivery: no function's cold start pays for it.
+    from chalicelib.templates.webhook_template import TemplateFailed, shaped
+
+    try:
+        return (*shaped(template, body), None)
+    except TemplateFailed as exc:
+        return "", template.get("contentType", "application/json"), f"not sent: {exc}"
+
+
+def shaped_body(request):
+    """The body ``request`` sends when a template made it (the delivery log keeps it beside the
+    section-4 body it was made from), else None."""
+    return request["body"] if request.get("shaped") else None
 
 
 def redacted(headers):
@@ -54,6 +85,8 @@ def send(policy, sender, request):
     if that address may be reached; an :class:`Attempt` whatever happens, within the sender's
     timeout (plus a little) from the name lookup to the last byte read."""
     started = time.monotonic()
+    if request.get("error"):
+        return Attempt(None, 0, request["error"], "")
     try:
         target = policy.check(request["url"], timeout=sender.timeout_seconds)
     except LookupTimedOut:  # before UnsafeDestination, of which it is one: here the endpoint was late

@@ -42,7 +42,7 @@ from chalicelib.delivery.endpoint_health import EndpointHealth
 from chalicelib.delivery.hooks import Admission, Notices
 from chalicelib.delivery.log import FINISHED
 from chalicelib.delivery.queue import QueuedMessage
-from chalicelib.delivery.sender import send, signed_request
+from chalicelib.delivery.sender import send, shaped_body, signed_request
 from chalicelib.occurrences import delivery_body
 from chalicelib.store.erasure import erased_before
 from chalicelib.store.webhook_record import Webhook
@@ -268,7 +268,7 @@ class DeliveryWorker:
         attempt_record = attempt.to_record(number, now)
         try:
             recorded = self._log.record_attempt(message, number, attempt_record, status, next_ms, now,
-                                                request["headers"], first)
+                                                request["headers"], first, sent_body=shaped_body(request))
         except Exception:
             if not attempt.ok:
                 raise  # it comes back, and is tried again

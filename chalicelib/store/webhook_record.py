@@ -17,7 +17,10 @@ class Webhook:
     receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
     only (a webhook read from its owner's listing has the names, each with a None value).
     ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
-    that get through (None: everything does)."""
+    that get through (None: everything does). ``template`` shapes its deliveries' bodies
+    (chalicelib.templates, contract section 21), kept as given, or None; like the headers'
+    values it is kept in the webhook item only: the owner's listing, read by every fan-out,
+    stays small."""
 
     webhook_id: str
     level: str
@@ -37,6 +40,7 @@ class Webhook:
     headers: tuple = ()
     rate_limit: int | None = None
     filter: dict | None = None
+    template: dict | None = None
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -71,6 +75,7 @@ class Webhook:
             headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
             rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
             filter=item.get("filter") or None,
+            template=item.get("template"),
         )
 
     def public(self):
@@ -92,9 +97,11 @@ class Webhook:
         return table.serialize({**self.public(), "normalUrl": self.normal_url})
 
     def item_attributes(self):
-        """The webhook item's attributes: its listing's, with the secrets and the headers' values."""
+        """The webhook item's attributes: its listing's, with the secrets, the headers' values and
+        the template."""
         return {**self.listing_attributes(), **table.serialize({"secrets": list(self.secrets),
-                                               "headers": [[name, value] for name, value in self.headers]})}
+                                               "headers": [[name, value] for name, value in self.headers],
+                                               "template": self.template})}
 
     def listing_key(self):
         """The key of the owner's listing item."""

@@ -90,29 +90,35 @@ class WebhookStore:
         raise Unavailable("the service is busy; try again in a moment")
 
     def update(self, current, updated):
-        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit or filter
-        (webhook.update), in one transaction with its listing; everything else in the item (its
+        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit, filter or
+        template (webhook.update), in one transaction with its listing; everything else in the item (its
         secrets, status, health) is kept. A new url moves the listing, whose key makes it unique:
         :class:`Conflict` naming the webhook that has it already. :class:`Conflict` too when the
         webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
         was removed.
         """
-        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter"}
+        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
+                 "#t": "template"}
         listed = updated.listing_attributes()
         values = {":url": listed["url"], ":normal": listed["normalUrl"]}
 
-        def changes(headers):
+        def changes(headers, item_only=None):
             sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
-            for name, attribute in (("#r", "rateLimit"), ("#f", "filter")):
-                if attribute in listed:
+            kept = {a: listed[a] for a in ("rateLimit", "filter") if a in listed}
+            names_of = {"#r": "rateLimit", "#f": "filter"}
+            if item_only is not None:  # the template is the webhook item's only, never its listing's (section 21)
+                names_of["#t"] = "template"
+                kept.update({k: v for k, v in item_only.items() if v is not None})
+            for name, attribute in names_of.items():
+                if attribute in kept:
                     sets.append(f"{name} = :{attribute}")
                 else:
                     removes.append(name)
             return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
-                **values, ":headers": headers,
-                **{f":{a}": listed[a] for a in ("rateLimit", "filter") if a in listed}}
+                **values, ":headers": headers, **{f":{a}": v for a, v in kept.items()}}
 
-        item_update, item_values = changes(updated.item_attributes()["headers"])
+        item = updated.item_attributes()
+        item_update, item_values = changes(item["headers"], item_only={"template": item.get("template")})
         listing_update, listing_values = changes(listed["headers"])
         items = [{"Update": {
             "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,

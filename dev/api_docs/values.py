@@ -27,6 +27,7 @@ from chalicelib.settings import (
 )
 from chalicelib.store.tokens import MAX_GRANTED
 from chalicelib.strict_json import MAX_DEPTH
+from chalicelib.templates.webhook_template import MAX_STEPS as MAX_TEMPLATE_STEPS
 from chalicelib.validation import MAX_ID_LENGTH
 from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
@@ -68,6 +69,10 @@ def values():
         "max_retry_after_hours": MAX_RETRY_AFTER_SECONDS // 3600,
         "rotation_overlap_hours": ROTATION_OVERLAP_SECONDS // 3600,
         "stats_window": STATS_WINDOW,
+        "template_steps": f"{MAX_TEMPLATE_STEPS:,}",
+        # A Mustache tag written in the prose: {{open}}type{{close}} is {{type}}.
+        "open": "{{",
+        "close": "}}",
         # names
         "test_type": TEST_TYPE,
         "user_agent": USER_AGENT,
