@@ -16,6 +16,7 @@ from chalicelib.api.idempotency import MAX_KEY_LENGTH
 from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
+from chalicelib.delivery.signing import SIGNATURES
 from dev.generated import write_or_check
 from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
 
@@ -46,6 +47,7 @@ def text_schema(kind):
         "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
+        "signature": {"type": "string", "enum": list(SIGNATURES)},
     }[kind]
 
 

@@ -13,6 +13,7 @@ from chalicelib.api.receiver_options import check_filter, check_headers, check_r
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
 from chalicelib.delivery.sender import redacted, signed_request
+from chalicelib.delivery.signing import ED25519, SIGNATURES, new_key_pair
 from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
@@ -59,20 +60,40 @@ def visible_webhook(ctx, params):
 
 @method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
         params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS),
+                Param("type", "type", "The webhook type (case-sensitive).", required=True),
+                Param("signature", "signature", "How deliveries are signed: hmac (default: v1, with the secret "
+                      "answered once) or ed25519 (v1a, verified with the public key alone, answered as publicKey). "
+                      "It cannot change."),
+                *RECEIVER_OPTIONS),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
     webhook_type = check_type(params.required("type"), level)
     url = params.required("url")
+    signature = check_signature(params.raw("signature"))
     policy = ctx.services.policy
     policy.check(url)
-    secret = new_secret()
+    if signature == ED25519:
+        secret, public_key = new_key_pair()
+        keys = {"public_keys": (public_key,)}
+    else:
+        secret, keys = new_secret(), {}
     webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
-                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
+                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,),
+                      signature=signature, **keys)
     webhook = _with_options(webhook, params, policy)
     ctx.services.webhooks.create(webhook)
-    return 201, {**webhook.public(), "secret": secret}
+    # An ed25519 webhook's private key is never answered: its object's publicKey is what verifies.
+    return 201, webhook.public() if signature == ED25519 else {**webhook.public(), "secret": secret}
+
+
+def check_signature(value):
+    """``signature``: ``hmac`` (the default, when absent) or ``ed25519``."""
+    if value is None:
+        return SIGNATURES[0]
+    if value not in SIGNATURES:
+        raise InvalidParameter(f"signature must be {' or '.join(SIGNATURES)}", field="signature")
+    return value
 
 
 @method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
@@ -113,7 +134,7 @@ def find_webhooks(ctx, params):
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
+    data = [hook.as_of(ctx.now).public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
@@ -132,7 +153,11 @@ def request_example(ctx, params):
     data = example_data(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
     body = delivery_body(webhook.type, webhook.webhook_id, data, ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
-    return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
+    shown = {"method": example["method"], "url": example["url"], "headers": redacted(example["headers"]),
+             "body": example["body"], "payload": json.loads(body)}
+    if webhook.public_keys:  # what a receiver verifies an ed25519 webhook's deliveries with
+        shown["publicKey"] = webhook.public_keys[0]
+    return 200, shown
 
 
 @method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",
@@ -213,12 +238,18 @@ def _set_status(ctx, params, status):
     return 200, {**webhook.public(), "status": status}
 
 
-@method("webhook.rotateSecret", "A new signing secret; for 24 hours deliveries carry both signatures, new first.",
+@method("webhook.rotateSecret", "A new signing secret (an ed25519 webhook: a new key pair, answered by its public "
+        "key); for 24 hours deliveries carry both signatures, new first.",
         params=(webhook_id(),), answer="RotatedSecret")
 def rotate_secret(ctx, params):
     webhook = visible_webhook(ctx, params)
+    until = ctx.now + ROTATION_OVERLAP_SECONDS
+    if webhook.signature == ED25519:
+        private_key, public_key = new_key_pair()
+        ctx.services.webhooks.rotate_secret(webhook, private_key, until, public_key=public_key)
+        return 200, {"webhookID": webhook.webhook_id, "publicKey": public_key}
     secret = new_secret()
-    ctx.services.webhooks.rotate_secret(webhook, secret, ctx.now + ROTATION_OVERLAP_SECONDS)
+    ctx.services.webhooks.rotate_secret(webhook, secret, until)
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 

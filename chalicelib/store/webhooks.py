@@ -7,8 +7,6 @@ AWS, on the local moto server and in tests.
 
 import random
 import time
-from dataclasses import replace
-
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
@@ -97,28 +95,32 @@ class WebhookStore:
         webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
         was removed.
         """
-        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter"}
+        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
+                 "#a": "auth"}
         listed = updated.listing_attributes()
         values = {":url": listed["url"], ":normal": listed["normalUrl"]}
 
-        def changes(headers):
+        def changes(attributes):
             sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
-            for name, attribute in (("#r", "rateLimit"), ("#f", "filter")):
-                if attribute in listed:
+            for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#a", "auth")):
+                if attribute in attributes:
                     sets.append(f"{name} = :{attribute}")
                 else:
                     removes.append(name)
             return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
-                **values, ":headers": headers,
-                **{f":{a}": listed[a] for a in ("rateLimit", "filter") if a in listed}}
+                **values, ":headers": attributes["headers"],
+                **{f":{a}": attributes[a] for a in ("rateLimit", "filter", "auth") if a in attributes}}
 
-        item_update, item_values = changes(updated.item_attributes()["headers"])
-        listing_update, listing_values = changes(listed["headers"])
+        # The item keeps the headers' values and the OAuth client's secret; the listing, neither.
+        item_update, item_values = changes(updated.item_attributes())
+        listing_update, listing_values = changes(listed)
         items = [{"Update": {
             "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
-            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl",
+            # On the secret too: a listing moved with the url carries the webhook's public key.
+            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl AND secrets[0] = :secret",
             "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
-            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url}},
+            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url},
+                                          ":secret": {"S": current.secrets[0]}},
         }}]
         moved = current.listing_key() != updated.listing_key()
         if moved:
@@ -198,19 +200,39 @@ class WebhookStore:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
-    def rotate_secret(self, webhook, secret, previous_until):
+    def rotate_secret(self, webhook, secret, previous_until, public_key=None):
         """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
 
-        Conditional on the current secret, so two rotations at once cannot both win.
+        For an ed25519 webhook ``secret`` is the new private key and ``public_key`` its public
+        key, which the webhook object shows (the old one as ``previousPublicKey``): its listing
+        changes in the same transaction. Conditional on the current secret, so two rotations at
+        once cannot both win.
         """
-        self._update(
-            webhook.webhook_id,
-            "SET secrets = :secrets, previousSecretUntil = :until",
-            "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
-            {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
-             ":current": webhook.secrets[0]},
-            Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
-        )
+        conflict = Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID")
+        if public_key is None:
+            self._update(
+                webhook.webhook_id,
+                "SET secrets = :secrets, previousSecretUntil = :until",
+                "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+                {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
+                 ":current": webhook.secrets[0]},
+                conflict,
+            )
+            return
+        keys = "SET publicKey = :public, previousPublicKey = :previous, previousSecretUntil = :until"
+        values = {":public": public_key, ":previous": webhook.public_keys[0], ":until": int(previous_until)}
+        reasons = self._transact([
+            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                        "UpdateExpression": keys + ", secrets = :secrets",
+                        "ConditionExpression": "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": serialize({**values, ":secrets": [secret, webhook.secrets[0]],
+                                                                ":removed": "removed", ":current": webhook.secrets[0]})}},
+            {"Update": {"TableName": self._table, "Key": webhook.listing_key(), "UpdateExpression": keys,
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": serialize(values)}},
+        ])
+        if reasons is not None:
+            raise conflict
 
     def forget_old_secret(self, webhook, now):
         """Delete the rotated-out secret once its overlap has ended; return the webhook as it is then.
@@ -221,12 +243,12 @@ class WebhookStore:
         if len(webhook.secrets) < 2 or now < webhook.previous_secret_until:
             return webhook
         try:
-            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil",
+            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil, previousPublicKey",
                          "previousSecretUntil = :until AND secrets[0] = :current",
                          {":until": webhook.previous_secret_until, ":current": webhook.secrets[0]}, None)
         except NotFound:
             pass  # rotated again or removed meanwhile: that write decides
-        return replace(webhook, secrets=webhook.secrets[:1], previous_secret_until=0)
+        return webhook.as_of(now)
 
     def mark_failing(self, webhook_id, since_ms):
         """Note when the webhook's current run of failures began (kept if already noted)."""
