@@ -70,7 +70,16 @@ _WEBHOOK_FIELDS.update({
                           "description": "For 24 hours after webhook.rotateSecret, the rotated-out public key, whose "
                                          "signature every delivery still carries after the new one's; else null."},
 })
-# Endpoints that ask for credentials (contract, section 20), as shown: never the client secret.
+# Endpoints that ask for credentials (contract, section 20): as given, and as shown (never the client secret).
+AUTH = {"oneOf": [
+    {"type": "object", "maxProperties": 0, "description": "{} removes it."},
+    _object(["type", "tokenUrl", "clientID", "clientSecret"], {
+        "type": {"const": "oauth2"},
+        "tokenUrl": {"type": "string", "minLength": 1, "maxLength": 2048,
+                     "description": "The token endpoint, which meets the same destination checks as url."},
+        "clientID": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[\\x20-\\x7e]*$"},
+        "clientSecret": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[\\x20-\\x7e]*$"},
+        "scope": {"type": "string", "maxLength": 1024, "description": "Scopes separated by spaces (optional)."}})]}
 _WEBHOOK_FIELDS["auth"] = {
     "oneOf": [{"type": "null"}, _object(["type", "tokenUrl", "clientID", "scope"], {
         "type": {"const": "oauth2"}, "tokenUrl": _STRING, "clientID": _STRING, "scope": {"type": ["string", "null"]}})],

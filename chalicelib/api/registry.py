@@ -28,6 +28,7 @@ KINDS = {
     "rate": "a whole number from 0 to 1000",
     "token": "a token",
     "signature": "hmac or ed25519",
+    "auth": "a JSON object (or its JSON text): type oauth2, tokenUrl, clientID, clientSecret and optional scope",
 }
 
 

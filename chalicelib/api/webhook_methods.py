@@ -9,7 +9,13 @@ import json
 from dataclasses import replace
 
 from chalicelib import strict_json
-from chalicelib.api.receiver_options import check_filter, check_headers, check_rate_limit
+from chalicelib.api.receiver_options import (
+    check_auth,
+    check_filter,
+    check_headers,
+    check_rate_limit,
+    has_authorization_header,
+)
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
 from chalicelib.delivery.sender import redacted, signed_request
@@ -33,6 +39,9 @@ RECEIVER_OPTIONS = (
     Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
           'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
           "{} removes it."),
+    Param("auth", "auth", 'Credentials the endpoint asks for: {"type": "oauth2", "tokenUrl", "clientID", '
+          '"clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an access '
+          "token got with the client-credentials grant; the client secret is never shown again; {} removes it."),
 )
 
 
@@ -96,7 +105,7 @@ def check_signature(value):
     return value
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
+@method("webhook.update", "Change a webhook's url, headers, rate limit, filter or auth; what is not given is kept, "
         "and so are its secret, status, delivery log and sequences.",
         params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
         answer="Webhook")
@@ -123,7 +132,14 @@ def _with_options(webhook, params, policy):
     given_filter = params.json_object("filter")
     if given_filter is not None:
         changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
-    return replace(webhook, **changes)
+    given_auth = params.json_object("auth")
+    if given_auth is not None:
+        changes["auth"] = check_auth(given_auth, policy)
+    updated = replace(webhook, **changes)
+    if updated.auth is not None and has_authorization_header(updated.headers):
+        raise InvalidParameter("auth sets the Authorization header itself: remove the Authorization header from "
+                               "headers, or leave auth out", field="auth")
+    return updated
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
