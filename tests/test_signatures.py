@@ -238,3 +238,20 @@ def test_the_powertools_layer_the_functions_run_with_carries_cryptography():
     requirements = importlib.metadata.requires("aws-lambda-powertools")
     assert any(r.startswith(("cryptography", "aws-encryption-sdk")) and "extra == 'all'" in r.replace('"', "'")
                for r in requirements), requirements
+
+
+def test_the_readmes_receiver_verifies_a_delivery_with_the_public_key_alone(api, receiver):
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [block.split("```", 1)[0] for block in readme.split("```python\n")[1:] if "VerifyKey" in block]
+    hook = create_ed25519(api, receiver.url)
+    api.call("webhook.rotateSecret", webhookID=hook["webhookID"])  # two signatures: it takes the one it can
+    namespace = {}
+    exec(example.replace("whpk_...", hook["publicKey"]), namespace)
+    api.call("webhook.test", webhookID=hook["webhookID"])
+    (request,) = receiver.requests
+    assert namespace["receive"](request.body, request.headers) == f"{request.headers['webhook-id']}.".encode() + \
+        request.headers["webhook-timestamp"].encode() + b"." + request.body
+    with pytest.raises(ValueError, match="forged"):
+        namespace["receive"](request.body.replace(b"test", b"tost"), request.headers)
+    with pytest.raises(ValueError, match="stale"):
+        namespace["receive"](request.body, {**request.headers, "webhook-timestamp": "1764273600"})
