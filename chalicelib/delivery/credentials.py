@@ -82,6 +82,8 @@ class AccessTokens:
         deadline = started + sender.timeout_seconds
         pause = _FIRST_PAUSE
         while True:
+            if self._monotonic() >= deadline:
+                raise AuthFailed(f"the access token was not got within {sender.timeout_seconds:g}s")
             now_ms = self._now_ms()
             state = self._items.read(webhook_id)
             token = state.token_for(fingerprint, now_ms)
