@@ -93,7 +93,16 @@ class Services:
 
     @functools.cached_property
     def sender(self):
-        return HttpSender(self.settings.delivery_timeout_seconds)
+        return HttpSender(self.settings.delivery_timeout_seconds, credentials=self.access_tokens)
+
+    @functools.cached_property
+    def access_tokens(self):
+        """The access tokens of endpoints that ask for credentials (section 20), shared by every
+        instance through the webhooks' TOKEN items."""
+        from chalicelib.delivery.credentials import AccessTokens
+        from chalicelib.delivery.token_item import TokenItems
+
+        return AccessTokens(TokenItems(self.dynamodb, self.settings.table_name), clock=self.clock)
 
     @functools.cached_property
     def lambda_client(self):

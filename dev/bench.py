@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -124,10 +125,12 @@ def main(argv=None):
         with zipfile.ZipFile(ROOT / "build" / "package" / "deployment.zip") as archive:
             archive.extractall(code)
         app_import = import_time("app", args.import_runs, cwd=code)
+        keys = bench_ed25519(args.import_runs, cwd=code)
     boto3_import = import_time("boto3", args.import_runs)
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                          batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge)
+                          batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
+                          keys)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -161,7 +164,7 @@ def bench_unauthenticated():
 
 
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge):
+                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, keys):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
@@ -228,10 +231,68 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  f"**{app_import / boto3_import:.2f} ×** ({(app_import - boto3_import) * 1000:+.0f} ms) | "
                  "at most 1.25 × `import boto3` |")
     lines.append(f"| 5 | code package (deployment.zip) | {size / 1024:.0f} KiB | under 1 MiB |")
+    lines.append(f"| 5 | Ed25519 signatures (section 19): importing `app` loads no `cryptography` "
+                 f"({'checked' if not keys['loaded_by_app'] else '**it does**'}); an instance's first v1a signature "
+                 f"imports it (medians of {args.import_runs}) | first v1a {keys['first_v1a'] * 1000:.0f} ms vs first v1 "
+                 f"{keys['first_v1'] * 1000:.1f} ms; then {keys['v1a_us']:.0f} µs vs {keys['v1_us']:.0f} µs a "
+                 "signature | reported |")
+    bundled = "; ".join(f"with {name} bundled {(size + extra) / 1024:.0f} KiB" for name, extra in keys["bundled"].items())
+    lines.append(f"| 5 | the code package if it carried the Ed25519 library (it comes with the Powertools layer) | "
+                 f"{size / 1024:.0f} KiB as built; {bundled} | under 1 MiB |")
     lines.append(f"| 6 | cost per million deliveries on AWS (first attempt, full batches) | ${cost:.2f} "
                  "(plus $0.20 per million platform events for the fan-out, and the platform's own "
                  "EventBridge or API Gateway call) | |")
     return "\n".join(lines)
+
+def bench_ed25519(runs, cwd):
+    """What Ed25519 signing costs a function (contract, section 19): whether importing ``app``
+    (from the code package in ``cwd``) loads ``cryptography``; the first v1a and v1 signatures
+    in a fresh interpreter after it (the first v1a imports ``cryptography``); the time of a
+    signature after that; and what the code package would weigh with the library bundled."""
+    from chalicelib.delivery.signing import new_key_pair, signature_header
+
+    private_key = new_key_pair()[0]
+    code = ("import sys, time, app\n"
+            "from chalicelib.delivery.signing import signature_header\n"
+            "loaded = 'cryptography' in sys.modules\n"
+            "t = time.perf_counter(); signature_header([sys.argv[2]], 'msg_1', 1, '{}'); v1 = time.perf_counter() - t\n"
+            "t = time.perf_counter(); signature_header([sys.argv[1]], 'msg_1', 1, '{}'); v1a = time.perf_counter() - t\n"
+            "print(loaded, v1, v1a)\n")
+    firsts = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code, private_key, "whsec_" + "A" * 43 + "="], cwd=cwd,
+                             capture_output=True, text=True, check=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+        loaded, v1, v1a = out.stdout.split()
+        firsts.append((loaded == "True", float(v1), float(v1a)))
+    body = "x" * 1000
+    each = {}
+    for name, secret in (("v1a", private_key), ("v1", "whsec_" + "A" * 43 + "=")):
+        started = time.perf_counter()
+        for _ in range(2000):
+            signature_header([secret], "msg_1", 1, body)
+        each[name] = (time.perf_counter() - started) / 2000 * 1e6
+    return {"loaded_by_app": any(f[0] for f in firsts), "first_v1": statistics.median(f[1] for f in firsts),
+            "first_v1a": statistics.median(f[2] for f in firsts), "v1a_us": each["v1a"], "v1_us": each["v1"],
+            "bundled": {"PyNaCl (with cffi, pycparser)": zipped_size("pynacl", "cffi", "pycparser"),
+                        "cryptography (with cffi, pycparser)": zipped_size("cryptography", "cffi", "pycparser")}}
+
+
+def zipped_size(*distributions):
+    """Bytes that the installed ``distributions``' files take in a deflated zip, as a bundled
+    dependency takes in the code package."""
+    import importlib.metadata
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in distributions:
+            dist = importlib.metadata.distribution(name)
+            for file in dist.files or ():
+                path = pathlib.Path(dist.locate_file(file))
+                if path.is_file() and "__pycache__" not in file.parts:
+                    archive.write(path, str(file))
+    return buffer.tell()
+
 
 def import_time(module, runs=7, cwd=ROOT):
     """Median seconds to import ``module`` in a fresh interpreter started in ``cwd``."""

@@ -16,8 +16,9 @@ from chalicelib.api.idempotency import MAX_KEY_LENGTH
 from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
+from chalicelib.delivery.signing import SIGNATURES
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, AUTH, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -47,6 +48,8 @@ def text_schema(kind):
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "template": {"type": "string", "description": "A template object, as its JSON text."},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
+        "signature": {"type": "string", "enum": list(SIGNATURES)},
+        "auth": {"type": "string", "description": "A JSON object of the OAuth 2.0 client's settings, as its JSON text."},
     }[kind]
 
 
@@ -74,6 +77,8 @@ def json_schema(kind):
         return {"oneOf": [TEMPLATE, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "rate":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 1000}]}
+    if kind == "auth":
+        return {"oneOf": [AUTH, {"type": "string", "contentMediaType": "application/json"}]}
     return text_schema(kind)
 
 

@@ -2,6 +2,7 @@
 
 from chalicelib.catalog import LEVELS, SUBJECT_FIELD, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
+from chalicelib.delivery.signing import SIGNATURES
 
 _STRING = {"type": "string"}
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
@@ -65,8 +66,36 @@ _WEBHOOK_FIELDS.update({
     "filter": {"oneOf": [{"type": "null"}, FILTER],
                "description": "Only platform events with these IDs reach the webhook; null: every one does."},
 })
+# Signatures without a shared secret (contract, section 19).
+_PUBLIC_KEY = {"type": "string", "pattern": "^whpk_[A-Za-z0-9+/]{43}=$",
+               "description": "whpk_ and the base64 of the 32-byte Ed25519 public key that verifies v1a signatures."}
+_WEBHOOK_FIELDS.update({
+    "signature": {"type": "string", "enum": list(SIGNATURES),
+                  "description": "hmac: v1 signatures, made with the secret; ed25519: v1a, verified with publicKey."},
+    "publicKey": {"oneOf": [{"type": "null"}, _PUBLIC_KEY],
+                  "description": "An ed25519 webhook's public key (null for hmac webhooks)."},
+    "previousPublicKey": {"oneOf": [{"type": "null"}, _PUBLIC_KEY],
+                          "description": "For 24 hours after webhook.rotateSecret, the rotated-out public key, whose "
+                                         "signature every delivery still carries after the new one's; else null."},
+})
+# Endpoints that ask for credentials (contract, section 20): as given, and as shown (never the client secret).
+AUTH = {"oneOf": [
+    {"type": "object", "maxProperties": 0, "description": "{} removes it."},
+    _object(["type", "tokenUrl", "clientID", "clientSecret"], {
+        "type": {"const": "oauth2"},
+        "tokenUrl": {"type": "string", "minLength": 1, "maxLength": 2048,
+                     "description": "The token endpoint, which meets the same destination checks as url."},
+        "clientID": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[\\x20-\\x7e]*$"},
+        "clientSecret": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[\\x20-\\x7e]*$"},
+        "scope": {"type": "string", "maxLength": 1024, "description": "Scopes separated by spaces (optional)."}})]}
+_WEBHOOK_FIELDS["auth"] = {
+    "oneOf": [{"type": "null"}, _object(["type", "tokenUrl", "clientID", "scope"], {
+        "type": {"const": "oauth2"}, "tokenUrl": _STRING, "clientID": _STRING, "scope": {"type": ["string", "null"]}})],
+    "description": "The OAuth 2.0 client-credentials grant whose access token every delivery carries as "
+                   "Authorization: Bearer, or null."}
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter", "signature",
+                     "publicKey", "previousPublicKey", "auth"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -91,9 +120,13 @@ _SIGNED_HEADERS = _object(["content-type", "user-agent", "webhook-id", "webhook-
 
 ANSWERS = {
     "Webhook": _object(_WEBHOOK_REQUIRED, _WEBHOOK_FIELDS, **_ONE_OWNER),
-    "WebhookCreated": _object(_WEBHOOK_REQUIRED + ["secret"], {
+    "WebhookCreated": _object(_WEBHOOK_REQUIRED, {
         **_WEBHOOK_FIELDS, "secret": {"type": "string", "pattern": "^whsec_",
-                                      "description": "The signing secret, shown this once."}}, **_ONE_OWNER),
+                                      "description": "An hmac webhook's signing secret, shown this once (an ed25519 "
+                                                     "webhook has none: its publicKey verifies)."}},
+        allOf=[_ONE_OWNER, {"oneOf": [
+            {"required": ["secret"], "properties": {"signature": {"const": "hmac"}}},
+            {"not": {"required": ["secret"]}, "properties": {"signature": {"const": "ed25519"}}}]}]),
     "WebhookList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _ref("Webhook")}}),
     "RequestExample": _object(["method", "url", "headers", "body", "payload"], {
         "method": {"const": "POST"}, "url": _STRING, "headers": _SIGNED_HEADERS,
@@ -101,7 +134,9 @@ ANSWERS = {
         "payload": {"type": ["object", "array", "string", "number", "boolean", "null"],
                     "description": "The same body, parsed (null for a text/plain template's)."},
         "template": {"oneOf": [{"type": "null"}, TEMPLATE],
-                     "description": "The template that shaped the body (the webhook's own, or the one tried)."}}),
+                     "description": "The template that shaped the body (the webhook's own, or the one tried)."},
+        "publicKey": {**_PUBLIC_KEY, "description": "An ed25519 webhook's public key, which verifies the example's "
+                                                    "v1a signature (hmac webhooks: absent)."}}),
     "ResponseExample": _object(["status", "headers", "body", "rules"], {
         "status": {"const": 200}, "headers": {"type": "object"}, "body": {"type": "object"},
         "rules": _object(["success", "timeoutSeconds", "gone", "retrySchedule"], {
@@ -146,8 +181,10 @@ ANSWERS = {
         "messageID": {"type": "string", "pattern": "^msg_", "description": "The test's record in the delivery log."},
         "statusCode": {"type": ["integer", "null"]}, "durationMs": _COUNT, "error": {"type": ["string", "null"]},
         "response": _STRING}),
-    "RotatedSecret": _object(["webhookID", "secret"], {"webhookID": _STRING,
-                                                       "secret": {"type": "string", "pattern": "^whsec_"}}),
+    "RotatedSecret": _object(["webhookID"], {
+        "webhookID": _STRING, "secret": {"type": "string", "pattern": "^whsec_", "description": "An hmac webhook's."},
+        "publicKey": {**_PUBLIC_KEY, "description": "An ed25519 webhook's new public key."}},
+        oneOf=[{"required": ["secret"]}, {"required": ["publicKey"]}]),
     "TokenCreated": _object(["tokenID", "events", "companies"], {
         "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
         "companies": {"type": "array", "items": _STRING}}),

@@ -30,8 +30,8 @@ def cases(name):
         numeric = kind in ("limit", "seconds", "rate")
         for carrier in ("query", "form", "json"):
             for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []) + (BAD_NUMBERS if numeric else []):
-                if kind in ("headers", "filter", "template") and value == {}:
-                    continue  # {} removes the headers, the filter or the template: a valid value
+                if kind in ("headers", "filter", "template", "auth") and value == {}:
+                    continue  # {} removes the headers, the filter, the template or auth: a valid value
                 if not (isinstance(value, str) and (name, param, value) in ALLOWED):
                     yield param, carrier, value
 

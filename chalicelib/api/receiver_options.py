@@ -1,13 +1,16 @@
-"""What a receiver asks of its deliveries (contract, section 14): headers of its own, a rate it
-can take, and a filter on the IDs it cares about. Each check returns the value in its one stored
-form, or raises :class:`InvalidParameter` on that parameter. Error messages never repeat a
-header's value: values are secrets."""
+"""What a receiver asks of its deliveries (contract, sections 14 and 20): headers of its own, a
+rate it can take, a filter on the IDs it cares about, and the OAuth client whose access token its
+endpoint asks for. Each check returns the value in its one stored form, or raises
+:class:`InvalidParameter` on that parameter. Error messages never repeat a header's value nor a
+client secret: they are secrets."""
 
 import re
 
 from chalicelib import strict_json
 from chalicelib.catalog import EVENT
+from chalicelib.delivery.destinations import InvalidURL
 from chalicelib.errors import InvalidParameter
+from chalicelib.store.webhook_record import EndpointAuth
 
 MAX_HEADERS = 10
 MAX_HEADER_NAME = 64
@@ -20,6 +23,13 @@ RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "user-ag
 RESERVED_PREFIX = "webhook-"
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")  # RFC 9110's token
 _PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
+AUTH_TYPES = ("oauth2",)
+AUTH_KEYS = ("type", "tokenUrl", "clientID", "clientSecret", "scope")
+MAX_CLIENT_ID = 256
+MAX_CLIENT_SECRET = 1024
+MAX_SCOPE = 1024
+# RFC 6749, 3.3: scope tokens of %x21 / %x23-5B / %x5D-7E, separated by single spaces.
+_SCOPE = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$")
 
 
 def json_object(value, name):
@@ -91,3 +101,40 @@ def check_filter(value, webhook_type, level):
         result[field] = list(dict.fromkeys(ids))
     return result or None
 
+
+
+def check_auth(value, policy):
+    """``auth`` as an :class:`EndpointAuth`, or None for ``{}`` (no auth): ``{"type": "oauth2",
+    "tokenUrl", "clientID", "clientSecret", "scope" (optional)}``, the tokenUrl passing the
+    destination checks as a webhook's url does (section 8)."""
+    given = json_object(value, "auth")
+    if not given:
+        return None
+    unknown = [key for key in given if key not in AUTH_KEYS]
+    if unknown:
+        raise InvalidParameter(f"auth takes {', '.join(AUTH_KEYS)}; not {unknown[0][:64]}", field="auth")
+    if given.get("type") not in AUTH_TYPES:
+        raise InvalidParameter(f"auth's type must be {' or '.join(AUTH_TYPES)}", field="auth")
+    for key in ("tokenUrl", "clientID", "clientSecret"):
+        if key not in given:
+            raise InvalidParameter(f"auth needs {key}", field="auth")
+    client_id, client_secret, scope = given["clientID"], given["clientSecret"], given.get("scope")
+    for name, text, longest in (("clientID", client_id, MAX_CLIENT_ID), ("clientSecret", client_secret,
+                                                                          MAX_CLIENT_SECRET)):
+        if not isinstance(text, str) or not 0 < len(text) <= longest or not _PRINTABLE.match(text):
+            raise InvalidParameter(f"auth's {name} must be 1 to {longest} printable ASCII characters", field="auth")
+    if scope is not None and (not isinstance(scope, str) or len(scope) > MAX_SCOPE or not _SCOPE.match(scope)):
+        raise InvalidParameter(f"auth's scope must be up to {MAX_SCOPE} characters of OAuth scope tokens separated "
+                               "by spaces", field="auth")
+    token_url = given["tokenUrl"]
+    try:
+        policy.check(token_url)
+    except InvalidURL as exc:
+        raise InvalidParameter(f"auth's tokenUrl: {exc.message.removeprefix('url ')}", field="auth",
+                               code=exc.code) from exc
+    return EndpointAuth(token_url=token_url, client_id=client_id, client_secret=client_secret, scope=scope)
+
+
+def has_authorization_header(headers):
+    """Whether the receiver's own ``headers`` (``((name, value), ...)``) set Authorization."""
+    return any(name.lower() == "authorization" for name, _ in headers)

@@ -28,6 +28,8 @@ KINDS = {
     "rate": "a whole number from 0 to 1000",
     "template": 'a JSON object (or its JSON text): {"body", "contentType"} or {"preset"}',
     "token": "a token",
+    "signature": "hmac or ed25519",
+    "auth": "a JSON object (or its JSON text): type oauth2, tokenUrl, clientID, clientSecret and optional scope",
 }
 
 

@@ -9,10 +9,17 @@ import json
 from dataclasses import replace
 
 from chalicelib import strict_json
-from chalicelib.api.receiver_options import check_filter, check_headers, check_rate_limit
+from chalicelib.api.receiver_options import (
+    check_auth,
+    check_filter,
+    check_headers,
+    check_rate_limit,
+    has_authorization_header,
+)
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
 from chalicelib.delivery.sender import redacted, signed_request
+from chalicelib.delivery.signing import ED25519, SIGNATURES, new_key_pair
 from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
@@ -36,6 +43,9 @@ RECEIVER_OPTIONS = (
           '{"body": "<a Mustache template, at most 4 KiB>", "contentType": "application/json" or "text/plain"}, '
           'rendered over the usual body ({{type}}, {{data.personID}}...), or {"preset": "slack"} or '
           '{"preset": "teams"}: one readable line for a chat channel. {} removes it.'),
+    Param("auth", "auth", 'Credentials the endpoint asks for: {"type": "oauth2", "tokenUrl", "clientID", '
+          '"clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an access '
+          "token got with the client-credentials grant; the client secret is never shown again; {} removes it."),
 )
 
 
@@ -63,24 +73,44 @@ def visible_webhook(ctx, params):
 
 @method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
         params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS),
+                Param("type", "type", "The webhook type (case-sensitive).", required=True),
+                Param("signature", "signature", "How deliveries are signed: hmac (default: v1, with the secret "
+                      "answered once) or ed25519 (v1a, verified with the public key alone, answered as publicKey). "
+                      "It cannot change."),
+                *RECEIVER_OPTIONS),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
     webhook_type = check_type(params.required("type"), level)
     url = params.required("url")
+    signature = check_signature(params.raw("signature"))
     policy = ctx.services.policy
     policy.check(url)
-    secret = new_secret()
+    if signature == ED25519:
+        secret, public_key = new_key_pair()
+        keys = {"public_keys": (public_key,)}
+    else:
+        secret, keys = new_secret(), {}
     webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
-                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
+                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,),
+                      signature=signature, **keys)
     webhook = _with_options(webhook, params, policy, ctx.now)
     ctx.services.webhooks.create(webhook)
-    return 201, {**webhook.public(), "secret": secret}
+    # An ed25519 webhook's private key is never answered: its object's publicKey is what verifies.
+    return 201, webhook.public() if signature == ED25519 else {**webhook.public(), "secret": secret}
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit, filter or template; what is not given is "
-        "kept, and so are its secret, status, delivery log and sequences.",
+def check_signature(value):
+    """``signature``: ``hmac`` (the default, when absent) or ``ed25519``."""
+    if value is None:
+        return SIGNATURES[0]
+    if value not in SIGNATURES:
+        raise InvalidParameter(f"signature must be {' or '.join(SIGNATURES)}", field="signature")
+    return value
+
+
+@method("webhook.update", "Change a webhook's url, headers, rate limit, filter, auth or template; what is not given "
+        "is kept, and so are its secret, status, delivery log and sequences.",
         params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
         answer="Webhook")
 def update_webhook(ctx, params):
@@ -109,7 +139,14 @@ def _with_options(webhook, params, policy, now):
     given_template = params.json_object("template")
     if given_template is not None:
         changes["template"] = checked_template(given_template, webhook, now)
-    return replace(webhook, **changes)
+    given_auth = params.json_object("auth")
+    if given_auth is not None:
+        changes["auth"] = check_auth(given_auth, policy)
+    updated = replace(webhook, **changes)
+    if updated.auth is not None and has_authorization_header(updated.headers):
+        raise InvalidParameter("auth sets the Authorization header itself: remove the Authorization header from "
+                               "headers, or leave auth out", field="auth")
+    return updated
 
 
 def checked_template(value, webhook, now):
@@ -134,7 +171,7 @@ def find_webhooks(ctx, params):
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
+    data = [hook.as_of(ctx.now).public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
@@ -158,7 +195,7 @@ def request_example(ctx, params):
         webhook = replace(webhook, template=checked_template(tried, webhook, ctx.now))
     example = signed_request(webhook, new_id("msg"), example_body(webhook, webhook.type, ctx.now), ctx.now)
     body = example["body"]
-    return 200, {
+    shown = {
         "method": example["method"],
         "url": example["url"],
         "headers": redacted(example["headers"]),
@@ -167,6 +204,9 @@ def request_example(ctx, params):
         "payload": json.loads(body) if body and example["headers"]["content-type"] == "application/json" else None,
         "template": webhook.template,
     }
+    if webhook.public_keys:  # what a receiver verifies an ed25519 webhook's deliveries with
+        shown["publicKey"] = webhook.public_keys[0]
+    return 200, shown
 
 
 @method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",
@@ -247,12 +287,18 @@ def _set_status(ctx, params, status):
     return 200, {**webhook.public(), "status": status}
 
 
-@method("webhook.rotateSecret", "A new signing secret; for 24 hours deliveries carry both signatures, new first.",
+@method("webhook.rotateSecret", "A new signing secret (an ed25519 webhook: a new key pair, answered by its public "
+        "key); for 24 hours deliveries carry both signatures, new first.",
         params=(webhook_id(),), answer="RotatedSecret")
 def rotate_secret(ctx, params):
     webhook = visible_webhook(ctx, params)
+    until = ctx.now + ROTATION_OVERLAP_SECONDS
+    if webhook.signature == ED25519:
+        private_key, public_key = new_key_pair()
+        ctx.services.webhooks.rotate_secret(webhook, private_key, until, public_key=public_key)
+        return 200, {"webhookID": webhook.webhook_id, "publicKey": public_key}
     secret = new_secret()
-    ctx.services.webhooks.rotate_secret(webhook, secret, ctx.now + ROTATION_OVERLAP_SECONDS)
+    ctx.services.webhooks.rotate_secret(webhook, secret, until)
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 

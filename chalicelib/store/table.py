@@ -10,6 +10,7 @@ company-level one):
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
 | ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
+| ``WH#<webhookID>`` | ``TOKEN`` | the access token of a webhook with ``auth``, its lease and last failure (``chalicelib.delivery.token_item``), with a TTL |
 | ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.delivery.hold_item``), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |

@@ -1,7 +1,9 @@
 """A webhook as the table keeps it and the contract shows it (section 2), and the attributes of
 its two items: the webhook item (``WH#<webhookID>``) and its owner's listing."""
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, replace
 
 from chalicelib.store import table
 
@@ -20,7 +22,11 @@ class Webhook:
     that get through (None: everything does). ``template`` shapes its deliveries' bodies
     (chalicelib.templates, contract section 21), kept as given, or None; like the headers'
     values it is kept in the webhook item only: the owner's listing, read by every fan-out,
-    stays small."""
+    stays small.
+    ``signature`` is how its deliveries are signed (section 19): ``hmac`` with ``whsec_`` secrets,
+    or ``ed25519`` with ``whsk_`` private keys, whose ``public_keys`` (``whpk_``, newest first, one
+    for each of ``secrets``) are public. ``auth`` is the OAuth 2.0 client that gets the access
+    token its endpoint asks for (section 20), or None."""
 
     webhook_id: str
     level: str
@@ -41,12 +47,22 @@ class Webhook:
     rate_limit: int | None = None
     filter: dict | None = None
     template: dict | None = None
+    signature: str = "hmac"
+    public_keys: tuple = ()
+    auth: "EndpointAuth | None" = None
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
         if len(self.secrets) > 1 and now < self.previous_secret_until:
             return self.secrets[:2]
         return self.secrets[:1]
+
+    def as_of(self, now):
+        """The webhook as it stands at ``now``: a rotated-out secret or key whose overlap has
+        ended is left out (whether or not its item has been cleaned yet)."""
+        if now < self.previous_secret_until or (len(self.secrets) < 2 and len(self.public_keys) < 2):
+            return self
+        return replace(self, secrets=self.secrets[:1], public_keys=self.public_keys[:1], previous_secret_until=0)
 
     @property
     def owner_field(self):
@@ -76,6 +92,9 @@ class Webhook:
             rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
             filter=item.get("filter") or None,
             template=item.get("template"),
+            signature=item.get("signature", "hmac"),
+            public_keys=tuple(key for key in (item.get("publicKey"), item.get("previousPublicKey")) if key),
+            auth=EndpointAuth.from_stored(item.get("auth")),
         )
 
     def public(self):
@@ -90,18 +109,24 @@ class Webhook:
             "headers": [name for name, _ in self.headers],
             "rateLimit": self.rate_limit,
             "filter": self.filter,
+            "signature": self.signature,
+            "publicKey": self.public_keys[0] if self.public_keys else None,
+            "previousPublicKey": self.public_keys[1] if len(self.public_keys) > 1 else None,
+            "auth": None if self.auth is None else self.auth.public(),
         }
 
     def listing_attributes(self):
-        """The owner's listing item's attributes: the webhook object and the normal url."""
-        return table.serialize({**self.public(), "normalUrl": self.normal_url})
+        """The owner's listing item's attributes: the webhook object and the normal url (and, while
+        a rotated-out public key is shown, until when)."""
+        overlap = self.previous_secret_until if len(self.public_keys) > 1 else None
+        return table.serialize({**self.public(), "normalUrl": self.normal_url, "previousSecretUntil": overlap})
 
     def item_attributes(self):
         """The webhook item's attributes: its listing's, with the secrets, the headers' values and
-        the template."""
-        return {**self.listing_attributes(), **table.serialize({"secrets": list(self.secrets),
-                                               "headers": [[name, value] for name, value in self.headers],
-                                               "template": self.template})}
+        the template and the OAuth client's secret."""
+        return {**self.listing_attributes(), **table.serialize({
+            "secrets": list(self.secrets), "headers": [[name, value] for name, value in self.headers],
+            "template": self.template, "auth": None if self.auth is None else self.auth.stored()})}
 
     def listing_key(self):
         """The key of the owner's listing item."""
@@ -110,3 +135,36 @@ class Webhook:
 
 def _int_or_none(value):
     return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class EndpointAuth:
+    """The OAuth 2.0 client with which the service gets the access token that a webhook's
+    endpoint asks for (contract, section 20): the client-credentials grant at ``token_url``.
+    ``client_secret`` is kept in the webhook item only (None in a webhook read from its owner's
+    listing); ``scope`` is None when not asked for."""
+
+    token_url: str
+    client_id: str
+    client_secret: str | None
+    scope: str | None = None
+    type: str = "oauth2"
+
+    def public(self):
+        """As the webhook object shows it: never the client secret."""
+        return {"type": self.type, "tokenUrl": self.token_url, "clientID": self.client_id, "scope": self.scope}
+
+    def stored(self):
+        """As the webhook item keeps it."""
+        return {**self.public(), "clientSecret": self.client_secret}
+
+    def fingerprint(self):
+        """A digest of everything a token request uses: a token got with other settings is not reused."""
+        return hashlib.sha256(json.dumps(self.stored(), sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_stored(cls, value):
+        if not value:
+            return None
+        return cls(token_url=value["tokenUrl"], client_id=value["clientID"], client_secret=value.get("clientSecret"),
+                   scope=value.get("scope"), type=value.get("type", "oauth2"))

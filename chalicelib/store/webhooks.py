@@ -7,8 +7,6 @@ AWS, on the local moto server and in tests.
 
 import random
 import time
-from dataclasses import replace
-
 from botocore.exceptions import ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
@@ -98,33 +96,32 @@ class WebhookStore:
         was removed.
         """
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
-                 "#t": "template"}
+                 "#a": "auth", "#t": "template"}
         listed = updated.listing_attributes()
         values = {":url": listed["url"], ":normal": listed["normalUrl"]}
 
-        def changes(headers, item_only=None):
+        def changes(attributes):
             sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
-            kept = {a: listed[a] for a in ("rateLimit", "filter") if a in listed}
-            names_of = {"#r": "rateLimit", "#f": "filter"}
-            if item_only is not None:  # the template is the webhook item's only, never its listing's (section 21)
-                names_of["#t"] = "template"
-                kept.update({k: v for k, v in item_only.items() if v is not None})
-            for name, attribute in names_of.items():
-                if attribute in kept:
+            for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#a", "auth"), ("#t", "template")):
+                if attribute in attributes:
                     sets.append(f"{name} = :{attribute}")
                 else:
                     removes.append(name)
             return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
-                **values, ":headers": headers, **{f":{a}": v for a, v in kept.items()}}
+                **values, ":headers": attributes["headers"],
+                **{f":{a}": attributes[a] for a in ("rateLimit", "filter", "auth", "template") if a in attributes}}
 
-        item = updated.item_attributes()
-        item_update, item_values = changes(item["headers"], item_only={"template": item.get("template")})
-        listing_update, listing_values = changes(listed["headers"])
+        # The item keeps the headers' values, the OAuth client's secret and the template (section
+        # 21); the listing, none of them.
+        item_update, item_values = changes(updated.item_attributes())
+        listing_update, listing_values = changes(listed)
         items = [{"Update": {
             "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
-            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl",
+            # On the secret too: a listing moved with the url carries the webhook's public key.
+            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl AND secrets[0] = :secret",
             "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
-            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url}},
+            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url},
+                                          ":secret": {"S": current.secrets[0]}},
         }}]
         moved = current.listing_key() != updated.listing_key()
         if moved:
@@ -204,19 +201,39 @@ class WebhookStore:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
-    def rotate_secret(self, webhook, secret, previous_until):
+    def rotate_secret(self, webhook, secret, previous_until, public_key=None):
         """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
 
-        Conditional on the current secret, so two rotations at once cannot both win.
+        For an ed25519 webhook ``secret`` is the new private key and ``public_key`` its public
+        key, which the webhook object shows (the old one as ``previousPublicKey``): its listing
+        changes in the same transaction. Conditional on the current secret, so two rotations at
+        once cannot both win.
         """
-        self._update(
-            webhook.webhook_id,
-            "SET secrets = :secrets, previousSecretUntil = :until",
-            "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
-            {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
-             ":current": webhook.secrets[0]},
-            Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
-        )
+        conflict = Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID")
+        if public_key is None:
+            self._update(
+                webhook.webhook_id,
+                "SET secrets = :secrets, previousSecretUntil = :until",
+                "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+                {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
+                 ":current": webhook.secrets[0]},
+                conflict,
+            )
+            return
+        keys = "SET publicKey = :public, previousPublicKey = :previous, previousSecretUntil = :until"
+        values = {":public": public_key, ":previous": webhook.public_keys[0], ":until": int(previous_until)}
+        reasons = self._transact([
+            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                        "UpdateExpression": keys + ", secrets = :secrets",
+                        "ConditionExpression": "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": serialize({**values, ":secrets": [secret, webhook.secrets[0]],
+                                                                ":removed": "removed", ":current": webhook.secrets[0]})}},
+            {"Update": {"TableName": self._table, "Key": webhook.listing_key(), "UpdateExpression": keys,
+                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": serialize(values)}},
+        ])
+        if reasons is not None:
+            raise conflict
 
     def forget_old_secret(self, webhook, now):
         """Delete the rotated-out secret once its overlap has ended; return the webhook as it is then.
@@ -227,12 +244,12 @@ class WebhookStore:
         if len(webhook.secrets) < 2 or now < webhook.previous_secret_until:
             return webhook
         try:
-            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil",
+            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil, previousPublicKey",
                          "previousSecretUntil = :until AND secrets[0] = :current",
                          {":until": webhook.previous_secret_until, ":current": webhook.secrets[0]}, None)
         except NotFound:
             pass  # rotated again or removed meanwhile: that write decides
-        return replace(webhook, secrets=webhook.secrets[:1], previous_secret_until=0)
+        return webhook.as_of(now)
 
     def mark_failing(self, webhook_id, since_ms):
         """Note when the webhook's current run of failures began (kept if already noted)."""
