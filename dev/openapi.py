@@ -17,7 +17,7 @@ from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -46,6 +46,7 @@ def text_schema(kind):
         "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
+        "text": DESCRIPTION_TEXT,
     }[kind]
 
 

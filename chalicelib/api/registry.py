@@ -27,6 +27,7 @@ KINDS = {
     "filter": "a JSON object (or its JSON text) from ID fields to lists of 1 to 100 IDs",
     "rate": "a whole number from 0 to 1000",
     "token": "a token",
+    "text": "0 to 200 characters of printable text",
 }
 
 

@@ -19,7 +19,7 @@ from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.store.tokens import MAX_GRANTED, Grant
 from chalicelib.store.webhook_record import OWNER_FIELD, Webhook
-from chalicelib.validation import check_type
+from chalicelib.validation import check_description, check_type
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
@@ -33,6 +33,8 @@ RECEIVER_OPTIONS = (
           'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
           "{} removes it."),
 )
+DESCRIPTION = Param("description", "text", "Your own words for the webhook, to find it among others: 0 to 200 "
+                    'characters of printable text; "" removes it.')
 
 
 def owner(ctx, params):
@@ -59,7 +61,8 @@ def visible_webhook(ctx, params):
 
 @method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
         params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS),
+                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS,
+                DESCRIPTION),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
@@ -75,9 +78,10 @@ def create_webhook(ctx, params):
     return 201, {**webhook.public(), "secret": secret}
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
-        "and so are its secret, status, delivery log and sequences.",
-        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
+@method("webhook.update", "Change a webhook's url, headers, rate limit, filter or description; what is not given "
+        "is kept, and so are its secret, status, delivery log and sequences.",
+        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS,
+                DESCRIPTION),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
@@ -87,7 +91,8 @@ def update_webhook(ctx, params):
 
 
 def _with_options(webhook, params, policy):
-    """``webhook`` with the url and the receiver's options that ``params`` give (section 14)."""
+    """``webhook`` with the url, the receiver's options (section 14) and the description (section 22)
+    that ``params`` give."""
     changes = {}
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
@@ -102,6 +107,9 @@ def _with_options(webhook, params, policy):
     given_filter = params.json_object("filter")
     if given_filter is not None:
         changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
+    description = params.raw("description")
+    if description is not None:
+        changes["description"] = check_description(description)
     return replace(webhook, **changes)
 
 
@@ -187,7 +195,8 @@ def dispatch(ctx, params):
         # A retry of a keyed dispatch that failed halfway queues under the first try's messageID.
         key = ctx.idempotency_key
         message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
-        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now)
+        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now,
+                        dispatches=services.dispatches)
         return {"messageID": message_id, "webhooks": count}
 
     if ctx.idempotency_key is None:

@@ -17,7 +17,8 @@ class Webhook:
     receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
     only (a webhook read from its owner's listing has the names, each with a None value).
     ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
-    that get through (None: everything does)."""
+    that get through (None: everything does). ``description`` is the owner's own words for it
+    (``""``: none)."""
 
     webhook_id: str
     level: str
@@ -37,6 +38,7 @@ class Webhook:
     headers: tuple = ()
     rate_limit: int | None = None
     filter: dict | None = None
+    description: str = ""
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -71,6 +73,7 @@ class Webhook:
             headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
             rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
             filter=item.get("filter") or None,
+            description=item.get("description", ""),
         )
 
     def public(self):
@@ -85,6 +88,7 @@ class Webhook:
             "headers": [name for name, _ in self.headers],
             "rateLimit": self.rate_limit,
             "filter": self.filter,
+            "description": self.description,
         }
 
     def listing_attributes(self):
