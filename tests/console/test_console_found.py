@@ -9,15 +9,12 @@ from playwright.sync_api import expect
 from chalicelib import console as console_page
 from dev.receiver import Receiver
 from tests.conftest import ADMIN, wait_until
-from tests.test_console import (DESKTOP, PHONE, browser, button, console, create, dispatch,  # noqa: F401
-                                event, open_method, open_page, row, service, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, button, create, dispatch, in_view, open_log, open_method, open_page,
+                                 row, sign_in)
 
 PAGE_SIZE = 20  # the console's page of the delivery log
 
 
-def open_log(page, webhook_id, count=1):
-    button(page, f"Log {webhook_id}").click()
-    expect(page.locator("#detail article.message")).to_have_count(count)
 
 
 def skipped_messages(service, event, count):
@@ -29,9 +26,6 @@ def skipped_messages(service, event, count):
     return webhook_id
 
 
-def in_view(page, locator):
-    box = locator.bounding_box()
-    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"]
 
 
 # ---- High: a prefill follows the loaded level and ID ------------------------------------

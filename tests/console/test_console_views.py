@@ -6,18 +6,14 @@ import json
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.test_console import (DESKTOP, PHONE, ROOT, browser, button, console, create, dispatch,  # noqa: F401
-                                event, open_method, open_page, row, service, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, ROOT, button, create, dispatch, open_log, open_method, open_page,
+                                 row, serious_violations, sign_in, tab_to)
 
 
-def open_log(page, webhook_id, count=1):
-    button(page, f"Log {webhook_id}").click()
-    expect(page.locator("#detail article.message")).to_have_count(count)
 
 
 def test_the_message_view_shows_exactly_what_was_sent_and_every_attempt(console, service, event):
@@ -217,13 +213,8 @@ def test_a_company_level_webhook_is_made_and_listed_with_the_level_switch(consol
 
 # ---- Accessibility, measured by axe-core on every view ---------------------------------------
 
-AXE = Axe()
 
 
-def serious_violations(page):
-    results = AXE.run(page, options={"resultTypes": ["violations"]})
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def views(page, service, event):
@@ -304,15 +295,6 @@ def test_screenshots_for_the_readme(browser, service):
         phone.context.close()
 
 
-def tab_to(page, name, limit=150):
-    """Press Tab until the focused control's name starts with ``name``: the keyboard alone."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        label = page.evaluate("""() => { const e = document.activeElement;
-            return e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].textContent) || e.textContent; }""")
-        if label.strip().startswith(name):
-            return
-    raise AssertionError(f"Tab never reached {name!r}")
 
 
 def test_a_new_user_on_a_phone_with_the_keyboard_alone(browser, service, event):
