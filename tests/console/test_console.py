@@ -63,6 +63,7 @@ def test_find_lists_the_events_webhooks_and_remove_takes_one_away(console, servi
     form = open_method(console, "webhook.remove")
     form.get_by_label("webhookID", exact=True).fill(first)
     form.get_by_label("webhookID", exact=True).press("Enter")
+    form.get_by_role("button", name="Yes, remove it").click()  # it asks first (issue 33)
     expect(console.locator("#status")).to_have_text("webhook.remove → 200")
     expect(console.locator("#hooks tbody tr")).to_have_count(1)
     expect(row(console, second)).to_have_count(1)
