@@ -5,7 +5,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability
 from chalicelib.api.registry import READ, Param, method, webhook_id
-from chalicelib.api.webhook_methods import owner, visible_webhook
+from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, owner, visible_webhook
 from chalicelib.delivery.log import FINISHED, STATUSES, DeliveryRecord
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import send, signed_request
@@ -219,8 +219,7 @@ def content_of_test_send(webhook, type, data, now):
         "status and attempts.",
         params=(Param("messageID", "id", "The message: its webhook-id header, or webhook.dispatch's messageID.",
                       required=True),
-                Param("eventID", "id", "The event it was dispatched to. Give eventID or companyID."),
-                Param("companyID", "id", "The company it was dispatched to. Give eventID or companyID.")),
+                EVENT_ID, COMPANY_ID),
         verbs=READ, answer="Trace")
 def trace_message(ctx, params):
     message_id = params.identifier("messageID")

@@ -13,6 +13,9 @@ const REFRESH_MS = 3000;  // how often an open delivery log or message is read a
 const PAGE_SIZE = 20;  // messages a page of the delivery log
 const PICTURE_SIZE = 100;  // the health picture: the latest 100 messages, as webhook.stats counts them
 const HEALTH_READS_AT_ONCE = 3;  // webhook.stats calls in flight while the list's health fills in
+// ...and at most this many a second: half a token's default rate limit (50 a second), so that
+// filling in 200 rows leaves the reader's own calls room (an admin token has no limit).
+const HEALTH_READS_PER_SECOND = 25;
 const HEALTH_FRESH_MS = 60000;  // a row's health read this recently is not read again when the list reloads
 const MAX_DESCRIPTION = 200;  // characters of a webhook's description (contract, section 22)
 // What a description may not hold (chalicelib/validation.py refuses these and a few rarer ones).
@@ -326,7 +329,10 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   }
   setFieldError($("#event"), $("#event-error"), "");
   const moved = !state.loaded || state.loaded.level !== level || state.loaded.owner !== owner;
-  if (moved) state.stats = new Map();
+  if (moved) {
+    state.stats = new Map();
+    $("#hook-filters").reset();  // another event's list starts unfiltered
+  }
   state.loaded = { level, owner };
   state.hooks = new Map(result.answer.data.map((hook) => [hook.webhookID, hook]));
   $("#hooks-title").textContent = `Webhooks of ${level} ${owner}`;
@@ -341,7 +347,7 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   });
   // A newly loaded event or company is what every method's form works on from now on, over an
   // ID typed there before (that typed ID would make a webhook somewhere the list does not show).
-  for (const form of $$("#methods form:not([hidden])")) prefill(form, { loadedNow: moved });
+  for (const form of $$("#methods form.method-form")) prefill(form, { loadedNow: moved });
   if (state.view?.stopped) resumeView();
   if (!state.types) loadTypes();
   // The health lines make rows taller as they come: each keeps the place of what the reader
@@ -467,21 +473,29 @@ function showHealth(webhookID, stats) {
   if ($("#hook-health")?.value) applyListFilters();
 }
 
-// Read the health of `webhookIDs` not read in the last minute, a few at a time, the rows on
-// screen first; a rate-limited read waits as long as the service asks, and is tried again.
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+let healthSlot = 0;  // when the next of the list's health reads may start (ms)
+
+// Read the health of `webhookIDs` not read in the last minute, a few at a time and at most
+// HEALTH_READS_PER_SECOND, the rows on screen first; a rate-limited read waits as long as the
+// service asks, and is tried again.
 async function fillHealth(webhookIDs, { force = false } = {}) {
   const loaded = state.loaded;
   const due = webhookIDs.filter((id) => force || !(Date.now() - (state.stats.get(id)?.at || 0) < HEALTH_FRESH_MS));
   const rowOf = (id) => $(`tr[data-webhook="${CSS.escape(id)}"]`);
-  due.sort((a, b) => Number(!(rowOf(a) && onScreen(rowOf(a)))) - Number(!(rowOf(b) && onScreen(rowOf(b)))));
+  const seen = new Set(due.filter((id) => rowOf(id) && onScreen(rowOf(id))));
+  due.sort((a, b) => Number(!seen.has(a)) - Number(!seen.has(b)));
   const worker = async () => {
     while (due.length && state.loaded === loaded) {
       const webhookID = due.shift();
+      const start = Math.max(Date.now(), healthSlot);
+      healthSlot = start + 1000 / HEALTH_READS_PER_SECOND;
+      if (start > Date.now()) await sleep(start - Date.now());
       const result = await call("webhook.stats", { webhookID }, { quiet: true });
       if (state.loaded !== loaded) return;
       if (result.status === 429) {
         due.unshift(webhookID);
-        await new Promise((done) => setTimeout(done, 1000 * Math.max(1, Number(result.retryAfter) || 1)));
+        await sleep(1000 * Math.max(1, Number(result.retryAfter) || 1));
       } else if (result.ok) {
         showHealth(webhookID, result.answer);
       } else {

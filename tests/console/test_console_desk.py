@@ -145,10 +145,11 @@ def test_two_hundred_webhooks_are_listed_one_keyboard_stop_a_row_and_found_by_se
         ids = list(pool.map(make, range(200)))
     for webhook_id in ids[:3]:
         service.call("webhook.disable", ADMIN, webhookID=webhook_id)
+    token = service.call("token.create", ADMIN, eventID=event)[1]["tokenID"]  # rate limited, as an organizer's is
     page = open_page(browser, service)
     stats_reads = []
     page.on("request", lambda r: stats_reads.append(r) if r.url.endswith("/api/webhook.stats") else None)
-    sign_in(page, event)
+    sign_in(page, event, token=token)
     expect(page.locator("#hooks tbody tr")).to_have_count(200)
     expect(page.locator("#hooks-count")).to_have_text("200 webhooks.")
     stops = page.evaluate("""() => [...document.querySelectorAll('#hooks tbody tr')].map(tr =>
@@ -166,6 +167,24 @@ def test_two_hundred_webhooks_are_listed_one_keyboard_stop_a_row_and_found_by_se
     expect(page.locator("#hooks-count")).to_have_text("Showing 3 of 200 webhooks.", timeout=20000)
     assert len(stats_reads) == 200  # each row's health read once, a few at a time
     page.context.close()
+
+
+def test_a_health_read_the_rate_limit_refuses_waits_as_asked_and_is_read_again(console, service, event):
+    webhook_id = create(service, event)
+    refused = []
+
+    def once_too_many(route):
+        if not refused:
+            refused.append(route.request)
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                          body='{"error": {"code": "rate_limited", "message": "slow down", "field": null}}')
+        else:
+            route.continue_()
+
+    console.route("**/api/webhook.stats", once_too_many)
+    sign_in(console, event)
+    expect(row(console, webhook_id).locator(".health")).to_contain_text("no messages yet")
+    assert len(refused) == 1
 
 
 # ---- Finding a message from its ID ------------------------------------------------------------
