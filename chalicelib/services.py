@@ -19,6 +19,7 @@ from chalicelib.delivery.log import DeliveryLog
 from chalicelib.delivery.queue import DeliveryQueue
 from chalicelib.delivery.sender import USER_AGENT, HttpSender
 from chalicelib.settings import Settings
+from chalicelib.store.dispatches import Dispatches
 from chalicelib.store.erasure import Erasures
 from chalicelib.store.tokens import TokenStore
 from chalicelib.store.webhooks import WebhookStore
@@ -80,6 +81,10 @@ class Services:
     @functools.cached_property
     def log(self):
         return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
+
+    @functools.cached_property
+    def dispatches(self):
+        return Dispatches(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
     def queue(self):

@@ -18,7 +18,7 @@ from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
 from chalicelib.delivery.signing import SIGNATURES
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, AUTH, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -50,6 +50,7 @@ def text_schema(kind):
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
         "signature": {"type": "string", "enum": list(SIGNATURES)},
         "auth": {"type": "string", "description": "A JSON object of the OAuth 2.0 client's settings, as its JSON text."},
+        "text": DESCRIPTION_TEXT,
     }[kind]
 
 

@@ -93,9 +93,17 @@ _WEBHOOK_FIELDS["auth"] = {
         "type": {"const": "oauth2"}, "tokenUrl": _STRING, "clientID": _STRING, "scope": {"type": ["string", "null"]}})],
     "description": "The OAuth 2.0 client-credentials grant whose access token every delivery carries as "
                    "Authorization: Bearer, or null."}
+# A description (contract, section 22): printable text, no controls, line separators, bidirectional
+# controls or zero-width characters (chalicelib.validation.check_description also refuses
+# unassigned and private-use code points, which a pattern cannot name).
+DESCRIPTION_TEXT = {"type": "string", "maxLength": 200,
+                    "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u200B\\u200E\\u200F"
+                               "\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u2069\\uFEFF]*$"}
+_WEBHOOK_FIELDS["description"] = {**DESCRIPTION_TEXT, "description": "The owner's own words for the webhook; \"\" "
+                                  "when none."}
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
 _WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter", "signature",
-                     "publicKey", "previousPublicKey", "auth"]
+                     "publicKey", "previousPublicKey", "auth", "description"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -181,6 +189,18 @@ ANSWERS = {
         "messageID": {"type": "string", "pattern": "^msg_", "description": "The test's record in the delivery log."},
         "statusCode": {"type": ["integer", "null"]}, "durationMs": _COUNT, "error": {"type": ["string", "null"]},
         "response": _STRING}),
+    "Trace": _object(["messageID", "type", "date", "data"], {
+        "messageID": _STRING, "type": {"type": "string", "enum": list(TYPE_NAMES)}, "date": _DIGITS,
+        "data": {"type": "array", "description": "Every webhook of the level that the message was queued for (or kept "
+                 "as skipped for, when disabled), in creation order, as the token may see them.",
+                 "items": _object(["webhookID", "url", "delivery", "status", "attempts", "lastStatusCode"], {
+                     "webhookID": _STRING, "url": {"type": ["string", "null"]},
+                     "delivery": {"type": "string", "enum": ["push", "pull"]},
+                     "status": {"type": "string", "enum": list(STATUSES),
+                                "description": "pending also when no attempt was made yet."},
+                     "attempts": {**_COUNT, "description": "How many attempts were made."},
+                     "lastStatusCode": {"type": ["integer", "null"],
+                                        "description": "The latest attempt's HTTP status; null with no answer."}})}}),
     "RotatedSecret": _object(["webhookID"], {
         "webhookID": _STRING, "secret": {"type": "string", "pattern": "^whsec_", "description": "An hmac webhook's."},
         "publicKey": {**_PUBLIC_KEY, "description": "An ed25519 webhook's new public key."}},
@@ -224,8 +244,9 @@ def delivered_body(webhook_type):
         "type": {"const": webhook_type.name},
         "timestamp": {"type": "string", "format": "date-time"},
         "webhookID": {"type": "string", "pattern": "^wh_"},
-        "sequence": {"type": "integer", "minimum": 1,
-                     "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3..."},
+        "sequence": {"type": "integer", "minimum": 0,
+                     "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3...; "
+                                    "0 in a test send (webhook.test), which takes no number."},
         "data": data,
     })
 

@@ -296,6 +296,7 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.dispatch(person_id="1", headers={"Idempotency-Key": "once"})  # kept as skipped
     api.call("webhook.enable", webhookID=hook["webhookID"])
     message = api.dispatch(person_id="2")["messageID"]
+    api.call("webhook.trace", messageID=message, eventID="1234")  # the fan-out's dispatch record, and the log's
     api.call("webhook.test", webhookID=hook["webhookID"])
     api.call("webhook.rotateSecret", webhookID=hook["webhookID"])
     token = api.call("token.create", eventID="1")[1]["tokenID"]
@@ -388,8 +389,8 @@ def test_every_table_grant_names_the_partition_keys_it_reaches_and_only_the_api_
     for function in iam.FUNCTIONS:
         document = iam.template(function)
         assert all(leading_keys(s) for s in document["Statement"] if s["Resource"] == "${WebhooksTable}"), function
-        for action in table_actions(document):
-            assert bool(allowing(document, action, "TOK#a-token-hash")) == (function == "api_handler"), (function, action)
+        reaching = {action for action in table_actions(document) if allowing(document, action, "TOK#a-token-hash")}
+        assert bool(reaching) == (function == "api_handler"), (function, reaching)
 
 
 def test_the_delivery_function_reaches_only_webhooks_their_messages_and_counters_and_their_listings_status():

@@ -30,6 +30,7 @@ KINDS = {
     "token": "a token",
     "signature": "hmac or ed25519",
     "auth": "a JSON object (or its JSON text): type oauth2, tokenUrl, clientID, clientSecret and optional scope",
+    "text": "0 to 200 characters of printable text",
 }
 
 

@@ -26,7 +26,7 @@ from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.store.tokens import MAX_GRANTED, Grant
 from chalicelib.store.webhook_record import OWNER_FIELD, Webhook
-from chalicelib.validation import check_type
+from chalicelib.validation import check_description, check_type
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
@@ -47,6 +47,8 @@ RECEIVER_OPTIONS = (
           '"clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an access '
           "token got with the client-credentials grant; the client secret is never shown again; {} removes it."),
 )
+DESCRIPTION = Param("description", "text", "Your own words for the webhook, to find it among others: 0 to 200 "
+                    'characters of printable text; "" removes it.')
 
 
 def owner(ctx, params):
@@ -77,7 +79,7 @@ def visible_webhook(ctx, params):
                 Param("signature", "signature", "How deliveries are signed: hmac (default: v1, with the secret "
                       "answered once) or ed25519 (v1a, verified with the public key alone, answered as publicKey). "
                       "It cannot change."),
-                *RECEIVER_OPTIONS),
+                *RECEIVER_OPTIONS, DESCRIPTION),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
@@ -109,9 +111,10 @@ def check_signature(value):
     return value
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit, filter, auth or template; what is not given "
-        "is kept, and so are its secret, status, delivery log and sequences.",
-        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
+@method("webhook.update", "Change a webhook's url, headers, rate limit, filter, auth, template or description; what "
+        "is not given is kept, and so are its secret, status, delivery log and sequences.",
+        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS,
+                DESCRIPTION),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
@@ -121,7 +124,8 @@ def update_webhook(ctx, params):
 
 
 def _with_options(webhook, params, policy, now):
-    """``webhook`` with the url and the receiver's options that ``params`` give (sections 14 and 21)."""
+    """``webhook`` with the url, the receiver's options (sections 14, 20 and 21) and the description
+    (section 22) that ``params`` give."""
     changes = {}
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
@@ -142,6 +146,9 @@ def _with_options(webhook, params, policy, now):
     given_auth = params.json_object("auth")
     if given_auth is not None:
         changes["auth"] = check_auth(given_auth, policy)
+    description = params.raw("description")
+    if description is not None:
+        changes["description"] = check_description(description)
     updated = replace(webhook, **changes)
     if updated.auth is not None and has_authorization_header(updated.headers):
         raise InvalidParameter("auth sets the Authorization header itself: remove the Authorization header from "
@@ -261,7 +268,8 @@ def dispatch(ctx, params):
         # A retry of a keyed dispatch that failed halfway queues under the first try's messageID.
         key = ctx.idempotency_key
         message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
-        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now)
+        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now,
+                        dispatches=services.dispatches)
         return {"messageID": message_id, "webhooks": count}
 
     if ctx.idempotency_key is None:

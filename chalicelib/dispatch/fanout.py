@@ -31,18 +31,21 @@ def passes(filter, data):
     return not filter or all(data.get(field) in ids for field, ids in filter.items())
 
 
-def fan_out(occurrence, message_id, webhooks, queue, log, now):
+def fan_out(occurrence, message_id, webhooks, queue, log, now, *, dispatches):
     """Queue ``occurrence`` for every matching enabled webhook whose filter it passes; return how many.
 
     SendMessageBatch queues 10 messages a call, several calls at once. A disabled webhook's
     message is kept in its delivery log as ``skipped``, to replay after enabling. The body's
-    size is checked first, so a refused occurrence queues nothing.
+    size is checked first, so a refused occurrence queues nothing. Before anything is queued,
+    ``dispatches`` notes which webhooks the message goes to (webhook.trace, section 22).
     """
     check_body_size(occurrence, now)
     data = occurrence.data()
     # A filter travels with the owner's listing: it costs no request, and what it keeps out is
     # neither logged nor numbered nor counted (contract, section 14).
     hooks = [hook for hook in matching_webhooks(occurrence, webhooks) if passes(hook.filter, data)]
+    if hooks:
+        dispatches.record(message_id, occurrence.type.name, occurrence.date, hooks, now)
     messages = [
         QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
                       subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data)
@@ -56,7 +59,7 @@ def fan_out(occurrence, message_id, webhooks, queue, log, now):
     return len(enabled)
 
 
-def handle_platform_event(envelope, webhooks, queue, log, now):
+def handle_platform_event(envelope, webhooks, queue, log, now, *, dispatches):
     """Fan out an EventBridge event from the platform; return how many webhooks it was queued for.
 
     The messageID is derived from EventBridge's event id, so a retried invocation queues the
@@ -70,7 +73,7 @@ def handle_platform_event(envelope, webhooks, queue, log, now):
     try:
         occurrence = occurrence_from_detail(envelope.get("detail-type"), detail, now)
         message_id = _eventbridge_message_id(envelope, now)
-        return fan_out(occurrence, message_id, webhooks, queue, log, now)
+        return fan_out(occurrence, message_id, webhooks, queue, log, now, dispatches=dispatches)
     except (InvalidParameter, PayloadTooLarge) as exc:
         logger.error("invalid platform event dropped",
                      extra={"eventBridgeId": envelope.get("id"), "field": exc.field, "reason": exc.message})

@@ -56,6 +56,13 @@ def erased_before(webhook_item, message):
     return marked is not None and message.message_id < id_floor("msg", int(marked) + 1)
 
 
+def erased_after(webhook_item, message_id):
+    """True when some person was erased from this webhook after ``message_id`` was dispatched: a
+    record of that message missing from its log may have gone with them."""
+    return any(message_id < id_floor("msg", int(value) + 1)
+               for name, value in webhook_item.items() if name.startswith(MARK_PREFIX))
+
+
 def _erasure_key(erasure_id):
     return {"pk": {"S": f"ERASURE#{erasure_id}"}, "sk": {"S": "ERASURE"}}
 

@@ -19,7 +19,8 @@ class Webhook:
     receiver's own, ``((name, value), ...)``; their values are secrets, kept in the webhook item
     only (a webhook read from its owner's listing has the names, each with a None value).
     ``rate_limit`` is attempts a second (None: no limit); ``filter`` maps ID fields to the IDs
-    that get through (None: everything does). ``template`` shapes its deliveries' bodies
+    that get through (None: everything does). ``description`` is the owner's own words for it
+    (``""``: none). ``template`` shapes its deliveries' bodies
     (chalicelib.templates, contract section 21), kept as given, or None; like the headers'
     values it is kept in the webhook item only: the owner's listing, read by every fan-out,
     stays small.
@@ -50,6 +51,7 @@ class Webhook:
     signature: str = "hmac"
     public_keys: tuple = ()
     auth: "EndpointAuth | None" = None
+    description: str = ""
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -95,6 +97,7 @@ class Webhook:
             signature=item.get("signature", "hmac"),
             public_keys=tuple(key for key in (item.get("publicKey"), item.get("previousPublicKey")) if key),
             auth=EndpointAuth.from_stored(item.get("auth")),
+            description=item.get("description", ""),
         )
 
     def public(self):
@@ -113,6 +116,7 @@ class Webhook:
             "publicKey": self.public_keys[0] if self.public_keys else None,
             "previousPublicKey": self.public_keys[1] if len(self.public_keys) > 1 else None,
             "auth": None if self.auth is None else self.auth.public(),
+            "description": self.description,
         }
 
     def listing_attributes(self):

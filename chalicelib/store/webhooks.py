@@ -88,20 +88,21 @@ class WebhookStore:
         raise Unavailable("the service is busy; try again in a moment")
 
     def update(self, current, updated):
-        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit, filter or
-        template (webhook.update), in one transaction with its listing; everything else in the item (its
+        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit, filter,
+        description, auth or template (webhook.update), in one transaction with its listing;
+        everything else in the item (its
         secrets, status, health) is kept. A new url moves the listing, whose key makes it unique:
         :class:`Conflict` naming the webhook that has it already. :class:`Conflict` too when the
         webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
         was removed.
         """
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
-                 "#a": "auth", "#t": "template"}
+                 "#a": "auth", "#t": "template", "#d": "description"}
         listed = updated.listing_attributes()
-        values = {":url": listed["url"], ":normal": listed["normalUrl"]}
+        values = {":url": listed["url"], ":normal": listed["normalUrl"], ":description": listed["description"]}
 
         def changes(attributes):
-            sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
+            sets, removes = ["#u = :url", "#n = :normal", "#h = :headers", "#d = :description"], []
             for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#a", "auth"), ("#t", "template")):
                 if attribute in attributes:
                     sets.append(f"{name} = :{attribute}")

@@ -28,7 +28,7 @@ from chalicelib.settings import (
 from chalicelib.store.tokens import MAX_GRANTED
 from chalicelib.strict_json import MAX_DEPTH
 from chalicelib.templates.webhook_template import MAX_STEPS as MAX_TEMPLATE_STEPS
-from chalicelib.validation import MAX_ID_LENGTH
+from chalicelib.validation import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH
 from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
 MAX_WEBHOOKS = Settings.from_env({}).max_webhooks_per_owner
@@ -57,6 +57,7 @@ def values():
         "max_fields": MAX_FIELDS,
         "max_depth": MAX_DEPTH,
         "max_id_length": MAX_ID_LENGTH,
+        "max_description": MAX_DESCRIPTION_LENGTH,
         "max_url_length": f"{MAX_URL_LENGTH:,}",
         "max_webhooks": MAX_WEBHOOKS,
         "max_granted": MAX_GRANTED,
