@@ -1,6 +1,9 @@
 """Shared fixtures: moto with the stack's own resources, the Chalice test client, a real receiver."""
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import boto3
@@ -15,9 +18,11 @@ from chalicelib.store.tokens import Grant
 from dev.local_aws import corrections
 from dev.local_service import ADMIN_TOKEN
 from dev.local_service import ROOT as LOCAL_ROOT
+from dev.local_service import free_port
 from dev.local_service import start_local_service as start_local_run
 from dev.receiver import Receiver
 from dev.resources import create_resources, service_environment
+from dev.run import wait_until_up
 from dev.worker import DeliveryPoller
 
 # The tests' in-process moto answers as AWS does where the service relies on it, as the local run's does.
@@ -181,3 +186,18 @@ def stored_message(webhook_id, message_id):
 
     services = get_services()
     return get_item(services.dynamodb, services.settings.table_name, message_key(webhook_id, message_id))
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """The local run's moto server (``python -m dev.moto_server``, corrected as the local run's
+    is) on a free loopback port, for one test module: its URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                              cwd=ROOT, env={**os.environ, corrections.SWITCH: "on"})
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
