@@ -144,13 +144,14 @@ class Faults:
         since = now - self._started
         return any(start <= since < start + self.model.brownout_seconds for start in self.model.brownouts)
 
-    def inject(self, action, fault, times=1):
-        """The next ``times`` requests of ``action`` (``PutItem``, ``SendMessageBatch``...) get
-        ``fault`` (one of FAULTS), whatever the model's shares."""
+    def inject(self, action, fault, times=1, after=0):
+        """The next ``times`` requests of ``action`` (``PutItem``, ``SendMessageBatch``...), once
+        ``after`` more of them have passed, get ``fault`` (one of FAULTS), whatever the model's
+        shares. Injections of one action apply in the order they were made."""
         if fault not in FAULTS:
             raise ValueError(f"fault must be one of {FAULTS}")
         with self._lock:
-            self._injected.append([action, fault, times])
+            self._injected.append([action, fault, times, after])
 
     def decide(self, target):
         """What to do with a request whose ``X-Amz-Target`` is ``target``: ``brownout``, a fault
@@ -167,6 +168,9 @@ class Faults:
             return "brownout"
         for injection in self._injected:
             if injection[0] == action:
+                if injection[3] > 0:  # not yet: this one passes
+                    injection[3] -= 1
+                    break
                 injection[2] -= 1
                 if injection[2] <= 0:
                     self._injected.remove(injection)

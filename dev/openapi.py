@@ -163,7 +163,8 @@ def document():
                             "description": "The platform's style: the token as the tokenID parameter (query or body)."},
             },
             "responses": {"Error": {"description": "An error, in the contract's one shape.", "headers": {
-                "Retry-After": {"description": "With 429: seconds to wait.", "schema": {"type": "string"}}},
+                "Retry-After": {"description": "With 429 and 503: seconds to wait before trying again.",
+                                "schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {"Error": ERROR, **ANSWERS},
         },

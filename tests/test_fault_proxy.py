@@ -72,6 +72,16 @@ def test_botocore_retries_each_fault_as_it_would_on_aws(proxy, table, moto_endpo
     assert proxy.faults.by_action[("PutItem", fault)] == 1 and proxy.faults.by_action[("PutItem", "forward")] == 1
 
 
+def test_an_injection_can_wait_its_turn(proxy, table, moto_endpoint):
+    proxy.faults.inject("PutItem", "server_error", after=2)
+    db = client("dynamodb", proxy.url, attempts=1)
+    db.put_item(TableName=table, Item={"pk": {"S": "a"}})
+    db.put_item(TableName=table, Item={"pk": {"S": "b"}})
+    with pytest.raises(ClientError):
+        db.put_item(TableName=table, Item={"pk": {"S": "c"}})
+    db.put_item(TableName=table, Item={"pk": {"S": "d"}})
+
+
 def test_a_dropped_answer_loses_the_answer_not_the_write(proxy, table, moto_endpoint):
     proxy.faults.inject("PutItem", "drop")
     with pytest.raises(ConnectionClosedError):

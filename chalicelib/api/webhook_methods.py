@@ -242,7 +242,7 @@ def revoke_token(ctx, params):
             "token.revoke takes the admin token in the Authorization header and the token to revoke in tokenID",
             field="tokenID",
         )
-    if not isinstance(token, str) or not ctx.services.tokens.delete(hash_token(token)):
+    if not isinstance(token, str) or not ctx.services.tokens.revoke(hash_token(token), ctx.now):
         raise NotFound("no such token", field="tokenID")
     return 200, {"revoked": True}
 
