@@ -40,6 +40,7 @@ import http.server
 import json
 import random
 import socket
+import sys
 import threading
 import time
 import urllib.parse
@@ -130,6 +131,14 @@ class Faults:
         self._injected = []  # [action, fault, times left]
         self.counts = Counter()
         self.by_action = Counter()
+
+    def set_model(self, model):
+        """Fail by ``model`` from now on: its draws start afresh from its seed, and its scheduled
+        brownouts count from now (a run starts with faults off, then turns them on)."""
+        with self._lock:
+            self.model = model
+            self._random = random.Random(model.seed)
+            self._started = self._clock()
 
     def brownout(self, seconds=None):
         """From now on, for ``seconds`` (the model's ``brownout_seconds``), DynamoDB answers 500."""
@@ -236,6 +245,11 @@ class _Server(http.server.ThreadingHTTPServer):
         finally:
             with self._open_lock:
                 self._open.discard(request)
+
+    def handle_error(self, request, client_address):
+        """A client that hung up before its answer (a worker stopped during a long poll) is not news."""
+        if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
     def close_connections(self):
         """Close the kept-alive client connections too, so that clients notice the proxy is gone."""
