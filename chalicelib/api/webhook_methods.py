@@ -30,8 +30,8 @@ RECEIVER_OPTIONS = (
           '{"Authorization": "Bearer ..."}: at most 10; values are never shown again; {} removes them.'),
     Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
     Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
-          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
-          "{} removes it."),
+          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}, at '
+          "most 100 IDs and 1,024 bytes of IDs in all; {} removes it."),
 )
 
 
