@@ -13,7 +13,7 @@ company-level one):
 | ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.delivery.hold_item``), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
-| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
+| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.api.rate_limits``), with a TTL |
 | ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.delivery.webhook_rates``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
