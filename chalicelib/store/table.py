@@ -71,9 +71,14 @@ def error_code(exc):
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def is_unavailable(exc):
+    """True for throttling and AWS outages: the request may be tried again."""
+    return error_code(exc) in _THROTTLED
+
+
 def reraise_unavailable(exc):
     """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
-    if error_code(exc) in _THROTTLED:
+    if is_unavailable(exc):
         raise Unavailable("the service is busy; try again in a moment") from exc
     raise exc
 

@@ -19,6 +19,7 @@ from chalicelib.store.table import (
     deserialize,
     error_code,
     get_item,
+    is_unavailable,
     owner_pk,
     reraise_unavailable,
     serialize,
@@ -60,7 +61,7 @@ class WebhookStore:
                 return None
             except ClientError as exc:
                 if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
-                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or error_code(exc) == "ValidationException":
+                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or not is_unavailable(exc):
                         reraise_unavailable(exc)
                     self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
                     unknown += 1
