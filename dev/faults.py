@@ -270,7 +270,7 @@ def _count_log(figures, receiver, log):
         try:
             hook = request.json()["webhookID"]
         except (ValueError, KeyError):
-            hook = request.path  # cut short: counted by its webhook-id
+            continue  # a body cut short (no worker is killed here, so none is)
         posts[(hook, request.headers.get("webhook-id"))].append(request.status)
     for (hook, message_id), statuses in posts.items():
         record = log.get(hook, {}).get(message_id)
