@@ -208,7 +208,7 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     lines.append(f"| 1 | `webhook.dispatch` over HTTP, {n} matching webhooks, no Idempotency-Key | "
                  f"{calls(dispatch_calls['no key'])} | 1 GetItem (the token) + {dispatch_target(n)} |")
     lines.append(f"| 1 | the same with an Idempotency-Key | {calls(dispatch_calls['new key'])} | "
-                 "at most 2 more (Powertools' PutItem and UpdateItem) |")
+                 "at most 3 more (Powertools' PutItem and UpdateItem, the messageID's PutItem) |")
     lines.append(f"| 1 | the same key again (the first answer replayed) | {calls(dispatch_calls['same key'])} | "
                  "no SendMessageBatch |")
     lines.append(f"| 1 | a new key whose first PutItem (Powertools' in-progress record) was answered and the answer "
