@@ -3,13 +3,20 @@ answer was lost, botocore sends it again, and that retry meets the first try's o
 conditional write outside the delivery worker tells its own retry from a conflict. The faults
 come from the fault proxy in front of the local moto server (dev/fault_proxy.py)."""
 
+import functools
+import json
 import threading
 import time
 
 import pytest
 
-from chalicelib.services import get_services
+from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.errors import Conflict, RateLimited
+from chalicelib.services import get_services, reset_services
+from chalicelib.store.erasure import ErasureJob
 from chalicelib.store.table import get_item, webhook_key
+from chalicelib.store.webhook_record import Webhook
+from tests.conftest import aws_behind_a_fault_proxy, moto_server
 
 DISPATCH = {"type": "activityEnrollment", "eventID": "1234", "activityID": "98", "personID": "7"}
 KEY = {"Idempotency-Key": "enrollment-7"}
@@ -47,29 +54,18 @@ def test_a_retry_while_the_first_dispatch_runs_is_told_to_wait_then_gets_the_fir
     assert faulty_api.call("webhook.dispatch", headers=KEY, **DISPATCH) == first[0]
 
 
-def test_the_in_progress_answer_says_when_to_try_again(faulty_aws, monkeypatch):
-    from chalice.test import Client
-
-    import app as application
-
+def test_the_in_progress_answer_says_when_to_try_again(faulty_api, faulty_aws, receiver):
+    faulty_api.create(receiver.url)
     faulty_aws.faults.inject("SendMessageBatch", "delay")
-    with Client(application.app, stage_name="local") as client:
-        from chalicelib.api.webhook_methods import issue_token
-        from chalicelib.store.tokens import Grant
-
-        token = issue_token(get_services().tokens, Grant(admin=True), time.time())
-        headers = {"authorization": f"Bearer {token}", "content-type": "application/json", **KEY}
-        import json
-
-        create = {"eventID": "1234", "type": "activityEnrollment", "url": "http://127.0.0.1:9/x"}
-        assert client.http.post("/api/webhook.create", headers=headers, body=json.dumps(create)).status_code == 201
-        running = threading.Thread(target=lambda: client.http.post("/api/webhook.dispatch", headers=headers,
-                                                                   body=json.dumps(DISPATCH)))
-        running.start()
-        time.sleep(0.7)
-        answer = client.http.post("/api/webhook.dispatch", headers=headers, body=json.dumps(DISPATCH))
-        running.join()
-    assert answer.status_code == 503 and answer.headers["Retry-After"] == "1"
+    headers = {"authorization": f"Bearer {faulty_api.token}", "content-type": "application/json", **KEY}
+    post = functools.partial(faulty_api.client.http.post, "/api/webhook.dispatch", headers=headers,
+                             body=json.dumps(DISPATCH))
+    running = threading.Thread(target=post)
+    running.start()
+    time.sleep(0.7)
+    answer = post()
+    running.join()
+    assert (answer.status_code, answer.headers["Retry-After"]) == (503, "1")
 
 
 def test_a_dispatch_done_whose_success_record_could_not_be_written_still_answers_202(faulty_api, faulty_aws,
@@ -129,8 +125,6 @@ def test_a_second_rotation_from_the_same_secret_is_still_a_conflict(faulty_api):
     services = get_services()
     webhook = services.webhooks.get(made["webhookID"])
     services.webhooks.rotate_secret(webhook, "whsec_first", time.time() + 60)
-    from chalicelib.errors import Conflict
-
     with pytest.raises(Conflict):
         services.webhooks.rotate_secret(webhook, "whsec_second", time.time() + 60)
 
@@ -155,8 +149,6 @@ def test_a_revocation_whose_answer_was_lost_answers_200(faulty_api, faulty_aws):
 
 @pytest.mark.parametrize("busy", [False, True], ids=["idle key", "busy key"])
 def test_a_request_whose_rate_limit_write_answer_was_lost_counts_once(faulty_aws, busy):
-    from chalicelib.errors import RateLimited
-
     limits, now = get_services().limits, 1_000.0
     if busy:  # the key's state is in use: the request is counted by the second of the limiter's writes
         limits.take("TOK#t", 1, 3, now, "one a second")
@@ -172,8 +164,6 @@ def test_a_request_whose_rate_limit_write_answer_was_lost_counts_once(faulty_aws
 
 def test_a_test_send_whose_limit_write_answer_was_lost_is_not_refused(faulty_api, faulty_aws, receiver, monkeypatch):
     monkeypatch.setenv("TEST_SENDS_PER_MINUTE", "1")
-    from chalicelib.services import reset_services
-
     reset_services()
     made = faulty_api.create(receiver.url)
     faulty_aws.faults.inject("PutItem", "drop")  # the limit's window, written back
@@ -185,8 +175,6 @@ def test_a_test_send_whose_limit_write_answer_was_lost_is_not_refused(faulty_api
 # The delivery log's replays ----------------------------------------------------------------------
 
 def test_a_replay_whose_reopening_answer_was_lost_is_answered_queued(faulty_api, faulty_aws, receiver):
-    from chalicelib.delivery.queue import QueuedMessage
-
     made = faulty_api.create(receiver.url)
     services = get_services()
     message = QueuedMessage(message_id="msg_01KB2X3Y4Z5A6B7C8D9E0F1G2H", webhook_id=made["webhookID"],
@@ -229,15 +217,9 @@ def test_an_erasure_step_whose_answer_was_lost_counts_once(monkeypatch, emulator
     # Each erasure step is one transaction that deletes messages and moves the checkpoint. On AWS
     # its retry carries the first try's ClientRequestToken and changes nothing; the count is set,
     # not added, so that even a transaction run twice (plain moto runs it again) counts once.
-    from chalicelib.delivery.queue import QueuedMessage
-    from chalicelib.store.erasure import ErasureJob
-    from tests.conftest import aws_behind_a_fault_proxy, moto_server
-
     with moto_server(corrected=emulator == "corrected") as endpoint, \
             aws_behind_a_fault_proxy(monkeypatch, endpoint) as proxy:
         services = get_services()
-        from chalicelib.store.webhook_record import Webhook
-
         hook = Webhook(webhook_id="wh_1", level="event", owner_id="1234", type="activityEnrollment",
                        url="http://127.0.0.1:9/a", normal_url="http://127.0.0.1:9/a", date="1", status="enabled",
                        secrets=("whsec_x",))
