@@ -110,10 +110,12 @@ def main(argv=None):
         dispatch_rows, delivery_calls, delivered, batches = bench_aws.bench_requests(services, created, receiver.url)
     dispatch_calls = bench_aws.bench_dispatch_requests(services, created)
     batch_median, batch_runs = bench_aws.bench_batch_latency(services, created)
+    pages = bench_aws.bench_log_page_reads(services)
     bench_aws.quicker_moto()
     most = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs)
     edge = bench_unauthenticated()
     mock.stop()
+    chunks = bench_chunked_bodies()
     with bench_emulator.moto_servers():
         cpu = bench_emulator.bench_worker_cpu(events=args.cpu_events)
         ceiling = bench_emulator.bench_emulator_ceiling(cpu["kept"], cpu["deliveries"], threads=args.threads + POLLERS,
@@ -130,7 +132,7 @@ def main(argv=None):
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                           batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
-                          keys)
+                          keys, chunks, pages)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -163,8 +165,28 @@ def bench_unauthenticated():
     return ratios
 
 
+def bench_chunked_bodies():
+    """Figure 0b: the local API server (dev/api_server.py, on its own) taking the dearest chunked
+    body of 1 MiB it still reads, and a million one-byte chunks, against a plain 1 MiB body."""
+    from dev.adversarial_input import MIB, chunked_costs
+    from dev.local_service import NOT_INHERITED, free_port
+    from dev.run import wait_until_up
+
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
+    server = subprocess.Popen([sys.executable, "-m", "dev.api_server", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", server, "the local API server")
+        return chunked_costs(port, MIB)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, keys):
+                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, keys,
+                  chunks, pages):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
@@ -172,6 +194,11 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     worst = max(edge, key=edge.get)
     lines.append(f"| 0 | an unauthenticated 1 MiB request built to cost the most ({len(edge)} kinds), against `json.loads` "
                  f"of a valid 1 MiB body (best of 3 each) | worst {edge[worst]:.1f} × ({worst}) | at most 3 × |")
+    plain, many = chunks["plain"][0], chunks["a million one-byte chunks"]
+    lines.append(f"| 0 | the local API server: the dearest chunked 1 MiB body it still reads (256 chunks, 16 KiB of "
+                 f"framing), and a million one-byte chunks (answered {many[1]}), against a plain 1 MiB body (best of "
+                 f"9, interleaved) | {chunks['dearest'][0] / plain:.1f} × and {many[0] / plain:.1f} × "
+                 f"({plain * 1000:.1f} ms plain) | at most 3 × |")
     for n, row in dispatch_rows.items():
         if n == "10 filtered":
             lines.append(f"| 1 | the same, 10 webhooks with filters (5 keep it out, 5 let it through) | {calls(row)} | "
@@ -183,9 +210,13 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     lines.append(f"| 1 | `webhook.dispatch` over HTTP, {n} matching webhooks, no Idempotency-Key | "
                  f"{calls(dispatch_calls['no key'])} | 1 GetItem (the token) + {dispatch_target(n)} |")
     lines.append(f"| 1 | the same with an Idempotency-Key | {calls(dispatch_calls['new key'])} | "
-                 "at most 2 more (Powertools' PutItem and UpdateItem) |")
+                 "at most 3 more (Powertools' PutItem and UpdateItem, the messageID's PutItem) |")
     lines.append(f"| 1 | the same key again (the first answer replayed) | {calls(dispatch_calls['same key'])} | "
                  "no SendMessageBatch |")
+    lines.append(f"| 1 | a new key whose first PutItem (Powertools' in-progress record) was answered and the answer "
+                 f"lost: botocore sends it again, and the retry is the call's own (`202`, not `409`) | requests sent: "
+                 f"{calls(dispatch_calls['answer lost sent'])} | one PutItem more than "
+                 f"{calls(dispatch_calls['new key sent'])} |")
     lines.append(f"| 1 | one platform event, its event and its company with the most webhooks each "
                  f"({most['webhooks']}, all matching) | {calls(most['requests'])} | 2 Query + 1 UpdateItem (the dispatch record, "
                  "both levels) + 40 SendMessageBatch |")
@@ -244,6 +275,11 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  "(plus, per million platform events, $0.20 for the fan-out's invocations and $0.625 for its "
                  "dispatch record up to about 29 webhooks (a write unit a KB), and the platform's own EventBridge or "
                  "API Gateway call) | |")
+    read = "; ".join(f"limit {limit}: {n} read, count {count}{' and a cursor' if cursor else ''}"
+                     for limit, (n, count, cursor) in pages.items())
+    lines.append(f"| 7 | the records one `webhook.deliveries` page reads when its filter (status=failed) matches "
+                 f"nothing in a log of 600 | {read} | at most 200 a page (10 reads before: 500 at limit 1, 2,000 at "
+                 "200) |")
     return "\n".join(lines)
 
 def bench_ed25519(runs, cwd):

@@ -29,6 +29,16 @@ class Counting:
     def _count(self, model, **_):
         self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
+    def _count_sent(self, request, operation_name, **_):
+        self.sent[f"{request.url.split('//')[-1].split('.')[0]}:{operation_name}"] += 1
+
+    def counting_sends(self, *clients):
+        """Also count each request sent (``sent``), botocore's retries included, by operation."""
+        self.sent = Counter()
+        for client in clients:
+            client.meta.events.register("request-created", self._count_sent)
+        return self
+
     def _keep(self, params, model, **_):
         # A shallow copy: the call's keyword dict is the caller's own, built for this call, and
         # a deep copy here would be counted in the CPU time of the code being measured.
@@ -38,6 +48,7 @@ class Counting:
     def measuring(self):
         self.calls.clear()
         self.kept.clear()
+        getattr(self, "sent", Counter()).clear()
         yield self.calls
 
 
@@ -157,23 +168,83 @@ def bench_dispatch_requests(services, created, event_id="bench-100"):
     from chalicelib.store.tokens import Grant
 
     token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
-    counting = Counting(services.dynamodb, services.sqs)
+    counting = Counting(services.dynamodb, services.sqs).counting_sends(services.dynamodb, services.sqs)
     params = {"type": "activityEnrollment", "eventID": event_id, "activityID": "1"}
     rows = {}
     with Client(application.app, stage_name="local") as client:
-        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"))
+        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"),
+                ("answer lost", "bench-lost", "k2"))
         for name, key, person in runs:
             headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
                        **({"idempotency-key": key} if key else {})}
-            with counting.measuring() as calls:
+            with counting.measuring() as calls, (answer_lost(services.dynamodb, "PutItem") if name == "answer lost"
+                                                 else contextlib.nullcontext()):
                 response = client.http.post("/api/webhook.dispatch", headers=headers,
                                             body=json.dumps({**params, "personID": person}))
             if response.status_code != 202:
                 raise SystemExit(f"webhook.dispatch answered {response.status_code}: {response.body!r}")
             rows[name] = dict(calls)
+            rows[name + " sent"] = dict(counting.sent)
             rows[name + " webhooks"] = json.loads(response.body)["webhooks"]
     drain(created)
     return rows
+
+
+@contextlib.contextmanager
+def answer_lost(client, operation):
+    """The first ``operation`` request of ``client`` is answered (AWS did it), and then sent again
+    by botocore as if its answer had been lost on the way back."""
+    lost = []
+
+    def retry_once(attempts, **_):
+        if not lost:
+            lost.append(attempts)
+            return 0  # retry at once
+        return None
+
+    event = f"needs-retry.{client.meta.service_model.endpoint_prefix}.{operation}"
+    client.meta.events.register_first(event, retry_once, unique_id="bench-answer-lost")
+    try:
+        yield lost
+    finally:
+        client.meta.events.unregister(event, unique_id="bench-answer-lost")
+
+
+def bench_log_page_reads(services, records=600):
+    """Figure 7: the records one ``webhook.deliveries`` page reads when its filter matches
+    nothing in a log of ``records`` messages, for limits 1, 50 and 200: {limit: (read, count,
+    cursor given)}."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.delivery.queue import QueuedMessage
+    from chalicelib.ids import new_id
+    from chalicelib.store.tokens import Grant
+
+    webhooks_for(services, "bench-log", 1, "http://127.0.0.1:9/log")
+    (hook,) = services.webhooks.list("event", "bench-log")
+    now = time.time()
+    services.log.put_skipped([QueuedMessage(message_id=new_id("msg"), webhook_id=hook.webhook_id,
+                                            type="activityEnrollment", subject=f"person:{n}", date=str(int(now)),
+                                            timestamp=int(now), data={"personID": str(n)}) for n in range(records)], now)
+    read = [0]
+
+    def count(parsed, **_):
+        read[0] += parsed.get("ScannedCount", 0)
+
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", count)
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    found = {}
+    with Client(application.app, stage_name="local") as client:
+        for limit in (1, 50, 200):
+            read[0] = 0
+            answer = json.loads(client.http.get(
+                f"/api/webhook.deliveries?webhookID={hook.webhook_id}&status=failed&limit={limit}",
+                headers={"authorization": f"Bearer {token}"}).body)
+            found[limit] = (read[0], answer["count"], answer["cursor"] is not None)
+    services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", count)
+    return found
 
 
 def quicker_moto():

@@ -157,8 +157,9 @@ def document():
             "The webhook methods of the InEvent platform. Every method is also reachable as /api/?action=<method>, "
             "which behaves identically. Parameters come from the query string and from the body (JSON or form); a body "
             "value overrides a query value. Read methods accept GET and POST; write methods POST only (any other verb "
-            "answers 405). Every answer is JSON; errors have one shape. No input answers 5xx except 503 when AWS is "
-            f"unavailable. Deliveries are signed Standard Webhooks POSTs (see webhooks); example webhookID "
+            "answers 405). Every answer is JSON; errors have one shape. No input answers 5xx except 503 (with "
+            "Retry-After: try again) when AWS is unavailable or a dispatch with the same Idempotency-Key still runs. "
+            f"Deliveries are signed Standard Webhooks POSTs (see webhooks); example webhookID "
             f"{EXAMPLE_WEBHOOK_ID}.")},
         "servers": [{"url": "http://127.0.0.1:8000", "description": "make run"}],
         "security": [{"bearer": []}, {"tokenID": []}],
@@ -172,7 +173,8 @@ def document():
                             "description": "The platform's style: the token as the tokenID parameter (query or body)."},
             },
             "responses": {"Error": {"description": "An error, in the contract's one shape.", "headers": {
-                "Retry-After": {"description": "With 429: seconds to wait.", "schema": {"type": "string"}}},
+                "Retry-After": {"description": "With 429 and 503: seconds to wait before trying again.",
+                                "schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {"Error": ERROR, **ANSWERS},
         },

@@ -48,8 +48,10 @@ HEADERS = {"type": "object", "maxProperties": 10,
                           "{} removes them."}
 FILTER = {"type": "object", "propertyNames": {"enum": ["eventID", "activityID", "personID", "speakerID"]},
           "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 100,
-                                   "items": {"type": "string", "minLength": 1, "maxLength": 128}},
-          "description": "ID fields of the webhook's type to the IDs that get through. {} removes it."}
+                                   "items": {"type": "string", "minLength": 1, "maxLength": 128,
+                                             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"}},
+          "description": "ID fields of the webhook's type to the IDs that get through: at most 100 IDs and "
+                         "1,024 bytes of IDs (UTF-8) in all. {} removes it."}
 # A webhook's template (contract, section 21), as given and as requestExample shows it.
 TEMPLATE = {"oneOf": [
     _object([], {}, maxProperties=0, description="No template: {} removes one."),

@@ -301,6 +301,8 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.call("webhook.rotateSecret", webhookID=hook["webhookID"])
     token = api.call("token.create", eventID="1")[1]["tokenID"]
     api.call("token.revoke", tokenID=token)
+    removed = api.create(receiver.url + "/removed", type="speakerCreated")
+    api.call("webhook.remove", webhookID=removed["webhookID"])  # its listing is deleted
     api.call("webhook.deliveries", webhookID=hook["webhookID"])
 
     receiver.answer(200, 500, 500, 410)  # success; failure, retry, give up and auto-disable; gone

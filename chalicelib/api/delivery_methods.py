@@ -97,7 +97,7 @@ def show_message(ctx, params):
         params=(webhook_id(),), verbs=READ, answer="Stats")
 def webhook_stats(ctx, params):
     webhook = visible_webhook(ctx, params)
-    records, _ = ctx.services.log.page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW, max_reads=2)
+    records, _ = ctx.services.log.page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW)
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     finished = counts["delivered"] + counts["failed"]
     sent = [a for r in records for a in r.attempts if not str(a.get("error") or "").startswith("not sent")]

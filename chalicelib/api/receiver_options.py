@@ -11,12 +11,18 @@ from chalicelib.catalog import EVENT
 from chalicelib.delivery.destinations import InvalidURL
 from chalicelib.errors import InvalidParameter
 from chalicelib.store.webhook_record import EndpointAuth
+from chalicelib.validation import check_identifier
 
 MAX_HEADERS = 10
 MAX_HEADER_NAME = 64
 MAX_HEADER_VALUE = 1024
 MAX_RATE_LIMIT = 1000
-MAX_FILTER_IDS = 100
+MAX_FILTER_IDS = 100  # in one field's list
+# A filter in all: it travels in its owner's listing, which webhook.find and every fan-out read, one
+# Query page (1 MB) for an owner's 200 webhooks. At these bounds a filter stores at most 1,170 bytes
+# (3 fields; DynamoDB counts each list element's byte and the names), and answers about 1.5 KB of JSON.
+MAX_FILTER_IDS_IN_ALL = 100
+MAX_FILTER_BYTES = 1024  # of the IDs' UTF-8, in all
 # The headers the service sets on every delivery: a receiver's own may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent", "connection",
                               "transfer-encoding", "te", "upgrade", "expect"})
@@ -84,10 +90,13 @@ def filter_fields(webhook_type, level):
 
 
 def check_filter(value, webhook_type, level):
-    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter)."""
+    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter). Each ID is checked as every
+    other ID is (:func:`chalicelib.validation.check_identifier`: one that the platform could never
+    send, with control characters or surrounding spaces, could never match), and the filter in
+    all holds at most ``MAX_FILTER_IDS_IN_ALL`` IDs and ``MAX_FILTER_BYTES`` bytes of them."""
     given = json_object(value, "filter")
     allowed = filter_fields(webhook_type, level)
-    result = {}
+    result, count, size = {}, 0, 0
     for field, ids in given.items():
         if field not in allowed:
             can = ", ".join(allowed) if allowed else "no field"
@@ -95,10 +104,19 @@ def check_filter(value, webhook_type, level):
                                    f"not {field[:64]}", field="filter")
         if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_FILTER_IDS:
             raise InvalidParameter(f"filter's {field} must be a list of 1 to {MAX_FILTER_IDS} IDs", field="filter")
-        if not all(isinstance(i, str) and 0 < len(i) <= 128 for i in ids):
-            raise InvalidParameter(f"filter's {field} must list IDs as strings of 1 to 128 characters",
-                                   field="filter")
+        for each in ids:
+            if not isinstance(each, str):
+                raise InvalidParameter(f"filter's {field} must list IDs as strings", field="filter")
+            try:
+                check_identifier(each, "an ID")
+            except InvalidParameter as exc:
+                raise InvalidParameter(f"in filter's {field}, {exc.message}", field="filter") from exc
         result[field] = list(dict.fromkeys(ids))
+        count += len(result[field])
+        size += sum(len(each.encode("utf-8")) for each in result[field])
+    if count > MAX_FILTER_IDS_IN_ALL or size > MAX_FILTER_BYTES:
+        raise InvalidParameter(f"a filter may hold at most {MAX_FILTER_IDS_IN_ALL} IDs and {MAX_FILTER_BYTES:,} "
+                               f"bytes of IDs in all (this one: {count} IDs, {size:,} bytes)", field="filter")
     return result or None
 
 

@@ -37,8 +37,8 @@ RECEIVER_OPTIONS = (
           '{"Authorization": "Bearer ..."}: at most 10; values are never shown again; {} removes them.'),
     Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
     Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
-          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
-          "{} removes it."),
+          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}, at '
+          "most 100 IDs and 1,024 bytes of IDs in all; {} removes it."),
     Param("template", "template", "The body to send instead of the usual one: "
           '{"body": "<a Mustache template, at most 4 KiB>", "contentType": "application/json" or "text/plain"}, '
           'rendered over the usual body ({{type}}, {{data.personID}}...), or {"preset": "slack"} or '
@@ -330,7 +330,7 @@ def revoke_token(ctx, params):
             "token.revoke takes the admin token in the Authorization header and the token to revoke in tokenID",
             field="tokenID",
         )
-    if not isinstance(token, str) or not ctx.services.tokens.delete(hash_token(token)):
+    if not isinstance(token, str) or not ctx.services.tokens.revoke(hash_token(token), ctx.now):
         raise NotFound("no such token", field="tokenID")
     return 200, {"revoked": True}
 

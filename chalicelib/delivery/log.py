@@ -5,6 +5,7 @@ section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total
 """
 
 import json
+import uuid
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -271,16 +272,19 @@ class DeliveryLog:
         queued as redelivery ``record.redeliveries + 1``; raise :class:`Conflict` when it is not
         finished, or was reopened by someone else meanwhile.
 
-        Its attempts so far are kept; the retry schedule starts over from the next one.
+        Its attempts so far are kept; the retry schedule starts over from the next one. The
+        write carries a token of this call (``reopenedBy``): botocore's retry of it, after an
+        answer lost, finds its own token and is not taken for someone else's replay.
         """
         message = record.message
+        by = uuid.uuid4().hex
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),
                 UpdateExpression=(
-                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero), redeliveries = :next"
-                    " REMOVE nextAttemptAt"
+                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero), redeliveries = :next,"
+                    " reopenedBy = :by REMOVE nextAttemptAt"
                 ),
                 ConditionExpression=(
                     "attribute_exists(pk) AND #status IN (:delivered, :failed, :skipped) AND "
@@ -291,10 +295,13 @@ class DeliveryLog:
                 ExpressionAttributeValues=serialize(
                     {":pending": "pending", ":zero": 0, ":next": record.redeliveries + 1,
                      ":current": record.redeliveries, ":delivered": "delivered", ":failed": "failed",
-                     ":skipped": "skipped"}
+                     ":skipped": "skipped", ":by": by}
                 ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
+                if exc.response.get("Item", {}).get("reopenedBy", {}).get("S") == by:
+                    return  # this very write, retried: reopened once
                 raise Conflict("that message is being delivered already", field="messageID", code="message_pending") from exc
             reraise_unavailable(exc)

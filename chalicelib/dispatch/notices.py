@@ -20,6 +20,7 @@ delivery it is about is not tried again for it).
 
 import json
 import time
+import uuid
 
 from botocore.exceptions import ClientError
 
@@ -99,24 +100,38 @@ class Notices(delivery_hooks.Notices):
     def _take_turn(self, webhook_id):
         """The count of messages given up unreported since the last messageFailed about the
         webhook, if a minute has passed since it (and the turn is now taken); else None, and this
-        one is counted."""
+        one is counted.
+
+        Each write carries a token of this call (``turn``): botocore's retry of a write whose
+        answer was lost finds its own token, and the call goes on as its first try did (the turn
+        taken, with the count it took along; or counted once), not as if another had the turn."""
         now_ms = int(self._clock() * 1000)
         expires = {"N": str(int(self._clock()) + self._retention_seconds)}
+        turn = {"S": uuid.uuid4().hex}
         try:
             answer = self._db.update_item(
                 TableName=self._table, Key=_throttle_key(webhook_id),
-                UpdateExpression="SET lastNoticeAt = :now, unreported = :zero, expiresAt = :expires",
+                UpdateExpression="SET lastNoticeAt = :now, turnAlsoFailed = if_not_exists(unreported, :zero), "
+                                 "unreported = :zero, turn = :turn, expiresAt = :expires",
                 ConditionExpression="attribute_not_exists(lastNoticeAt) OR lastNoticeAt <= :since",
                 ExpressionAttributeValues={":now": {"N": str(now_ms)}, ":zero": {"N": "0"}, ":expires": expires,
-                                           ":since": {"N": str(now_ms - NOTICE_EVERY_MS)}},
-                ReturnValues="ALL_OLD")
-            return int(answer.get("Attributes", {}).get("unreported", {"N": "0"})["N"])
+                                           ":since": {"N": str(now_ms - NOTICE_EVERY_MS)}, ":turn": turn},
+                ReturnValues="ALL_NEW", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return int(answer["Attributes"]["turnAlsoFailed"]["N"])
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 reraise_unavailable(exc)
-        self._db.update_item(TableName=self._table, Key=_throttle_key(webhook_id),
-                             UpdateExpression="ADD unreported :one SET expiresAt = :expires",
-                             ExpressionAttributeValues={":one": {"N": "1"}, ":expires": expires})
+            held = exc.response.get("Item", {})
+            if held.get("turn") == turn:
+                return int(held["turnAlsoFailed"]["N"])
+        try:
+            self._db.update_item(TableName=self._table, Key=_throttle_key(webhook_id),
+                                 UpdateExpression="ADD unreported :one SET expiresAt = :expires, counted = :turn",
+                                 ConditionExpression="attribute_not_exists(counted) OR counted <> :turn",
+                                 ExpressionAttributeValues={":one": {"N": "1"}, ":expires": expires, ":turn": turn})
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise  # counted by this very write's first try otherwise
         return None
 
     def _tell(self, webhook, type_name, data):

@@ -15,7 +15,7 @@ company-level one):
 | ``DISPATCH#<messageID>`` | ``DISPATCH`` | a platform event's type, date and, per level, the webhookIDs it was queued for (``chalicelib.store.dispatches``, for webhook.trace), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
-| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
+| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.api.rate_limits``), with a TTL |
 | ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.delivery.webhook_rates``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
@@ -73,9 +73,14 @@ def error_code(exc):
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def is_unavailable(exc):
+    """True for throttling and AWS outages: the request may be tried again."""
+    return error_code(exc) in _THROTTLED
+
+
 def reraise_unavailable(exc):
     """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
-    if error_code(exc) in _THROTTLED:
+    if is_unavailable(exc):
         raise Unavailable("the service is busy; try again in a moment") from exc
     raise exc
 

@@ -7,7 +7,10 @@ AWS, on the local moto server and in tests.
 
 import random
 import time
-from botocore.exceptions import ClientError
+import uuid
+from dataclasses import replace
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
 from chalicelib.store.table import (
@@ -16,6 +19,7 @@ from chalicelib.store.table import (
     deserialize,
     error_code,
     get_item,
+    is_unavailable,
     owner_pk,
     reraise_unavailable,
     serialize,
@@ -25,6 +29,9 @@ from chalicelib.store.webhook_record import Webhook
 
 _CREATE_TRIES = 3  # a listing removed between a cancelled creation and the read that explains it
 _TRANSACTION_TRIES = 6
+# After a try whose outcome is unknown (AWS kept failing through botocore's own retries, or never
+# answered), the same transaction is sent again, with the same token, after these pauses.
+_UNKNOWN_OUTCOME_PAUSES = (1.0, 2.0)
 
 
 class WebhookStore:
@@ -40,17 +47,35 @@ class WebhookStore:
         """Write ``items`` in one transaction; the reason codes of a cancellation (one per item),
         or None when it went through. A transaction that met another one writing the same
         items (every creation for an owner writes its counter) is tried again after a short,
-        random pause, and gives :class:`Unavailable` only if that keeps happening."""
+        random pause, and gives :class:`Unavailable` only if that keeps happening.
+
+        A retry is never taken for a conflict: the transaction carries a ClientRequestToken,
+        with which DynamoDB answers a try that went through already with success, changing
+        nothing, for 10 minutes. Botocore's retries keep it; so do the tries made here after
+        one whose outcome is unknown (AWS failing, or no answer). A cancelled try changed
+        nothing, and the next one gets a token of its own."""
+        token, unknown = str(uuid.uuid4()), 0
         for attempt in range(_TRANSACTION_TRIES):
             try:
-                self._db.transact_write_items(TransactItems=items)
+                self._db.transact_write_items(TransactItems=items, ClientRequestToken=token)
                 return None
             except ClientError as exc:
                 if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
-                    reraise_unavailable(exc)
+                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or not is_unavailable(exc):
+                        reraise_unavailable(exc)
+                    self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
+                    unknown += 1
+                    continue
                 reasons = cancellation_reasons(exc)
                 if "ConditionalCheckFailed" in reasons:
                     return reasons
+            except BotoCoreError:
+                if unknown == len(_UNKNOWN_OUTCOME_PAUSES):
+                    raise
+                self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
+                unknown += 1
+                continue
+            token = str(uuid.uuid4())
             self._sleep(random.uniform(0.005, 0.02 * (attempt + 1)))
         raise Unavailable("the service is busy; try again in a moment")
 
@@ -73,8 +98,8 @@ class WebhookStore:
         ]
         for _ in range(_CREATE_TRIES):
             reasons = self._transact(items)
-            if reasons is None:
-                return webhook
+            if reasons is None or reasons[0] == "ConditionalCheckFailed":
+                return webhook  # made (its webhookID is new: only this call's own earlier try wrote it)
             if reasons[1] == "ConditionalCheckFailed":
                 existing = get_item(self._db, self._table, webhook.listing_key())
                 if existing is not None:
@@ -208,7 +233,8 @@ class WebhookStore:
         For an ed25519 webhook ``secret`` is the new private key and ``public_key`` its public
         key, which the webhook object shows (the old one as ``previousPublicKey``): its listing
         changes in the same transaction. Conditional on the current secret, so two rotations at
-        once cannot both win.
+        once cannot both win; a retry of this very rotation (its answer lost) finds its own new
+        secret in place, and wins.
         """
         conflict = Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID")
         if public_key is None:
@@ -219,10 +245,13 @@ class WebhookStore:
                 {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
                  ":current": webhook.secrets[0]},
                 conflict,
+                ours=lambda item: item.get("secrets", [None])[0] == secret and item.get("status") != "removed",
             )
             return
         keys = "SET publicKey = :public, previousPublicKey = :previous, previousSecretUntil = :until"
         values = {":public": public_key, ":previous": webhook.public_keys[0], ":until": int(previous_until)}
+        # One transaction, with a ClientRequestToken kept across retries (_transact): a retry of it
+        # whose first answer was lost is the same transaction again, never a conflict.
         reasons = self._transact([
             {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
                         "UpdateExpression": keys + ", secrets = :secrets",
@@ -275,11 +304,14 @@ class WebhookStore:
         """The webhook's endpoint accepted a delivery: its run of failures is over."""
         self._update(webhook_id, "REMOVE failingSince", "attribute_exists(pk)", None)
 
-    def _update(self, webhook_id, expression, condition, values, conflict=None):
+    def _update(self, webhook_id, expression, condition, values, conflict=None, ours=None):
         """One conditional UpdateItem of the webhook item; a failed condition raises ``conflict``,
-        or :class:`NotFound` without one."""
+        or :class:`NotFound` without one, unless ``ours(the item as it was)`` says the item already
+        holds this very update (botocore's retry of a try whose answer was lost)."""
         request = {"TableName": self._table, "Key": webhook_key(webhook_id), "UpdateExpression": expression,
                    "ConditionExpression": condition}
+        if ours is not None:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         if "#s" in condition:
             request["ExpressionAttributeNames"] = {"#s": "status"}
         if values:
@@ -288,6 +320,8 @@ class WebhookStore:
             self._db.update_item(**request)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
+                if ours is not None and "Item" in exc.response and ours(deserialize(exc.response["Item"])):
+                    return
                 raise (conflict or NotFound("no webhook with that webhookID", field="webhookID")) from exc
             reraise_unavailable(exc)
 
