@@ -5,6 +5,7 @@ section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total
 """
 
 import json
+import secrets
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -24,10 +25,22 @@ from chalicelib.store.table import (
     serialize,
     webhook_key,
 )
+from chalicelib.store.webhook_record import Webhook
 
 FINISHED = ("delivered", "failed", "skipped")
 STATUSES = ("pending",) + FINISHED
 MAX_KEPT_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class FirstAttempt:
+    """What a message's first numbered attempt puts in its record: the exact body (kept, so every
+    later POST sends the same bytes), its ``sequence``, and the record read before it, if any
+    (``earlier``: a skipped message reopened by a replay)."""
+
+    body: str
+    sequence: int | None  # None for a test send, which takes no number
+    earlier: "DeliveryRecord | None" = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +104,8 @@ class DeliveryLog:
         """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
         messages' records, and the sequence counters of their webhook and subject.
 
-        Returns ``(webhooks, records, counters)``: webhook items by webhookID,
+        Returns ``(webhooks, records, counters)``: :class:`Webhook` by webhookID (removed ones
+        too, with their status),
         :class:`DeliveryRecord` by (webhookID, messageID), and by (webhookID, subject) the last
         sequence given and the messageID it was given to: ``(number, message_id)``.
         """
@@ -104,7 +118,7 @@ class DeliveryLog:
         webhooks, records, counters = {}, {}, {}
         for item in batch_get(self._db, self._table, list(keys.values())):
             if item["sk"] == "WH":
-                webhooks[item["webhookID"]] = item
+                webhooks[item["webhookID"]] = Webhook.from_item(item)
             elif item["sk"].startswith("MSG#"):
                 records[(item["webhookID"], item["messageID"])] = DeliveryRecord.from_item(item)
             else:
@@ -118,7 +132,9 @@ class DeliveryLog:
         The counter keeps the messageID it was last given to, so a message sent again after a
         worker died (before or after its POST, before its record) gets the same number again:
         no number is used twice, and none is skipped. The write is conditional on the number
-        read, so two workers can never give one number to two messages.
+        read, so two workers can never give one number to two messages; when its condition fails,
+        the counter as it was tells whether this message holds it already (botocore's retry of a
+        write whose answer was lost, or another receipt of this very message).
         """
         number, holder = counter
         if holder == message.message_id:
@@ -131,46 +147,51 @@ class DeliveryLog:
                 ConditionExpression="attribute_not_exists(#sequence) OR #sequence = :previous",
                 ExpressionAttributeNames={"#sequence": "sequence"},
                 ExpressionAttributeValues=serialize({":previous": number}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 reraise_unavailable(exc)
-            # Someone else moved the counter meanwhile: only another receipt of this very
-            # message may have (SQS FIFO gives a subject's messages out one at a time).
-            item = get_item(self._db, self._table, sequence_key(message.webhook_id, message.subject))
-            if item is not None and item.get("messageID") == message.message_id:
-                return int(item["sequence"])
+            # The counter moved meanwhile: only this very message may have moved it (SQS FIFO
+            # gives a subject's messages out one at a time).
+            held = exc.response.get("Item", {})
+            if held.get("messageID", {}).get("S") == message.message_id:
+                return int(held["sequence"]["N"])
             raise
         return number + 1
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers, first=None):
-        """Keep attempt ``number`` and set the message's status; False if someone else recorded
-        that attempt first (another receipt of the same message), or the message is delivered.
+    def record_attempt(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None):
+        """Keep ``attempt`` (an attempt as the log keeps it, :meth:`Attempt.to_record`) and set the
+        message's status; False if someone else recorded that attempt first (another receipt of
+        the same message), or the message is delivered.
 
         One conditional write per attempt, on the count of attempts recorded so far: a message
         that SQS hands out twice cannot record an attempt twice, nor turn a delivered message
-        back to pending. ``first`` is given at a message's first numbered attempt: ``(body,
-        sequence, record)``, the exact body (kept, so every later POST sends the same bytes), its
-        sequence, and the record read before it, if any (a skipped message reopened by a
-        replay); the whole record is put then. A later attempt takes its slot in the ring of the
-        latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
+        back to pending. The write carries a token of its own: botocore's retry of a write whose
+        answer was lost finds it, and is seen as done, not as another writer's.
+
+        ``first`` (a :class:`FirstAttempt`) is given at a message's first numbered attempt: the
+        whole record is put then. A later attempt takes its slot in the ring of the latest
+        ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
         """
+        number, token = attempt["attempt"], secrets.token_hex(8)
         values = {":delivered": "delivered"}
         try:
             if first is not None:
-                body, sequence, record = first
+                earlier = first.earlier
                 item = {
                     **message.fields(),
                     "status": status,
                     "attempts": [attempt],
                     "attemptCount": number,
-                    "attemptBase": record.attempt_base if record and record.attempt_base else None,
+                    "attemptBase": earlier.attempt_base if earlier and earlier.attempt_base else None,
                     "expiresAt": int(now) + self._retention_seconds,
-                    "sequence": sequence,
-                    "body": body,
+                    "sequence": first.sequence,
+                    "body": first.body,
                     "nextAttemptAt": next_attempt_ms,
-                    "redeliveries": (record.redeliveries if record else message.redelivery) or None,
+                    "redeliveries": (earlier.redeliveries if earlier else message.redelivery) or None,
                     "requestHeaders": _headers_text(headers),
+                    "attemptToken": token,
                 }
                 self._db.put_item(
                     TableName=self._table,
@@ -179,6 +200,7 @@ class DeliveryLog:
                                         "(attribute_not_exists(#status) OR #status <> :delivered)",
                     ExpressionAttributeNames={"#status": "status"},
                     ExpressionAttributeValues=serialize(values),
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return True
             values.update({
@@ -188,10 +210,11 @@ class DeliveryLog:
                 ":previous": number - 1,
                 ":expires": int(now) + self._retention_seconds,
                 ":headers": _headers_text(headers),
+                ":token": token,
             })
             expression = (
                 f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
-                " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers"
+                " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers, attemptToken = :token"
             )
             if next_attempt_ms is None:
                 expression += " REMOVE nextAttemptAt"
@@ -205,10 +228,11 @@ class DeliveryLog:
                 ConditionExpression="attemptCount = :previous AND #status <> :delivered",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=serialize(values),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return exc.response.get("Item", {}).get("attemptToken", {}).get("S") == token  # our own retry
             reraise_unavailable(exc)
         return True
 

@@ -1,11 +1,12 @@
 """A webhook as the table keeps it and the contract shows it (section 2), and the attributes of
 its two items: the webhook item (``WH#<webhookID>``) and its owner's listing."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.store import table
 
 OWNER_FIELD = {"event": "eventID", "company": "companyID"}
+ERASURE_MARK = "erased:"  # an item attribute ``erased:<personID>``: when that person was erased (ms)
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,13 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
-    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.admission)
     held_reason: str | None = None  # why: slow or failing, as its attempts showed
     held_attempt_ms: int | None = None  # how long its attempts took when it was marked
     headers: tuple = ()
     rate_limit: int | None = None
     filter: dict | None = None
+    erased_ms: dict = field(default_factory=dict)  # personID: when an erasure of them was asked for (ms)
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -71,6 +73,8 @@ class Webhook:
             headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
             rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
             filter=item.get("filter") or None,
+            erased_ms={name[len(ERASURE_MARK):]: int(value) for name, value in item.items()
+                       if name.startswith(ERASURE_MARK)},
         )
 
     def public(self):

@@ -234,7 +234,7 @@ class WebhookStore:
                      {":since": since_ms})
 
     def mark_held(self, webhook_id, since_ms, reason, attempt_ms):
-        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.fair_share); a mark
+        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.admission); a mark
         already there is kept."""
         try:
             self._update(webhook_id, "SET heldSince = :since, heldReason = :reason, heldAttemptMs = :ms",
