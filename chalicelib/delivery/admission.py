@@ -84,7 +84,7 @@ class Admission:
         self._changed = threading.Condition()  # a probe ended, or a webhook was marked
         self._marks = {}  # webhook ID: (mark or None, monotonic time this process set it)
         self._fast = {}  # webhook ID: monotonic time of its latest fast 2xx here
-        self._probes = collections.Counter()  # owner: this process's batches probing its webhooks
+        self._probes = collections.defaultdict(dict)  # owner: {batch token: monotonic start} probing it
         self._full_until = {}  # owner: monotonic time until which its leases count as taken
 
     @contextmanager
@@ -258,7 +258,10 @@ class BatchAdmission:
         if mark is None and owner not in self._leases:
             if a._proven(webhook) or owner in self._probes or self._probe(webhook, owner):
                 return None
-            mark = a.mark_of(webhook) or (now_ms, "", SLOW_MS)  # no place to probe: held meanwhile
+            mark = a.mark_of(webhook)
+            if mark is None:  # the probes run on, not fast: look again once they have shown more
+                observability.count("HeldBack")
+                return 1
         with self._lock:
             lease = self._leases.get(owner, ())
         if lease is None:
@@ -282,18 +285,22 @@ class BatchAdmission:
         return self._turns[owner]
 
     def _probe(self, webhook, owner):
-        """Take one of the process's places to probe ``owner``'s webhooks, waiting up to SLOW_MS
-        for one while the others show whether they are fast; False if none came."""
+        """Take one of the process's places to probe ``owner``'s webhooks. With none free, wait
+        while the probes may still show fast (until the oldest has run ``FAST_MS``); False if no
+        place came, or the webhook was marked meanwhile."""
         a = self._admission
+        probing = a._probes[owner]
         with a._changed:
-            if a._changed.wait_for(lambda: a._probes[owner] < a.share or a._proven(webhook) or
-                                   a.mark_of(webhook) is not None, timeout=SLOW_MS / 1000 + 0.2):
-                if a._proven(webhook) or a.mark_of(webhook) is not None:
-                    return a._proven(webhook)
-                a._probes[owner] += 1
-                self._probes.add(owner)
-                return True
-        return False
+            while not (a._proven(webhook) or a.mark_of(webhook) is not None):
+                if len(probing) < a.share:
+                    probing[self._token] = time.monotonic()
+                    self._probes.add(owner)
+                    return True
+                left = min(probing.values()) + FAST_MS / 1000 - time.monotonic()
+                if left <= 0:
+                    return False
+                a._changed.wait(left)
+        return a._proven(webhook)
 
     def attempt(self, webhook, post):
         """Run ``post()`` (the attempt, which returns a :class:`chalicelib.delivery.sender.Attempt`)
@@ -341,7 +348,7 @@ class BatchAdmission:
         with a._changed:
             if owner in self._probes:
                 self._probes.discard(owner)
-                a._probes[owner] -= 1
+                a._probes[owner].pop(self._token, None)
             a._changed.notify_all()
 
     def close(self):
