@@ -45,7 +45,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability
 from chalicelib.errors import NotFound, Unavailable
@@ -244,7 +244,7 @@ class BatchAdmission:
         with owner_lock:
             try:
                 return self._share(webhook, owner, int(now * 1000))
-            except (ClientError, NotFound, Unavailable) as exc:
+            except (BotoCoreError, ClientError, NotFound, Unavailable) as exc:
                 # The table failed us: delivering matters more than fairness, so the attempt goes.
                 logger.warning("fair share unavailable; the attempt goes ahead",
                             extra={"webhookID": webhook.webhook_id, "error": str(exc)})
@@ -358,7 +358,7 @@ class BatchAdmission:
         for owner, (slot, _) in [(owner, lease) for owner, lease in self._leases.items() if lease]:
             try:
                 self._admission.give_back(owner, slot, self._token)
-            except (ClientError, Unavailable):
+            except (BotoCoreError, ClientError, Unavailable):
                 logger.warning("a lease could not be given back; it ends by itself", extra={"owner": owner[1]})
 
 

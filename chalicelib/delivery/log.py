@@ -6,19 +6,21 @@ section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total
 
 import json
 import secrets
+import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.delivery import log_pages
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import redacted
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, Unavailable
 from chalicelib.store.table import (
     batch_get,
     batch_put,
     error_code,
     get_item,
+    is_transient,
     message_key,
     reraise_unavailable,
     sequence_key,
@@ -28,6 +30,7 @@ from chalicelib.store.table import (
 from chalicelib.store.webhook_record import Webhook
 
 FINISHED = ("delivered", "failed", "skipped")
+_FIRST_PAUSE_SECONDS, _LAST_PAUSE_SECONDS = 0.1, 2.0  # between tries of a record write while DynamoDB is down
 STATUSES = ("pending",) + FINISHED
 MAX_KEPT_ATTEMPTS = 50
 
@@ -41,6 +44,25 @@ class FirstAttempt:
     body: str
     sequence: int | None  # None for a test send, which takes no number
     earlier: "DeliveryRecord | None" = None
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """The conditional write that keeps one attempt: a DynamoDB ``operation`` (``put_item`` or
+    ``update_item``), its ``request`` and its ``token``. Plain JSON, so that a write DynamoDB
+    would not take in time can be handed to the queue (chalicelib/delivery/queue.py) and made
+    later."""
+
+    operation: str
+    request: dict
+    token: str
+
+    def to_json(self):
+        return {"operation": self.operation, "request": self.request, "token": self.token}
+
+    @classmethod
+    def from_json(cls, fields):
+        return cls(fields["operation"], fields["request"], fields["token"])
 
 
 @dataclass(frozen=True)
@@ -95,8 +117,9 @@ def _headers_from(stored):
 class DeliveryLog:
     """Each message's state and attempts; handed its DynamoDB client and table."""
 
-    def __init__(self, client, table_name, retention_days=30):
+    def __init__(self, client, table_name, retention_days=30, sleep=time.sleep):
         self._db = client
+        self._sleep = sleep
         self._table = table_name
         self._retention_seconds = retention_days * 86400
 
@@ -160,81 +183,105 @@ class DeliveryLog:
             raise
         return number + 1
 
-    def record_attempt(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None):
+    def record_attempt(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None, until=None):
         """Keep ``attempt`` (an attempt as the log keeps it, :meth:`Attempt.to_record`) and set the
-        message's status; False if someone else recorded that attempt first (another receipt of
-        the same message), or the message is delivered.
+        message's status: :meth:`record_write`, then :meth:`write` it (``until``: see there)."""
+        return self.write(self.record_write(message, attempt, status=status, next_attempt_ms=next_attempt_ms, now=now,
+                                            headers=headers, first=first), until)
+
+    def record_write(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None):
+        """The :class:`RecordWrite` that keeps ``attempt`` and sets the message's status.
 
         One conditional write per attempt, on the count of attempts recorded so far: a message
         that SQS hands out twice cannot record an attempt twice, nor turn a delivered message
-        back to pending. The write carries a token of its own: botocore's retry of a write whose
-        answer was lost finds it, and is seen as done, not as another writer's.
-
-        ``first`` (a :class:`FirstAttempt`) is given at a message's first numbered attempt: the
-        whole record is put then. A later attempt takes its slot in the ring of the latest
-        ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
+        back to pending. ``first`` (a :class:`FirstAttempt`) is given at a message's first
+        numbered attempt: the whole record is put then. A later attempt takes its slot in the
+        ring of the latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
         """
         number, token = attempt["attempt"], secrets.token_hex(8)
         values = {":delivered": "delivered"}
-        try:
-            if first is not None:
-                earlier = first.earlier
-                item = {
-                    **message.fields(),
-                    "status": status,
-                    "attempts": [attempt],
-                    "attemptCount": number,
-                    "attemptBase": earlier.attempt_base if earlier and earlier.attempt_base else None,
-                    "expiresAt": int(now) + self._retention_seconds,
-                    "sequence": first.sequence,
-                    "body": first.body,
-                    "nextAttemptAt": next_attempt_ms,
-                    "redeliveries": (earlier.redeliveries if earlier else message.redelivery) or None,
-                    "requestHeaders": _headers_text(headers),
-                    "attemptToken": token,
-                }
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={**message_key(message.webhook_id, message.message_id), **serialize(item)},
-                    ConditionExpression="attribute_not_exists(attemptCount) AND "
-                                        "(attribute_not_exists(#status) OR #status <> :delivered)",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues=serialize(values),
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
+        if first is not None:
+            earlier = first.earlier
+            item = {
+                **message.fields(),
+                "status": status,
+                "attempts": [attempt],
+                "attemptCount": number,
+                "attemptBase": earlier.attempt_base if earlier and earlier.attempt_base else None,
+                "expiresAt": int(now) + self._retention_seconds,
+                "sequence": first.sequence,
+                "body": first.body,
+                "nextAttemptAt": next_attempt_ms,
+                "redeliveries": (earlier.redeliveries if earlier else message.redelivery) or None,
+                "requestHeaders": _headers_text(headers),
+                "attemptToken": token,
+            }
+            return RecordWrite("put_item", {
+                "TableName": self._table,
+                "Item": {**message_key(message.webhook_id, message.message_id), **serialize(item)},
+                "ConditionExpression": "attribute_not_exists(attemptCount) AND "
+                                       "(attribute_not_exists(#status) OR #status <> :delivered)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }, token)
+        values.update({
+            ":status": status,
+            ":attempt": attempt,
+            ":number": number,
+            ":previous": number - 1,
+            ":expires": int(now) + self._retention_seconds,
+            ":headers": _headers_text(headers),
+            ":token": token,
+        })
+        expression = (
+            f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
+            " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers, attemptToken = :token"
+        )
+        if next_attempt_ms is None:
+            expression += " REMOVE nextAttemptAt"
+        else:
+            expression += ", nextAttemptAt = :next"
+            values[":next"] = next_attempt_ms
+        return RecordWrite("update_item", {
+            "TableName": self._table,
+            "Key": message_key(message.webhook_id, message.message_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attemptCount = :previous AND #status <> :delivered",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }, token)
+
+    def write(self, record, until=None):
+        """Make the conditional write ``record`` (a :class:`RecordWrite`); False if someone else
+        recorded that attempt first (another receipt of the same message), or the message is
+        delivered.
+
+        The write carries a token of its own: when its condition fails, the item as it was tells
+        whether this very write was made already (botocore's retry of a write whose answer was
+        lost, or a write handed to the queue and made since), which is done, not a conflict.
+        While DynamoDB is unavailable (throttled, answering 5xx, or not answering) the same write
+        is tried again, with growing pauses, until ``until`` (a ``time.monotonic()``; None: once),
+        then :class:`Unavailable` is raised.
+        """
+        pause = _FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                getattr(self._db, record.operation)(**record.request)
                 return True
-            values.update({
-                ":status": status,
-                ":attempt": attempt,
-                ":number": number,
-                ":previous": number - 1,
-                ":expires": int(now) + self._retention_seconds,
-                ":headers": _headers_text(headers),
-                ":token": token,
-            })
-            expression = (
-                f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
-                " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers, attemptToken = :token"
-            )
-            if next_attempt_ms is None:
-                expression += " REMOVE nextAttemptAt"
-            else:
-                expression += ", nextAttemptAt = :next"
-                values[":next"] = next_attempt_ms
-            self._db.update_item(
-                TableName=self._table,
-                Key=message_key(message.webhook_id, message.message_id),
-                UpdateExpression=expression,
-                ConditionExpression="attemptCount = :previous AND #status <> :delivered",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=serialize(values),
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return exc.response.get("Item", {}).get("attemptToken", {}).get("S") == token  # our own retry
-            reraise_unavailable(exc)
-        return True
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return exc.response.get("Item", {}).get("attemptToken", {}).get("S") == record.token
+                if not is_transient(exc):
+                    raise
+                failure = exc
+            except BotoCoreError as exc:  # no answer: connection refused, reset or timed out
+                failure = exc
+            if until is None or time.monotonic() + pause > until:
+                raise Unavailable("the delivery log is unavailable") from failure
+            self._sleep(pause)
+            pause = min(pause * 2, _LAST_PAUSE_SECONDS)
 
     def record_skipped(self, message, now):
         """Keep a message that was not sent because its webhook is disabled, to replay later."""

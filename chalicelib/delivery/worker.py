@@ -35,15 +35,18 @@ between the answer and its record, a window one write wide.
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from threading import Lock
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability
 from chalicelib.delivery.endpoint_health import EndpointHealth
-from chalicelib.delivery.log import FINISHED, FirstAttempt
+from chalicelib.delivery.log import FINISHED, FirstAttempt, RecordWrite
 from chalicelib.delivery.outcomes import BatchOutcome, MessageGivenUp
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import send, signed_request
+from chalicelib.errors import Unavailable
 from chalicelib.occurrences import delivery_body
 from chalicelib.store.erasure import erased_before
 
@@ -57,6 +60,8 @@ _RETRY_AFTER_ERROR_SECONDS = 30
 _REOPEN_WAIT_MS = 30_000
 _REOPEN_POLL_SECONDS = 2
 _REOPEN_READS, _REOPEN_READ_SECONDS = 3, 0.05  # reopening follows queueing within milliseconds
+_RECORD_PATIENCE_SECONDS = 30  # a record write waits this long for DynamoDB outside Lambda (tests, tools)
+_HANDED_OVER_AGAIN_SECONDS = 5  # a handed-over record write that DynamoDB still refuses is tried again then
 
 
 class ComeBackLater(Exception):
@@ -178,6 +183,8 @@ class DeliveryWorker:
             raise ComeBackLater(_RETRY_AFTER_ERROR_SECONDS) from exc
 
     def _deliver_message(self, message, sqs_record, batch):
+        if message.record is not None:
+            return self._write_handed_over(message, batch)
         sent_ms = int(sqs_record.attributes.sent_timestamp or self._clock() * 1000)
         record = batch.records.get((message.webhook_id, message.message_id))
         if record is not None and message.redelivery > record.redeliveries:
@@ -279,22 +286,17 @@ class DeliveryWorker:
                 delay = max(delay, min(attempt.retry_after, MAX_RETRY_AFTER_SECONDS))
         finished_ms = int(self._clock() * 1000)
         attempt_record = attempt.to_record(number, now)
-        try:
-            recorded = self._delivery_log.record_attempt(
-                message, attempt_record, status=status, now=now, headers=request["headers"], first=first,
-                next_attempt_ms=None if delay is None else finished_ms + int(delay * 1000))
-        except Exception:
-            if not attempt.ok:
-                raise  # it comes back, and is tried again
-            # The endpoint has it: sending it again because our own write failed would be wrong.
-            logger.exception("a delivered message's record could not be written; it is not sent again",
-                             extra={"messageID": message.message_id, "webhookID": message.webhook_id})
-            observability.count("RecordLost")
-            recorded = True
+        recorded = self._keep(message, batch, self._delivery_log.record_write(
+            message, attempt_record, status=status, now=now, headers=request["headers"], first=first,
+            next_attempt_ms=None if delay is None else finished_ms + int(delay * 1000)))
         observability.report_attempt(message, number, attempt, status, sent_ms, finished_ms)
         with batch.lock:
-            batch.webhooks[webhook.webhook_id], disabled = self._health.after_attempt(
-                batch.webhooks[webhook.webhook_id], attempt, finished_ms)
+            try:
+                batch.webhooks[webhook.webhook_id], disabled = self._health.after_attempt(
+                    batch.webhooks[webhook.webhook_id], attempt, finished_ms)
+            except (Unavailable, ClientError, BotoCoreError):  # the next attempt notes it again
+                logger.warning("the endpoint's health could not be noted", extra={"webhookID": webhook.webhook_id})
+                disabled = None
             if disabled is not None:
                 batch.events.append(disabled)
         if not recorded:
@@ -309,6 +311,41 @@ class DeliveryWorker:
         if delay is not None:
             raise ComeBackLater(delay)
 
+
+    def _keep(self, message, batch, write):
+        """Write an attempt's record (a :class:`RecordWrite`), waiting for DynamoDB while the
+        invocation allows; past that, hand the write to the queue, for a later invocation to make
+        (the message itself is not sent again for it). As :meth:`DeliveryLog.write`: False when
+        another receipt of the message recorded this attempt first."""
+        try:
+            return self._delivery_log.write(write, until=self._record_until(batch))
+        except Exception:  # noqa: BLE001 - whatever failed, the attempt was made: its record must not be lost
+            logger.exception("an attempt's record could not be written in time; it is handed to the queue",
+                             extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+        try:
+            self._queue.send([replace(message, record=write.to_json())])
+            observability.count("RecordHandedOver")
+        except Exception:  # noqa: BLE001 - see the log line
+            logger.exception("an attempt's record could be neither written nor handed to the queue: it is lost",
+                             extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+            observability.count("RecordLost")
+        return True
+
+    def _write_handed_over(self, message, batch):
+        """Make a record write handed to the queue (see :meth:`_keep`); come back later while
+        DynamoDB is still unavailable."""
+        try:
+            self._delivery_log.write(RecordWrite.from_json(message.record), until=self._record_until(batch))
+        except Unavailable as exc:
+            raise ComeBackLater(_HANDED_OVER_AGAIN_SECONDS) from exc
+        observability.count("RecordWrittenLate")
+
+    @staticmethod
+    def _record_until(batch):
+        """Until when a record write waits for DynamoDB: the invocation's end, less a second."""
+        if batch.deadline is None:
+            return time.monotonic() + _RECORD_PATIENCE_SECONDS
+        return batch.deadline - 1.0
 
 def _parse(record):
     try:

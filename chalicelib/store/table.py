@@ -71,6 +71,13 @@ def error_code(exc):
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def is_transient(exc):
+    """Whether a ``ClientError`` is DynamoDB or SQS being unavailable for a moment (throttled, or
+    answering 5xx), so the same request may succeed when tried again."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error_code(exc) in _THROTTLED or status >= 500
+
+
 def reraise_unavailable(exc):
     """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
     if error_code(exc) in _THROTTLED:
