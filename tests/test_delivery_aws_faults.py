@@ -92,8 +92,8 @@ def test_a_failed_attempt_lost_in_a_brownout_is_kept_and_the_retry_is_attempt_2_
     faults = DynamoDBFaults(get_services().dynamodb)  # the settings made new clients
     hook = api.create(receiver.url)
     message_id = api.dispatch()["messageID"]
-    receiver.rule = lambda request, earlier: (faults.brownout(3) or 500) if not earlier else 200
-    assert worker.run(until=lambda: len(receiver.successes()) == 1, timeout=15)
+    receiver.rule = lambda request, earlier: (faults.brownout(8) or 500) if not earlier else 200
+    assert worker.run(until=lambda: len(receiver.successes()) == 1, timeout=20)  # not 30 s later
     wait_until(lambda: stored_message(hook["webhookID"], message_id)["status"] == "delivered")
     stored = stored_message(hook["webhookID"], message_id)
     assert [(int(a["attempt"]), a["statusCode"]) for a in stored["attempts"]] == [(1, 500), (2, 200)]
