@@ -18,8 +18,8 @@ worker waiting for a batch's slowest attempt, so the share is counted in batches
 
 - A webhook is **held** while its item carries a mark (``heldSince``, ``heldReason``,
   ``heldAttemptMs``; the worker reads the item once a batch anyway). An attempt marks it when it
-  fails, or when it has run ``SLOW_MS`` *while still running* (a timer, so the instances that
-  read the item from then on hold it); a 2xx within ``FAST_MS`` clears the mark.
+  fails, or when it has run ``SLOW_MS`` *while still running* (a watch started with each
+  attempt, so the instances that read the item from then on hold it); a 2xx within ``FAST_MS`` clears the mark.
 - A batch that attempts a held webhook first takes a **lease** in its organizer's ``HOLD#<owner>``
   item (a conditional UpdateItem; the lease's value is its expiry, so a killed worker's lease
   ends by itself). Its other messages to that organizer go under the same lease.
@@ -29,9 +29,11 @@ worker waiting for a batch's slowest attempt, so the share is counted in batches
   it in the FIFO queue (other organizers') are reached at once.
 - A webhook this process has not seen answer fast yet is **on probation**: at most ``share`` of
   the process's batches at once attempt an organizer's webhooks on probation, the others wait
-  (up to ``SLOW_MS``) for them to show fast, or be marked. It costs no request; it keeps a
-  process that runs many batches at once (the local run's pollers) from giving every one to an
-  endpoint before its first attempt has shown whether it answers.
+  while those may still show fast. A probe that has run ``FAST_MS`` cannot: its batch takes a
+  lease then, and the organizer's webhooks on probation are held with it for a while. It costs
+  no request until then; it keeps a process that runs many batches at once (the local run's
+  pollers) from giving every one to an endpoint before its first attempt has shown whether it
+  answers.
 
 A webhook proven fast and not held costs nothing: no request before or after its attempts.
 Every conditional write carries the batch's token, so that botocore's retry of a write whose
@@ -60,6 +62,7 @@ BATCH_SIZE = 10  # messages a batch holds at most (the SQS event source's batch 
 FULL_SECONDS = 0.2  # a process that found the leases taken turns batches back without asking, this long
 LOCAL_SECONDS = 30  # a mark this process set or cleared outranks an older read of the item
 PROVEN_SECONDS = 600  # a fast answer keeps a webhook off probation this long
+_WATCH_SLACK_SECONDS = 0.3  # a waiting batch gives a probe's watch this long to act first
 _KEEP_SECONDS = 3600  # the HOLD item is deleted by the table's TTL this long after its last use
 _RATE_KEEP_SECONDS = 60
 
@@ -86,6 +89,8 @@ class Admission:
         self._fast = {}  # webhook ID: monotonic time of its latest fast 2xx here
         self._probes = collections.defaultdict(dict)  # owner: {batch token: monotonic start} probing it
         self._full_until = {}  # owner: monotonic time until which its leases count as taken
+        self._slow_owners = {}  # owner: monotonic time its probe here last ran FAST_MS without an answer
+        self._slow_attempt_ms = {}  # owner: how long its latest slow or failed attempt here took (turns' length)
 
     @contextmanager
     def batch(self, webhooks=()):
@@ -108,6 +113,9 @@ class Admission:
             return None
         return webhook.held_since_ms, webhook.held_reason or "", webhook.held_attempt_ms or SLOW_MS
 
+    def _slow_owner(self, owner):
+        return time.monotonic() - self._slow_owners.get(owner, -math.inf) < LOCAL_SECONDS
+
     def _proven(self, webhook):
         return time.monotonic() - self._fast.get(webhook.webhook_id, -math.inf) < PROVEN_SECONDS
 
@@ -126,6 +134,8 @@ class Admission:
         """Mark or clear the webhook by what ``attempt`` showed."""
         held = self.mark_of(webhook) is not None
         seconds = attempt.duration_ms / 1000
+        if not attempt.ok or attempt.duration_ms >= SLOW_MS:
+            self._slow_attempt_ms[_owner(webhook)] = attempt.duration_ms
         if not attempt.ok:
             if not held:
                 self._mark(webhook, f"failing: {attempt.error or f'HTTP {attempt.status_code}'} after {seconds:.1f} s",
@@ -256,16 +266,13 @@ class BatchAdmission:
             return self._turns[owner]
         mark = a.mark_of(webhook)
         if mark is None and owner not in self._leases:
-            if a._proven(webhook) or owner in self._probes or self._probe(webhook, owner):
+            if a._proven(webhook) or owner in self._probes or (not a._slow_owner(owner) and self._probe(webhook, owner)):
                 return None
-            mark = a.mark_of(webhook)
-            if mark is None:  # the probes run on, not fast: look again once they have shown more
-                observability.count("HeldBack")
-                return 1
+            mark = a.mark_of(webhook) or (now_ms, "", SLOW_MS * 2)  # its organizer's probes were not fast: held with them
         with self._lock:
             lease = self._leases.get(owner, ())
         if lease is None:
-            return None  # being taken by a slow attempt's timer
+            return None  # being taken by a slow attempt's watch
         if lease:
             slot, expiry = lease
             if expiry - now_ms > a.timeout_ms + 1000:
@@ -280,23 +287,24 @@ class BatchAdmission:
                 self._leases[owner] = lease
             return None
         a._full_until[owner] = time.monotonic() + FULL_SECONDS
-        self._turns[owner] = a.take_turn(owner, mark[2], self._counts.get(owner, BATCH_SIZE), now_ms, self._token)
+        attempt_ms = max(mark[2], a._slow_attempt_ms.get(owner, 0))
+        self._turns[owner] = a.take_turn(owner, attempt_ms, self._counts.get(owner, BATCH_SIZE), now_ms, self._token)
         observability.count("HeldBack")
         return self._turns[owner]
 
     def _probe(self, webhook, owner):
         """Take one of the process's places to probe ``owner``'s webhooks. With none free, wait
-        while the probes may still show fast (until the oldest has run ``FAST_MS``); False if no
-        place came, or the webhook was marked meanwhile."""
+        while the probes may still show fast; False if no place came: the webhook was marked,
+        or a probe ran ``FAST_MS`` without an answer (its watch then holds the organizer)."""
         a = self._admission
         probing = a._probes[owner]
         with a._changed:
-            while not (a._proven(webhook) or a.mark_of(webhook) is not None):
+            while not (a._proven(webhook) or a.mark_of(webhook) is not None or a._slow_owner(owner)):
                 if len(probing) < a.share:
                     probing[self._token] = time.monotonic()
                     self._probes.add(owner)
                     return True
-                left = min(probing.values()) + FAST_MS / 1000 - time.monotonic()
+                left = min(probing.values()) + FAST_MS / 1000 + _WATCH_SLACK_SECONDS - time.monotonic()
                 if left <= 0:
                     return False
                 a._changed.wait(left)
@@ -304,16 +312,15 @@ class BatchAdmission:
 
     def attempt(self, webhook, post):
         """Run ``post()`` (the attempt, which returns a :class:`chalicelib.delivery.sender.Attempt`)
-        under the share's watch: a timer marks the webhook held once it has run ``SLOW_MS``, and
-        its outcome marks or clears it. Nothing of the share stands between the answer and the
-        caller (a failing write is logged), or a delivered message could be POSTed again."""
-        timer = threading.Timer(SLOW_MS / 1000, self._running_long, (webhook,))
-        timer.daemon = True
-        timer.start()
+        under the share's watch (:meth:`_watch`); its outcome marks or clears the webhook. Nothing
+        of the share stands between the answer and the caller (a failing write is logged), or a
+        delivered message could be POSTed again."""
+        over = threading.Event()
+        threading.Thread(target=self._watch, args=(webhook, over), daemon=True, name="share-watch").start()
         try:
             attempt = post()
         finally:
-            timer.cancel()
+            over.set()
         try:
             self._admission._after(webhook, attempt)
         except Exception:  # noqa: BLE001 - see the docstring
@@ -321,27 +328,41 @@ class BatchAdmission:
         self._end_probe(_owner(webhook))
         return attempt
 
-    def _running_long(self, webhook):
-        """An attempt has run SLOW_MS and still runs: put the batch under its organizer's lease
-        (if one is free: else it is over its share for this attempt), then mark the webhook."""
+    def _watch(self, webhook, over):
+        """While an attempt runs: a probe that has run ``FAST_MS`` cannot show its endpoint fast,
+        so the batch goes under its organizer's lease and the organizer's endpoints on probation
+        are held with it; at ``SLOW_MS`` the webhook is marked, for every instance."""
         a, owner = self._admission, _owner(webhook)
         try:
-            with self._lock:
-                taking = owner not in self._leases
-                if taking:
-                    self._leases[owner] = None  # being taken: the batch's groups go under it
-            if taking:
-                lease = a.take_lease(owner, int(a._clock() * 1000), self._token)
-                with self._lock:
-                    self._leases[owner] = lease
-                    if lease is None:
-                        del self._leases[owner]
+            if over.wait(FAST_MS / 1000):
+                return
+            if owner in self._probes:
+                self._under_lease(owner)
+                with a._changed:
+                    a._slow_owners[owner] = time.monotonic()
+                self._end_probe(owner)
+            if over.wait((SLOW_MS - FAST_MS) / 1000):
+                return
+            self._under_lease(owner)
             if a.mark_of(webhook) is None:
                 a._mark(webhook, f"slow: an attempt has run {SLOW_MS / 1000:g} s without an answer", SLOW_MS * 2)
-        except Exception:  # noqa: BLE001 - a timer's thread: nothing above it to tell
+        except Exception:  # noqa: BLE001 - a watch's thread: nothing above it to tell
             logger.exception("the share could not mark a slow attempt", extra={"webhookID": webhook.webhook_id})
         finally:
             self._end_probe(owner)
+
+    def _under_lease(self, owner):
+        """Take a lease of ``owner``'s share for the batch, if it has none (and one is free: else
+        it is over its share for the attempts it has begun)."""
+        with self._lock:
+            if owner in self._leases:
+                return
+            self._leases[owner] = None  # being taken: the batch's groups go under it
+        lease = self._admission.take_lease(owner, int(self._admission._clock() * 1000), self._token)
+        with self._lock:
+            self._leases[owner] = lease
+            if lease is None:
+                del self._leases[owner]
 
     def _end_probe(self, owner):
         a = self._admission
