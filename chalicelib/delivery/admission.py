@@ -257,7 +257,7 @@ class BatchAdmission:
             except (BotoCoreError, ClientError, NotFound, Unavailable) as exc:
                 # The table failed us: delivering matters more than fairness, so the attempt goes.
                 logger.warning("fair share unavailable; the attempt goes ahead",
-                            extra={"webhookID": webhook.webhook_id, "error": str(exc)})
+                               extra={"webhookID": webhook.webhook_id, "error": str(exc)})
                 return None
 
     def _share(self, webhook, owner, now_ms):
@@ -266,9 +266,12 @@ class BatchAdmission:
             return self._turns[owner]
         mark = a.mark_of(webhook)
         if mark is None and owner not in self._leases:
-            if a._proven(webhook) or owner in self._probes or (not a._slow_owner(owner) and self._probe(webhook, owner)):
+            if a._proven(webhook) or owner in self._probes:
                 return None
-            mark = a.mark_of(webhook) or (now_ms, "", SLOW_MS * 2)  # its organizer's probes were not fast: held with them
+            if not a._slow_owner(owner) and self._probe(webhook, owner):
+                return None
+            # Marked meanwhile, or its organizer's probes were not fast: held with them.
+            mark = a.mark_of(webhook) or (now_ms, "", SLOW_MS * 2)
         with self._lock:
             lease = self._leases.get(owner, ())
         if lease is None:
