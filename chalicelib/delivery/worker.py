@@ -41,6 +41,7 @@ from threading import Lock
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import observability
+from chalicelib.delivery.admission import BatchAdmission
 from chalicelib.delivery.endpoint_health import EndpointHealth
 from chalicelib.delivery.log import FINISHED, FirstAttempt, RecordWrite
 from chalicelib.delivery.outcomes import BatchOutcome, MessageGivenUp
@@ -97,8 +98,9 @@ class _Batch:
     records: dict  # (webhookID, messageID): DeliveryRecord
     counters: dict  # (webhookID, subject): (last sequence, messageID it went to)
     deadline: float | None  # time.monotonic() when the invocation ends
-    admit: object  # chalicelib.delivery.admission.BatchAdmission
+    admit: BatchAdmission
     events: list = field(default_factory=list)
+    hidden: dict = field(default_factory=dict)  # SQS messageId: seconds it comes back in (None: unreadable)
     lock: Lock = field(default_factory=Lock)
 
 
@@ -148,38 +150,36 @@ class DeliveryWorker:
 
     def _deliver_group(self, records, batch):
         """Deliver one group's messages in order; the ones that come back (:class:`_Back`): the
-        first that failed, and every later one."""
+        first that must, and every later one (the processor skips them: visible again at once,
+        SQS keeps them behind it)."""
         # Imported here, by the delivery function only: the API's cold start does not pay for it.
         from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
-        from aws_lambda_powertools.utilities.batch.exceptions import SQSFifoMessageGroupCircuitBreakerError
 
         processor = SqsFifoPartialProcessor(skip_group_on_error=True)
         processor.raise_on_entire_batch_failure = False  # a group that all comes back is normal
         with processor(records, lambda record: self._deliver(record, batch)):
             processor.process()
-        back = []
-        for record, (_, error, _) in zip(processor.fail_messages, processor.exceptions):
-            if isinstance(error, ComeBackLater):
-                seconds = error.seconds
-            elif isinstance(error, SQSFifoMessageGroupCircuitBreakerError):
-                seconds = 0  # behind a message that comes back: visible at once, SQS keeps it behind
-            else:
-                seconds = None  # unreadable: comes back after the queue's visibility timeout
-            back.append(_Back(record.message_id, record.receipt_handle, seconds))
-        return back
+        return [_Back(record.message_id, record.receipt_handle, batch.hidden.get(record.message_id, 0))
+                for record in processor.fail_messages]
 
     def _deliver(self, sqs_record, batch):
-        """Deliver one message, or raise :class:`ComeBackLater` when it must come back."""
+        """Deliver one message; when it must come back, note for how long in ``batch.hidden`` and
+        raise, so the processor stops its group."""
         message = batch.messages[sqs_record.message_id]
-        if message is None:
-            raise Unreadable(sqs_record.message_id)
         try:
+            if message is None:
+                raise Unreadable(sqs_record.message_id)
             self._deliver_message(message, sqs_record, batch)
-        except (ComeBackLater, Unreadable):
+        except ComeBackLater as exc:
+            batch.hidden[sqs_record.message_id] = exc.seconds
+            raise
+        except Unreadable:
+            batch.hidden[sqs_record.message_id] = None  # after the queue's visibility timeout: the dead-letter queue
             raise
         except Exception as exc:  # one bad message must not lose the batch; it comes back
             logger.exception("delivery failed unexpectedly; it will be retried",
                              extra={"messageID": message.message_id, "webhookID": message.webhook_id})
+            batch.hidden[sqs_record.message_id] = _RETRY_AFTER_ERROR_SECONDS
             raise ComeBackLater(_RETRY_AFTER_ERROR_SECONDS) from exc
 
     def _deliver_message(self, message, sqs_record, batch):
