@@ -19,7 +19,8 @@ worker waiting for a batch's slowest attempt, so the share is counted in batches
 - A webhook is **held** while its item carries a mark (``heldSince``, ``heldReason``,
   ``heldAttemptMs``; the worker reads the item once a batch anyway). An attempt marks it when it
   fails, or when it has run ``SLOW_MS`` *while still running* (a watch started with each
-  attempt, so the instances that read the item from then on hold it); a 2xx within ``FAST_MS`` clears the mark.
+  attempt, so the instances that read the item from then on hold it); a 2xx within ``FAST_MS``
+  clears the mark.
 - A batch that attempts a held webhook first takes a **lease** in its organizer's ``HOLD#<owner>``
   item (a conditional UpdateItem; the lease's value is its expiry, so a killed worker's lease
   ends by itself). Its other messages to that organizer go under the same lease.
