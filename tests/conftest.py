@@ -9,6 +9,7 @@ import time
 
 import boto3
 import pytest
+from botocore.exceptions import ConnectionClosedError
 from chalice.test import Client
 from moto import mock_aws
 
@@ -253,3 +254,44 @@ def faulty_api(faulty_aws):
     """The API (through the Chalice test client) with an admin token, on :func:`faulty_aws`."""
     with Client(application.app, stage_name="local") as chalice_client:
         yield Api(chalice_client, issue_token(get_services().tokens, Grant(admin=True, events=frozenset()), time.time()))
+class DynamoDBFaults:
+    """AWS failing under the service's DynamoDB client, with botocore's own event hooks (the
+    client and botocore's retries are the real ones): ``lose_answer`` lets a request be made and
+    then loses its answer, so botocore sends it again; ``brownout`` makes every request matched
+    fail without an answer for a while. ``matches`` sees the operation's name and its body."""
+
+    def __init__(self, client):
+        self._lost, self._brownout = [], None
+        self.failed = 0
+        # A service's own name is more specific than moto's handler (on every before-send), so it
+        # runs before moto makes the request; the last of the plain event's handlers, after.
+        client.meta.events.register_first("before-send.dynamodb", self._before)
+        client.meta.events.register_last("before-send", self._after)
+
+    def lose_answer(self, operation, contains=b"", times=1):
+        self._lost.append([operation, contains, times])
+
+    def brownout(self, seconds, contains=b""):
+        self._brownout = (time.monotonic() + seconds, contains)
+
+    @staticmethod
+    def _operation(request):
+        target = request.headers.get("X-Amz-Target", b"")
+        return (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
+
+    def _before(self, request, **_):
+        if self._brownout and time.monotonic() < self._brownout[0] and self._brownout[1] in (request.body or b""):
+            self.failed += 1
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    def _after(self, request, **_):
+        for rule in self._lost:
+            operation, contains, times = rule
+            if times and operation == self._operation(request) and contains in (request.body or b""):
+                rule[2] -= 1
+                raise ConnectionClosedError(endpoint_url=request.url)
+
+
+@pytest.fixture
+def dynamodb_faults(aws):
+    return DynamoDBFaults(get_services().dynamodb)

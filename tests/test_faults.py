@@ -40,8 +40,6 @@ def test_nothing_is_lost_reordered_renumbered_or_sent_twice(figures):
     assert figures.duplicates == 0, report(figures)
 
 
-@pytest.mark.xfail(reason="the delivery worker's record writes through brownouts are issue 28's worker part "
-                          "(wt-delivery); until it lands, a brownout can cost an attempt's record", strict=False)
 def test_the_delivery_log_keeps_every_attempt(figures):
     assert figures.log_missing == 0, report(figures)
     assert figures.log_not_delivered == 0, report(figures)

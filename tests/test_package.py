@@ -110,7 +110,9 @@ def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):
     assert resources["RestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
     assert resources["DeliveryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 8
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
-    assert {"DeadLetterAlarm", "DeliveryFailureRateAlarm"} <= alarms
+    assert {"DeadLetterAlarm", "DeliveryFailureRateAlarm", "RecordLostAlarm"} <= alarms
+    lost = resources["RecordLostAlarm"]["Properties"]  # an attempt missing from the log is never silent
+    assert (lost["MetricName"], lost["Namespace"], lost["Threshold"]) == ("RecordLost", "InEventWebhooks", 0)
     assert all(resources[name]["Properties"]["ReservedConcurrentExecutions"] for name in ("Deliver", "APIHandler"))
 
 

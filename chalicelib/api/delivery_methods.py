@@ -6,7 +6,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import observability
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, owner, visible_webhook
-from chalicelib.delivery.log import FINISHED, STATUSES, DeliveryRecord
+from chalicelib.delivery.log import FINISHED, STATUSES, DeliveryRecord, FirstAttempt
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import shaped_body, signed_request
 from chalicelib.dispatch.replays import replay, replayable_since
@@ -175,9 +175,9 @@ def test_webhook(ctx, params):
     # Kept in the delivery log like any message, so the log shows what the test sent and got;
     # the endpoint has it either way, so a record that cannot be written does not change the answer.
     try:
-        services.log.record_attempt(message, 1, attempt.to_record(1, ctx.now), "delivered" if attempt.ok else "failed",
-                                    None, ctx.now, request["headers"], first=(body, None, None),
-                                    sent_body=shaped_body(request))
+        services.log.record_attempt(message, attempt.to_record(1, ctx.now), status="delivered" if attempt.ok else "failed",
+                                    next_attempt_ms=None, now=ctx.now, headers=request["headers"],
+                                    first=FirstAttempt(body, sequence=None), sent_body=shaped_body(request))
     except (ServiceError, ClientError, BotoCoreError):
         logger.exception("a test send's record could not be written", extra={"webhookID": webhook.webhook_id})
     return 200, {

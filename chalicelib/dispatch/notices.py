@@ -14,8 +14,10 @@ company's), and onto the EventBridge bus with source ``inevent.webhooks``, for t
   is given up, the last count is never reported on its own (the item expires with the delivery
   log's retention); the ``webhookDisabled`` that usually follows says the rest.
 
-A notice is sent once its cause is recorded; if sending it fails, it is logged and lost (the
-delivery it is about is not tried again for it).
+The delivery worker returns what happened (chalicelib/delivery/outcomes.py); the delivery
+function's handler hands it to :meth:`Notices.tell`. A notice is sent once its cause is
+recorded; if sending it fails, it is logged and lost (the delivery it is about is not tried
+again for it).
 """
 
 import json
@@ -26,7 +28,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib import observability
 from chalicelib.catalog import NOTICE_TYPES
-from chalicelib.delivery import hooks as delivery_hooks
+from chalicelib.delivery.outcomes import MessageGivenUp, WebhookDisabled
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.ids import new_id
 from chalicelib.store.table import error_code, reraise_unavailable
@@ -41,9 +43,10 @@ def _throttle_key(webhook_id):
     return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "NOTICE"}}
 
 
-class Notices(delivery_hooks.Notices):
-    """The delivery worker's notices hook (chalicelib/delivery/hooks.py): builds the notices and sends them; handed the webhook store, the delivery queue and log,
-    the DynamoDB client and table (the throttle), and an EventBridge client and bus."""
+class Notices:
+    """Builds the notices of what a batch's delivery came to and sends them; handed the webhook
+    store, the delivery queue and log, the DynamoDB client and table (the throttle), and an
+    EventBridge client and bus."""
 
     def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,
                  clock=time.time):
@@ -57,21 +60,23 @@ class Notices(delivery_hooks.Notices):
         self._retention_seconds = retention_days * 86400
         self._clock = clock
 
-    def message_failed(self, webhook, message, record):
-        """``message`` to ``webhook`` was given up; ``record`` is its last attempt as the log keeps
-        it, with ``attempts``: how many were made."""
-        if webhook.type in NOTICE_TYPES:
-            return
-        self._guarded(lambda: self._message_failed(webhook, message, record))
+    def tell(self, events):
+        """Tell of each of ``events`` (:class:`MessageGivenUp`, :class:`WebhookDisabled`), in order.
+        Nothing is said about a webhook that takes notices itself: a failing notice tells no one."""
+        for event in events:
+            if event.webhook.type in NOTICE_TYPES:
+                continue
+            if isinstance(event, WebhookDisabled):
+                self._guarded(lambda: self._webhook_disabled(event))
+            elif isinstance(event, MessageGivenUp):
+                self._guarded(lambda: self._message_failed(event))
+        observability.flush()
 
-    def webhook_disabled(self, webhook, reason, failing_since_ms):
-        """The service disabled ``webhook`` for ``reason``; its failures began at ``failing_since_ms``
-        (None after a 410 with no failures before it)."""
-        if webhook.type in NOTICE_TYPES:
-            return
-        data = {**self._about(webhook), "type": webhook.type, "reason": reason,
-                "failingSince": None if failing_since_ms is None else str(int(failing_since_ms) // 1000)}
-        self._guarded(lambda: self._tell(webhook, "webhookDisabled", data))
+    def _webhook_disabled(self, event):
+        failing_since = event.failing_since_ms
+        data = {**self._about(event.webhook), "type": event.webhook.type, "reason": event.reason,
+                "failingSince": None if failing_since is None else str(int(failing_since) // 1000)}
+        self._tell(event.webhook, "webhookDisabled", data)
 
     def _guarded(self, send):
         try:
@@ -80,14 +85,15 @@ class Notices(delivery_hooks.Notices):
             log.exception("a notice could not be sent")
             observability.count("NoticeLost")
 
-    def _message_failed(self, webhook, message, record):
+    def _message_failed(self, event):
+        webhook, last = event.webhook, event.last_attempt
         also_failed = self._take_turn(webhook.webhook_id)
         if also_failed is None:
             return  # counted: the next messageFailed about this webhook reports it
-        status_code = record.get("statusCode")
-        data = {**self._about(webhook), "messageID": message.message_id, "type": message.type,
-                "attempts": int(record["attempts"]),
-                "lastError": record.get("error") or (None if status_code is None else f"HTTP {status_code}"),
+        status_code = last.get("statusCode")
+        data = {**self._about(webhook), "messageID": event.message.message_id, "type": event.message.type,
+                "attempts": event.attempts,
+                "lastError": last.get("error") or (None if status_code is None else f"HTTP {status_code}"),
                 "alsoFailed": also_failed}
         if status_code is not None:
             data["lastStatusCode"] = str(status_code)

@@ -40,22 +40,25 @@ from chalicelib.store.table import (
     serialize,
     webhook_key,
 )
+from chalicelib.store.webhook_record import ERASURE_MARK
 
 log = observability.logger
 
-MARK_PREFIX = "erased:"
+MARK_PREFIX = ERASURE_MARK
 MARK_KEEP_MS = 15 * 86400 * 1000  # longer than SQS keeps a queued message (14 days)
 _TRANSACTION_ITEMS = 100  # DynamoDB's most; one is the checkpoint
 _MIN_REMAINING_MS = 10_000  # less left than this in the invocation: go on in a new one
 
 
-def erased_before(webhook_item, message):
-    """True when ``message`` is about a person erased from this webhook after it was dispatched."""
+def erased_before(webhook, message):
+    """True when ``message`` is about a person erased from ``webhook`` (a
+    :class:`chalicelib.store.webhook_record.Webhook`) after it was dispatched. A message made in
+    the erasure's own millisecond counts as before it."""
     person = message.data.get("personID") if isinstance(message.data, dict) else None
     if person is None:
         return False
-    marked = webhook_item.get(MARK_PREFIX + str(person))
-    return marked is not None and message.message_id < id_floor("msg", int(marked) + 1)
+    marked = webhook.erased_ms.get(str(person))
+    return marked is not None and message.message_id < id_floor("msg", marked + 1)
 
 
 def erased_after(webhook_item, message_id):

@@ -11,13 +11,13 @@ company-level one):
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
 | ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
 | ``WH#<webhookID>`` | ``TOKEN`` | the access token of a webhook with ``auth``, its lease and last failure (``chalicelib.delivery.token_item``), with a TTL |
-| ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.delivery.hold_item``), with a TTL |
+| ``HOLD#<owner>`` | ``HOLD`` | an organizer's share: its lease slots (``b0``... the expiry, ``w0``... the batch's token) and its ``tail`` of turns (``chalicelib.delivery.admission``), with a TTL |
 | ``DISPATCH#<messageID>`` | ``DISPATCH`` | a platform event's type, date and, per level, the webhookIDs it was queued for (``chalicelib.store.dispatches``, for webhook.trace), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
 | ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.api.rate_limits``), with a TTL |
-| ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.delivery.webhook_rates``), with a TTL |
+| ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second, and their tokens (``chalicelib.delivery.admission``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
 | ``IDEM`` | ``MSG#<sha256(key, parameters)>`` | a keyed dispatch's messageID, its first try's, for its retries; with a TTL |
 """
@@ -73,14 +73,16 @@ def error_code(exc):
     return exc.response.get("Error", {}).get("Code", "")
 
 
-def is_unavailable(exc):
-    """True for throttling and AWS outages: the request may be tried again."""
-    return error_code(exc) in _THROTTLED
+def is_transient(exc):
+    """Whether a ``ClientError`` is DynamoDB or SQS being unavailable for a moment (throttled, or
+    answering 5xx), so the same request may succeed when tried again."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error_code(exc) in _THROTTLED or status >= 500
 
 
 def reraise_unavailable(exc):
     """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
-    if is_unavailable(exc):
+    if is_transient(exc):
         raise Unavailable("the service is busy; try again in a moment") from exc
     raise exc
 

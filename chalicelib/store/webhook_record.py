@@ -3,11 +3,12 @@ its two items: the webhook item (``WH#<webhookID>``) and its owner's listing."""
 
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from chalicelib.store import table
 
 OWNER_FIELD = {"event": "eventID", "company": "companyID"}
+ERASURE_MARK = "erased:"  # an item attribute ``erased:<personID>``: when that person was erased (ms)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
-    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.admission)
     held_reason: str | None = None  # why: slow or failing, as its attempts showed
     held_attempt_ms: int | None = None  # how long its attempts took when it was marked
     headers: tuple = ()
@@ -52,6 +53,7 @@ class Webhook:
     public_keys: tuple = ()
     auth: "EndpointAuth | None" = None
     description: str = ""
+    erased_ms: dict = field(default_factory=dict)  # personID: when an erasure of them was asked for (ms)
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
@@ -98,6 +100,8 @@ class Webhook:
             public_keys=tuple(key for key in (item.get("publicKey"), item.get("previousPublicKey")) if key),
             auth=EndpointAuth.from_stored(item.get("auth")),
             description=item.get("description", ""),
+            erased_ms={name[len(ERASURE_MARK):]: int(value) for name, value in item.items()
+                       if name.startswith(ERASURE_MARK)},
         )
 
     def public(self):

@@ -19,7 +19,7 @@ from chalicelib.store.table import (
     deserialize,
     error_code,
     get_item,
-    is_unavailable,
+    is_transient,
     owner_pk,
     reraise_unavailable,
     serialize,
@@ -61,7 +61,7 @@ class WebhookStore:
                 return None
             except ClientError as exc:
                 if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
-                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or not is_unavailable(exc):
+                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or not is_transient(exc):
                         reraise_unavailable(exc)
                     self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
                     unknown += 1
@@ -287,7 +287,7 @@ class WebhookStore:
                      {":since": since_ms})
 
     def mark_held(self, webhook_id, since_ms, reason, attempt_ms):
-        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.fair_share); a mark
+        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.admission); a mark
         already there is kept."""
         try:
             self._update(webhook_id, "SET heldSince = :since, heldReason = :reason, heldAttemptMs = :ms",
