@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from chalicelib.delivery.outcomes import MessageGivenUp
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.errors import Conflict, RateLimited
 from chalicelib.services import get_services, reset_services
@@ -196,13 +197,14 @@ def test_a_notice_turn_whose_answer_was_lost_is_still_this_calls(faulty_api, fau
     faulty_api.create(receiver.url, type="messageFailed")
     services = get_services()
     webhook = services.webhooks.get(failing["webhookID"])
-    message = type("Message", (), {"message_id": "msg_01KB2X3Y4Z5A6B7C8D9E0F1G2H", "type": "activityEnrollment"})
-    record = {"attempts": 8, "statusCode": 500, "error": None}
+    message = QueuedMessage(message_id="msg_01KB2X3Y4Z5A6B7C8D9E0F1G2H", webhook_id=webhook.webhook_id,
+                            type="activityEnrollment", subject="person:5521", date="1764273600", timestamp=1764273600)
+    given_up = MessageGivenUp(webhook, message, {"statusCode": 500, "error": None}, attempts=8)
     if after:
-        services.notices.message_failed(webhook, message, record)  # the turn is taken: the next one is counted
+        services.notices.tell([given_up])  # the turn is taken: the next one is counted
     faulty_aws.faults.inject("UpdateItem", "drop", after=after)  # the turn's write, or the count's
-    services.notices.message_failed(webhook, message, record)
-    services.notices.message_failed(webhook, message, record)
+    services.notices.tell([given_up])
+    services.notices.tell([given_up])
     assert faulty_aws.faults.by_action[("UpdateItem", "drop")] == 1
     held = get_item(services.dynamodb, services.settings.table_name,
                     {"pk": {"S": f"WH#{failing['webhookID']}"}, "sk": {"S": "NOTICE"}})
