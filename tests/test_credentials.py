@@ -411,3 +411,17 @@ def test_a_burst_of_1000_attempts_from_several_instances_makes_one_token_request
     assert len(results) == 1000 and all(attempt.ok for attempt in results), ([a.error for a in results if not a.ok], len(tokens.requests))
     assert len(receiver.requests) == 1000
     assert len(tokens.requests) == 1  # counted at the token endpoint
+
+
+def test_a_lease_whose_answer_was_lost_is_still_the_attempts_own(api, receiver, worker, tokens, dynamodb_faults):
+    # Botocore sends a write again when its answer is lost; the second try meets the first's
+    # write and fails its condition. The lease is this attempt's own all the same: it asks for
+    # the token at once (it waited for a lease holder that was itself, until its deadline).
+    protected(receiver, tokens)
+    create(api, receiver.url, auth=tokens.auth())
+    dynamodb_faults.lose_answer("UpdateItem", contains=b"leaseOwner = :owner, leaseUntil")
+    api.dispatch()
+    worker.run()
+    (delivery,) = receiver.wait_for(1)
+    assert delivery.headers["authorization"] == "Bearer tok-1" and delivery.status == 200
+    assert len(tokens.requests) == 1
