@@ -80,16 +80,103 @@ def in_process_stack():
 
 
 def webhooks_for(services, owner_id, count, url, level="event", type="activityEnrollment", filters=()):
-    """``count`` enabled webhooks of ``type`` for one event (or company), made with the
-    service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
-    ``filters`` given, in turn."""
+    """``count`` enabled webhooks of ``type`` (a type, or a function of the webhook's number that
+    gives its types) for one event (or company), made with the service's own store; their URLs
+    are ``url``/0, ``url``/1... The first ones have the ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
     from chalicelib.store.webhook_record import Webhook
 
     for n in range(count):
-        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",
+        types = (type,) if isinstance(type, str) else tuple(type(n))
+        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, types, f"{url}/{n}", f"{url}/{n}",
                                          str(int(time.time())), "enabled", (new_secret(),),
                                          filter=filters[n] if n < len(filters) else None))
+
+
+# A filter of about 4 KB (4,014 bytes of JSON): the bound webhook.create and webhook.update keep one to.
+LARGEST_FILTER = {"personID": [f"person-{n:04d}-" + "x" * 25 for n in range(100)]}
+
+
+def largest_webhook(n, owner_id, level="event"):
+    """Webhook ``n`` of an owner at its largest: the longest url, ten headers of the longest names
+    and values, the largest filter, and every type of the level that carries personID but one (a
+    different one for each webhook)."""
+    from chalicelib.catalog import CATALOG, level_types
+    from chalicelib.ids import new_id, new_secret
+    from chalicelib.store.webhook_record import Webhook
+
+    person_types = [name for name in level_types(level) if "personID" in CATALOG[name].fields]
+    types = tuple(t for i, t in enumerate(person_types) if i != n % len(person_types))
+    base = f"http://127.0.0.1:9/{n:03d}/"
+    url = base + "p" * (2048 - len(base))
+    headers = tuple((f"X-{i}-" + "h" * 58, "v" * 1024) for i in range(10))
+    return Webhook(new_id("wh"), level, owner_id, types, url, url, str(int(time.time())), "enabled", (new_secret(),),
+                   headers=headers, rate_limit=1000, filter=LARGEST_FILTER)
+
+
+def store_directly(services, webhooks):
+    """Put webhooks' items as the store writes them, without its transactions (moto copies the
+    whole table for each transaction, so hundreds of large creations would take minutes)."""
+    from chalicelib.store.table import batch_put, webhook_key
+
+    items = [item for webhook in webhooks for item in (
+        {**webhook_key(webhook.webhook_id), **webhook.item_attributes()},
+        {**webhook.listing_key(), **webhook.listing_attributes()})]
+    batch_put(services.dynamodb, services.settings.table_name, items)
+
+
+def bench_listing_at_the_limits(services, owner_id="bench-limits"):
+    """Section 17's figures at the limits: an owner's most webhooks, each at its largest. Returns the
+    Query pages and bytes of the listing a fan-out reads, and the size and time of webhook.find's
+    answer for them."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.store.tokens import Grant
+
+    most = services.settings.max_webhooks_per_owner
+    store_directly(services, [largest_webhook(n, owner_id) for n in range(most)])
+    pages = []
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: pages.append(parsed),
+                                           unique_id="bench-pages")
+    try:
+        listed = services.webhooks.list("event", owner_id)
+    finally:
+        services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", unique_id="bench-pages")
+    items = [item for page in pages for item in page["Items"]]
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    with Client(application.app, stage_name="local") as client:
+        started = time.perf_counter()
+        response = client.http.get(f"/api/webhook.find?eventID={owner_id}", headers={"authorization": f"Bearer {token}"})
+        took = time.perf_counter() - started
+    if response.status_code != 200 or json.loads(response.body)["count"] != most:
+        raise SystemExit(f"webhook.find at the limits answered {response.status_code}")
+    return {"webhooks": len(listed), "types": len(largest_webhook(0, owner_id).types), "pages": len(pages), "more": "LastEvaluatedKey" in pages[-1],
+            "listing_bytes": sum(item_size(item) for item in items),
+            "find_bytes": len(response.body), "find_seconds": took}
+
+
+def item_size(item):
+    """An item's size as DynamoDB counts it against a Query page's 1 MB: the UTF-8 bytes of each
+    attribute's name and value, numbers about half their digits, 3 bytes and 1 an element for a
+    list or a map."""
+
+    def size(value):
+        kind, inner = next(iter(value.items()))
+        if kind == "S":
+            return len(inner.encode("utf-8"))
+        if kind == "N":
+            return len(inner.lstrip("-").replace(".", "")) // 2 + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "L":
+            return 3 + sum(1 + size(v) for v in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k.encode("utf-8")) + size(v) for k, v in inner.items())
+        return len(json.dumps(inner))
+
+    return sum(len(name.encode("utf-8")) + size(value) for name, value in item.items())
 
 
 def drain(created, sqs=None):
@@ -186,11 +273,20 @@ def quicker_moto():
     patches.apply()
 
 
-def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
+def mixed_types(n):
+    """The types of webhook ``n`` of the mixed fan-out: every one takes activityEnrollment, alone,
+    among one to three others, or through ``*`` (contract, section 17)."""
+    return (("*",), ("activityEnrollment", "eventCheckIn"),
+            ("eventEnrollment", "activityEnrollment", "activityDismissal", "speakerCreated"),
+            ("activityEnrollment",))[n % 4]
+
+
+def bench_fan_out_at_most(services, created, runs=5, seconds=0.015, mixed=False):
     """Figure 1c: one platform event whose event and company each have the most webhooks
     allowed, all matching: its AWS requests, and its wall time with ``seconds`` of round trip
-    added to every request, batches sent as the service sends them and one after another.
-    Call :func:`quicker_moto` first."""
+    added to every request, batches sent as the service sends them and one after another. With
+    ``mixed``, the webhooks take several types each (:func:`mixed_types`). Call
+    :func:`quicker_moto` first."""
     import boto3
 
     from chalicelib.delivery import queue as delivery_queue
@@ -199,10 +295,11 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
     from chalicelib.occurrences import Occurrence
 
     most = services.settings.max_webhooks_per_owner
-    webhooks_for(services, "bench-most", most, "http://127.0.0.1:9/event")
-    webhooks_for(services, "bench-most-co", most, "http://127.0.0.1:9/company", level="company")
-    occurrence = Occurrence.build("activityEnrollment", {"eventID": "bench-most", "activityID": "1", "personID": "p"},
-                                  company_id="bench-most-co", now=time.time())
+    owner, types = ("bench-mixed", mixed_types) if mixed else ("bench-most", "activityEnrollment")
+    webhooks_for(services, owner, most, "http://127.0.0.1:9/event", type=types)
+    webhooks_for(services, owner + "-co", most, "http://127.0.0.1:9/company", level="company", type=types)
+    occurrence = Occurrence.build("activityEnrollment", {"eventID": owner, "activityID": "1", "personID": "p"},
+                                  company_id=owner + "-co", now=time.time())
     sqs, url = boto3.client("sqs"), created["DeliveryQueue"]["url"]
     one_at_a_time = delivery_queue.DeliveryQueue(services.sqs, url, batches_at_once=1)
     queues = {"concurrent": services.queue, "sequential": one_at_a_time}

@@ -37,6 +37,8 @@ def text_schema(kind):
         "url": {"type": "string", "minLength": 1, "maxLength": 2048,
                 "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u0020\\u007F-\\u009F]+$"},
         "type": {"type": "string", "enum": list(TYPE_NAMES)},
+        "types": {"type": "string", "minLength": 1, "maxLength": 1000,
+                  "description": "Types separated by commas, or * alone (every type of the level)."},
         "status": {"type": "string", "enum": list(STATUSES)},
         "limit": {"type": "string", "pattern": "^[0-9]{1,3}$"},
         "seconds": _SECONDS,
@@ -65,6 +67,9 @@ def json_schema(kind):
         not_repeated = [{"required": [name]} for name in ("eventID", "companyID", "date")]
         return {"oneOf": [{"type": "object", "not": {"anyOf": not_repeated}},
                           {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "types":
+        return {"oneOf": [{"type": "array", "minItems": 1, "uniqueItems": True,
+                           "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]}}, text_schema(kind)]}
     if kind == "headers":
         return {"oneOf": [HEADERS, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "filter":

@@ -33,7 +33,11 @@ _WEBHOOK_FIELDS = {
     "webhookID": {"type": "string", "pattern": "^wh_"},
     "eventID": {**_STRING, "description": "An event-level webhook's event."},
     "companyID": {**_STRING, "description": "A company-level webhook's company."},
-    "type": {"type": "string", "enum": list(TYPE_NAMES)},
+    "type": {"type": ["string", "null"], "enum": [*TYPE_NAMES, None],
+             "description": "The webhook's type when it takes exactly one, else null (see types)."},
+    "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]},
+              "description": "The types it takes, in catalog order; [\"*\"]: every type of its level, those the "
+                             "catalog gains later too."},
     "url": _STRING,
     "date": {**_DIGITS, "description": "Creation time, Unix seconds."},
     "status": {"type": "string", "enum": ["enabled", "disabled"]},
@@ -58,7 +62,7 @@ _WEBHOOK_FIELDS.update({
                "description": "Only platform events with these IDs reach the webhook; null: every one does."},
 })
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "date", "status", "headers", "rateLimit", "filter"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -187,6 +191,8 @@ _NOTICE_FIELDS = {
     "companyID": ({"type": "string"}, "The company whose webhook it is (a company-level webhook)."),
     "webhookID": ({"type": "string", "pattern": "^wh_"}, "The webhook concerned (never the one receiving this)."),
     "url": ({"type": "string"}, "Its URL."),
+    "types": ({"type": "array", "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]}},
+              "The concerned webhook's types (or [\"*\"], every type of its level)."),
     "reason": ({"type": "string"}, "Why the service disabled it."),
     "failingSince": ({"type": ["string", "null"]}, "When its run of failures began, Unix seconds (null after a 410)."),
     "messageID": ({"type": "string", "pattern": "^msg_"}, "The message given up."),
@@ -203,8 +209,11 @@ def notice_data(webhook_type):
     properties = {name: {**schema, "description": text} for name, (schema, text) in _NOTICE_FIELDS.items()
                   if name in webhook_type.fields or name in ("eventID", "companyID", "lastStatusCode")
                   and (name != "lastStatusCode" or "attempts" in webhook_type.fields)}
-    properties["type"] = {"type": "string", "enum": [t for t in TYPE_NAMES], "description": (
-        "The concerned webhook's type" if "messageID" not in webhook_type.fields else "The message's type")}
+    if "messageID" in webhook_type.fields:
+        properties["type"] = {"type": "string", "enum": list(TYPE_NAMES), "description": "The message's type"}
+    else:
+        properties["type"] = {"type": ["string", "null"], "enum": [*TYPE_NAMES, None],
+                              "description": "The concerned webhook's type, null when it takes several (see types)"}
     return {**_object(list(webhook_type.fields), properties, closed=True,
                       description="The webhook concerned, and its owner: eventID or companyID."),
             "oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}

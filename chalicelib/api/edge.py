@@ -193,6 +193,22 @@ class Params:
             result.extend(check_identifier(part.strip() if isinstance(part, str) else part, name) for part in parts)
         return list(dict.fromkeys(result))
 
+    def names(self, name):
+        """A parameter that lists names: a JSON array, or a comma-separated list (a query or form
+        value, which may also repeat); None if absent. The items are not checked here."""
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, list) and not isinstance(value, Repeated):
+            return list(value)
+        result = []
+        for item in value if isinstance(value, Repeated) else [value]:
+            if isinstance(item, str):
+                result.extend(part.strip() for part in item.split(","))
+            else:
+                result.append(item)
+        return result
+
     def given(self):
         """The parameters as given, for comparing two calls (``Repeated`` as plain lists)."""
         return {name: list(value) if isinstance(value, Repeated) else value for name, value in self._values.items()}

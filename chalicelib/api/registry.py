@@ -18,6 +18,7 @@ KINDS = {
     "ids": "one or more IDs: repeat the parameter, or give a comma-separated list",
     "url": "an absolute http or https URL",
     "type": "a webhook type of the catalog",
+    "types": "webhook types of the catalog: a JSON array, or a comma-separated list; or * alone (every type)",
     "status": "a delivery status",
     "limit": "a whole number from 1 to 200",
     "seconds": "Unix seconds, ASCII digits",

@@ -18,20 +18,23 @@ from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, Not
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.store.tokens import MAX_GRANTED, Grant
-from chalicelib.store.webhook_record import OWNER_FIELD, Webhook
-from chalicelib.validation import check_type
+from chalicelib.store.webhook_record import OWNER_FIELD, Webhook, effective_types
+from chalicelib.validation import check_type, check_types
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
 EVENT_ID = Param("eventID", "id", "The event: its event-level webhooks. Give eventID or companyID.")
 COMPANY_ID = Param("companyID", "id", "The company: its company-level webhooks. Give eventID or companyID.")
+TYPES = Param("types", "types", "The types the webhook takes, in place of type: a JSON array or a comma-separated "
+              "list of catalog types allowed at its level, none twice; or * alone, every type of the level (those the "
+              "catalog gains later too).")
 RECEIVER_OPTIONS = (
     Param("headers", "headers", "Headers of your own that every delivery carries, such as "
           '{"Authorization": "Bearer ..."}: at most 10; values are never shown again; {} removes them.'),
     Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
-    Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
-          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}; '
-          "{} removes it."),
+    Param("filter", "filter", "Only platform events with these IDs: ID fields that every type of the webhook carries "
+          '(activityID, personID, speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as '
+          '{"activityID": ["98"]}; {} removes it.'),
 )
 
 
@@ -57,42 +60,58 @@ def visible_webhook(ctx, params):
     return webhook
 
 
-@method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
+@method("webhook.create", "Register a URL for one type of the catalog or more, for an event or for a company.",
         params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True), *RECEIVER_OPTIONS),
+                Param("type", "type", "The webhook's one type (case-sensitive). Give type or types."), TYPES,
+                *RECEIVER_OPTIONS),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
-    webhook_type = check_type(params.required("type"), level)
+    types = _types(params, level)
     url = params.required("url")
     policy = ctx.services.policy
     policy.check(url)
     secret = new_secret()
-    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
+    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, types=types, url=url,
                       normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
     webhook = _with_options(webhook, params, policy)
     ctx.services.webhooks.create(webhook)
     return 201, {**webhook.public(), "secret": secret}
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit or filter; what is not given is kept, "
+def _types(params, level):
+    """The types ``webhook.create`` gives: ``type`` (one), or ``types`` (section 17), not both."""
+    one, several = params.raw("type"), params.names("types")
+    if one is not None and several is not None:
+        raise InvalidParameter("give type (one type) or types (one or more), not both", field="types")
+    if several is not None:
+        return check_types(several, level)
+    if one is None:
+        raise MissingParameter("type is required: the webhook's type (or types, a list of them)", field="type")
+    return (check_type(one, level).name,)
+
+
+@method("webhook.update", "Change a webhook's url, types, headers, rate limit or filter; what is not given is kept, "
         "and so are its secret, status, delivery log and sequences.",
-        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS),
+        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), TYPES,
+                *RECEIVER_OPTIONS),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
     updated = _with_options(webhook, params, ctx.services.policy)
-    ctx.services.webhooks.update(webhook, updated)
-    return 200, updated.public()
+    return 200, ctx.services.webhooks.update(webhook, updated).public()
 
 
 def _with_options(webhook, params, policy):
-    """``webhook`` with the url and the receiver's options that ``params`` give (section 14)."""
+    """``webhook`` with the url, types and receiver's options that ``params`` give (sections 14, 17)."""
     changes = {}
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
         policy.check(url)
         changes.update(url=url, normal_url=policy.normal_form(url))
+    types = params.names("types")
+    if types is not None:
+        changes["types"] = check_types(types, webhook.level)
     headers = params.json_object("headers")
     if headers is not None:
         changes["headers"] = check_headers(headers)
@@ -100,20 +119,25 @@ def _with_options(webhook, params, policy):
     if rate is not None:
         changes["rate_limit"] = check_rate_limit(rate)
     given_filter = params.json_object("filter")
-    if given_filter is not None:
-        changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
+    kept_filter = webhook.filter if "types" in changes and given_filter is None else None
+    if given_filter is not None or kept_filter:
+        # New types keep the filter only if every one of them carries its fields.
+        webhook_types = [CATALOG[name] for name in effective_types(changes.get("types", webhook.types), webhook.level)]
+        changes["filter"] = check_filter(given_filter if given_filter is not None else kept_filter, webhook_types,
+                                         webhook.level)
     return replace(webhook, **changes)
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
-        params=(EVENT_ID, COMPANY_ID, Param("type", "type", "Only webhooks of this type.")),
+        params=(EVENT_ID, COMPANY_ID, Param("type", "type", "Only webhooks that take this type (alone, among others, "
+                                             "or through *).")),
         verbs=READ, answer="WebhookList")
 def find_webhooks(ctx, params):
     level, owner_id = owner(ctx, params)
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
+    data = [hook.public() for hook in ctx.services.webhooks.find(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
@@ -126,11 +150,19 @@ def remove_webhook(ctx, params):
 
 
 @method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret.",
-        params=(webhook_id(),), verbs=READ, answer="RequestExample")
+        params=(webhook_id(), Param("type", "type", "Which of the webhook's types (default: the first of them in "
+                                    "catalog order).")),
+        verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
     webhook = visible_webhook(ctx, params)
-    data = example_data(CATALOG[webhook.type], ctx.now, **{webhook.owner_field: webhook.owner_id})
-    body = delivery_body(webhook.type, webhook.webhook_id, data, ctx.now, sequence=1)
+    type = params.raw("type")
+    if type is None:
+        type = webhook.effective_types()[0]
+    elif not webhook.takes(check_type(type).name):
+        raise InvalidParameter(f"this webhook does not take {type}: give one of its types", field="type",
+                               code="invalid_type")
+    data = example_data(CATALOG[type], ctx.now, **{webhook.owner_field: webhook.owner_id})
+    body = delivery_body(type, webhook.webhook_id, data, ctx.now, sequence=1)
     example = signed_request(webhook, new_id("msg"), body, ctx.now)
     return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
 

@@ -16,7 +16,8 @@ PLATFORM_SOURCE = "inevent.platform"
 
 
 def matching_webhooks(occurrence, webhooks):
-    """The live webhooks of the occurrence's type at each level it reaches: one Query a level."""
+    """The listings of the live webhooks that take the occurrence's type (alone, among others, or
+    through ``*``) at each level it reaches: one Query a level, whatever their types."""
     hooks = []
     if EVENT in occurrence.type.levels:
         hooks += webhooks.list(EVENT, occurrence.event_id, occurrence.type.name)

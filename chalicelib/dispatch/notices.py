@@ -5,8 +5,8 @@ A notice goes, like a platform event, to the other webhooks of that type of the 
 event-level webhook hears about its event's other webhooks, a company-level one about its
 company's), and onto the EventBridge bus with source ``inevent.webhooks``, for the platform.
 
-- No loops: nothing is said about a webhook that itself takes notices, so a failing notice
-  tells no one.
+- No loops: a notice given up tells no one, and nothing is said about a webhook that takes
+  notices only; a webhook is never told about itself.
 - No floods: at most one ``messageFailed`` a minute about one webhook. The turn is taken with a
   conditional write on a small item of that webhook (``WH#<id>`` / ``NOTICE``), so it holds
   across Lambda instances; the messages given up meanwhile are counted there, and the next
@@ -59,16 +59,16 @@ class Notices(delivery_hooks.Notices):
     def message_failed(self, webhook, message, record):
         """``message`` to ``webhook`` was given up; ``record`` is its last attempt as the log keeps
         it, with ``attempts``: how many were made."""
-        if webhook.type in NOTICE_TYPES:
+        if message.type in NOTICE_TYPES:
             return
         self._guarded(lambda: self._message_failed(webhook, message, record))
 
     def webhook_disabled(self, webhook, reason, failing_since_ms):
         """The service disabled ``webhook`` for ``reason``; its failures began at ``failing_since_ms``
         (None after a 410 with no failures before it)."""
-        if webhook.type in NOTICE_TYPES:
+        if all(name in NOTICE_TYPES for name in webhook.types):
             return
-        data = {**self._about(webhook), "type": webhook.type, "reason": reason,
+        data = {**self._about(webhook), "type": webhook.type, "types": list(webhook.types), "reason": reason,
                 "failingSince": None if failing_since_ms is None else str(int(failing_since_ms) // 1000)}
         self._guarded(lambda: self._tell(webhook, "webhookDisabled", data))
 

@@ -6,7 +6,9 @@ company-level one):
 | pk | sk | what |
 | --- | --- | --- |
 | ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets, its own headers' values and status (``removed`` is kept, so queued deliveries see it is gone) |
-| ``<owner>`` | ``<type>#<sha256(normal url)>`` | the owner's listing of a live webhook: makes owner + type + url unique, and lets ``webhook.find`` and the fan-out read an owner's webhooks (of one type) with one Query |
+| ``<owner>`` | ``L#<webhookID>`` | the owner's listing of a live webhook: what a fan-out needs of it (its types, status and filter), so that ``webhook.find`` and the fan-out read an owner's webhooks with one Query (chalicelib.store.webhook_record.Listing) |
+| ``<owner>`` | ``<type>#<sha256(normal url)>`` | a listing as the first rounds wrote it (one type, the whole object): still read, and counted for uniqueness, until the webhook is next updated |
+| ``URL#<owner>#<sha256(normal url)>`` | ``URL`` | which of the owner's push webhooks for that url takes which type (``T#<type>`` or ``T#*``: its webhookID) and how many types are taken: makes level + url + type unique |
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
 | ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
@@ -145,8 +147,23 @@ def webhook_key(webhook_id):
     return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "WH"}}
 
 
-def listing_key(level, owner_id, type, normal_url):
+LISTING_PREFIX = "L#"
+
+
+def listing_key(level, owner_id, webhook_id):
+    """The owner's listing of one webhook (chalicelib.store.webhook_record.Listing)."""
+    return {"pk": {"S": owner_pk(level, owner_id)}, "sk": {"S": f"{LISTING_PREFIX}{webhook_id}"}}
+
+
+def legacy_listing_key(level, owner_id, type, normal_url):
+    """Where the first rounds listed a webhook (one type each): by type and url, the whole object.
+    Such items are still read, and taken into account for uniqueness, until the webhook is updated."""
     return {"pk": {"S": owner_pk(level, owner_id)}, "sk": {"S": f"{type}#{digest(normal_url)}"}}
+
+
+def url_claim_key(level, owner_id, normal_url):
+    """The types that the owner's push webhooks for one url (in its normal form) take."""
+    return {"pk": {"S": f"URL#{owner_pk(level, owner_id)}#{digest(normal_url)}"}, "sk": {"S": "URL"}}
 
 
 def cap_key(level, owner_id):

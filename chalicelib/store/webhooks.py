@@ -1,36 +1,62 @@
-"""Webhooks in the table: the webhook item, its owner's listing, and the owner's count.
+"""Webhooks in the table: the webhook item, its owner's listing, the url's claims and the owner's count.
 
 An owner is an event (event-level webhooks) or a company (company-level ones); everything here
 works the same for both. Handed its DynamoDB client and table name, so the same code runs on
 AWS, on the local moto server and in tests.
+
+Uniqueness (contract, section 17): two push webhooks of one owner with the same url (in its normal
+form) may not share a type. The url's claim item (``URL#<owner>#<sha256(url)>``) holds, for each
+type taken, the webhook that takes it (``T#<type>``, or ``T#*`` for a webhook that takes every
+type) and how many are taken (``claimed``): a webhook takes its types with one conditional update
+of that item, in the same transaction as the webhook and its listing, so racing creations cannot
+both win. A webhook stored by the first rounds is listed under its type and url instead (one item
+per type and url was the uniqueness then): a new claim also reads that no such listing exists
+for a type it takes, and the webhook moves to the new layout at its next update.
 """
 
 import random
+import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import ClientError
 
+from chalicelib.catalog import ALL_TYPES
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
 from chalicelib.store.table import (
+    batch_get,
     cancellation_reasons,
     cap_key,
     deserialize,
     error_code,
     get_item,
+    legacy_listing_key,
     owner_pk,
     reraise_unavailable,
     serialize,
+    url_claim_key,
     webhook_key,
 )
-from chalicelib.store.webhook_record import Webhook
+from chalicelib.store.webhook_record import Listing, Webhook, effective_types
 
-_CREATE_TRIES = 3  # a listing removed between a cancelled creation and the read that explains it
+_CREATE_TRIES = 3  # a claim released between a cancelled write and the read that explains it
 _TRANSACTION_TRIES = 6
+_CLAIM = "T#"  # an attribute of a url's claim item: T#<type> = the webhookID that takes it
+
+
+@dataclass(frozen=True)
+class _Write:
+    """One item of a transaction, and what its failed condition means: ``webhook`` (changed or
+    removed meanwhile), ``cap`` (too many webhooks), ``claim`` (a type of that url is taken)."""
+
+    role: str
+    item: dict
+    key: dict | None = None
 
 
 class WebhookStore:
-    """Webhooks and the per-owner listing that keeps them unique, counted and findable."""
+    """Webhooks, the per-owner listing that finds them, the url claims that keep them unique, and
+    the owner's count."""
 
     def __init__(self, client, table_name, max_per_owner=200, sleep=time.sleep):
         self._db = client
@@ -56,91 +82,182 @@ class WebhookStore:
             self._sleep(random.uniform(0.005, 0.02 * (attempt + 1)))
         raise Unavailable("the service is busy; try again in a moment")
 
-    def create(self, webhook):
-        """Store a new webhook in one transaction with its listing and its owner's count.
+    def _write(self, writes):
+        """Write ``writes`` (a list of :class:`_Write`) in one transaction; the first one whose
+        condition failed, or None when it went through."""
+        reasons = self._transact([write.item for write in writes])
+        if reasons is None:
+            return None
+        return next(write for write, reason in zip(writes, reasons) if reason == "ConditionalCheckFailed")
 
-        Raise :class:`Conflict` naming the existing webhook on a duplicate, and
-        :class:`InvalidParameter` when the owner has its most webhooks already: the count's
-        condition holds however many creations race.
+    def _claims(self, webhook, held, url_changed=False, current=None):
+        """The writes that make ``webhook`` (of its url and types) take the claims it needs, giving
+        back ``held`` (the types the webhook held before, at ``current``'s url): a conditional
+        update of the url's claim item, two when the url changes.
+
+        A webhook of the first rounds listed with a type newly taken and the same url is a
+        :class:`Conflict` already: such listings are read first (one BatchGetItem). That read
+        cannot be overtaken: this code never writes a listing of that layout, it only removes
+        them, so one missing now is missing at the transaction too."""
+        writes = []
+        wanted = webhook.types
+        if url_changed and held:
+            writes.append(self._claim_update(current, held, ()))
+            held = ()
+        update = self._claim_update(webhook, held, wanted)
+        if update is not None:
+            writes.append(update)
+        taken = tuple(t for t in wanted if t not in held)
+        own = current.listing_key() if current is not None and current.legacy_listing else None
+        keys = [key for key in (legacy_listing_key(webhook.level, webhook.owner_id, name, webhook.normal_url)
+                                for name in (effective_types(taken, webhook.level) if taken else ())) if key != own]
+        listed_before = batch_get(self._db, self._table, keys) if keys else []
+        if listed_before:
+            raise self._conflict_with(webhook, listed_before[0]["type"], listed_before[0]["webhookID"])
+        return writes
+
+    def _claim_update(self, webhook, held, wanted):
+        """The conditional update of ``webhook``'s url claim item from ``held`` types to ``wanted``."""
+        released = [t for t in held if t not in wanted]
+        added = [t for t in wanted if t not in held]
+        if not released and not added:
+            return None
+        names, values = {}, {":id": {"S": webhook.webhook_id}}
+        conditions, sets, removes = [], [], []
+        for index, name in enumerate(released):
+            names[f"#r{index}"] = _CLAIM + name
+            removes.append(f"#r{index}")
+            conditions.append(f"#r{index} = :id")
+        if added == [ALL_TYPES]:
+            # Every type of the level: no other webhook may hold any type of this url.
+            values[":held"] = {"N": str(len(held))}
+            conditions.append("(attribute_not_exists(claimed) OR claimed = :held)")
+        elif added:
+            if ALL_TYPES not in held:
+                names["#all"] = _CLAIM + ALL_TYPES
+                conditions.append("attribute_not_exists(#all)")
+            conditions += [f"attribute_not_exists(#a{index})" for index in range(len(added))]
+        for index, name in enumerate(added):
+            names[f"#a{index}"] = _CLAIM + name
+            sets.append(f"#a{index} = :id")
+        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        if len(added) != len(released):
+            values[":delta"] = {"N": str(len(added) - len(released))}
+            expression += " ADD claimed :delta"
+        key = url_claim_key(webhook.level, webhook.owner_id, webhook.normal_url)
+        return _Write("claim", {"Update": {
+            "TableName": self._table, "Key": key, "UpdateExpression": expression.strip(),
+            "ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values}}, key)
+
+    def _conflict(self, write, webhook):
+        """The :class:`Conflict` that a failed claim means, naming the webhook that has the type;
+        None when it is gone meanwhile (the write may be tried again)."""
+        item = get_item(self._db, self._table, write.key)
+        if item is None:
+            return None
+        held = {name[len(_CLAIM):]: value for name, value in item.items() if name.startswith(_CLAIM)}
+        clash = [t for t in (ALL_TYPES, *webhook.types) if t in held] or (
+            list(held) if webhook.types == (ALL_TYPES,) else [])
+        clash = [t for t in clash if held[t] != webhook.webhook_id]
+        return self._conflict_with(webhook, clash[0], held[clash[0]]) if clash else None
+
+    @staticmethod
+    def _conflict_with(webhook, type_name, holder):
+        takes = "every type (*)" if type_name == ALL_TYPES else type_name
+        return Conflict(f"this {webhook.level} already has a webhook for that url that takes {takes}: {holder}",
+                        field="url")
+
+    def create(self, webhook):
+        """Store a new webhook in one transaction with its listing, its url's claims and its
+        owner's count.
+
+        Raise :class:`Conflict` naming the existing webhook when one of the owner's webhooks for
+        that url takes one of its types, and :class:`InvalidParameter` when the owner has its most
+        webhooks already: the conditions hold however many creations race.
         """
-        items = [
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook_key(webhook.webhook_id), **webhook.item_attributes()}}},
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook.listing_key(), **webhook.listing_attributes()}}},
-            {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
-                        "UpdateExpression": "ADD webhooks :one",
-                        "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(self._max)}}}},
+        writes = [
+            _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                       "Item": {**webhook_key(webhook.webhook_id), **webhook.item_attributes()}}}),
+            _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                       "Item": {**webhook.listing_key(), **webhook.listing_attributes()}}}),
+            _Write("cap", {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                                      "UpdateExpression": "ADD webhooks :one",
+                                      "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
+                                      "ExpressionAttributeValues": {":one": {"N": "1"},
+                                                                    ":max": {"N": str(self._max)}}}}),
+            *self._claims(webhook, ()),
         ]
         for _ in range(_CREATE_TRIES):
-            reasons = self._transact(items)
-            if reasons is None:
+            failed = self._write(writes)
+            if failed is None:
                 return webhook
-            if reasons[1] == "ConditionalCheckFailed":
-                existing = get_item(self._db, self._table, webhook.listing_key())
-                if existing is not None:
-                    raise Conflict(
-                        f"this {webhook.level} already has a webhook of type {webhook.type} for that url: "
-                        f"{existing['webhookID']}", field="url")
-                continue  # the listing that stopped it was removed meanwhile: try again
-            raise InvalidParameter(
-                f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
-                " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
+            if failed.role == "cap":
+                raise InvalidParameter(
+                    f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
+                    " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
+            if failed.role == "webhook":
+                break  # a new webhookID taken already: never seen, and not to be tried again
+            conflict = self._conflict(failed, webhook)
+            if conflict is not None:
+                raise conflict
+            # what stopped it was removed meanwhile: try again
         raise Unavailable("the service is busy; try again in a moment")
 
     def update(self, current, updated):
-        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit or filter
-        (webhook.update), in one transaction with its listing; everything else in the item (its
-        secrets, status, health) is kept. A new url moves the listing, whose key makes it unique:
-        :class:`Conflict` naming the webhook that has it already. :class:`Conflict` too when the
-        webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
-        was removed.
+        """Store ``updated``, the webhook ``current`` with a new url, types, headers, rate limit or
+        filter (webhook.update), in one transaction with its listing and its url's claims;
+        everything else in the item (its secrets, status, health) is kept. New types or a new url
+        take their claims as at creation: :class:`Conflict` naming the webhook that has one
+        already. :class:`Conflict` too when the webhook's url, types or status changed since
+        ``current`` was read, :class:`NotFound` when it was removed. A webhook of the first rounds
+        moves to the new layout here.
         """
-        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter"}
-        listed = updated.listing_attributes()
-        values = {":url": listed["url"], ":normal": listed["normalUrl"]}
-
-        def changes(headers):
-            sets, removes = ["#u = :url", "#n = :normal", "#h = :headers"], []
-            for name, attribute in (("#r", "rateLimit"), ("#f", "filter")):
-                if attribute in listed:
-                    sets.append(f"{name} = :{attribute}")
-                else:
-                    removes.append(name)
-            return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
-                **values, ":headers": headers,
-                **{f":{a}": listed[a] for a in ("rateLimit", "filter") if a in listed}}
-
-        item_update, item_values = changes(updated.item_attributes()["headers"])
-        listing_update, listing_values = changes(listed["headers"])
-        items = [{"Update": {
-            "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
-            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl",
-            "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
-            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url}},
-        }}]
-        moved = current.listing_key() != updated.listing_key()
-        if moved:
-            items += [
-                {"Delete": {"TableName": self._table, "Key": current.listing_key(),
-                            "ConditionExpression": "attribute_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": {**updated.listing_key(), **listed},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+        listed = updated.item_attributes()
+        names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
+                 "#ts": "types", "#t": "type"}
+        sets = ["#u = :url", "#n = :normal", "#h = :headers", "#ts = :types"]
+        values = {":url": listed["url"], ":normal": listed["normalUrl"], ":headers": listed["headers"],
+                  ":types": listed["types"], ":was": {"S": current.status}, ":oldUrl": {"S": current.url}}
+        removes = []
+        for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#t", "type")):
+            if attribute in listed:
+                sets.append(f"{name} = :{attribute}")
+                values[f":{attribute}"] = listed[attribute]
+            else:
+                removes.append(name)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "attribute_exists(pk) AND #s = :was AND #u = :oldUrl AND "
+        if current.legacy_listing:
+            condition += "attribute_not_exists(#ts)"
+        else:
+            condition += "#ts = :oldTypes"
+            values[":oldTypes"] = serialize({"t": list(current.types)})["t"]
+        writes = [_Write("webhook", {"Update": {
+            "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": expression,
+            "ConditionExpression": condition, "ExpressionAttributeNames": _names_in(expression + " " + condition, names),
+            "ExpressionAttributeValues": values}})]
+        moved = replace(updated, legacy_listing=False)
+        if current.legacy_listing:
+            writes += [
+                _Write("webhook", {"Delete": {"TableName": self._table, "Key": current.listing_key(),
+                                              "ConditionExpression": "attribute_exists(pk)"}}),
+                _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                           "Item": {**moved.listing_key(), **moved.listing_attributes()}}}),
             ]
         else:
-            items.append({"Update": {"TableName": self._table, "Key": current.listing_key(),
-                                     "UpdateExpression": listing_update, "ConditionExpression": "attribute_exists(pk)",
-                                     "ExpressionAttributeNames": _names_in(listing_update, names),
-                                     "ExpressionAttributeValues": listing_values}})
-        reasons = self._transact(items)
-        if reasons is None:
-            return updated
-        if moved and reasons[2] == "ConditionalCheckFailed":
-            existing = get_item(self._db, self._table, updated.listing_key())
-            if existing is not None:
-                raise Conflict(f"this {updated.level} already has a webhook of type {updated.type} for that url: "
-                               f"{existing['webhookID']}", field="url")
+            writes.append(_Write("webhook", {"Put": {
+                "TableName": self._table, "ConditionExpression": "attribute_exists(pk)",
+                "Item": {**moved.listing_key(), **moved.listing_attributes()}}}))
+        held = () if current.legacy_listing else current.types
+        writes += self._claims(moved, held, url_changed=current.normal_url != moved.normal_url, current=current)
+        failed = self._write(writes)
+        if failed is None:
+            return moved
+        if failed.role == "claim":
+            conflict = self._conflict(failed, moved)
+            if conflict is not None:
+                raise conflict
         if self.get(current.webhook_id) is None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         raise Conflict("the webhook was changed meanwhile; read it again and retry", field="webhookID")
@@ -160,14 +277,11 @@ class WebhookStore:
         return get_item(self._db, self._table, webhook_key(webhook_id))
 
     def list(self, level, owner_id, type=None):
-        """The owner's live webhooks (of one type, if given) in creation order: one Query."""
-        condition = "pk = :pk"
-        values = {":pk": {"S": owner_pk(level, owner_id)}}
-        if type is not None:
-            condition += " AND begins_with(sk, :type)"
-            values[":type"] = {"S": f"{type}#"}
+        """The owner's live webhooks as its listing holds them (:class:`Listing`), those that take
+        ``type`` if given, in creation order: one Query, one page for an owner's most webhooks."""
+        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
+                 "ExpressionAttributeValues": {":pk": {"S": owner_pk(level, owner_id)}}}
         items = []
-        query = {"TableName": self._table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
         try:
             while True:  # one page holds every listing of an owner (capped); the loop is a safeguard
                 answer = self._db.query(**query)
@@ -177,24 +291,35 @@ class WebhookStore:
                 query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         except ClientError as exc:
             reraise_unavailable(exc)
-        items.sort(key=lambda item: item["webhookID"])
-        return [Webhook.from_item(item) for item in items]
+        listings = sorted((Listing.from_item(item, level, owner_id) for item in items), key=lambda l: l.webhook_id)
+        return [listing for listing in listings if type is None or listing.takes(type)]
+
+    def find(self, level, owner_id, type=None):
+        """The owner's live webhooks (those that take ``type``, if given) in creation order, whole:
+        the listing's Query, then their items (BatchGetItem, 100 a request)."""
+        listings = self.list(level, owner_id, type)
+        items = {item["webhookID"]: item for item in batch_get(self._db, self._table,
+                                                               [webhook_key(l.webhook_id) for l in listings])}
+        found = [items.get(listing.webhook_id) for listing in listings]
+        return [Webhook.from_item(item) for item in found if item is not None and item["status"] != "removed"]
 
     def remove(self, webhook):
-        """Mark the webhook removed, drop its listing and count it out; raise
+        """Mark the webhook removed, drop its listing and its url's claims, and count it out; raise
         :class:`NotFound` if it is already gone."""
-        reasons = self._transact([
-                    {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
-                                "UpdateExpression": "SET #s = :removed",
-                                "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
-                                "ExpressionAttributeNames": {"#s": "status"},
-                                "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
-                    {"Delete": {"TableName": self._table, "Key": webhook.listing_key()}},
-                    {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
-                                "UpdateExpression": "ADD webhooks :minus",
-                                "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
-                ])
-        if reasons is not None:
+        writes = [
+            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                        "UpdateExpression": "SET #s = :removed",
+                        "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
+            {"Delete": {"TableName": self._table, "Key": webhook.listing_key()}},
+            {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                        "UpdateExpression": "ADD webhooks :minus",
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
+        ]
+        if not webhook.legacy_listing:
+            writes.append(self._claim_update(webhook, webhook.types, ()).item)
+        if self._transact(writes) is not None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
@@ -302,5 +427,5 @@ class WebhookStore:
 
 def _names_in(expression, names):
     """The placeholders of ``names`` that ``expression`` uses (DynamoDB refuses unused ones)."""
-    used = set(expression.replace(",", " ").split())
+    used = set(re.findall(r"#\w+", expression))
     return {key: value for key, value in names.items() if key in used}
