@@ -99,7 +99,8 @@ def call_path_style(method):
 def platform_event(event):
     services = get_services()
     with tracing.invocation("platform_event"):
-        handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock())
+        handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock(),
+                              services.pull_log)
 
 
 @app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)

@@ -16,6 +16,7 @@ run's moto servers) and dev/bench_local.py (the local run end to end).
 import argparse
 import contextlib
 import datetime
+import math
 import os
 import pathlib
 import platform
@@ -68,9 +69,9 @@ In the paced runs the two moto servers, emulating AWS, used {moto_share:.0%} of 
 
 POLLERS = 8  # the local worker's pollers (LOCAL_WORKER_CONCURRENCY's default)
 QUICK = {"events": 300, "paced_runs": 1, "idle_seconds": 3, "fan_out_runs": 3, "cpu_events": 60,
-         "ceiling_seconds": 3.0, "import_runs": 3}
+         "ceiling_seconds": 3.0, "import_runs": 3, "poll_runs": 3}
 FULL = {"events": 2000, "paced_runs": 3, "idle_seconds": 10, "fan_out_runs": 7, "cpu_events": 200,
-        "ceiling_seconds": 10.0, "import_runs": 7}
+        "ceiling_seconds": 10.0, "import_runs": 7, "poll_runs": 7}
 
 
 def arguments(argv):
@@ -83,6 +84,7 @@ def arguments(argv):
     parser.add_argument("--cpu-events", type=int, help="events (× 5 webhooks) for the CPU per delivery (200; quick 60)")
     parser.add_argument("--ceiling-seconds", type=float, help="seconds the emulator's ceiling is measured (10; quick 3)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import time (7; quick 3)")
+    parser.add_argument("--poll-runs", type=int, help="polls and log pages timed on the local run (7; quick 3)")
     parser.add_argument("--threads", type=int, default=8, help="the local run's dispatchers (8)")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md as it is (--quick does)")
     args = parser.parse_args(argv)
@@ -113,6 +115,7 @@ def main(argv=None):
     most = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs)
     mixed = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs, mixed=True)
     limits = bench_aws.bench_listing_at_the_limits(services)
+    pulled = bench_aws.bench_pull_requests(services)
     edge = bench_unauthenticated()
     mock.stop()
     with bench_emulator.moto_servers():
@@ -121,6 +124,7 @@ def main(argv=None):
                                                         seconds=args.ceiling_seconds)
     local = bench_local.bench_local_run(events=args.events, threads=args.threads, paced_runs=args.paced_runs,
                                         idle_seconds=args.idle_seconds)
+    polls = bench_local.bench_poll(runs=args.poll_runs)
     size = package_size()
     with tempfile.TemporaryDirectory() as code:  # the code package as Lambda unpacks it, bytecode and all
         with zipfile.ZipFile(ROOT / "build" / "package" / "deployment.zip") as archive:
@@ -130,7 +134,7 @@ def main(argv=None):
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                           batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
-                          mixed, limits)
+                          mixed, limits, pulled, polls)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -165,7 +169,7 @@ def bench_unauthenticated():
 
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                   batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, mixed,
-                  limits):
+                  limits, pulled, polls):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
@@ -246,6 +250,21 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     lines.append(f"| 6 | cost per million deliveries on AWS (first attempt, full batches) | ${cost:.2f} "
                  "(plus $0.20 per million platform events for the fan-out, and the platform's own "
                  "EventBridge or API Gateway call) | |")
+    n = pulled["messages"]
+    per_message = {op: count / n for op, count in pulled["fan_out"].items()}
+    lines.append(f"| 7 | AWS requests per message to a pull webhook, at the fan-out (its {n} messages) | "
+                 f"{', '.join(f'{v:.2f} {op.split(':')[1]}' for op, v in sorted(per_message.items()))} | "
+                 "the owner's Query (per platform event, as for push) + 1 Query (the log's end) + 1 PutItem (the "
+                 "entry); no SQS |")
+    lines.append(f"| 7 | a poll of {n} that returns them first (numbers them) / again | {calls(pulled['first'])} / "
+                 f"{calls(pulled['again'])} | a write per subject at the first return; none again |")
+    lines.append(f"| 7 | cost per million pulled messages on AWS (polls of {n}) | "
+                 f"${pulled_cost_per_million(pulled):.2f}, against ${cost:.2f} a push delivery | below a push delivery |")
+    lines.append(f"| 7 | local run: `webhook.poll` of {polls['messages']} messages, the first (numbering them), then "
+                 f"again (median of {polls['runs']}) | {polls['first'] * 1000:.0f} ms, then {polls['poll'] * 1000:.0f} ms; "
+                 f"`webhook.deliveries` of {polls['messages']} in the same run: {polls['pull_log'] * 1000:.0f} ms (that "
+                 f"pull webhook's), {polls['push_log'] * 1000:.0f} ms (a push webhook's): "
+                 f"**{polls['poll'] / polls['push_log']:.2f} × a push log's page** | |")
     return "\n".join(lines)
 
 def import_time(module, runs=7, cwd=ROOT):
@@ -275,6 +294,25 @@ def cost_per_million(delivery_calls, delivered, batches):
                + wru * PRICES["dynamodb_wru"] + lambda_requests * PRICES["lambda_request"]
                + gb_seconds * PRICES["lambda_gb_second"])
     return dollars * 1e6, per
+
+
+def pulled_cost_per_million(pulled, entry_kb=0.6):
+    """Dollars per million messages pulled (docs/deploy.md, "A pulled message"), from the requests
+    ``bench_aws.bench_pull_requests`` counted: each PutItem and UpdateItem 1 WRU (an entry of about
+    ``entry_kb`` KB, a subject's counter, a first return's mark and state), the fan-out's Query of
+    the log's last entry ½ RRU, the first poll's BatchGetItem 1 RRU a counter (every message of the
+    bench is about another person), each poll's Query of its entries (twice: read, then numbered)
+    1 RRU per 4 KB, and a poll's token, webhook and state 1 RRU each; API Gateway and a 512 MB
+    Lambda of 0.15 s a poll."""
+    n = pulled["messages"]
+    fan_out, first = pulled["fan_out"], pulled["first"]
+    writes = fan_out.get("dynamodb:PutItem", 0) + first.get("dynamodb:PutItem", 0) + first.get("dynamodb:UpdateItem", 0)
+    # The fan-out's Query of the owner's listing is the platform event's, for push and pull alike (per
+    # event, not per message: section "What a method call costs"); the other Query is the log's end.
+    reads = (0.5 * (fan_out.get("dynamodb:Query", 0) - n) + fan_out.get("dynamodb:GetItem", 0)
+             + n * first.get("dynamodb:BatchGetItem", 0) + 2 * math.ceil(n * entry_kb / 4) + 3)
+    per_poll = 3.50e-6 + PRICES["lambda_request"] + 0.5 * 0.15 * PRICES["lambda_gb_second"]
+    return (writes / n * PRICES["dynamodb_wru"] + reads / n * PRICES["dynamodb_rru"] + per_poll / n) * 1e6
 
 
 def machine():

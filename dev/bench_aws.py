@@ -360,3 +360,34 @@ def calls_text(row):
 
 def dispatch_target(n):
     return f"1 Query + {math.ceil(n / 10)} SendMessageBatch"
+
+
+def bench_pull_requests(services, messages=100):
+    """Section 18's requests, in process: a fan-out to one pull webhook (per message), a poll of
+    ``messages`` that returns them first (numbering them), and a poll that returns them again."""
+    from chalicelib.dispatch.fanout import fan_out
+    from chalicelib.ids import new_id, new_secret
+    from chalicelib.occurrences import Occurrence
+    from chalicelib.pull.poll import new_cursor_key, poll
+    from chalicelib.store.webhook_record import Webhook
+
+    webhook = Webhook(new_id("wh"), "event", "bench-pull", ("eventCheckIn",), None, None, str(int(time.time())),
+                      "enabled", (new_secret(),), delivery="pull", cursor_key=new_cursor_key())
+    services.webhooks.create(webhook)
+    counting = Counting(services.dynamodb, services.sqs)
+    with counting.measuring() as calls:
+        for person in range(messages):
+            occurrence = Occurrence.build("eventCheckIn", {"eventID": "bench-pull", "personID": str(person)},
+                                          now=time.time())
+            fan_out(occurrence, new_id("msg"), services.webhooks, services.queue, services.log, time.time(),
+                    services.pull_log)
+        dispatched = dict(calls)
+    rows = {}
+    for name in ("first", "again"):
+        with counting.measuring() as calls:
+            data, _, _ = poll(webhook, services.pull_log, 0, messages, 0, lambda message: False)
+        if len(data) != messages:
+            raise SystemExit(f"a poll returned {len(data)} of {messages}")
+        rows[name] = dict(calls)
+    return {"messages": messages, "fan_out": dispatched, **rows}
+

@@ -48,6 +48,9 @@ def text_schema(kind):
         "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
+        "delivery": {"type": "string", "enum": ["push", "pull"]},
+        "count": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+        "wait": {"type": "string", "pattern": "^[0-9]{1,2}$"},
     }[kind]
 
 
@@ -74,6 +77,10 @@ def json_schema(kind):
         return {"oneOf": [HEADERS, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "filter":
         return {"oneOf": [FILTER, {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "count":
+        return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 1, "maximum": 500}]}
+    if kind == "wait":
+        return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 20}]}
     if kind == "rate":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 1000}]}
     return text_schema(kind)

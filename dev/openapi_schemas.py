@@ -38,7 +38,9 @@ _WEBHOOK_FIELDS = {
     "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]},
               "description": "The types it takes, in catalog order; [\"*\"]: every type of its level, those the "
                              "catalog gains later too."},
-    "url": _STRING,
+    "url": {"type": ["string", "null"], "description": "The endpoint; null for a pull webhook."},
+    "delivery": {"type": "string", "enum": ["push", "pull"],
+                 "description": "push: each message is POSTed to url; pull: read with webhook.poll."},
     "date": {**_DIGITS, "description": "Creation time, Unix seconds."},
     "status": {"type": "string", "enum": ["enabled", "disabled"]},
 }
@@ -62,7 +64,7 @@ _WEBHOOK_FIELDS.update({
                "description": "Only platform events with these IDs reach the webhook; null: every one does."},
 })
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "date", "status", "headers", "rateLimit", "filter"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "delivery", "date", "status", "headers", "rateLimit", "filter"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -143,7 +145,17 @@ ANSWERS = {
                                                        "secret": {"type": "string", "pattern": "^whsec_"}}),
     "TokenCreated": _object(["tokenID", "events", "companies"], {
         "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
-        "companies": {"type": "array", "items": _STRING}}),
+        "companies": {"type": "array", "items": _STRING},
+        "webhooks": {"type": "array", "items": _STRING,
+                     "description": "A device's token: the pull webhooks it may poll (it may do nothing else)."}}),
+    "PollPage": _object(["data", "cursor", "more"], {
+        "data": {"type": "array", "items": _object(["messageID", "headers", "body"], {
+            "messageID": {"type": "string", "pattern": "^msg_", "description": "Its webhook-id."},
+            "headers": _SIGNED_HEADERS,
+            "body": {"type": "string", "description": "The exact JSON text a push delivery of it would send."}}),
+            "description": "The messages after the cursor, in dispatch order, each signed now."},
+        "cursor": {"type": "string", "description": "Give it to the next poll: the messages after these."},
+        "more": {"type": "boolean", "description": "A poll with this cursor would return messages at once."}}),
     "Revoked": _object(["revoked"], {"revoked": {"const": True}}),
     "ErasureStarted": _object(["erasureID"], {"erasureID": {"type": "string", "pattern": "^era_",
                                                             "description": "Ask webhook.erasure how far it got."}}),

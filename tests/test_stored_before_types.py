@@ -43,7 +43,7 @@ def old(api):
 def test_it_reads_as_a_one_type_webhook(api, old):
     (hook,) = api.call("webhook.find", eventID="1234")[1]["data"]
     assert hook == {"webhookID": old, "eventID": "1234", "type": "activityEnrollment", "types": ["activityEnrollment"],
-                    "url": URL, "date": "1764273600", "status": "enabled", "headers": ["X-Key"], "rateLimit": None,
+                    "url": URL, "delivery": "push", "date": "1764273600", "status": "enabled", "headers": ["X-Key"], "rateLimit": None,
                     "filter": {"personID": ["5521", "7"]}}
     assert api.call("webhook.find", eventID="1234", type="activityEnrollment")[1]["count"] == 1
     assert api.call("webhook.find", eventID="1234", type="eventCheckIn")[1]["count"] == 0

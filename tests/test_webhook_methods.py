@@ -31,8 +31,8 @@ def test_find_lists_the_events_webhooks_in_creation_order_without_secrets(api):
     assert status == 200
     assert body["count"] == 2
     assert [hook["webhookID"] for hook in body["data"]] == [first["webhookID"], second["webhookID"]]
-    assert set(body["data"][0]) == {"webhookID", "eventID", "type", "types", "url", "date", "status", "headers",
-                                   "rateLimit", "filter"}
+    assert set(body["data"][0]) == {"webhookID", "eventID", "type", "types", "url", "delivery", "date", "status",
+                                   "headers", "rateLimit", "filter"}
 
 
 def test_find_filters_by_type(api):

@@ -13,6 +13,7 @@ from chalicelib.dispatch.replays import replay, replayable_since
 from chalicelib.errors import Conflict, InvalidParameter, MissingParameter, NotFound, ServiceError
 from chalicelib.ids import new_id
 from chalicelib.occurrences import delivery_body
+from chalicelib.pull.poll import signed_entry
 from chalicelib.validation import check_identifier, check_type, check_unix_seconds
 
 logger = observability.logger
@@ -71,8 +72,8 @@ def list_deliveries(ctx, params):
     cursor = params.raw("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise InvalidParameter("cursor must be a string", field="cursor")
-    records, next_cursor = ctx.services.log.page(webhook.webhook_id, ctx.now, status=status, limit=limit,
-                                                 cursor=cursor or None, type=type, dates=(low, high))
+    records, next_cursor = log_of(ctx, webhook).page(webhook.webhook_id, ctx.now, status=status, limit=limit,
+                                                     cursor=cursor or None, type=type, dates=(low, high))
     data = [message_view(record) for record in records]
     return 200, {"count": len(data), "data": data, "cursor": next_cursor}
 
@@ -81,18 +82,32 @@ def list_deliveries(ctx, params):
         params=(webhook_id(), MESSAGE_ID), verbs=READ, answer="MessageView")
 def show_message(ctx, params):
     webhook = visible_webhook(ctx, params)
-    record = ctx.services.log.get(webhook.webhook_id, params.identifier("messageID"))
+    record = log_of(ctx, webhook).get(webhook.webhook_id, params.identifier("messageID"))
     if record is None:
         raise NotFound("this webhook has no message with that messageID", field="messageID")
     sent = None if record.request_headers is None else {"headers": record.request_headers, "body": record.body}
+    if webhook.delivery == "pull" and record.status == "delivered":
+        # What the poll that first returned it answered, signed at that poll's time.
+        entry = signed_entry(webhook, record.message, record.sequence, int(record.attempts[0]["date"]))
+        sent = {"headers": entry["headers"], "body": entry["body"]}
     return 200, {**message_view(record), "request": sent}
+
+
+def log_of(ctx, webhook):
+    """The webhook's delivery log: a pull webhook's is its pull log (chalicelib.pull.log)."""
+    return ctx.services.pull_log if webhook.delivery == "pull" else ctx.services.log
+
+
+def not_for_pull(webhook, what):
+    if webhook.delivery == "pull":
+        raise InvalidParameter(f"that webhook is a pull webhook: {what}", field="webhookID")
 
 
 @method("webhook.stats", "The endpoint's health over its latest 100 messages.",
         params=(webhook_id(),), verbs=READ, answer="Stats")
 def webhook_stats(ctx, params):
     webhook = visible_webhook(ctx, params)
-    records, _ = ctx.services.log.page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW, max_reads=2)
+    records, _ = log_of(ctx, webhook).page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW, max_reads=2)
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     finished = counts["delivered"] + counts["failed"]
     sent = [a for r in records for a in r.attempts if not str(a.get("error") or "").startswith("not sent")]
@@ -129,6 +144,7 @@ def _percentile(ordered, percent):
         status=202, answer="Queued")
 def redeliver(ctx, params):
     webhook = visible_webhook(ctx, params)
+    not_for_pull(webhook, "its messages are read again by polling with an older cursor")
     message_id, since = params.raw("messageID"), params.raw("since")
     if message_id is None and since is None:
         raise MissingParameter("give either messageID (one message) or since (Unix seconds)", field="messageID")
@@ -151,6 +167,7 @@ def redeliver(ctx, params):
         params=(webhook_id(),), answer="TestResult")
 def test_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
+    not_for_pull(webhook, "it has no url to send a test to; webhook.requestExample shows what a poll returns")
     services = ctx.services
     per_minute = services.settings.test_sends_per_minute
     services.limits.take_within(f"TEST#{webhook.webhook_id}", per_minute, 60, ctx.now,

@@ -13,7 +13,7 @@ from chalice import Response
 from chalicelib import observability, strict_json
 
 # The method modules register their methods on import.
-from chalicelib.api import delivery_methods, erasure_methods, webhook_methods  # noqa: F401
+from chalicelib.api import delivery_methods, erasure_methods, pull_methods, webhook_methods  # noqa: F401
 from chalicelib.api.forms import FormError, parse_form
 from chalicelib.api.idempotency import check_key
 from chalicelib.api.receiver_options import json_object
@@ -99,6 +99,8 @@ def _call(request, services_factory, path_method, clock):
         values.pop("tokenID", None)  # with the header authenticating, a tokenID carries nothing more
     if method.admin and not grant.admin:
         raise Forbidden(f"{name} needs an admin token")
+    if not grant.may_call(name):
+        raise Forbidden("this token is a device's: it may call webhook.poll on its webhooks, and nothing else")
     unknown = sorted(set(values) - method.param_names)
     if unknown:
         raise UnknownParameter(f"{name} takes no parameter {unknown[0][:100]!r}", field=unknown[0][:100])

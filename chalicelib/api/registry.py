@@ -28,6 +28,9 @@ KINDS = {
     "filter": "a JSON object (or its JSON text) from ID fields to lists of 1 to 100 IDs",
     "rate": "a whole number from 0 to 1000",
     "token": "a token",
+    "delivery": "push or pull",
+    "count": "a whole number from 1 to 500",
+    "wait": "whole seconds from 0 to 20",
 }
 
 

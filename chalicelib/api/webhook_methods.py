@@ -17,6 +17,7 @@ from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
+from chalicelib.pull.poll import new_cursor_key
 from chalicelib.store.tokens import MAX_GRANTED, Grant
 from chalicelib.store.webhook_record import OWNER_FIELD, Webhook, effective_types
 from chalicelib.validation import check_type, check_types
@@ -60,21 +61,29 @@ def visible_webhook(ctx, params):
     return webhook
 
 
-@method("webhook.create", "Register a URL for one type of the catalog or more, for an event or for a company.",
-        params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
+@method("webhook.create", "Register a URL for one type of the catalog or more, for an event or for a company; "
+        "or a pull webhook, whose messages are read with webhook.poll.",
+        params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint (required, except for a pull webhook, which "
+                                             "has none)."),
                 Param("type", "type", "The webhook's one type (case-sensitive). Give type or types."), TYPES,
+                Param("delivery", "delivery", "push (the default): each message is POSTed to url; pull: no url, the "
+                      "messages wait to be read with webhook.poll."),
                 *RECEIVER_OPTIONS),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
     types = _types(params, level)
-    url = params.required("url")
-    policy = ctx.services.policy
-    policy.check(url)
+    delivery = params.raw("delivery")
+    delivery = "push" if delivery is None else delivery
+    if delivery not in ("push", "pull"):
+        raise InvalidParameter("delivery must be push or pull", field="delivery")
     secret = new_secret()
-    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, types=types, url=url,
-                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,))
-    webhook = _with_options(webhook, params, policy)
+    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, types=types, url=None,
+                      normal_url=None, date=str(int(ctx.now)), status="enabled", secrets=(secret,), delivery=delivery,
+                      cursor_key=new_cursor_key() if delivery == "pull" else None)
+    if delivery == "push" and params.raw("url") is None:
+        raise MissingParameter("url is required: the endpoint (or delivery=pull, a webhook without one)", field="url")
+    webhook = _with_options(webhook, params, ctx.services.policy)
     ctx.services.webhooks.create(webhook)
     return 201, {**webhook.public(), "secret": secret}
 
@@ -103,8 +112,13 @@ def update_webhook(ctx, params):
 
 
 def _with_options(webhook, params, policy):
-    """``webhook`` with the url, types and receiver's options that ``params`` give (sections 14, 17)."""
+    """``webhook`` with the url, types and receiver's options that ``params`` give (sections 14, 17).
+    A pull webhook takes no url, headers or rate limit: nothing is sent to it (section 18)."""
     changes = {}
+    if webhook.delivery == "pull":
+        for name, why in (("url", "has no url"), ("headers", "sends no headers"), ("rateLimit", "is never POSTed to")):
+            if params.raw(name) is not None:
+                raise InvalidParameter(f"a pull webhook {why}: its messages are read with webhook.poll", field=name)
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
         policy.check(url)
@@ -219,7 +233,8 @@ def dispatch(ctx, params):
         # A retry of a keyed dispatch that failed halfway queues under the first try's messageID.
         key = ctx.idempotency_key
         message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
-        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now)
+        count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now,
+                        services.pull_log)
         return {"messageID": message_id, "webhooks": count}
 
     if ctx.idempotency_key is None:
@@ -254,15 +269,40 @@ def rotate_secret(ctx, params):
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 
-@method("token.create", "Make a token for some events and companies (admin only); it is shown this once.",
+@method("token.create", "Make a token for some events and companies, or a device's token for some pull webhooks "
+        "(admin only); it is shown this once.",
         params=(Param("eventID", "ids", "The events the token may reach."),
-                Param("companyID", "ids", "The companies whose company-level webhooks the token may reach.")),
+                Param("companyID", "ids", "The companies whose company-level webhooks the token may reach."),
+                Param("webhookID", "ids", "Pull webhooks: a device's token, which may call webhook.poll on them and "
+                      "nothing else. Not with eventID or companyID.")),
         status=201, answer="TokenCreated", admin=True)
 def create_token(ctx, params):
+    webhooks = params.many("webhookID", required=False)
+    if webhooks:
+        return _create_device_token(ctx, params, webhooks)
     events, companies = events_and_companies(params, "a token may hold")
     grant = Grant(admin=False, events=frozenset(events), companies=frozenset(companies))
     token = issue_token(ctx.services.tokens, grant, ctx.now)
     return 201, {"tokenID": token, "events": events, "companies": companies}
+
+
+def _create_device_token(ctx, params, webhooks):
+    """A device's token (section 18): webhook.poll on ``webhooks``, each a live pull webhook."""
+    if params.many("eventID", required=False) or params.many("companyID", required=False):
+        raise InvalidParameter("a device's token polls its webhooks only: give webhookID without eventID or companyID",
+                               field="webhookID")
+    if len(webhooks) > MAX_GRANTED:
+        raise InvalidParameter(f"a token may hold at most {MAX_GRANTED} webhooks", field="webhookID")
+    found = {webhook.webhook_id: webhook for webhook in ctx.services.webhooks.get_many(webhooks)}
+    for webhook_id in webhooks:
+        webhook = found.get(webhook_id)
+        if webhook is None:
+            raise InvalidParameter(f"no webhook {webhook_id[:40]}", field="webhookID")
+        if webhook.delivery != "pull":
+            raise InvalidParameter(f"{webhook_id} is not a pull webhook: a device's token polls pull webhooks",
+                                   field="webhookID")
+    token = issue_token(ctx.services.tokens, Grant(admin=False, webhooks=frozenset(webhooks)), ctx.now)
+    return 201, {"tokenID": token, "events": [], "companies": [], "webhooks": webhooks}
 
 
 @method("token.revoke", "Revoke a token at once (admin only, authenticating with the Authorization header).",

@@ -27,6 +27,7 @@ from chalicelib import observability
 from chalicelib.catalog import NOTICE_TYPES
 from chalicelib.delivery import hooks as delivery_hooks
 from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.dispatch.fanout import send
 from chalicelib.ids import new_id
 from chalicelib.store.table import error_code, reraise_unavailable
 
@@ -45,10 +46,11 @@ class Notices(delivery_hooks.Notices):
     the DynamoDB client and table (the throttle), and an EventBridge client and bus."""
 
     def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,
-                 clock=time.time):
+                 clock=time.time, pull_log=None):
         self._webhooks = webhooks
         self._queue = queue
         self._log = log_store
+        self._pull_log = pull_log
         self._db = dynamodb
         self._table = table_name
         self._events = events
@@ -128,14 +130,9 @@ class Notices(delivery_hooks.Notices):
         messages = [(hook, QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=type_name,
                                          subject=f"webhook:{webhook.webhook_id}", date=str(int(now)),
                                          timestamp=int(now), data=data)) for hook in hooks]
-        enabled = [m for hook, m in messages if hook.status == "enabled"]
-        disabled = [m for hook, m in messages if hook.status != "enabled"]
-        if enabled:
-            self._queue.send(enabled)
-        if disabled:
-            self._log.put_skipped(disabled, now)
+        enabled = send(messages, self._queue, self._log, now, self._pull_log)
         self._events.put_events(Entries=[{"Source": NOTICE_SOURCE, "DetailType": type_name,
                                           "Detail": json.dumps(data), "EventBusName": self._bus}])
         observability.count("NoticeSent")
-        log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": len(enabled)})
+        log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": enabled})
 

@@ -11,7 +11,11 @@ company-level one):
 | ``URL#<owner>#<sha256(normal url)>`` | ``URL`` | which of the owner's push webhooks for that url takes which type (``T#<type>`` or ``T#*``: its webhookID) and how many types are taken: makes level + url + type unique |
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
-| ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
+| ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject (a pull webhook's: and its latest messageIDs) |
+| ``WH#<webhookID>`` | ``POS#<position>`` | a pull webhook's message at its position, 1, 2, 3... in dispatch order: its pull log and its delivery log (``chalicelib.pull.log``), with a TTL |
+| ``WH#<webhookID>`` | ``PULL`` | how far polls have returned a pull webhook's messages (``returned``), and a first return in progress (``pendingFrom``, ``pendingTo``) |
+| ``WH#<webhookID>`` | ``POLLED#<position>`` | a first return of a pull webhook's messages from that position: up to where, when, and each one's sequence, with a TTL |
+| ``WH#<webhookID>`` | ``LATE#<messageID>`` | the position of a message put long after it was dispatched (a retried dispatch), to find it by its ID, with a TTL |
 | ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.delivery.hold_item``), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
@@ -184,3 +188,26 @@ def sequence_key(webhook_id, subject):
 
 def token_key(token_hash):
     return {"pk": {"S": f"TOK#{token_hash}"}, "sk": {"S": "TOK"}}
+
+
+POSITION_PREFIX = "POS#"
+
+
+def position_sk(position):
+    return f"{POSITION_PREFIX}{position:012d}"
+
+
+def entry_key(webhook_id, position):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": position_sk(position)}}
+
+
+def pull_state_key(webhook_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "PULL"}}
+
+
+def first_return_key(webhook_id, start):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"POLLED#{start:012d}"}}
+
+
+def late_key(webhook_id, message_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"LATE#{message_id}"}}

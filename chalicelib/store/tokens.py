@@ -12,20 +12,33 @@ MAX_GRANTED = 100  # events plus companies a token may hold (contract, section 1
 
 @dataclass(frozen=True)
 class Grant:
-    """What a token may reach: everything (admin), or the listed events and companies.
+    """What a token may reach: everything (admin), or the listed events and companies, or (a
+    device's token) polling the listed pull webhooks and nothing else.
 
     A company grant reaches that company's company-level webhooks; event-level webhooks need
-    their event granted (contract, section 11).
+    their event granted (contract, section 11). A device's token is section 18's.
     """
 
     admin: bool
     events: frozenset = frozenset()
     companies: frozenset = frozenset()
+    webhooks: frozenset = frozenset()
 
     def can_access(self, level, owner_id):
         if self.admin:
             return True
         return owner_id in (self.events if level == "event" else self.companies)
+
+    @property
+    def device(self):
+        """A device's token: it may call webhook.poll on its webhooks, and nothing else."""
+        return bool(self.webhooks)
+
+    def may_call(self, method_name):
+        return not self.device or method_name == "webhook.poll"
+
+    def can_poll(self, webhook):
+        return webhook.webhook_id in self.webhooks if self.device else self.can_access(webhook.level, webhook.owner_id)
 
 
 class TokenStore:
@@ -37,7 +50,7 @@ class TokenStore:
 
     def put(self, token_hash, grant, date):
         item = {"admin": grant.admin, "events": sorted(grant.events), "companies": sorted(grant.companies) or None,
-                "date": date}
+                "webhooks": sorted(grant.webhooks) or None, "date": date}
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -53,7 +66,7 @@ class TokenStore:
         if item is None:
             return None
         return Grant(admin=bool(item.get("admin")), events=frozenset(item.get("events", ())),
-                     companies=frozenset(item.get("companies", ())))
+                     companies=frozenset(item.get("companies", ())), webhooks=frozenset(item.get("webhooks", ())))
 
     def delete(self, token_hash):
         """Delete a token; True if it existed."""

@@ -33,15 +33,16 @@ class Webhook:
     the one form that uniqueness compares. ``headers`` are the receiver's own, ``((name, value),
     ...)``; their values are secrets, kept in the webhook item only. ``rate_limit`` is attempts a
     second (None: no limit); ``filter`` maps ID fields to the IDs that get through (None:
-    everything does). ``legacy_listing``: stored as the first rounds stored webhooks (one type,
-    listed by type and url), until its next update."""
+    everything does). ``delivery`` is ``push`` (POSTed to ``url``) or ``pull`` (no url: its messages
+    are read with webhook.poll; ``cursor_key`` signs its cursors). ``legacy_listing``: stored as
+    the first rounds stored webhooks (one type, listed by type and url), until its next update."""
 
     webhook_id: str
     level: str
     owner_id: str
     types: tuple
-    url: str
-    normal_url: str
+    url: str | None
+    normal_url: str | None
     date: str
     status: str
     secrets: tuple
@@ -54,6 +55,8 @@ class Webhook:
     headers: tuple = ()
     rate_limit: int | None = None
     filter: dict | None = None
+    delivery: str = "push"
+    cursor_key: str | None = None
     legacy_listing: bool = False
 
     def signing_secrets(self, now):
@@ -86,8 +89,8 @@ class Webhook:
             owner_id=item[OWNER_FIELD[level]],
             # A webhook stored before section 17 has its one type, and is listed the old way.
             types=tuple(item["types"]) if "types" in item else (item["type"],),
-            url=item["url"],
-            normal_url=item.get("normalUrl", item["url"]),
+            url=item.get("url"),
+            normal_url=item.get("normalUrl", item.get("url")),
             date=item["date"],
             status=item["status"],
             secrets=tuple(item.get("secrets", ())),
@@ -101,6 +104,8 @@ class Webhook:
             headers=tuple((h, None) if isinstance(h, str) else (h[0], h[1]) for h in item.get("headers", ())),
             rate_limit=None if item.get("rateLimit") is None else int(item["rateLimit"]),
             filter=item.get("filter") or None,
+            delivery=item.get("delivery", "push"),
+            cursor_key=item.get("cursorKey"),
             legacy_listing="types" not in item,
         )
 
@@ -112,6 +117,7 @@ class Webhook:
             "type": self.type,
             "types": list(self.types),
             "url": self.url,
+            "delivery": self.delivery,
             "date": self.date,
             "status": self.status,
             "headers": [name for name, _ in self.headers],
@@ -122,11 +128,13 @@ class Webhook:
     def item_attributes(self):
         """The webhook item's attributes: the object, the normal url, the secrets and the headers' values."""
         return table.serialize({**self.public(), "normalUrl": self.normal_url, "secrets": list(self.secrets),
-                                "headers": [[name, value] for name, value in self.headers]})
+                                "headers": [[name, value] for name, value in self.headers],
+                                "cursorKey": self.cursor_key})
 
     def listing_attributes(self):
         """The owner's listing item's attributes: a :class:`Listing`."""
-        listed = {"webhookID": self.webhook_id, "types": ",".join(self.types), "status": self.status}
+        listed = {"webhookID": self.webhook_id, "types": ",".join(self.types), "status": self.status,
+                  "delivery": "pull" if self.delivery == "pull" else None}
         if self.filter:
             listed["filterJson"] = json.dumps(self.filter, ensure_ascii=False, separators=(",", ":"))
         return table.serialize(listed)
@@ -151,6 +159,7 @@ class Listing:
     types: tuple
     status: str
     filter: dict | None = None
+    delivery: str = "push"
 
     def takes(self, type_name):
         return takes(self.types, self.level, type_name)
@@ -164,7 +173,7 @@ class Listing:
             filter = json.loads(item["filterJson"]) if "filterJson" in item else None
         else:
             types, filter = (item["type"],), item.get("filter") or None
-        return cls(item["webhookID"], level, owner_id, types, item["status"], filter)
+        return cls(item["webhookID"], level, owner_id, types, item["status"], filter, item.get("delivery", "push"))
 
 
 def _int_or_none(value):

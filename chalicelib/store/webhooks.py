@@ -4,8 +4,8 @@ An owner is an event (event-level webhooks) or a company (company-level ones); e
 works the same for both. Handed its DynamoDB client and table name, so the same code runs on
 AWS, on the local moto server and in tests.
 
-Uniqueness (contract, section 17): two push webhooks of one owner with the same url (in its normal
-form) may not share a type. The url's claim item (``URL#<owner>#<sha256(url)>``) holds, for each
+Uniqueness (contract, sections 17 and 18): two push webhooks of one owner with the same url (in its
+normal form) may not share a type; pull webhooks have no url. The url's claim item (``URL#<owner>#<sha256(url)>``) holds, for each
 type taken, the webhook that takes it (``T#<type>``, or ``T#*`` for a webhook that takes every
 type) and how many are taken (``claimed``): a webhook takes its types with one conditional update
 of that item, in the same transaction as the webhook and its listing, so racing creations cannot
@@ -98,7 +98,10 @@ class WebhookStore:
         A webhook of the first rounds listed with a type newly taken and the same url is a
         :class:`Conflict` already: such listings are read first (one BatchGetItem). That read
         cannot be overtaken: this code never writes a listing of that layout, it only removes
-        them, so one missing now is missing at the transaction too."""
+        them, so one missing now is missing at the transaction too. A pull webhook has no url:
+        it takes no claims (an owner may have several pull webhooks of one type)."""
+        if webhook.delivery == "pull":
+            return []
         writes = []
         wanted = webhook.types
         if url_changed and held:
@@ -216,18 +219,23 @@ class WebhookStore:
         listed = updated.item_attributes()
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
                  "#ts": "types", "#t": "type"}
-        sets = ["#u = :url", "#n = :normal", "#h = :headers", "#ts = :types"]
-        values = {":url": listed["url"], ":normal": listed["normalUrl"], ":headers": listed["headers"],
-                  ":types": listed["types"], ":was": {"S": current.status}, ":oldUrl": {"S": current.url}}
+        sets = ["#h = :headers", "#ts = :types"]
+        values = {":headers": listed["headers"], ":types": listed["types"], ":was": {"S": current.status}}
         removes = []
-        for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#t", "type")):
+        for name, attribute in (("#u", "url"), ("#n", "normalUrl"), ("#r", "rateLimit"), ("#f", "filter"),
+                                ("#t", "type")):
             if attribute in listed:
                 sets.append(f"{name} = :{attribute}")
                 values[f":{attribute}"] = listed[attribute]
             else:
                 removes.append(name)
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        condition = "attribute_exists(pk) AND #s = :was AND #u = :oldUrl AND "
+        condition = "attribute_exists(pk) AND #s = :was AND "
+        if current.url is None:
+            condition += "attribute_not_exists(#u) AND "
+        else:
+            condition += "#u = :oldUrl AND "
+            values[":oldUrl"] = {"S": current.url}
         if current.legacy_listing:
             condition += "attribute_not_exists(#ts)"
         else:
@@ -273,6 +281,11 @@ class WebhookStore:
         webhook = Webhook.from_item(item)
         return webhook if now is None else self.forget_old_secret(webhook, now)
 
+    def get_many(self, webhook_ids):
+        """The live webhooks among ``webhook_ids`` (one BatchGetItem a hundred)."""
+        items = batch_get(self._db, self._table, [webhook_key(webhook_id) for webhook_id in webhook_ids])
+        return [Webhook.from_item(item) for item in items if item["status"] != "removed"]
+
     def get_item(self, webhook_id):
         return get_item(self._db, self._table, webhook_key(webhook_id))
 
@@ -317,7 +330,7 @@ class WebhookStore:
                         "UpdateExpression": "ADD webhooks :minus",
                         "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
         ]
-        if not webhook.legacy_listing:
+        if not webhook.legacy_listing and webhook.delivery == "push":
             writes.append(self._claim_update(webhook, webhook.types, ()).item)
         if self._transact(writes) is not None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
