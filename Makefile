@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 OLDEST_SDK := boto3==1.34.145 botocore==1.34.145
 OLDEST_SDK_VENV := build/venv-oldest-sdk
 
-.PHONY: run test test-oldest-sdk package terraform policies bench neighbour chaos clean browser
+.PHONY: run test test-oldest-sdk package terraform policies bench neighbour chaos faults clean browser
 
 # A venv made by another Python is made again.
 ifneq ($(shell $(PY) $(IS_PYTHON) 2>/dev/null && echo ok),ok)
@@ -41,9 +41,12 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 run: $(INSTALLED)
 	$(PY) -m dev.run $(if $(FRESH),--fresh)
 
+# Test processes at once (pytest-xdist): most tests wait on sockets and child processes, not the CPU.
+TEST_WORKERS ?= 4
+
 ## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
 test: $(INSTALLED) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 ## test-oldest-sdk: the delivery tests again, on the oldest SDK the Lambda runtime may carry (CI runs it)
 test-oldest-sdk: $(INSTALLED)
@@ -51,15 +54,16 @@ test-oldest-sdk: $(INSTALLED)
 	sed -e '/^boto3==/d' -e 's|^-r requirements.txt|-r $(CURDIR)/requirements.txt|' requirements-dev.txt > $(OLDEST_SDK_VENV)/requirements-dev.txt
 	$(OLDEST_SDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(OLDEST_SDK_VENV)/requirements-dev.txt $(OLDEST_SDK)
 	$(OLDEST_SDK_VENV)/bin/python -c 'import boto3, botocore; print("boto3", boto3.__version__, "botocore", botocore.__version__)'
-	$(OLDEST_SDK_VENV)/bin/python -m pytest -q $(wildcard tests/test_delivery*.py tests/test_worker*.py)
+	$(OLDEST_SDK_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(wildcard tests/test_delivery*.py tests/test_worker*.py)
 
-## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod)
+## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod);
+## FIXED_EGRESS=1: deliveries and test sends leave from fixed addresses (docs/deploy.md)
 package: $(INSTALLED)
-	$(PY) -m dev.package --stage $(or $(STAGE),prod)
+	$(PY) -m dev.package --stage $(or $(STAGE),prod) $(if $(FIXED_EGRESS),--fixed-egress)
 
-## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE
+## terraform: build/terraform/chalice.tf.json, the same stack for current Terraform, for STAGE (and FIXED_EGRESS)
 terraform: $(INSTALLED)
-	$(PY) -m dev.terraform --stage $(or $(STAGE),prod)
+	$(PY) -m dev.terraform --stage $(or $(STAGE),prod) $(if $(FIXED_EGRESS),--fixed-egress)
 
 ## policies: .chalice/policy-<function>-<stage>.json, the policies chalice deploy reads, from .chalice/policy-templates
 policies: $(INSTALLED)
@@ -77,6 +81,12 @@ neighbour: $(INSTALLED)
 ## contract section 13 checked: delivered, lost, order breaks, sequence gaps and changes, re-sends after 2xx
 chaos: $(INSTALLED)
 	$(PY) -m dev.chaos $(CHAOS_ARGS)
+
+## faults: the local run on an AWS that fails as AWS does (dev/fault_proxy.py: 500s, throttling, lost answers,
+## slow answers, DynamoDB brownouts; 400 events, 20 people, 2 webhooks), and what reached the endpoints checked:
+## lost, order, sequences, duplicates, the delivery log, dispatches refused. FAULTS_ARGS=--brownout-seconds 10: harsher
+faults: $(INSTALLED)
+	$(PY) -m dev.faults $(FAULTS_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \

@@ -100,7 +100,7 @@ def platform_event(event):
     services = get_services()
     with tracing.invocation("platform_event"):
         handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock(),
-                              services.pull_log)
+                              dispatches=services.dispatches, pull_log=services.pull_log)
 
 
 @app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)
@@ -108,10 +108,12 @@ def deliver(event):
     context = event.context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
     records = [record.to_dict() for record in event]
+    services = get_services()
     with tracing.invocation("deliver"):
         tracing.note_linked_traces(records)
-        failed = get_services().worker.handle(records, remaining_ms=remaining)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+        outcome = services.worker.handle(records, remaining_ms=remaining)
+        services.notices.tell(outcome.events)  # messages given up, webhooks disabled: organizers told
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.retry]}
 
 
 @app.on_sqs_message(queue=erasure_queue_name(), batch_size=1)  # each stage's own (settings.py)
@@ -120,3 +122,13 @@ def erase_person(event):
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
     for record in event:  # one a batch: a failure brings back only its own erasure, which resumes
         get_services().erasure_job.run(json.loads(record.body)["erasureID"], remaining_ms=remaining)
+
+
+@app.lambda_function(name="test_send")
+def test_send(event, context):
+    """webhook.test's POST, made in the fixed egress addresses' VPC when the stack has them
+    (chalicelib/delivery/test_sends.py); the API function invokes it."""
+    from chalicelib.delivery.test_sends import handle
+
+    services = get_services()
+    return handle(event, services.policy, services.sender)

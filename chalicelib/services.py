@@ -19,6 +19,7 @@ from chalicelib.delivery.log import DeliveryLog
 from chalicelib.delivery.queue import DeliveryQueue
 from chalicelib.delivery.sender import USER_AGENT, HttpSender
 from chalicelib.settings import Settings
+from chalicelib.store.dispatches import Dispatches
 from chalicelib.store.erasure import Erasures
 from chalicelib.store.tokens import TokenStore
 from chalicelib.store.webhooks import WebhookStore
@@ -40,12 +41,13 @@ _AWS_CONFIG = Config(
 class Services:
     """Everything a handler needs, each part made once, when first asked for."""
 
-    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time, events=None):
+    def __init__(self, settings, dynamodb=None, sqs=None, clock=time.time, events=None, lambda_client=None):
         self.settings = settings
         self.clock = clock
         self._dynamodb = dynamodb
         self._sqs = sqs
         self._events = events
+        self._lambda = lambda_client
 
     @functools.cached_property
     def dynamodb(self):
@@ -81,6 +83,10 @@ class Services:
         return DeliveryLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
+    def dispatches(self):
+        return Dispatches(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
+
+    @functools.cached_property
     def pull_log(self):
         """Pull webhooks' messages, in dispatch order (section 18)."""
         from chalicelib.pull.log import PullLog
@@ -99,27 +105,49 @@ class Services:
 
     @functools.cached_property
     def sender(self):
-        return HttpSender(self.settings.delivery_timeout_seconds)
+        return HttpSender(self.settings.delivery_timeout_seconds, credentials=self.access_tokens)
+
+    @functools.cached_property
+    def access_tokens(self):
+        """The access tokens of endpoints that ask for credentials (section 20), shared by every
+        instance through the webhooks' TOKEN items."""
+        from chalicelib.delivery.credentials import AccessTokens
+        from chalicelib.delivery.token_item import TokenItems
+
+        return AccessTokens(TokenItems(self.dynamodb, self.settings.table_name), clock=self.clock)
+
+    @functools.cached_property
+    def lambda_client(self):
+        # An invocation waits for the test send's POST: the delivery timeout, and time to start.
+        config = _AWS_CONFIG.merge(Config(read_timeout=self.settings.delivery_timeout_seconds + 5,
+                                          retries={"mode": "standard", "max_attempts": 1}))
+        return self._lambda or boto3.client("lambda", config=config)
+
+    @functools.cached_property
+    def test_sends(self):
+        """Where webhook.test's POST leaves from: this function, or the test-send function in
+        the fixed egress addresses' VPC (chalicelib/delivery/test_sends.py)."""
+        from chalicelib.delivery.test_sends import FunctionTestSends, LocalTestSends
+
+        if self.settings.test_send_function:
+            return FunctionTestSends(self.lambda_client, self.settings.test_send_function)
+        return LocalTestSends(self.policy, self.sender)
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery/hooks.py), in turn: a webhook's own
-        rate limit (section 14, chalicelib/delivery/webhook_rates.py), then fair sharing, which holds a slow or
-        failing webhook to its share of the delivery capacity (section 16, chalicelib/delivery/fair_share.py)."""
+        """Asked before each delivery attempt: a webhook's rate limit (section 14) and its
+        organizer's share of the delivery capacity (section 16), chalicelib/delivery/admission.py."""
         # What only the delivery and erasure functions use is imported on first use, here and
         # below: the API's cold start does not pay for it.
-        from chalicelib.delivery.fair_share import FairShare
-        from chalicelib.delivery.hooks import Admissions
-        from chalicelib.delivery.webhook_rates import WebhookRateLimits
+        from chalicelib.delivery.admission import Admission
 
         s = self.settings
-        return Admissions(WebhookRateLimits(self.dynamodb, s.table_name),
-                          FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
-                                    timeout_seconds=s.delivery_timeout_seconds, clock=self.clock))
+        return Admission(self.dynamodb, s.table_name, self.webhooks, share=s.held_webhook_batches,
+                         timeout_seconds=s.delivery_timeout_seconds, clock=self.clock)
 
     @functools.cached_property
     def notices(self):
-        """Told of messages given up and webhooks disabled: tells the owner's other webhooks and the bus."""
+        """Tells the owner's other webhooks and the bus of messages given up and webhooks disabled."""
         from chalicelib.dispatch.notices import Notices
 
         s = self.settings
@@ -130,8 +158,8 @@ class Services:
     def worker(self):
         from chalicelib.delivery.worker import DeliveryWorker
 
-        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
-                              admission=self.admission, notices=self.notices)
+        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings,
+                              self.admission, self.clock)
 
     @functools.cached_property
     def erasures(self):

@@ -16,7 +16,7 @@ DEFAULT_AUTO_DISABLE_AFTER = "24h"
 DEFAULT_RETENTION_DAYS = "30"
 DEFAULT_RATE_LIMIT_PER_SECOND = "50"
 DEFAULT_TEST_SENDS_PER_MINUTE = "10"
-DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # a slow webhook's share: batches at once (docs/deploy.md)
+DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # an organizer's share for its slow webhooks: batches at once (docs/deploy.md)
 MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contract, section 10)
 
 # The prod stage's delivery queue (.chalice/resources.json names it after the stack).
@@ -133,6 +133,9 @@ class Settings:
     erasure_settle_seconds: int = 35
     allowed_destinations_only: bool = False  # WEBHOOK_DESTINATIONS=allowed-only
     local_admin_token: str = ""  # INEVENT_DEV_TOKEN: the local run's chosen admin token, whatever its form
+    # TEST_SEND_FUNCTION: the function that makes webhook.test's POST from the fixed egress
+    # addresses (chalicelib/delivery/test_sends.py); empty: the API makes it.
+    test_send_function: str = ""
 
     @classmethod
     def from_env(cls, environ=None):
@@ -171,6 +174,7 @@ class Settings:
             erasure_settle_seconds=_whole_number(env, "ERASURE_SETTLE_SECONDS", "35", 0, 900),
             allowed_destinations_only=destinations == "allowed-only",
             local_admin_token=env.get("INEVENT_DEV_TOKEN", ""),
+            test_send_function=env.get("TEST_SEND_FUNCTION", ""),
         )
 
     def is_local_admin_token(self, token):

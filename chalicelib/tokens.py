@@ -61,7 +61,7 @@ def main(argv=None, out=sys.stdout):
                 reach = [f"events {', '.join(events)}"] * bool(events) + [f"companies {', '.join(companies)}"] * bool(companies)
                 print(f"token for {' and '.join(reach)}:", file=out)
             print(issue_token(tokens, grant, time.time()), file=out)
-        elif not tokens.delete(hash_token(args.token)):
+        elif not tokens.revoke(hash_token(args.token), time.time()):
             parser.exit(1, "no such token\n")
         else:
             print("revoked", file=out)

@@ -1,13 +1,21 @@
-"""Checks of the values callers give: IDs, Unix seconds, webhook types. Each returns the value in
-its one form, or raises :class:`InvalidParameter` naming the parameter."""
+"""Checks of the values callers give: IDs, Unix seconds, webhook types, a webhook's description.
+Each returns the value in its one form, or raises :class:`InvalidParameter` naming the parameter."""
 
 import re
+import unicodedata
 
 from chalicelib.catalog import ALL_TYPES, CATALOG, TYPE_NAMES, level_types
 from chalicelib.errors import InvalidParameter
 
 MAX_ID_LENGTH = 128
+MAX_DESCRIPTION_LENGTH = 200
 _PRINTABLE_ID = re.compile(r"^[^\x00-\x1f\x7f-\x9f]+$")
+# Not printable text: controls (tabs and line breaks too), line and paragraph separators,
+# surrogates, private use and unassigned code points, and the invisible format characters
+# (bidirectional overrides, zero-width spaces) that make a description read other than it is.
+_NOT_PRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# Format characters that written text needs: the joiners of emoji sequences and of some scripts.
+_JOINERS = frozenset({"\u200c", "\u200d"})
 
 
 def check_identifier(value, name):
@@ -68,3 +76,18 @@ def check_types(names, level, name="types"):
             raise InvalidParameter(f"{name} names {given} twice", field=name, code="invalid_type")
         seen.add(given)
     return tuple(t for t in level_types(level) if t in seen)
+
+
+def check_description(value, name="description"):
+    """A webhook's description: 0 to 200 characters of printable text (letters, digits,
+    punctuation, symbols, spaces, emoji), as given; ``""`` for none."""
+    if not isinstance(value, str):
+        raise InvalidParameter(f"{name} must be text", field=name)
+    if len(value) > MAX_DESCRIPTION_LENGTH:
+        raise InvalidParameter(f"{name} must be at most {MAX_DESCRIPTION_LENGTH} characters (it has {len(value)})",
+                               field=name)
+    for position, character in enumerate(value, 1):
+        if character not in _JOINERS and unicodedata.category(character) in _NOT_PRINTABLE:
+            raise InvalidParameter(f"{name} must be printable text: character {position} is U+{ord(character):04X}, "
+                                   "a control or invisible character", field=name)
+    return value

@@ -24,6 +24,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -111,6 +112,7 @@ def main(argv=None):
         dispatch_rows, delivery_calls, delivered, batches = bench_aws.bench_requests(services, created, receiver.url)
     dispatch_calls = bench_aws.bench_dispatch_requests(services, created)
     batch_median, batch_runs = bench_aws.bench_batch_latency(services, created)
+    pages = bench_aws.bench_log_page_reads(services)
     bench_aws.quicker_moto()
     most = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs)
     mixed = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs, mixed=True)
@@ -118,6 +120,7 @@ def main(argv=None):
     pulled = bench_aws.bench_pull_requests(services)
     edge = bench_unauthenticated()
     mock.stop()
+    chunks = bench_chunked_bodies()
     with bench_emulator.moto_servers():
         cpu = bench_emulator.bench_worker_cpu(events=args.cpu_events)
         ceiling = bench_emulator.bench_emulator_ceiling(cpu["kept"], cpu["deliveries"], threads=args.threads + POLLERS,
@@ -130,11 +133,12 @@ def main(argv=None):
         with zipfile.ZipFile(ROOT / "build" / "package" / "deployment.zip") as archive:
             archive.extractall(code)
         app_import = import_time("app", args.import_runs, cwd=code)
+        keys = bench_ed25519(args.import_runs, cwd=code)
     boto3_import = import_time("boto3", args.import_runs)
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                           batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
-                          mixed, limits, pulled, polls)
+                          mixed, limits, pulled, polls, keys, chunks, pages)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -167,9 +171,28 @@ def bench_unauthenticated():
     return ratios
 
 
+def bench_chunked_bodies():
+    """Figure 0b: the local API server (dev/api_server.py, on its own) taking the dearest chunked
+    body of 1 MiB it still reads, and a million one-byte chunks, against a plain 1 MiB body."""
+    from dev.adversarial_input import MIB, chunked_costs
+    from dev.local_service import NOT_INHERITED, free_port
+    from dev.run import wait_until_up
+
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
+    server = subprocess.Popen([sys.executable, "-m", "dev.api_server", "--port", str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/", server, "the local API server")
+        return chunked_costs(port, MIB)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                   batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, mixed,
-                  limits, pulled, polls):
+                  limits, pulled, polls, keys, chunks, pages):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
@@ -177,6 +200,11 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     worst = max(edge, key=edge.get)
     lines.append(f"| 0 | an unauthenticated 1 MiB request built to cost the most ({len(edge)} kinds), against `json.loads` "
                  f"of a valid 1 MiB body (best of 3 each) | worst {edge[worst]:.1f} × ({worst}) | at most 3 × |")
+    plain, many = chunks["plain"][0], chunks["a million one-byte chunks"]
+    lines.append(f"| 0 | the local API server: the dearest chunked 1 MiB body it still reads (256 chunks, 16 KiB of "
+                 f"framing), and a million one-byte chunks (answered {many[1]}), against a plain 1 MiB body (best of "
+                 f"9, interleaved) | {chunks['dearest'][0] / plain:.1f} × and {many[0] / plain:.1f} × "
+                 f"({plain * 1000:.1f} ms plain) | at most 3 × |")
     for n, row in dispatch_rows.items():
         if n == "10 filtered":
             lines.append(f"| 1 | the same, 10 webhooks with filters (5 keep it out, 5 let it through) | {calls(row)} | "
@@ -188,11 +216,16 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
     lines.append(f"| 1 | `webhook.dispatch` over HTTP, {n} matching webhooks, no Idempotency-Key | "
                  f"{calls(dispatch_calls['no key'])} | 1 GetItem (the token) + {dispatch_target(n)} |")
     lines.append(f"| 1 | the same with an Idempotency-Key | {calls(dispatch_calls['new key'])} | "
-                 "at most 2 more (Powertools' PutItem and UpdateItem) |")
+                 "at most 3 more (Powertools' PutItem and UpdateItem, the messageID's PutItem) |")
     lines.append(f"| 1 | the same key again (the first answer replayed) | {calls(dispatch_calls['same key'])} | "
                  "no SendMessageBatch |")
+    lines.append(f"| 1 | a new key whose first PutItem (Powertools' in-progress record) was answered and the answer "
+                 f"lost: botocore sends it again, and the retry is the call's own (`202`, not `409`) | requests sent: "
+                 f"{calls(dispatch_calls['answer lost sent'])} | one PutItem more than "
+                 f"{calls(dispatch_calls['new key sent'])} |")
     lines.append(f"| 1 | one platform event, its event and its company with the most webhooks each "
-                 f"({most['webhooks']}, all matching) | {calls(most['requests'])} | 2 Query + 40 SendMessageBatch |")
+                 f"({most['webhooks']}, all matching) | {calls(most['requests'])} | 2 Query + 1 UpdateItem (the dispatch record, "
+                 "both levels) + 40 SendMessageBatch |")
     lines.append(f"| 1 | the same, in-process with {most['round_trip'] * 1000:.0f} ms of AWS round trip a request "
                  f"(medians of {most['runs']}) | {most['concurrent'] * 1000:.0f} ms, {most['batches_at_once']} batches "
                  f"at once; one batch after another {most['sequential'] * 1000:.0f} ms: "
@@ -247,15 +280,24 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  f"**{app_import / boto3_import:.2f} ×** ({(app_import - boto3_import) * 1000:+.0f} ms) | "
                  "at most 1.25 × `import boto3` |")
     lines.append(f"| 5 | code package (deployment.zip) | {size / 1024:.0f} KiB | under 1 MiB |")
+    lines.append(f"| 5 | Ed25519 signatures (section 19): importing `app` loads no `cryptography` "
+                 f"({'checked' if not keys['loaded_by_app'] else '**it does**'}); an instance's first v1a signature "
+                 f"imports it (medians of {args.import_runs}) | first v1a {keys['first_v1a'] * 1000:.0f} ms vs first v1 "
+                 f"{keys['first_v1'] * 1000:.1f} ms; then {keys['v1a_us']:.0f} µs vs {keys['v1_us']:.0f} µs a "
+                 "signature | reported |")
+    bundled = "; ".join(f"with {name} bundled {(size + extra) / 1024:.0f} KiB" for name, extra in keys["bundled"].items())
+    lines.append(f"| 5 | the code package if it carried the Ed25519 library (it comes with the Powertools layer) | "
+                 f"{size / 1024:.0f} KiB as built; {bundled} | under 1 MiB |")
     lines.append(f"| 6 | cost per million deliveries on AWS (first attempt, full batches) | ${cost:.2f} "
-                 "(plus $0.20 per million platform events for the fan-out, and the platform's own "
-                 "EventBridge or API Gateway call) | |")
+                 "(plus, per million platform events, $0.20 for the fan-out's invocations and $0.625 for its "
+                 "dispatch record up to about 29 webhooks (a write unit a KB), and the platform's own EventBridge or "
+                 "API Gateway call) | |")
     n = pulled["messages"]
     per_message = {op: count / n for op, count in pulled["fan_out"].items()}
     lines.append(f"| 7 | AWS requests per message to a pull webhook, at the fan-out (its {n} messages) | "
                  f"{', '.join(f'{v:.2f} {op.split(':')[1]}' for op, v in sorted(per_message.items()))} | "
-                 "the owner's Query (per platform event, as for push) + 1 Query (the log's end) + 1 PutItem (the "
-                 "entry); no SQS |")
+                 "the owner's Query and the dispatch record's UpdateItem (per platform event, as for push) + 1 "
+                 "Query (the log's end) + 1 PutItem (the entry); no SQS |")
     lines.append(f"| 7 | a poll of {n} that returns them first (numbers them) / again | {calls(pulled['first'])} / "
                  f"{calls(pulled['again'])} | a write per subject at the first return; none again |")
     lines.append(f"| 7 | cost per million pulled messages on AWS (polls of {n}) | "
@@ -265,7 +307,63 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  f"`webhook.deliveries` of {polls['messages']} in the same run: {polls['pull_log'] * 1000:.0f} ms (that "
                  f"pull webhook's), {polls['push_log'] * 1000:.0f} ms (a push webhook's): "
                  f"**{polls['poll'] / polls['push_log']:.2f} × a push log's page** | |")
+    read = "; ".join(f"limit {limit}: {n} read, count {count}{' and a cursor' if cursor else ''}"
+                     for limit, (n, count, cursor) in pages.items())
+    lines.append(f"| 7 | the records one `webhook.deliveries` page reads when its filter (status=failed) matches "
+                 f"nothing in a log of 600 | {read} | at most 200 a page (10 reads before: 500 at limit 1, 2,000 at "
+                 "200) |")
     return "\n".join(lines)
+
+
+def bench_ed25519(runs, cwd):
+    """What Ed25519 signing costs a function (contract, section 19): whether importing ``app``
+    (from the code package in ``cwd``) loads ``cryptography``; the first v1a and v1 signatures
+    in a fresh interpreter after it (the first v1a imports ``cryptography``); the time of a
+    signature after that; and what the code package would weigh with the library bundled."""
+    from chalicelib.delivery.signing import new_key_pair, signature_header
+
+    private_key = new_key_pair()[0]
+    code = ("import sys, time, app\n"
+            "from chalicelib.delivery.signing import signature_header\n"
+            "loaded = 'cryptography' in sys.modules\n"
+            "t = time.perf_counter(); signature_header([sys.argv[2]], 'msg_1', 1, '{}'); v1 = time.perf_counter() - t\n"
+            "t = time.perf_counter(); signature_header([sys.argv[1]], 'msg_1', 1, '{}'); v1a = time.perf_counter() - t\n"
+            "print(loaded, v1, v1a)\n")
+    firsts = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code, private_key, "whsec_" + "A" * 43 + "="], cwd=cwd,
+                             capture_output=True, text=True, check=True, env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+        loaded, v1, v1a = out.stdout.split()
+        firsts.append((loaded == "True", float(v1), float(v1a)))
+    body = "x" * 1000
+    each = {}
+    for name, secret in (("v1a", private_key), ("v1", "whsec_" + "A" * 43 + "=")):
+        started = time.perf_counter()
+        for _ in range(2000):
+            signature_header([secret], "msg_1", 1, body)
+        each[name] = (time.perf_counter() - started) / 2000 * 1e6
+    return {"loaded_by_app": any(f[0] for f in firsts), "first_v1": statistics.median(f[1] for f in firsts),
+            "first_v1a": statistics.median(f[2] for f in firsts), "v1a_us": each["v1a"], "v1_us": each["v1"],
+            "bundled": {"PyNaCl (with cffi, pycparser)": zipped_size("pynacl", "cffi", "pycparser"),
+                        "cryptography (with cffi, pycparser)": zipped_size("cryptography", "cffi", "pycparser")}}
+
+
+def zipped_size(*distributions):
+    """Bytes that the installed ``distributions``' files take in a deflated zip, as a bundled
+    dependency takes in the code package."""
+    import importlib.metadata
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name in distributions:
+            dist = importlib.metadata.distribution(name)
+            for file in dist.files or ():
+                path = pathlib.Path(dist.locate_file(file))
+                if path.is_file() and "__pycache__" not in file.parts:
+                    archive.write(path, str(file))
+    return buffer.tell()
+
 
 def import_time(module, runs=7, cwd=ROOT):
     """Median seconds to import ``module`` in a fresh interpreter started in ``cwd``."""
@@ -307,8 +405,9 @@ def pulled_cost_per_million(pulled, entry_kb=0.6):
     n = pulled["messages"]
     fan_out, first = pulled["fan_out"], pulled["first"]
     writes = fan_out.get("dynamodb:PutItem", 0) + first.get("dynamodb:PutItem", 0) + first.get("dynamodb:UpdateItem", 0)
-    # The fan-out's Query of the owner's listing is the platform event's, for push and pull alike (per
-    # event, not per message: section "What a method call costs"); the other Query is the log's end.
+    # The fan-out's Query of the owner's listing and its UpdateItem of the dispatch record are the
+    # platform event's, for push and pull alike (per event, not per message: section "What a method
+    # call costs"); the other Query is the log's end.
     reads = (0.5 * (fan_out.get("dynamodb:Query", 0) - n) + fan_out.get("dynamodb:GetItem", 0)
              + n * first.get("dynamodb:BatchGetItem", 0) + 2 * math.ceil(n * entry_kb / 4) + 3)
     per_poll = 3.50e-6 + PRICES["lambda_request"] + 0.5 * 0.15 * PRICES["lambda_gb_second"]

@@ -3,6 +3,7 @@ dispatch and per delivery, the fan-out of an event with the most webhooks allowe
 of deliveries to a slow endpoint."""
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -29,6 +30,16 @@ class Counting:
     def _count(self, model, **_):
         self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
+    def _count_sent(self, request, operation_name, **_):
+        self.sent[f"{request.url.split('//')[-1].split('.')[0]}:{operation_name}"] += 1
+
+    def counting_sends(self, *clients):
+        """Also count each request sent (``sent``), botocore's retries included, by operation."""
+        self.sent = Counter()
+        for client in clients:
+            client.meta.events.register("request-created", self._count_sent)
+        return self
+
     def _keep(self, params, model, **_):
         # A shallow copy: the call's keyword dict is the caller's own, built for this call, and
         # a deep copy here would be counted in the CPU time of the code being measured.
@@ -38,6 +49,7 @@ class Counting:
     def measuring(self):
         self.calls.clear()
         self.kept.clear()
+        getattr(self, "sent", Counter()).clear()
         yield self.calls
 
 
@@ -93,8 +105,9 @@ def webhooks_for(services, owner_id, count, url, level="event", type="activityEn
                                          filter=filters[n] if n < len(filters) else None))
 
 
-# A filter of about 4 KB (4,014 bytes of JSON): the bound webhook.create and webhook.update keep one to.
-LARGEST_FILTER = {"personID": [f"person-{n:04d}-" + "x" * 25 for n in range(100)]}
+# The largest filter webhook.create and webhook.update allow: 100 IDs and 1,024 bytes of IDs in all
+# (chalicelib.api.receiver_options, MAX_FILTER_IDS_IN_ALL and MAX_FILTER_BYTES).
+LARGEST_FILTER = {"personID": [f"p-{n:03d}-" + "x" * (5 if n < 24 else 4) for n in range(100)]}
 
 
 def largest_webhook(n, owner_id, level="event"):
@@ -102,16 +115,30 @@ def largest_webhook(n, owner_id, level="event"):
     and values, the largest filter, and every type of the level that carries personID but one (a
     different one for each webhook)."""
     from chalicelib.catalog import CATALOG, level_types
-    from chalicelib.ids import new_id, new_secret
-    from chalicelib.store.webhook_record import Webhook
+    from chalicelib.ids import new_id
+    from chalicelib.store.webhook_record import EndpointAuth, Webhook
 
     person_types = [name for name in level_types(level) if "personID" in CATALOG[name].fields]
     types = tuple(t for i, t in enumerate(person_types) if i != n % len(person_types))
     base = f"http://127.0.0.1:9/{n:03d}/"
     url = base + "p" * (2048 - len(base))
     headers = tuple((f"X-{i}-" + "h" * 58, "v" * 1024) for i in range(10))
-    return Webhook(new_id("wh"), level, owner_id, types, url, url, str(int(time.time())), "enabled", (new_secret(),),
-                   headers=headers, rate_limit=1000, filter=LARGEST_FILTER)
+    # What later rounds keep in the webhook item, each at its largest: two Ed25519 key pairs (a
+    # rotation's overlap), an OAuth client, a 4 KiB template, 200 characters of 4-byte emoji.
+    (old_key, old_public), (new_key, new_public) = key_pairs()
+    auth = EndpointAuth(token_url=url, client_id="c" * 256, client_secret="s" * 1024, scope=("scope " * 171)[:1023])
+    template = {"body": '{"text": "' + "t" * (4096 - 12) + '"}', "contentType": "application/json"}
+    return Webhook(new_id("wh"), level, owner_id, types, url, url, str(int(time.time())), "enabled", (new_key, old_key),
+                   previous_secret_until=int(time.time()) + 86400, headers=headers, rate_limit=1000,
+                   filter=LARGEST_FILTER, template=template, signature="ed25519", public_keys=(new_public, old_public),
+                   auth=auth, description="👩" * 200)
+
+
+@functools.lru_cache(maxsize=1)
+def key_pairs():
+    from chalicelib.delivery.signing import new_key_pair
+
+    return new_key_pair(), new_key_pair()
 
 
 def store_directly(services, webhooks):
@@ -229,7 +256,7 @@ def bench_requests(services, created, receiver_url):
                                    None)
     batches = drain(created)
     with counting.measuring() as calls:
-        failed = sum(len(services.worker.handle(batch)) for batch in batches)
+        failed = sum(len(services.worker.handle(batch).retry) for batch in batches)
     delivered = sum(len(batch) for batch in batches) - failed
     return rows, dict(calls), delivered, len(batches)
 
@@ -244,23 +271,83 @@ def bench_dispatch_requests(services, created, event_id="bench-100"):
     from chalicelib.store.tokens import Grant
 
     token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
-    counting = Counting(services.dynamodb, services.sqs)
+    counting = Counting(services.dynamodb, services.sqs).counting_sends(services.dynamodb, services.sqs)
     params = {"type": "activityEnrollment", "eventID": event_id, "activityID": "1"}
     rows = {}
     with Client(application.app, stage_name="local") as client:
-        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"))
+        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"),
+                ("answer lost", "bench-lost", "k2"))
         for name, key, person in runs:
             headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
                        **({"idempotency-key": key} if key else {})}
-            with counting.measuring() as calls:
+            with counting.measuring() as calls, (answer_lost(services.dynamodb, "PutItem") if name == "answer lost"
+                                                 else contextlib.nullcontext()):
                 response = client.http.post("/api/webhook.dispatch", headers=headers,
                                             body=json.dumps({**params, "personID": person}))
             if response.status_code != 202:
                 raise SystemExit(f"webhook.dispatch answered {response.status_code}: {response.body!r}")
             rows[name] = dict(calls)
+            rows[name + " sent"] = dict(counting.sent)
             rows[name + " webhooks"] = json.loads(response.body)["webhooks"]
     drain(created)
     return rows
+
+
+@contextlib.contextmanager
+def answer_lost(client, operation):
+    """The first ``operation`` request of ``client`` is answered (AWS did it), and then sent again
+    by botocore as if its answer had been lost on the way back."""
+    lost = []
+
+    def retry_once(attempts, **_):
+        if not lost:
+            lost.append(attempts)
+            return 0  # retry at once
+        return None
+
+    event = f"needs-retry.{client.meta.service_model.endpoint_prefix}.{operation}"
+    client.meta.events.register_first(event, retry_once, unique_id="bench-answer-lost")
+    try:
+        yield lost
+    finally:
+        client.meta.events.unregister(event, unique_id="bench-answer-lost")
+
+
+def bench_log_page_reads(services, records=600):
+    """Figure 7: the records one ``webhook.deliveries`` page reads when its filter matches
+    nothing in a log of ``records`` messages, for limits 1, 50 and 200: {limit: (read, count,
+    cursor given)}."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.delivery.queue import QueuedMessage
+    from chalicelib.ids import new_id
+    from chalicelib.store.tokens import Grant
+
+    webhooks_for(services, "bench-log", 1, "http://127.0.0.1:9/log")
+    (hook,) = services.webhooks.list("event", "bench-log")
+    now = time.time()
+    services.log.put_skipped([QueuedMessage(message_id=new_id("msg"), webhook_id=hook.webhook_id,
+                                            type="activityEnrollment", subject=f"person:{n}", date=str(int(now)),
+                                            timestamp=int(now), data={"personID": str(n)}) for n in range(records)], now)
+    read = [0]
+
+    def count(parsed, **_):
+        read[0] += parsed.get("ScannedCount", 0)
+
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", count)
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    found = {}
+    with Client(application.app, stage_name="local") as client:
+        for limit in (1, 50, 200):
+            read[0] = 0
+            answer = json.loads(client.http.get(
+                f"/api/webhook.deliveries?webhookID={hook.webhook_id}&status=failed&limit={limit}",
+                headers={"authorization": f"Bearer {token}"}).body)
+            found[limit] = (read[0], answer["count"], answer["cursor"] is not None)
+    services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", count)
+    return found
 
 
 def quicker_moto():
@@ -307,7 +394,8 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015, mixed=False)
     def run(queue):
         try:
             started = time.perf_counter()
-            count = fan_out(occurrence, new_id("msg"), services.webhooks, queue, services.log, time.time())
+            count = fan_out(occurrence, new_id("msg"), services.webhooks, queue, services.log, time.time(),
+                            dispatches=services.dispatches, pull_log=services.pull_log)
             took = time.perf_counter() - started
         finally:
             sqs.purge_queue(QueueUrl=url)
@@ -344,7 +432,7 @@ def bench_batch_latency(services, created, delay=0.2, runs=5):
                                                        "personID": f"{run}-{person}"}}, None)
             (batch,) = drain(created)
             started = time.perf_counter()
-            failed = services.worker.handle(batch)
+            failed = services.worker.handle(batch).retry
             times.append(time.perf_counter() - started)
             if failed:
                 raise SystemExit(f"{len(failed)} of a batch of 10 to a slow endpoint failed")
@@ -359,7 +447,8 @@ def calls_text(row):
 
 
 def dispatch_target(n):
-    return f"1 Query + {math.ceil(n / 10)} SendMessageBatch"
+    # The UpdateItem is the dispatch record that webhook.trace reads (chalicelib/store/dispatches.py).
+    return f"1 Query + 1 UpdateItem + {math.ceil(n / 10)} SendMessageBatch"
 
 
 def bench_pull_requests(services, messages=100):
@@ -380,7 +469,7 @@ def bench_pull_requests(services, messages=100):
             occurrence = Occurrence.build("eventCheckIn", {"eventID": "bench-pull", "personID": str(person)},
                                           now=time.time())
             fan_out(occurrence, new_id("msg"), services.webhooks, services.queue, services.log, time.time(),
-                    services.pull_log)
+                    dispatches=services.dispatches, pull_log=services.pull_log)
         dispatched = dict(calls)
     rows = {}
     for name in ("first", "again"):

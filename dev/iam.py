@@ -28,18 +28,31 @@ CHALICE = ROOT / ".chalice"
 TEMPLATES = CHALICE / "policy-templates"
 APP = "inevent-webhooks"
 FUNCTIONS = {"api_handler": "api", "platform_event": "platform-event", "deliver": "deliver",
-             "erase_person": "erase-person"}  # function: its template
+             "erase_person": "erase-person", "test_send": "test-send"}  # function: its template
+# What a stack with fixed egress addresses (dev/egress.py) adds to a function's policy: the API
+# invokes the test-send function; the functions in the VPC let Lambda give them network interfaces.
+EGRESS = {"api_handler": "egress-api", "deliver": "egress-vpc", "test_send": "egress-vpc"}
 # The resource stack each stage's `chalice deploy` runs on, named as `sam deploy --stack-name` names it: its table
 # is "<stack>-webhooks", its queues "<stack>-deliveries.fifo" and "<stack>-platform-events-dlq". prod's is the stack
 # that owns the queue app.py's SQS event source names (inevent-webhooks-deliveries.fifo).
 STAGE_STACKS = {"dev": f"{APP}-dev", "prod": APP}
 PLACEHOLDERS = ("${WebhooksTable}", "${DeliveryQueue}", "${PlatformEventDeadLetterQueue}", "${ErasureQueue}", "${EventBus}",
                 "${LogGroup}")
+# With fixed egress: the test-send function; the VPC's private subnets and security group with the
+# network interfaces in them (CreateNetworkInterface names all three); any network interface of
+# the account (the others: Lambda's own, named by ID); and every resource (EC2's Describe calls
+# take no other).
+EGRESS_PLACEHOLDERS = ("${TestSendFunction}", "${EgressNetwork}", "${NetworkInterfaces}", "${AnyResource}")
 
 
-def template(function):
-    """The policy template of ``function`` (a key of :data:`FUNCTIONS`)."""
-    return json.loads((TEMPLATES / f"{FUNCTIONS[function]}.json").read_text())
+def template(function, fixed_egress=False):
+    """The policy template of ``function`` (a key of :data:`FUNCTIONS`), with what fixed egress
+    addresses add to it (:data:`EGRESS`) when the stack has them."""
+    document = json.loads((TEMPLATES / f"{FUNCTIONS[function]}.json").read_text())
+    if fixed_egress and function in EGRESS:
+        extra = json.loads((TEMPLATES / f"{EGRESS[function]}.json").read_text())
+        document = {**document, "Statement": document["Statement"] + extra["Statement"]}
+    return document
 
 
 def narrowed(document, resources):

@@ -16,8 +16,9 @@ from chalicelib.api.idempotency import MAX_KEY_LENGTH
 from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK_ID, list_types
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
+from chalicelib.delivery.signing import SIGNATURES
 from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, ERROR, FILTER, HEADERS, WEBHOOK_HEADERS, delivered_body
+from dev.openapi_schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
 DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
@@ -47,10 +48,14 @@ def text_schema(kind):
         "headers": {"type": "string", "description": "A JSON object of header names to values, as its JSON text."},
         "filter": {"type": "string", "description": "A JSON object of ID fields to lists of IDs, as its JSON text."},
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
+        "template": {"type": "string", "description": "A template object, as its JSON text."},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
         "delivery": {"type": "string", "enum": ["push", "pull"]},
         "count": {"type": "string", "pattern": "^[0-9]{1,3}$"},
         "wait": {"type": "string", "pattern": "^[0-9]{1,2}$"},
+        "signature": {"type": "string", "enum": list(SIGNATURES)},
+        "auth": {"type": "string", "description": "A JSON object of the OAuth 2.0 client's settings, as its JSON text."},
+        "text": DESCRIPTION_TEXT,
     }[kind]
 
 
@@ -81,8 +86,12 @@ def json_schema(kind):
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 1, "maximum": 500}]}
     if kind == "wait":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 20}]}
+    if kind == "template":
+        return {"oneOf": [TEMPLATE, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "rate":
         return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 1000}]}
+    if kind == "auth":
+        return {"oneOf": [AUTH, {"type": "string", "contentMediaType": "application/json"}]}
     return text_schema(kind)
 
 
@@ -160,8 +169,9 @@ def document():
             "The webhook methods of the InEvent platform. Every method is also reachable as /api/?action=<method>, "
             "which behaves identically. Parameters come from the query string and from the body (JSON or form); a body "
             "value overrides a query value. Read methods accept GET and POST; write methods POST only (any other verb "
-            "answers 405). Every answer is JSON; errors have one shape. No input answers 5xx except 503 when AWS is "
-            f"unavailable. Deliveries are signed Standard Webhooks POSTs (see webhooks); example webhookID "
+            "answers 405). Every answer is JSON; errors have one shape. No input answers 5xx except 503 (with "
+            "Retry-After: try again) when AWS is unavailable or a dispatch with the same Idempotency-Key still runs. "
+            f"Deliveries are signed Standard Webhooks POSTs (see webhooks); example webhookID "
             f"{EXAMPLE_WEBHOOK_ID}.")},
         "servers": [{"url": "http://127.0.0.1:8000", "description": "make run"}],
         "security": [{"bearer": []}, {"tokenID": []}],
@@ -175,7 +185,8 @@ def document():
                             "description": "The platform's style: the token as the tokenID parameter (query or body)."},
             },
             "responses": {"Error": {"description": "An error, in the contract's one shape.", "headers": {
-                "Retry-After": {"description": "With 429: seconds to wait.", "schema": {"type": "string"}}},
+                "Retry-After": {"description": "With 429 and 503: seconds to wait before trying again.",
+                                "schema": {"type": "string"}}},
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}},
             "schemas": {"Error": ERROR, **ANSWERS},
         },

@@ -2,6 +2,7 @@
 
 from chalicelib.catalog import LEVELS, SUBJECT_FIELD, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
+from chalicelib.delivery.signing import SIGNATURES
 
 _STRING = {"type": "string"}
 _DIGITS = {"type": "string", "pattern": "^[0-9]+$"}
@@ -53,8 +54,18 @@ HEADERS = {"type": "object", "maxProperties": 10,
                           "{} removes them."}
 FILTER = {"type": "object", "propertyNames": {"enum": ["eventID", "activityID", "personID", "speakerID"]},
           "additionalProperties": {"type": "array", "minItems": 1, "maxItems": 100,
-                                   "items": {"type": "string", "minLength": 1, "maxLength": 128}},
-          "description": "ID fields of the webhook's type to the IDs that get through. {} removes it."}
+                                   "items": {"type": "string", "minLength": 1, "maxLength": 128,
+                                             "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"}},
+          "description": "ID fields of the webhook's type to the IDs that get through: at most 100 IDs and "
+                         "1,024 bytes of IDs (UTF-8) in all. {} removes it."}
+# A webhook's template (contract, section 21), as given and as requestExample shows it.
+TEMPLATE = {"oneOf": [
+    _object([], {}, maxProperties=0, description="No template: {} removes one."),
+    _object(["body"], {"body": {"type": "string", "description": "A Mustache template, at most 4 KiB of UTF-8."},
+                       "contentType": {"enum": ["application/json", "text/plain"],
+                                       "description": "The body's content type; application/json when left out."}}),
+    _object(["preset"], {"preset": {"enum": ["slack", "teams"]}}),
+], "description": "The body to send instead of the usual one, rendered over it; or a preset for a chat channel."}
 _WEBHOOK_FIELDS.update({
     "headers": {"type": "array", "maxItems": 10, "items": _STRING,
                 "description": "The names of the webhook's own headers, in the order given; their values are never shown."},
@@ -63,8 +74,44 @@ _WEBHOOK_FIELDS.update({
     "filter": {"oneOf": [{"type": "null"}, FILTER],
                "description": "Only platform events with these IDs reach the webhook; null: every one does."},
 })
+# Signatures without a shared secret (contract, section 19).
+_PUBLIC_KEY = {"type": "string", "pattern": "^whpk_[A-Za-z0-9+/]{43}=$",
+               "description": "whpk_ and the base64 of the 32-byte Ed25519 public key that verifies v1a signatures."}
+_WEBHOOK_FIELDS.update({
+    "signature": {"type": "string", "enum": list(SIGNATURES),
+                  "description": "hmac: v1 signatures, made with the secret; ed25519: v1a, verified with publicKey."},
+    "publicKey": {"oneOf": [{"type": "null"}, _PUBLIC_KEY],
+                  "description": "An ed25519 webhook's public key (null for hmac webhooks)."},
+    "previousPublicKey": {"oneOf": [{"type": "null"}, _PUBLIC_KEY],
+                          "description": "For 24 hours after webhook.rotateSecret, the rotated-out public key, whose "
+                                         "signature every delivery still carries after the new one's; else null."},
+})
+# Endpoints that ask for credentials (contract, section 20): as given, and as shown (never the client secret).
+AUTH = {"oneOf": [
+    {"type": "object", "maxProperties": 0, "description": "{} removes it."},
+    _object(["type", "tokenUrl", "clientID", "clientSecret"], {
+        "type": {"const": "oauth2"},
+        "tokenUrl": {"type": "string", "minLength": 1, "maxLength": 2048,
+                     "description": "The token endpoint, which meets the same destination checks as url."},
+        "clientID": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": "^[\\x20-\\x7e]*$"},
+        "clientSecret": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[\\x20-\\x7e]*$"},
+        "scope": {"type": "string", "maxLength": 1024, "description": "Scopes separated by spaces (optional)."}})]}
+_WEBHOOK_FIELDS["auth"] = {
+    "oneOf": [{"type": "null"}, _object(["type", "tokenUrl", "clientID", "scope"], {
+        "type": {"const": "oauth2"}, "tokenUrl": _STRING, "clientID": _STRING, "scope": {"type": ["string", "null"]}})],
+    "description": "The OAuth 2.0 client-credentials grant whose access token every delivery carries as "
+                   "Authorization: Bearer, or null."}
+# A description (contract, section 22): printable text, no controls, line separators, bidirectional
+# controls or zero-width characters (chalicelib.validation.check_description also refuses
+# unassigned and private-use code points, which a pattern cannot name).
+DESCRIPTION_TEXT = {"type": "string", "maxLength": 200,
+                    "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F\\u2028\\u2029\\u200B\\u200E\\u200F"
+                               "\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u2069\\uFEFF]*$"}
+_WEBHOOK_FIELDS["description"] = {**DESCRIPTION_TEXT, "description": "The owner's own words for the webhook; \"\" "
+                                  "when none."}
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "delivery", "date", "status", "headers", "rateLimit", "filter"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "delivery", "date", "status", "headers", "rateLimit", "filter",
+                     "signature", "publicKey", "previousPublicKey", "auth", "description"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -89,14 +136,24 @@ _SIGNED_HEADERS = _object(["content-type", "user-agent", "webhook-id", "webhook-
 
 ANSWERS = {
     "Webhook": _object(_WEBHOOK_REQUIRED, _WEBHOOK_FIELDS, **_ONE_OWNER),
-    "WebhookCreated": _object(_WEBHOOK_REQUIRED + ["secret"], {
+    "WebhookCreated": _object(_WEBHOOK_REQUIRED, {
         **_WEBHOOK_FIELDS, "secret": {"type": "string", "pattern": "^whsec_",
-                                      "description": "The signing secret, shown this once."}}, **_ONE_OWNER),
+                                      "description": "An hmac webhook's signing secret, shown this once (an ed25519 "
+                                                     "webhook has none: its publicKey verifies)."}},
+        allOf=[_ONE_OWNER, {"oneOf": [
+            {"required": ["secret"], "properties": {"signature": {"const": "hmac"}}},
+            {"not": {"required": ["secret"]}, "properties": {"signature": {"const": "ed25519"}}}]}]),
     "WebhookList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _ref("Webhook")}}),
     "RequestExample": _object(["method", "url", "headers", "body", "payload"], {
-        "method": {"const": "POST"}, "url": _STRING, "headers": _SIGNED_HEADERS,
-        "body": {"type": "string", "description": "The exact JSON text that is sent."},
-        "payload": {"type": "object", "description": "The same body, parsed."}}),
+        "method": {"const": "POST"}, "url": {"type": ["string", "null"], "description": "null for a pull webhook."},
+        "headers": _SIGNED_HEADERS,
+        "body": {"type": "string", "description": "The exact text that is sent: JSON, or what the template made."},
+        "payload": {"type": ["object", "array", "string", "number", "boolean", "null"],
+                    "description": "The same body, parsed (null for a text/plain template's)."},
+        "template": {"oneOf": [{"type": "null"}, TEMPLATE],
+                     "description": "The template that shaped the body (the webhook's own, or the one tried)."},
+        "publicKey": {**_PUBLIC_KEY, "description": "An ed25519 webhook's public key, which verifies the example's "
+                                                    "v1a signature (hmac webhooks: absent)."}}),
     "ResponseExample": _object(["status", "headers", "body", "rules"], {
         "status": {"const": 200}, "headers": {"type": "object"}, "body": {"type": "object"},
         "rules": _object(["success", "timeoutSeconds", "gone", "retrySchedule"], {
@@ -141,8 +198,22 @@ ANSWERS = {
         "messageID": {"type": "string", "pattern": "^msg_", "description": "The test's record in the delivery log."},
         "statusCode": {"type": ["integer", "null"]}, "durationMs": _COUNT, "error": {"type": ["string", "null"]},
         "response": _STRING}),
-    "RotatedSecret": _object(["webhookID", "secret"], {"webhookID": _STRING,
-                                                       "secret": {"type": "string", "pattern": "^whsec_"}}),
+    "Trace": _object(["messageID", "type", "date", "data"], {
+        "messageID": _STRING, "type": {"type": "string", "enum": list(TYPE_NAMES)}, "date": _DIGITS,
+        "data": {"type": "array", "description": "Every webhook of the level that the message was queued for (or kept "
+                 "as skipped for, when disabled), in creation order, as the token may see them.",
+                 "items": _object(["webhookID", "url", "delivery", "status", "attempts", "lastStatusCode"], {
+                     "webhookID": _STRING, "url": {"type": ["string", "null"]},
+                     "delivery": {"type": "string", "enum": ["push", "pull"]},
+                     "status": {"type": "string", "enum": list(STATUSES),
+                                "description": "pending also when no attempt was made yet."},
+                     "attempts": {**_COUNT, "description": "How many attempts were made."},
+                     "lastStatusCode": {"type": ["integer", "null"],
+                                        "description": "The latest attempt's HTTP status; null with no answer."}})}}),
+    "RotatedSecret": _object(["webhookID"], {
+        "webhookID": _STRING, "secret": {"type": "string", "pattern": "^whsec_", "description": "An hmac webhook's."},
+        "publicKey": {**_PUBLIC_KEY, "description": "An ed25519 webhook's new public key."}},
+        oneOf=[{"required": ["secret"]}, {"required": ["publicKey"]}]),
     "TokenCreated": _object(["tokenID", "events", "companies"], {
         "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
         "companies": {"type": "array", "items": _STRING},
@@ -192,8 +263,9 @@ def delivered_body(webhook_type):
         "type": {"const": webhook_type.name},
         "timestamp": {"type": "string", "format": "date-time"},
         "webhookID": {"type": "string", "pattern": "^wh_"},
-        "sequence": {"type": "integer", "minimum": 1,
-                     "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3..."},
+        "sequence": {"type": "integer", "minimum": 0,
+                     "description": f"This webhook's count of messages about this {webhook_type.subject}: 1, 2, 3...; "
+                                    "0 in a test send (webhook.test), which takes no number."},
         "data": data,
     })
 

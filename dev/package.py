@@ -11,10 +11,15 @@ cannot express:
   every resource narrowed to this stack's table, queues and log groups, and AWS's managed policy
   for writing X-Ray traces (the functions are traced: chalicelib/tracing.py).
 
+With ``--fixed-egress`` (``make package FIXED_EGRESS=1``) the delivery and test-send functions
+run in a VPC that leaves through NAT gateways with Elastic IPs (dev/egress.py), which the stack
+outputs, and the API hands test sends to the test-send function; without it the test-send
+function is left out (the API makes test sends itself) and no function is in a VPC.
+
 Last, it adds the bytecode of every module to the code package (:func:`add_bytecode`), and
 prints the package's size.
 
-    python -m dev.package [--stage prod] [--out build/package]
+    python -m dev.package [--stage prod] [--out build/package] [--fixed-egress]
 """
 
 import argparse
@@ -23,12 +28,13 @@ import json
 import os
 import pathlib
 import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
 
-from dev import iam
+from dev import egress, iam
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # The Lambda runtime of every function: Amazon Linux 2023, supported until 2029 (docs/deploy.md).
@@ -37,7 +43,9 @@ RUNTIME = "python3.13"
 # Active tracing (.chalice/config.json's "xray"): each function sends its segments to X-Ray.
 XRAY_POLICY = "arn:${AWS::Partition}:iam::aws:policy/AWSXrayWriteOnlyAccess"
 ROLES = {"ApiHandlerRole": "api_handler", "PlatformEventRole": "platform_event", "DeliverRole": "deliver",
-         "ErasePersonRole": "erase_person"}
+         "ErasePersonRole": "erase_person", "TestSendRole": "test_send"}
+FUNCTIONS = {role.removesuffix("Role"): function for role, function in ROLES.items()}  # logical ID: Chalice's name
+_EC2 = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
 # What each resource of the policy templates is in this stack (the logical IDs of .chalice/resources.json).
 RESOURCES = {
     "${WebhooksTable}": [{"Fn::GetAtt": ["WebhooksTable", "Arn"]}],
@@ -48,11 +56,22 @@ RESOURCES = {
                                 "${PlatformEventBusName}"}],
     "${LogGroup}": [{"Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
                                 "/aws/lambda/${AWS::StackName}-*"}],
+    # With fixed egress addresses (dev/egress.py):
+    "${TestSendFunction}": [{"Fn::GetAtt": ["TestSend", "Arn"]}],
+    "${EgressNetwork}": [{"Fn::Sub": _EC2 + "subnet/${EgressPrivateSubnet%d}" % zone} for zone in range(egress.ZONES)]
+                        + [{"Fn::Sub": _EC2 + "security-group/${EgressSecurityGroup}"},
+                           {"Fn::Sub": _EC2 + "network-interface/*"}],
+    "${NetworkInterfaces}": [{"Fn::Sub": _EC2 + "network-interface/*"}],
+    "${AnyResource}": "*",
 }
 
 
-def finish(template):
+def finish(template, fixed_egress=False):
     resources = template["Resources"]
+    if fixed_egress:
+        add_fixed_egress(template)
+    else:  # test sends leave from the API function: no test-send function
+        del resources["TestSend"], resources["TestSendRole"]
     source = resources["Deliver"]["Properties"]["Events"]["DeliverSqsEventSource"]["Properties"]
     source["Queue"] = {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
     erasures = resources["ErasePerson"]["Properties"]["Events"]["ErasePersonSqsEventSource"]["Properties"]
@@ -61,10 +80,25 @@ def finish(template):
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["Runtime"] = RUNTIME
     for role, function in ROLES.items():
-        document = iam.narrowed(iam.template(function), RESOURCES)
+        if role not in resources:
+            continue
+        document = iam.narrowed(iam.template(function, fixed_egress), RESOURCES)
         resources[role]["Properties"]["Policies"] = [{"PolicyName": f"{role}Policy", "PolicyDocument": document}]
         resources[role]["Properties"]["ManagedPolicyArns"] = [{"Fn::Sub": XRAY_POLICY}]
     return template
+
+
+def add_fixed_egress(template):
+    """The VPC of dev/egress.py, the delivery and test-send functions in it, its addresses as an
+    output, and the API pointed at the test-send function."""
+    resources = template["Resources"]
+    resources.update(egress.resources())
+    for logical_id, function in FUNCTIONS.items():
+        if function in egress.VPC_FUNCTIONS:
+            resources[logical_id]["Properties"]["VpcConfig"] = egress.vpc_config()
+    environment = resources["APIHandler"]["Properties"].setdefault("Environment", {}).setdefault("Variables", {})
+    environment["TEST_SEND_FUNCTION"] = {"Ref": "TestSend"}
+    template.setdefault("Outputs", {}).update(egress.outputs())
 
 
 def add_bytecode(package):
@@ -96,22 +130,30 @@ def parse_arguments(argv, prog, out):
     parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--stage", default="prod")
     parser.add_argument("--out", default=str(ROOT / "build" / out))
+    parser.add_argument("--fixed-egress", action="store_true",
+                        help="deliveries and test sends leave from fixed addresses (NAT gateways in a VPC)")
     args = parser.parse_args(argv)
-    return args.stage, pathlib.Path(args.out)
+    return args.stage, pathlib.Path(args.out), args.fixed_egress
 
 
 def chalice_package(stage, out, *options):
-    """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access."""
+    """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access.
+
+    Chalice packs whatever ``chalicelib/`` holds, the bytecode that running the tests or the
+    local run left in its ``__pycache__`` folders included: stale, timestamp-checked, and then
+    doubled by :func:`add_bytecode`'s own under the same names. Those folders are emptied first."""
+    for cache in (ROOT / "chalicelib").rglob("__pycache__"):
+        shutil.rmtree(cache, ignore_errors=True)
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", *options, "--stage", stage,
                     str(out)], cwd=ROOT, env=env, check=True)
 
 
 def main(argv=None):
-    stage, out = parse_arguments(argv, "python -m dev.package", "package")
+    stage, out, fixed_egress = parse_arguments(argv, "python -m dev.package", "package")
     chalice_package(stage, out, "--merge-template", ".chalice/resources.json")
     template_path = out / "sam.json"
-    template = finish(json.loads(template_path.read_text()))
+    template = finish(json.loads(template_path.read_text()), fixed_egress)
     template_path.write_text(json.dumps(template, indent=2) + "\n")
     package = out / "deployment.zip"
     add_bytecode(package)

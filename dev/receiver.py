@@ -57,6 +57,12 @@ def delivery_errors(body):
     return [error.message for error in validator.iter_errors(payload)]
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    # socketserver's backlog is 5: dozens of senders connecting at once (a burst from several
+    # instances) would find connections refused that any server people run would take.
+    request_queue_size = 128
+
+
 class Receiver:
     def __init__(self, check_schema=True):
         self.requests = []
@@ -108,7 +114,7 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.server.handle_error = lambda request, address: None  # a client that hung up is not news
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

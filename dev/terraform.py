@@ -15,9 +15,12 @@ dead-letter queues, alarms and settings as the SAM template (``make package``):
 - API Gateway's own errors in the contract's shape (the template's Gateway Responses), with
   the deployment made after them and made again when they change;
 - each role's policy from ``.chalice/policy-templates/`` (dev/iam.py), narrowed to these
-  resources and the function's own log group, and AWS's managed policy for X-Ray traces.
+  resources and the function's own log group, and AWS's managed policy for X-Ray traces;
+- with ``--fixed-egress``, the network of dev/egress.py (translated from its CloudFormation
+  resources, so the two stacks cannot differ), the delivery and test-send functions in it and
+  its addresses as an output; without it, no test-send function.
 
-    python -m dev.terraform [--stage prod] [--out build/terraform]
+    python -m dev.terraform [--stage prod] [--out build/terraform] [--fixed-egress]
 """
 
 import hashlib
@@ -25,12 +28,12 @@ import json
 import pathlib
 import re
 
-from dev import iam
+from dev import egress, iam
 from dev.package import RUNTIME, add_bytecode, chalice_package, parse_arguments
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ROLES = {"api_handler_role": "api_handler", "platform_event_role": "platform_event", "deliver_role": "deliver",
-         "erase_person_role": "erase_person"}
+         "erase_person_role": "erase_person", "test_send_role": "test_send"}
 ACCOUNT = "${data.aws_caller_identity.chalice.account_id}"
 REGION = "${data.aws_region.chalice.name}"
 PARTITION = "${data.aws_partition.chalice.partition}"
@@ -40,9 +43,13 @@ def resources_json():
     return json.loads((ROOT / ".chalice" / "resources.json").read_text())
 
 
-def finish(tf, stage):
+def finish(tf, stage, fixed_egress=False):
     """Chalice's Terraform for ``stage``, brought up to date and completed, one step at a time."""
     tf, prefix = without_null_provider(tf, stage)
+    if not fixed_egress:  # test sends leave from the API function: no test-send function
+        for kind, name in (("aws_lambda_function", "test_send"), ("aws_iam_role", "test_send_role"),
+                           ("aws_iam_role_policy", "test_send_role")):
+            del tf["resource"][kind][name]
     tf["terraform"] = {"required_version": ">= 1.5.0",
                        "required_providers": {"aws": {"source": "hashicorp/aws", "version": ">= 5.0"}}}
     template = resources_json()
@@ -51,7 +58,9 @@ def finish(tf, stage):
     add_table_and_queues(r, template["Resources"], prefix)
     add_alarms(r, template["Resources"], prefix)
     wire_functions(r, template["Resources"], prefix)
-    narrow_role_policies(r, stage)
+    if fixed_egress:
+        add_fixed_egress(tf, prefix)
+    narrow_role_policies(r, stage, fixed_egress)
     add_api_stage(r, template["Resources"], stage)
     tf["output"]["EndpointURL"] = {"value": "${aws_api_gateway_stage.rest_api.invoke_url}"}
     tf["output"].update(
@@ -139,7 +148,8 @@ def alarm(description, queue_name):
 
 
 def add_alarms(r, template, prefix):
-    """The alarm topic, the two dead-letter alarms and the delivery failure rate alarm."""
+    """The alarm topic, the two dead-letter alarms, the delivery failure rate alarm and the lost
+    records' alarm."""
     r["aws_sns_topic"] = {"alarms": {"name": f"{prefix}-alarms", "display_name": "InEvent webhooks alarms"}}
     rate = template["DeliveryFailureRateAlarm"]["Properties"]
     dead = alarm(template["DeadLetterAlarm"]["Properties"]["AlarmDescription"], "${aws_sqs_queue.deliveries_dlq.name}")
@@ -166,6 +176,19 @@ def add_alarms(r, template, prefix):
             "comparison_operator": rate["ComparisonOperator"], "treat_missing_data": "notBreaching",
             "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
         },
+        "record_lost": record_lost_alarm(template["RecordLostAlarm"]["Properties"], prefix),
+    }
+
+
+def record_lost_alarm(properties, prefix):
+    """The alarm on the worker's own RecordLost metric (an attempt's record lost for good)."""
+    return {
+        "alarm_name": f"{prefix}-record-lost", "alarm_description": properties["AlarmDescription"],
+        "namespace": properties["Namespace"], "metric_name": properties["MetricName"],
+        "dimensions": {d["Name"]: d["Value"] for d in properties["Dimensions"]}, "statistic": properties["Statistic"],
+        "period": properties["Period"], "evaluation_periods": 1, "threshold": properties["Threshold"],
+        "comparison_operator": properties["ComparisonOperator"], "treat_missing_data": "notBreaching",
+        "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
     }
 
 
@@ -198,10 +221,12 @@ def wire_functions(r, template, prefix):
                                 "maximum_retry_attempts": events["RetryPolicy"]["MaximumRetryAttempts"]})
 
 
-def narrow_role_policies(r, stage):
+def narrow_role_policies(r, stage, fixed_egress=False):
     """Each role's policy from its template (dev/iam.py), narrowed to these resources and the
     function's own log group."""
-    for role, function in ROLES.items():
+    roles = {role: function for role, function in ROLES.items() if role in r["aws_iam_role_policy"]}
+    network_interfaces = f"arn:{PARTITION}:ec2:{REGION}:{ACCOUNT}:network-interface/*"
+    for role, function in roles.items():
         resources = {
             "${WebhooksTable}": "${aws_dynamodb_table.webhooks.arn}",
             "${DeliveryQueue}": "${aws_sqs_queue.deliveries.arn}",
@@ -209,13 +234,88 @@ def narrow_role_policies(r, stage):
             "${ErasureQueue}": "${aws_sqs_queue.erasures.arn}",
             "${EventBus}": f"arn:{PARTITION}:events:{REGION}:{ACCOUNT}:event-bus/${{var.platform_event_bus_name}}",
             "${LogGroup}": iam.log_group_arns(stage, function, PARTITION, REGION, ACCOUNT),
+            "${TestSendFunction}": "${aws_lambda_function.test_send.arn}",
+            "${EgressNetwork}": [f"${{aws_subnet.{_tf_name(f'EgressPrivateSubnet{zone}')}.arn}}"
+                                 for zone in range(egress.ZONES)]
+                                + ["${aws_security_group.egress_security_group.arn}", network_interfaces],
+            "${NetworkInterfaces}": network_interfaces,
+            "${AnyResource}": "*",
         }
-        r["aws_iam_role_policy"][role]["policy"] = json.dumps(iam.narrowed(iam.template(function), resources))
+        document = iam.narrowed(iam.template(function, fixed_egress), resources)
+        r["aws_iam_role_policy"][role]["policy"] = json.dumps(document)
     # Active tracing: each function writes its X-Ray segments (AWS's managed policy, as in the SAM template).
     r["aws_iam_role_policy_attachment"] = {
         f"{role}_xray": {"role": f"${{aws_iam_role.{role}.name}}",
                          "policy_arn": f"arn:{PARTITION}:iam::aws:policy/AWSXrayWriteOnlyAccess"}
-        for role in ROLES}
+        for role in roles}
+
+
+# dev/egress.py's CloudFormation types, and the provider's resource for each.
+_TF_TYPES = {
+    "AWS::EC2::VPC": "aws_vpc", "AWS::EC2::InternetGateway": "aws_internet_gateway",
+    "AWS::EC2::VPCGatewayAttachment": "aws_internet_gateway_attachment", "AWS::EC2::RouteTable": "aws_route_table",
+    "AWS::EC2::Route": "aws_route", "AWS::EC2::SecurityGroup": "aws_security_group",
+    "AWS::EC2::NetworkAcl": "aws_network_acl", "AWS::EC2::NetworkAclEntry": "aws_network_acl_rule",
+    "AWS::EC2::VPCEndpoint": "aws_vpc_endpoint", "AWS::EC2::Subnet": "aws_subnet",
+    "AWS::EC2::SubnetRouteTableAssociation": "aws_route_table_association", "AWS::EC2::EIP": "aws_eip",
+    "AWS::EC2::NatGateway": "aws_nat_gateway", "AWS::EC2::SubnetNetworkAclAssociation": "aws_network_acl_association",
+}
+
+
+def _tf_name(logical_id):
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", logical_id).lower()
+
+
+def add_fixed_egress(tf, prefix):
+    """dev/egress.py's network, translated from its CloudFormation resources; the delivery and
+    test-send functions in it; the API pointed at the test-send function; the addresses output."""
+    network = egress.resources()
+    types = {logical_id: _TF_TYPES[resource["Type"]] for logical_id, resource in network.items()}
+
+    def value(v, attribute=None):
+        if isinstance(v, list):
+            return [value(item) for item in v]
+        if not isinstance(v, dict):
+            return v
+        if "Ref" in v:
+            return f"${{{types[v['Ref']]}.{_tf_name(v['Ref'])}.id}}"
+        if "Fn::GetAtt" in v:  # an Elastic IP's AllocationId is its id
+            return f"${{{types[v['Fn::GetAtt'][0]]}.{_tf_name(v['Fn::GetAtt'][0])}.id}}"
+        if "Fn::Select" in v:  # the zone-th availability zone
+            return f"${{data.aws_availability_zones.available.names[{v['Fn::Select'][0]}]}}"
+        if "Fn::Sub" in v:
+            return v["Fn::Sub"].replace("${AWS::StackName}", prefix).replace("${AWS::Region}", REGION)
+        raise ValueError(f"no Terraform for {v}")
+
+    r = tf["resource"]
+    for logical_id, resource in network.items():
+        properties = dict(resource["Properties"])
+        block = {}
+        if "Tags" in properties:
+            block["tags"] = {tag["Key"]: value(tag["Value"]) for tag in properties.pop("Tags")}
+        if resource["Type"] == "AWS::EC2::SecurityGroup":
+            block["description"] = properties.pop("GroupDescription")
+            for number, rule in enumerate(properties.pop("SecurityGroupEgress")):
+                r.setdefault("aws_vpc_security_group_egress_rule", {})[f"{_tf_name(logical_id)}_{number}"] = {
+                    "security_group_id": f"${{aws_security_group.{_tf_name(logical_id)}.id}}",
+                    "ip_protocol": rule["IpProtocol"], "cidr_ipv4": rule["CidrIp"], "description": rule["Description"]}
+        if resource["Type"] == "AWS::EC2::NetworkAclEntry":
+            properties["Protocol"] = str(properties["Protocol"])
+        for name, given in properties.items():
+            block[_tf_name(name)] = value(given)
+        if "DependsOn" in resource:
+            block["depends_on"] = [f"{types[resource['DependsOn']]}.{_tf_name(resource['DependsOn'])}"]
+        r.setdefault(types[logical_id], {})[_tf_name(logical_id)] = block
+    tf["data"]["aws_availability_zones"] = {"available": {"state": "available"}}
+    subnets = egress.vpc_config()
+    for function in egress.VPC_FUNCTIONS:
+        r["aws_lambda_function"][function]["vpc_config"] = {
+            "subnet_ids": value(subnets["SubnetIds"]), "security_group_ids": value(subnets["SecurityGroupIds"])}
+    r["aws_lambda_function"]["api_handler"]["environment"]["variables"]["TEST_SEND_FUNCTION"] = \
+        "${aws_lambda_function.test_send.function_name}"
+    addresses = ", ".join(f"aws_eip.{_tf_name(f'EgressAddress{zone}')}.public_ip" for zone in range(egress.ZONES))
+    (name, output), = egress.outputs().items()
+    tf["output"][name] = {"value": f'${{join(",", [{addresses}])}}', "description": output["Description"]}
 
 
 def add_api_stage(r, template, stage):
@@ -257,11 +357,11 @@ def gateway_responses(template):
 
 
 def main(argv=None):
-    stage, out = parse_arguments(argv, "python -m dev.terraform", "terraform")
+    stage, out, fixed_egress = parse_arguments(argv, "python -m dev.terraform", "terraform")
     chalice_package(stage, out, "--pkg-format", "terraform")
     add_bytecode(out / "deployment.zip")
     path = out / "chalice.tf.json"
-    tf = finish(json.loads(path.read_text()), stage)
+    tf = finish(json.loads(path.read_text()), stage, fixed_egress)
     path.write_text(json.dumps(tf, indent=2) + "\n")
     leftover = re.findall(r"null_data_source", path.read_text())
     assert not leftover, "the null provider is still referenced"

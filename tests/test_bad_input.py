@@ -19,7 +19,9 @@ BAD_NUMBERS = ["²", "٣", "1" * 5000, "9" * 40, " 5", "5 ", "1e3", "0x10", "-1"
 SKIP = {("webhook.dispatch", "data")}  # data is a JSON object: its own cases are in test_tokens_and_errors
 
 
-ALLOWED = {("webhook.deliveries", "cursor", ""): "an empty cursor is the first page"}
+ALLOWED = {("webhook.deliveries", "cursor", ""): "an empty cursor is the first page",
+           **{(name, "description", value): "a description may be empty (none) or a space"
+              for name in ("webhook.create", "webhook.update") for value in ("", " ")}}
 
 
 def cases(name):
@@ -30,8 +32,8 @@ def cases(name):
         numeric = kind in ("limit", "seconds", "rate", "count", "wait")
         for carrier in ("query", "form", "json"):
             for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []) + (BAD_NUMBERS if numeric else []):
-                if kind in ("headers", "filter") and value == {}:
-                    continue  # {} removes the headers or the filter: a valid value
+                if kind in ("headers", "filter", "template", "auth") and value == {}:
+                    continue  # {} removes the headers, the filter, the template or auth: a valid value
                 if not (isinstance(value, str) and (name, param, value) in ALLOWED):
                     yield param, carrier, value
 

@@ -24,24 +24,39 @@ IAM_ACTION = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
 }
 # What Lambda's SQS event source does with the function's role, besides the function's own calls.
 EVENT_SOURCE = {"deliver": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
                 "erase_person": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}}
 LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# What Lambda does with the role of a function in a VPC (fixed egress addresses, dev/egress.py):
+# it gives the function network interfaces in the VPC's subnets.
+VPC_NETWORK_INTERFACES = {"ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface", "ec2:AssignPrivateIpAddresses",
+                          "ec2:UnassignPrivateIpAddresses", "ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
 
 
-@pytest.fixture(scope="module")
-def packaged(tmp_path_factory):
+def package_stack(tmp_path_factory, *options):
     out = tmp_path_factory.mktemp("package")
-    result = subprocess.run([sys.executable, "-m", "dev.package", "--stage", "prod", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "dev.package", "--stage", "prod", "--out", str(out), *options],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return out, json.loads((out / "sam.json").read_text()), result.stdout
 
 
-def test_the_template_passes_cfn_lint(packaged):
-    out, _, _ = packaged
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory):
+    return package_stack(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def packaged_with_fixed_egress(tmp_path_factory):
+    return package_stack(tmp_path_factory, "--fixed-egress")
+
+
+@pytest.mark.parametrize("stack", ["packaged", "packaged_with_fixed_egress"])
+def test_the_template_passes_cfn_lint(stack, request):
+    out, _, _ = request.getfixturevalue(stack)
     lint = subprocess.run([str(pathlib.Path(sys.executable).parent / "cfn-lint"), str(out / "sam.json")],
                           capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -53,6 +68,7 @@ def test_the_code_package_holds_only_what_the_functions_need(packaged):
     assert archive.stat().st_size < 1024 * 1024
     assert "KiB" in printed  # make package prints the size
     names = zipfile.ZipFile(archive).namelist()
+    assert len(names) == len(set(names))  # each file once (no bytecode the source tree held, then added again)
     # Every module of chalicelib's packages travels, and nothing of the tests or tools does.
     assert {n for n in names if n.startswith("chalicelib/") and n.endswith(".py")} == {
         path.relative_to(ROOT).as_posix() for path in (ROOT / "chalicelib").rglob("*.py")}
@@ -94,7 +110,9 @@ def test_the_stack_wires_queues_events_throttling_and_alarms(packaged):
     assert resources["RestAPI"]["Properties"]["MethodSettings"][0]["ThrottlingRateLimit"] == {"Ref": "ApiRateLimit"}
     assert resources["DeliveryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > 8
     alarms = {k for k, v in resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"}
-    assert {"DeadLetterAlarm", "DeliveryFailureRateAlarm"} <= alarms
+    assert {"DeadLetterAlarm", "DeliveryFailureRateAlarm", "RecordLostAlarm"} <= alarms
+    lost = resources["RecordLostAlarm"]["Properties"]  # an attempt missing from the log is never silent
+    assert (lost["MetricName"], lost["Namespace"], lost["Threshold"]) == ("RecordLost", "InEventWebhooks", 0)
     assert all(resources[name]["Properties"]["ReservedConcurrentExecutions"] for name in ("Deliver", "APIHandler"))
 
 
@@ -112,13 +130,53 @@ def test_api_gateways_own_errors_answer_in_the_contracts_shape(packaged):
         assert set(shaped) == {"error"} and set(shaped["error"]) == {"code", "message", "field"}
 
 
-def test_every_role_names_only_this_stacks_resources_with_its_templates_conditions(packaged):
-    _, template, _ = packaged
+@pytest.mark.parametrize("stack", ["packaged", "packaged_with_fixed_egress"])
+def test_every_role_names_only_this_stacks_resources_with_its_templates_conditions(stack, request):
+    _, template, _ = request.getfixturevalue(stack)
+    fixed_egress = stack == "packaged_with_fixed_egress"
     for role, function in package.ROLES.items():
+        if role not in template["Resources"]:
+            assert function == "test_send" and not fixed_egress  # without fixed egress, the API sends tests
+            continue
         statements = template["Resources"][role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         for statement in statements:
-            assert statement["Resource"] != "*" and all(isinstance(r, dict) for r in statement["Resource"])
-        assert [s.get("Condition") for s in statements] == [s.get("Condition") for s in iam.template(function)["Statement"]]
+            if statement["Resource"] == "*":  # EC2's Describe calls take no resource but *
+                assert set(statement["Action"]) <= {"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}
+                continue
+            assert all(isinstance(r, dict) for r in statement["Resource"])
+        expected = iam.template(function, fixed_egress)["Statement"]
+        assert [(s["Sid"], s["Action"], s.get("Condition")) for s in statements] == [
+            (s["Sid"], s["Action"], s.get("Condition")) for s in expected]
+
+
+def test_with_fixed_egress_only_the_delivery_and_test_send_functions_are_in_the_vpc(packaged_with_fixed_egress):
+    _, template, _ = packaged_with_fixed_egress
+    resources = template["Resources"]
+    functions = {name: r["Properties"] for name, r in resources.items() if r["Type"] == "AWS::Serverless::Function"}
+    assert {name for name, properties in functions.items() if "VpcConfig" in properties} == {"Deliver", "TestSend"}
+    subnets = functions["Deliver"]["VpcConfig"]["SubnetIds"]
+    routes = {r["Properties"]["SubnetId"]["Ref"]: r["Properties"]["RouteTableId"]["Ref"] for r in resources.values()
+              if r["Type"] == "AWS::EC2::SubnetRouteTableAssociation"}
+    for subnet in subnets:  # each private subnet leaves through its zone's NAT gateway and its Elastic IP
+        (route,) = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::EC2::Route"
+                    and r["Properties"]["RouteTableId"]["Ref"] == routes[subnet["Ref"]]]
+        nat = resources[route["NatGatewayId"]["Ref"]]["Properties"]
+        assert route["DestinationCidrBlock"] == "0.0.0.0/0"
+        assert resources[nat["AllocationId"]["Fn::GetAtt"][0]]["Type"] == "AWS::EC2::EIP"
+    assert len({resources[s["Ref"]]["Properties"]["AvailabilityZone"]["Fn::Select"][0] for s in subnets}) == 2
+    addresses = template["Outputs"]["EgressAddresses"]["Value"]["Fn::Join"][1]
+    assert {a["Ref"] for a in addresses} == {k for k, r in resources.items() if r["Type"] == "AWS::EC2::EIP"}
+    assert functions["APIHandler"]["Environment"]["Variables"]["TEST_SEND_FUNCTION"] == {"Ref": "TestSend"}
+    group = resources["EgressSecurityGroup"]["Properties"]
+    assert "SecurityGroupIngress" not in group  # nothing comes in
+
+
+def test_without_fixed_egress_no_function_is_in_a_vpc_and_the_api_sends_tests_itself(packaged):
+    _, template, _ = packaged
+    resources = template["Resources"]
+    assert not [k for k, r in resources.items() if r["Type"].startswith("AWS::EC2::")]
+    assert "TestSend" not in resources and "EgressAddresses" not in template["Outputs"]
+    assert "TEST_SEND_FUNCTION" not in json.dumps(template)
 
 
 def test_debug_is_off_in_every_stage():
@@ -135,7 +193,7 @@ class CallRecorder:
         self.calls = defaultdict(set)
         self.items = defaultdict(set)  # function: {(IAM action, partition key)}
         self.current = None
-        for client in (services.dynamodb, services.sqs, services.events):
+        for client in (services.dynamodb, services.sqs, services.events, services.lambda_client):
             client.meta.events.register("before-call", self)
         services.dynamodb.meta.events.register("before-parameter-build.dynamodb", self.parameters)
 
@@ -150,11 +208,11 @@ class CallRecorder:
 
     @contextmanager
     def entry(self, function):
-        self.current = function
+        outer, self.current = self.current, function
         try:
             yield
         finally:
-            self.current = None
+            self.current = outer
 
 
 _SINGLE = {"GetItem": "Key", "PutItem": "Item", "UpdateItem": "Key", "DeleteItem": "Key"}
@@ -183,8 +241,8 @@ def table_items(operation, params):
     raise AssertionError(f"the test does not know which items {operation} touches")
 
 
-def granted(function):
-    return {action for statement in iam.template(function)["Statement"] for action in statement["Action"]}
+def granted(function, fixed_egress=False):
+    return {action for statement in iam.template(function, fixed_egress)["Statement"] for action in statement["Action"]}
 
 
 def needed(calls, items):
@@ -245,12 +303,15 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.dispatch(person_id="1", headers={"Idempotency-Key": "once"})  # kept as skipped
     api.call("webhook.enable", webhookID=hook["webhookID"])
     message = api.dispatch(person_id="2")["messageID"]
+    api.call("webhook.trace", messageID=message, eventID="1234")  # the fan-out's dispatch record, and the log's
     api.call("webhook.test", webhookID=hook["webhookID"])
     api.call("webhook.rotateSecret", webhookID=hook["webhookID"])
     token = api.call("token.create", eventID="1")[1]["tokenID"]
     api.call("token.revoke", tokenID=token)
     device = api.call("token.create", webhookID=door["webhookID"])[1]["tokenID"]
     api.call("webhook.poll", token=device, webhookID=door["webhookID"])
+    removed = api.create(receiver.url + "/removed", type="speakerCreated")
+    api.call("webhook.remove", webhookID=removed["webhookID"])  # its listing is deleted
     api.call("webhook.deliveries", webhookID=hook["webhookID"])
     api.call("webhook.deliveries", webhookID=door["webhookID"])
 
@@ -304,6 +365,34 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
         assert conditioned - used == set(), (function, "partition keys granted, never used", conditioned - used)
 
 
+def test_with_fixed_egress_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver, settings):
+    # What changes: the API invokes the test-send function for webhook.test, which only POSTs;
+    # both VPC functions' roles let Lambda give them network interfaces.
+    from dev.lambda_invoke import answer_invokes
+
+    function_name = "inevent-webhooks-prod-test_send"
+    settings(TEST_SEND_FUNCTION=function_name)
+    recorder = CallRecorder(get_services())
+
+    def test_send(event, context):
+        with recorder.entry("test_send"):
+            return application.test_send(event, context)
+
+    answer_invokes(get_services().lambda_client, {function_name: test_send})
+    hook = api.create(receiver.url)
+    with recorder.entry("api_handler"):
+        status, answer = api.call("webhook.test", webhookID=hook["webhookID"])
+    assert status == 200 and answer["statusCode"] == 200
+    api_calls = needed(recorder.calls["api_handler"], recorder.items["api_handler"])
+    assert "lambda:InvokeFunction" in api_calls and api_calls <= granted("api_handler", fixed_egress=True)
+    assert granted("api_handler", fixed_egress=True) - granted("api_handler") == {"lambda:InvokeFunction"}
+    assert recorder.calls["test_send"] == set()  # it reads and writes nothing in AWS
+    assert granted("test_send", fixed_egress=True) == LOGS | VPC_NETWORK_INTERFACES
+    assert granted("deliver", fixed_egress=True) - granted("deliver") == VPC_NETWORK_INTERFACES
+    for function in ("platform_event", "erase_person"):
+        assert granted(function, fixed_egress=True) == granted(function)
+
+
 def table_actions(document):
     return {a for s in document["Statement"] for a in s["Action"] if a.startswith("dynamodb:")}
 
@@ -312,8 +401,8 @@ def test_every_table_grant_names_the_partition_keys_it_reaches_and_only_the_api_
     for function in iam.FUNCTIONS:
         document = iam.template(function)
         assert all(leading_keys(s) for s in document["Statement"] if s["Resource"] == "${WebhooksTable}"), function
-        for action in table_actions(document):
-            assert bool(allowing(document, action, "TOK#a-token-hash")) == (function == "api_handler"), (function, action)
+        reaching = {action for action in table_actions(document) if allowing(document, action, "TOK#a-token-hash")}
+        assert bool(reaching) == (function == "api_handler"), (function, reaching)
 
 
 def test_the_delivery_function_reaches_only_webhooks_their_logs_and_counters_and_their_listings_status():
@@ -368,17 +457,19 @@ def test_no_stage_can_reach_another_stages_table_queues_or_logs():
         assert (region, account) == ("*", "*") and "*" not in name.removesuffix(":*"), resource
 
 
-def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates_with_active_tracing(packaged):
+@pytest.mark.parametrize("stack, count", [("packaged", 4), ("packaged_with_fixed_egress", 5)])
+def test_every_function_of_the_template_runs_on_a_runtime_aws_still_creates_with_active_tracing(stack, count, request):
     from tests.test_runtime import assert_creatable
 
-    _, template, _ = packaged
+    _, template, _ = request.getfixturevalue(stack)
     resources = template["Resources"]
     functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
-    assert len(functions) == 4  # api_handler, platform_event, deliver, erase_person
+    assert len(functions) == count  # api_handler, platform_event, deliver, erase_person (and test_send)
     for function in functions:
         assert function["Properties"]["Runtime"] == package.RUNTIME
         assert_creatable(function["Properties"]["Runtime"])
         assert function["Properties"]["Tracing"] == "Active"
     for role in package.ROLES:
-        assert resources[role]["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": package.XRAY_POLICY}]
+        if role in resources:
+            assert resources[role]["Properties"]["ManagedPolicyArns"] == [{"Fn::Sub": package.XRAY_POLICY}]
     assert resources["RestAPI"]["Properties"]["TracingEnabled"] is True

@@ -43,8 +43,9 @@ def old(api):
 def test_it_reads_as_a_one_type_webhook(api, old):
     (hook,) = api.call("webhook.find", eventID="1234")[1]["data"]
     assert hook == {"webhookID": old, "eventID": "1234", "type": "activityEnrollment", "types": ["activityEnrollment"],
-                    "url": URL, "delivery": "push", "date": "1764273600", "status": "enabled", "headers": ["X-Key"], "rateLimit": None,
-                    "filter": {"personID": ["5521", "7"]}}
+                    "url": URL, "delivery": "push", "date": "1764273600", "status": "enabled", "headers": ["X-Key"],
+                    "rateLimit": None, "filter": {"personID": ["5521", "7"]}, "signature": "hmac", "publicKey": None,
+                    "previousPublicKey": None, "auth": None, "description": ""}
     assert api.call("webhook.find", eventID="1234", type="activityEnrollment")[1]["count"] == 1
     assert api.call("webhook.find", eventID="1234", type="eventCheckIn")[1]["count"] == 0
 
@@ -87,3 +88,4 @@ def test_it_is_disabled_enabled_and_removed_as_before(api, old):
     assert old_listing(old, URL) is None
     assert api.call("webhook.find", eventID="1234")[1]["count"] == 0
     assert api.call("webhook.create", eventID="1234", url=URL, type="activityEnrollment")[0] == 201
+

@@ -5,6 +5,7 @@ This is the only place that knows about status codes and the error shape (contra
 
 import json
 import time
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError
@@ -33,9 +34,11 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token, is_issued_token
-from chalicelib.services import Services
 from chalicelib.store.tokens import Grant
 from chalicelib.validation import check_identifier
+
+if TYPE_CHECKING:  # the composition root is above the edge: only its type is named here
+    from chalicelib.services import Services
 
 logger = observability.logger
 
@@ -113,7 +116,7 @@ class Context:
     """What a method runs with besides its parameters: the services, the caller's grant, the
     time of the call, and the ``Idempotency-Key`` header if one came."""
 
-    services: Services
+    services: "Services"
     grant: Grant
     now: float
     idempotency_key: str | None = None

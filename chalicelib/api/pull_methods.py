@@ -34,5 +34,5 @@ def poll_webhook(ctx, params):
     after = 0 if cursor is None else position_of(webhook, cursor)
     webhook = services.webhooks.forget_old_secret(webhook, ctx.now)
     data, position, more = poll(webhook, services.pull_log, after, limit, wait,
-                                lambda message: erased_before(item, message), clock=services.clock)
+                                lambda message: erased_before(webhook, message), clock=services.clock)
     return 200, {"data": data, "cursor": cursor_for(webhook, position), "more": more}

@@ -27,10 +27,14 @@ KINDS = {
     "headers": "a JSON object (or its JSON text) of at most 10 header names to string values",
     "filter": "a JSON object (or its JSON text) from ID fields to lists of 1 to 100 IDs",
     "rate": "a whole number from 0 to 1000",
+    "template": 'a JSON object (or its JSON text): {"body", "contentType"} or {"preset"}',
     "token": "a token",
     "delivery": "push or pull",
     "count": "a whole number from 1 to 500",
     "wait": "whole seconds from 0 to 20",
+    "signature": "hmac or ed25519",
+    "auth": "a JSON object (or its JSON text): type oauth2, tokenUrl, clientID, clientSecret and optional scope",
+    "text": "0 to 200 characters of printable text",
 }
 
 

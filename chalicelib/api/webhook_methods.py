@@ -9,10 +9,17 @@ import json
 from dataclasses import replace
 
 from chalicelib import strict_json
-from chalicelib.api.receiver_options import check_filter, check_headers, check_rate_limit
+from chalicelib.api.receiver_options import (
+    check_auth,
+    check_filter,
+    check_headers,
+    check_rate_limit,
+    has_authorization_header,
+)
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.catalog import CATALOG, COMPANY, EVENT, ID_FIELDS
 from chalicelib.delivery.sender import redacted, signed_request
+from chalicelib.delivery.signing import ED25519, SIGNATURES, new_key_pair
 from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
@@ -20,7 +27,7 @@ from chalicelib.occurrences import Occurrence, delivery_body, example_data
 from chalicelib.pull.poll import new_cursor_key
 from chalicelib.store.tokens import MAX_GRANTED, Grant
 from chalicelib.store.webhook_record import OWNER_FIELD, Webhook, effective_types
-from chalicelib.validation import check_type, check_types
+from chalicelib.validation import check_description, check_type, check_types
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
@@ -35,8 +42,18 @@ RECEIVER_OPTIONS = (
     Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
     Param("filter", "filter", "Only platform events with these IDs: ID fields that every type of the webhook carries "
           '(activityID, personID, speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as '
-          '{"activityID": ["98"]}; {} removes it.'),
+          '{"activityID": ["98"]}, at most 100 IDs and 1,024 bytes of IDs in all; {} removes it.'),
+    Param("template", "template", "The body to send instead of the usual one (not for a pull webhook): "
+          '{"body": "<a Mustache template, at most 4 KiB>", "contentType": "application/json" or "text/plain"}, '
+          'rendered over the usual body ({{type}}, {{data.personID}}...), or {"preset": "slack"} or '
+          '{"preset": "teams"}: one readable line for a chat channel. {} removes it.'),
+    Param("auth", "auth", 'Credentials the endpoint asks for (not for a pull webhook): {"type": "oauth2", "tokenUrl", '
+          '"clientID", "clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an '
+          "access token got with the client-credentials grant; the client secret is never shown again; {} removes "
+          "it."),
 )
+DESCRIPTION = Param("description", "text", "Your own words for the webhook, to find it among others: 0 to 200 "
+                    'characters of printable text; "" removes it.')
 
 
 def owner(ctx, params):
@@ -67,8 +84,11 @@ def visible_webhook(ctx, params):
                                              "has none)."),
                 Param("type", "type", "The webhook's one type (case-sensitive). Give type or types."), TYPES,
                 Param("delivery", "delivery", "push (the default): each message is POSTed to url; pull: no url, the "
-                      "messages wait to be read with webhook.poll."),
-                *RECEIVER_OPTIONS),
+                      "messages wait to be read with webhook.poll. It cannot change."),
+                Param("signature", "signature", "How deliveries are signed: hmac (default: v1, with the secret "
+                      "answered once) or ed25519 (v1a, verified with the public key alone, answered as publicKey). "
+                      "It cannot change."),
+                *RECEIVER_OPTIONS, DESCRIPTION),
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
@@ -77,15 +97,21 @@ def create_webhook(ctx, params):
     delivery = "push" if delivery is None else delivery
     if delivery not in ("push", "pull"):
         raise InvalidParameter("delivery must be push or pull", field="delivery")
-    secret = new_secret()
+    signature = check_signature(params.raw("signature"))
+    if signature == ED25519:
+        secret, public_key = new_key_pair()
+        keys = {"public_keys": (public_key,)}
+    else:
+        secret, keys = new_secret(), {}
     webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, types=types, url=None,
                       normal_url=None, date=str(int(ctx.now)), status="enabled", secrets=(secret,), delivery=delivery,
-                      cursor_key=new_cursor_key() if delivery == "pull" else None)
+                      cursor_key=new_cursor_key() if delivery == "pull" else None, signature=signature, **keys)
     if delivery == "push" and params.raw("url") is None:
         raise MissingParameter("url is required: the endpoint (or delivery=pull, a webhook without one)", field="url")
-    webhook = _with_options(webhook, params, ctx.services.policy)
+    webhook = _with_options(webhook, params, ctx.services.policy, ctx.now)
     ctx.services.webhooks.create(webhook)
-    return 201, {**webhook.public(), "secret": secret}
+    # An ed25519 webhook's private key is never answered: its object's publicKey is what verifies.
+    return 201, webhook.public() if signature == ED25519 else {**webhook.public(), "secret": secret}
 
 
 def _types(params, level):
@@ -100,25 +126,46 @@ def _types(params, level):
     return (check_type(one, level).name,)
 
 
-@method("webhook.update", "Change a webhook's url, types, headers, rate limit or filter; what is not given is kept, "
-        "and so are its secret, status, delivery log and sequences.",
+def check_signature(value):
+    """``signature``: ``hmac`` (the default, when absent) or ``ed25519``."""
+    if value is None:
+        return SIGNATURES[0]
+    if value not in SIGNATURES:
+        raise InvalidParameter(f"signature must be {' or '.join(SIGNATURES)}", field="signature")
+    return value
+
+
+@method("webhook.update", "Change a webhook's url, types, headers, rate limit, filter, auth, template or description; "
+        "what is not given is kept, and so are its secret, status, delivery log and sequences.",
         params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), TYPES,
-                *RECEIVER_OPTIONS),
+                *RECEIVER_OPTIONS, DESCRIPTION),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
-    updated = _with_options(webhook, params, ctx.services.policy)
+    updated = _with_options(webhook, params, ctx.services.policy, ctx.now)
     return 200, ctx.services.webhooks.update(webhook, updated).public()
 
 
-def _with_options(webhook, params, policy):
-    """``webhook`` with the url, types and receiver's options that ``params`` give (sections 14, 17).
-    A pull webhook takes no url, headers or rate limit: nothing is sent to it (section 18)."""
+# What a pull webhook cannot take: nothing is POSTed to it (section 18), and each entry a poll
+# returns is section 4's body, signed, so that one verification serves push and pull.
+_NOT_FOR_PULL = {
+    "url": "has no url: its messages are read with webhook.poll",
+    "headers": "sends no headers: its messages are read with webhook.poll",
+    "rateLimit": "is never POSTed to: its messages are read with webhook.poll",
+    "auth": "has no endpoint to authenticate to: its messages are read with webhook.poll",
+    "template": "takes no template: webhook.poll returns each message as section 4's body, signed",
+}
+
+
+def _with_options(webhook, params, policy, now):
+    """``webhook`` with the url, types, receiver's options (sections 14, 17, 20 and 21) and the
+    description (section 22) that ``params`` give. A pull webhook takes no url, headers, rate
+    limit, auth or template (section 18)."""
     changes = {}
     if webhook.delivery == "pull":
-        for name, why in (("url", "has no url"), ("headers", "sends no headers"), ("rateLimit", "is never POSTed to")):
+        for name, why in _NOT_FOR_PULL.items():
             if params.raw(name) is not None:
-                raise InvalidParameter(f"a pull webhook {why}: its messages are read with webhook.poll", field=name)
+                raise InvalidParameter(f"a pull webhook {why}", field=name)
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
         policy.check(url)
@@ -139,7 +186,39 @@ def _with_options(webhook, params, policy):
         webhook_types = [CATALOG[name] for name in effective_types(changes.get("types", webhook.types), webhook.level)]
         changes["filter"] = check_filter(given_filter if given_filter is not None else kept_filter, webhook_types,
                                          webhook.level)
-    return replace(webhook, **changes)
+    given_template = params.json_object("template")
+    kept_template = webhook.template if "types" in changes and given_template is None else None
+    if given_template is not None or kept_template:
+        # A template renders every type of the webhook: new types keep it only if it renders them.
+        changes["template"] = checked_template(given_template if given_template is not None else kept_template,
+                                               replace(webhook, **changes), now)
+    given_auth = params.json_object("auth")
+    if given_auth is not None:
+        changes["auth"] = check_auth(given_auth, policy)
+    description = params.raw("description")
+    if description is not None:
+        changes["description"] = check_description(description)
+    updated = replace(webhook, **changes)
+    if updated.auth is not None and has_authorization_header(updated.headers):
+        raise InvalidParameter("auth sets the Authorization header itself: remove the Authorization header from "
+                               "headers, or leave auth out", field="auth")
+    return updated
+
+
+def checked_template(value, webhook, now):
+    """The ``template`` parameter, checked by rendering the example of each of ``webhook``'s
+    types (sections 17 and 21), in the form it is kept; None for ``{}``."""
+    from chalicelib.templates.webhook_template import check  # on first use: no cold start pays for it
+
+    if webhook.delivery == "pull":
+        raise InvalidParameter(f"a pull webhook {_NOT_FOR_PULL['template']}", field="template")
+    return check(value, [example_body(webhook, webhook_type, now) for webhook_type in webhook.effective_types()])
+
+
+def example_body(webhook, webhook_type, now):
+    """Section 4's body of a made-up delivery of ``webhook_type`` to ``webhook``."""
+    data = example_data(CATALOG[webhook_type], now, **{webhook.owner_field: webhook.owner_id})
+    return delivery_body(webhook_type, webhook.webhook_id, data, now, sequence=1)
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
@@ -151,7 +230,7 @@ def find_webhooks(ctx, params):
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.public() for hook in ctx.services.webhooks.find(level, owner_id, type)]
+    data = [hook.as_of(ctx.now).public() for hook in ctx.services.webhooks.find(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
@@ -163,9 +242,12 @@ def remove_webhook(ctx, params):
     return 200, webhook.public()
 
 
-@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret.",
+@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like (for a pull webhook, what a poll "
+        "returns of a message), signed with its secret, and the template that shapes it.",
         params=(webhook_id(), Param("type", "type", "Which of the webhook's types (default: the first of them in "
-                                    "catalog order).")),
+                                    "catalog order)."),
+                Param("template", "template", "A template to try instead of the webhook's own, checked as "
+                      "webhook.update checks it; nothing is changed.")),
         verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
     webhook = visible_webhook(ctx, params)
@@ -175,10 +257,23 @@ def request_example(ctx, params):
     elif not webhook.takes(check_type(type).name):
         raise InvalidParameter(f"this webhook does not take {type}: give one of its types", field="type",
                                code="invalid_type")
-    data = example_data(CATALOG[type], ctx.now, **{webhook.owner_field: webhook.owner_id})
-    body = delivery_body(type, webhook.webhook_id, data, ctx.now, sequence=1)
-    example = signed_request(webhook, new_id("msg"), body, ctx.now)
-    return 200, {**example, "headers": redacted(example["headers"]), "payload": json.loads(body)}
+    tried = params.json_object("template")
+    if tried is not None:
+        webhook = replace(webhook, template=checked_template(tried, webhook, ctx.now))
+    example = signed_request(webhook, new_id("msg"), example_body(webhook, type, ctx.now), ctx.now)
+    body = example["body"]
+    shown = {
+        "method": example["method"],
+        "url": example["url"],
+        "headers": redacted(example["headers"]),
+        "body": body,
+        # The body parsed; a text/plain template's is text, not JSON.
+        "payload": json.loads(body) if body and example["headers"]["content-type"] == "application/json" else None,
+        "template": webhook.template,
+    }
+    if webhook.public_keys:  # what a receiver verifies an ed25519 webhook's deliveries with
+        shown["publicKey"] = webhook.public_keys[0]
+    return 200, shown
 
 
 @method("webhook.responseExample", "What the endpoint should answer, and how its answers are read.",
@@ -234,7 +329,7 @@ def dispatch(ctx, params):
         key = ctx.idempotency_key
         message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
         count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now,
-                        services.pull_log)
+                        dispatches=services.dispatches, pull_log=services.pull_log)
         return {"messageID": message_id, "webhooks": count}
 
     if ctx.idempotency_key is None:
@@ -260,12 +355,18 @@ def _set_status(ctx, params, status):
     return 200, {**webhook.public(), "status": status}
 
 
-@method("webhook.rotateSecret", "A new signing secret; for 24 hours deliveries carry both signatures, new first.",
+@method("webhook.rotateSecret", "A new signing secret (an ed25519 webhook: a new key pair, answered by its public "
+        "key); for 24 hours deliveries carry both signatures, new first.",
         params=(webhook_id(),), answer="RotatedSecret")
 def rotate_secret(ctx, params):
     webhook = visible_webhook(ctx, params)
+    until = ctx.now + ROTATION_OVERLAP_SECONDS
+    if webhook.signature == ED25519:
+        private_key, public_key = new_key_pair()
+        ctx.services.webhooks.rotate_secret(webhook, private_key, until, public_key=public_key)
+        return 200, {"webhookID": webhook.webhook_id, "publicKey": public_key}
     secret = new_secret()
-    ctx.services.webhooks.rotate_secret(webhook, secret, ctx.now + ROTATION_OVERLAP_SECONDS)
+    ctx.services.webhooks.rotate_secret(webhook, secret, until)
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 
@@ -314,7 +415,7 @@ def revoke_token(ctx, params):
             "token.revoke takes the admin token in the Authorization header and the token to revoke in tokenID",
             field="tokenID",
         )
-    if not isinstance(token, str) or not ctx.services.tokens.delete(hash_token(token)):
+    if not isinstance(token, str) or not ctx.services.tokens.revoke(hash_token(token), ctx.now):
         raise NotFound("no such token", field="tokenID")
     return 200, {"revoked": True}
 

@@ -1,7 +1,9 @@
 // The API console: every method of the webhook API, with the jar button that opens its fields,
 // Enter to run it, and the JSON answer; the webhooks of an event or a company with their health,
-// delivery log, messages and the catalog of types. Plain DOM code: no framework, no build,
-// nothing fetched from elsewhere. Values are put on the page with textContent, never as HTML.
+// searchable; each webhook's settings, test sends, secret rotation and delivery log; a message's
+// view, and where a message went (webhook.trace); the catalog of types. Plain DOM code: no
+// framework, no build, nothing fetched from elsewhere. Values are put on the page with
+// textContent, never as HTML.
 //
 // The methods and their fields are read from the service's own OpenAPI document
 // (/openapi.json, generated from the method registry): a method added there shows up here.
@@ -10,6 +12,18 @@
 const REFRESH_MS = 3000;  // how often an open delivery log or message is read again
 const PAGE_SIZE = 20;  // messages a page of the delivery log
 const PICTURE_SIZE = 100;  // the health picture: the latest 100 messages, as webhook.stats counts them
+const HEALTH_READS_AT_ONCE = 3;  // webhook.stats calls in flight while the list's health fills in
+// ...and at most this many a second: half a token's default rate limit (50 a second), so that
+// filling in 200 rows leaves the reader's own calls room (an admin token has no limit).
+const HEALTH_READS_PER_SECOND = 25;
+const HEALTH_FRESH_MS = 60000;  // a row's health read this recently is not read again when the list reloads
+const MAX_DESCRIPTION = 200;  // characters of a webhook's description (contract, section 22)
+// What a description may not hold (chalicelib/validation.py refuses these and a few rarer ones).
+const NOT_PRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/u;
+// Header names the service sets itself (chalicelib/api/receiver_options.py): a receiver's own may not.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;  // RFC 9110's token
+const RESERVED_HEADERS = ["content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding", "te",
+  "upgrade", "expect"];
 const ANSWER_KEPT_BYTES = 2048;  // the service keeps the first 2 KiB of an endpoint's answer
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PLACEHOLDERS = { url: "https://example.com/hooks/inevent", webhookID: "wh_...", messageID: "msg_...", tokenID: "tok_..." };
@@ -38,12 +52,17 @@ function stored(name, fallback = "") {
     set(value) { sessionStorage.setItem("inevent." + name, value); },
   };
 }
-const session = { token: stored("token"), level: stored("level", "event"), owner: stored("event"), webhook: stored("webhook") };
+// Each level keeps its own ID: switching to the company level never carries the event's over.
+const session = { token: stored("token"), level: stored("level", "event"), event: stored("event"), company: stored("company"),
+  webhook: stored("webhook") };
+const ownerOf = (level) => session[level];
 const ownerField = () => (session.level.get() === "company" ? "companyID" : "eventID");
 
 // What the console shows in its webhook area: null, or {kind, webhookID, ...}. `loaded` is the
-// level and owner whose webhooks are listed (what prefills follow); `hooks` those webhooks.
-const state = { view: null, types: null, methods: [], timer: null, loaded: null, hooks: new Map(), link: null };
+// level and owner whose webhooks are listed (what prefills follow); `hooks` those webhooks;
+// `stats` each one's latest webhook.stats answer and when it came ({stats, at}).
+const state = { view: null, types: null, methods: [], timer: null, loaded: null, hooks: new Map(), link: null,
+  stats: new Map() };
 
 // `quiet` calls (the console refreshing itself) leave the Answer panel to what the user ran;
 // `jump` (a method run from its form) brings the Answer panel into view on a phone.
@@ -94,15 +113,58 @@ function say(node, text, ok) {
   node.className = "outcome " + (ok ? "ok" : "bad");
 }
 
-// Keep what the reader looks at where it is on the screen while `change` adds or removes
-// content above it: the focused element, or else `fallback`.
-async function keepPlace(change, fallback = null) {
+const nextFrame = () => new Promise((done) => requestAnimationFrame(() => done()));
+
+// What holds the reader's eye: the focused element if it is on screen, else `fallback`.
+function placeOf(fallback) {
   const active = document.activeElement !== document.body ? document.activeElement : null;
-  const anchor = active || fallback;
-  const key = anchor && anchorKey(anchor);
-  const before = anchor ? anchor.getBoundingClientRect().top : 0;
-  const value = await change();
+  return [active, fallback].find((node) => node && document.contains(node) && onScreen(node)) || null;
+}
+
+// `change` (synchronous) adds or removes content; what the reader looks at does not move.
+function holdPlace(change, fallback = null) {
+  const anchor = placeOf(fallback), before = anchor ? anchor.getBoundingClientRect().top : 0;
+  const value = change();
+  if (anchor && document.contains(anchor)) {
+    const shift = anchor.getBoundingClientRect().top - before;
+    if (Math.abs(shift) >= 1) window.scrollBy(0, shift);
+  }
+  return value;
+}
+
+function onScreen(node) {
+  const box = node.getBoundingClientRect();
+  return box.bottom > 0 && box.top < window.innerHeight;
+}
+
+// Keep what the reader looks at where it is on the screen while `change` adds or removes
+// content above it: the focused element, or else `fallback`, if it is on screen. When the focus
+// moves meanwhile (a view opened from a link takes it, and scrolls to it), the place kept is
+// the newly focused element's, as it is once that focus has scrolled it into view: content
+// that grows above it later (the list's health lines) does not push it away.
+async function keepPlace(change, fallback = null) {
+  let anchor = null, key = null, before = 0;
+  const measure = (node) => {
+    anchor = node;
+    key = anchor && anchorKey(anchor);
+    before = anchor ? anchor.getBoundingClientRect().top : 0;
+  };
+  measure(placeOf(fallback));
+  let pending = null;
+  const moved = (event) => {
+    pending = requestAnimationFrame(() => { pending = null; measure(onScreen(event.target) ? event.target : null); });
+  };
+  document.addEventListener("focusin", moved);
+  let value;
+  try {
+    value = await change();
+  } finally {
+    document.removeEventListener("focusin", moved);
+  }
+  if (pending !== null) await nextFrame();  // a focus moved at the end is measured first
   const now = anchor && (document.contains(anchor) ? anchor : key && findAnchor(key));
+  // A focused control drawn anew (a row of the list) keeps the focus in its new drawing.
+  if (now && now !== anchor && document.activeElement === document.body) now.focus({ preventScroll: true });
   if (now) {
     const shift = now.getBoundingClientRect().top - before;
     if (Math.abs(shift) >= 1) window.scrollBy(0, shift);
@@ -153,6 +215,8 @@ function timeOf(seconds) {
   return seconds ? el("time", { datetime: new Date(Number(seconds) * 1000).toISOString(), text: when(seconds) }) : "";
 }
 
+// Copy `text`; without clipboard access, select it for the reader to copy: `target` is what
+// shows it (an element, or an input whose value is the text).
 async function copyText(button, text, target) {
   const label = button.dataset.label || button.textContent;
   button.dataset.label = label;
@@ -160,23 +224,39 @@ async function copyText(button, text, target) {
     await navigator.clipboard.writeText(text);
     button.textContent = "Copied";
   } catch {
-    const range = document.createRange();
-    range.selectNodeContents(target);
-    getSelection().removeAllRanges();
-    getSelection().addRange(range);
+    if (target instanceof HTMLInputElement) {
+      target.hidden = false;
+      target.focus();
+      target.select();
+    } else {
+      const range = document.createRange();
+      range.selectNodeContents(target);
+      getSelection().removeAllRanges();
+      getSelection().addRange(range);
+    }
     button.textContent = "Selected: press Ctrl+C";
   }
   clearTimeout(button.resetTimer);
   button.resetTimer = setTimeout(() => { button.textContent = label; }, 2500);
 }
 
-function showSecret(title, value) {
-  const box = $("#secret"), copy = $("#copy-secret");
-  $("strong", box).textContent = title;
-  $("#secret-value").textContent = value;
-  clearTimeout(copy.resetTimer);
-  copy.textContent = "Copy secret";  // a new secret has not been copied yet
-  box.hidden = false;
+// A one-time secret (or token), shown right after `place`, where it was made: its Copy button is
+// the next stop of the keyboard. Only one is shown at a time.
+function showSecret(title, value, place, note = "") {
+  $("#secret")?.remove();
+  const shown = el("code", { id: "secret-value", text: value });
+  const copy = el("button", { type: "button", id: "copy-secret", text: "Copy secret",
+    onclick: (e) => copyText(e.currentTarget, value, shown) });
+  const box = el("div", { id: "secret", class: "secret", role: "alert" },
+    el("p", {}, el("strong", { text: title }), ": copy it now. It will not be shown again."),
+    note ? el("p", { class: "secret-note", text: note }) : null,
+    el("div", { class: "secret-row" }, shown, copy));
+  place.after(box);
+  return box;
+}
+
+function hideSecret() {
+  $("#secret")?.remove();
 }
 
 // ---- The session: token, level and owner ---------------------------------------------------
@@ -208,10 +288,11 @@ function hooksNote(text, { focus = false } = {}) {
 }
 
 function applyLevel() {
-  const company = session.level.get() === "company";
-  $("#level").value = session.level.get();
+  const level = session.level.get(), company = level === "company";
+  $("#level").value = level;
   $("#owner-label").textContent = company ? "Company" : "Event";
   $("#event").placeholder = company ? "companyID" : "eventID";
+  $("#event").value = ownerOf(level).get();  // this level's own ID, never the other level's
   $("#hooks-title").textContent = company ? "Webhooks of the company" : "Webhooks of the event";
   if (state.view?.kind === "types") showTypes({ focus: false });
 }
@@ -235,6 +316,8 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   if (result.status !== 0 && !result.answer?.error?.code?.startsWith("not_json")) setFieldError($("#token"), $("#token-error"), "");
   if (!result.ok) {
     table.hidden = true;
+    $("#hook-filters").hidden = true;
+    $("#hooks-count").textContent = "";
     const message = errorText(result);
     // Only a refusal of the event or company is the Event field's fault: an unreachable
     // service or a failing gateway is said as what it is.
@@ -245,29 +328,67 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
     return result;
   }
   setFieldError($("#event"), $("#event-error"), "");
+  const moved = !state.loaded || state.loaded.level !== level || state.loaded.owner !== owner;
+  if (moved) {
+    state.stats = new Map();
+    $("#hook-filters").reset();  // another event's list starts unfiltered
+  }
   state.loaded = { level, owner };
   state.hooks = new Map(result.answer.data.map((hook) => [hook.webhookID, hook]));
   $("#hooks-title").textContent = `Webhooks of ${level} ${owner}`;
+  describeListTypes();
   const body = $("tbody", table);
   await keepPlace(() => {
     body.replaceChildren(...result.answer.data.map(webhookRow));
     table.hidden = result.answer.count === 0;
+    $("#hook-filters").hidden = result.answer.count === 0;
     hooksNote(result.answer.count === 0 ? `This ${level} has no webhooks yet: create one with webhook.create.` : "");
+    applyListFilters();
   });
-  for (const form of $$("#methods form:not([hidden])")) prefill(form);
+  // A newly loaded event or company is what every method's form works on from now on, over an
+  // ID typed there before (that typed ID would make a webhook somewhere the list does not show).
+  for (const form of $$("#methods form.method-form")) prefill(form, { loadedNow: moved });
   if (state.view?.stopped) resumeView();
   if (!state.types) loadTypes();
+  // The health lines make rows taller as they come: each keeps the place of what the reader
+  // looks at then (a view opened from a link meanwhile included).
+  const health = fillHealth(result.answer.data.map((hook) => hook.webhookID));
   if (state.link) openLink();
   else setLink();
-  // The health lines make rows taller: what the reader has in view stays where it is.
-  await keepPlace(() => Promise.all(result.answer.data.map((hook) => fillHealth(hook.webhookID))));
+  await health;
   return result;
 }
 
-// ---- The webhooks table -----------------------------------------------------------------
+// ---- The webhooks table: searchable, one keyboard stop a row --------------------------------
 
 function actionButton(label, id, handler, extra = {}) {
-  return el("button", { type: "button", class: "quiet", text: label, "aria-label": label + " " + id, onclick: handler, ...extra });
+  return el("button", { type: "button", class: "quiet", text: label, "aria-label": label + " " + id, onclick: handler,
+    tabindex: "-1", ...extra });
+}
+
+// A row's buttons are one stop of the Tab key (a toolbar: the arrow keys, Home and End move
+// between them), so that 200 webhooks are 200 stops, not 1,400.
+function rovingToolbar(bar) {
+  const items = () => $$(":scope > button", bar);
+  bar.addEventListener("focusin", (event) => {
+    if (event.target.parentElement !== bar) return;
+    for (const item of items()) item.tabIndex = item === event.target ? 0 : -1;
+  });
+  bar.addEventListener("keydown", (event) => {
+    const list = items(), at = list.indexOf(document.activeElement);
+    if (at < 0) return;
+    const to = { ArrowRight: at + 1, ArrowDown: at + 1, ArrowLeft: at - 1, ArrowUp: at - 1, Home: 0, End: list.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    list[(to + list.length) % list.length].focus();
+  });
+  const first = items()[0];
+  if (first) first.tabIndex = 0;
+  return bar;
+}
+
+function levelOf(hook) {
+  return hook.companyID !== undefined ? "company" : "event";
 }
 
 function webhookRow(hook) {
@@ -275,23 +396,43 @@ function webhookRow(hook) {
   const idCode = el("code", { class: "nowrap", text: id });
   const enabled = hook.status === "enabled";
   const toggle = actionButton(enabled ? "Disable" : "Enable", id, () => setStatus(id, enabled ? "webhook.disable" : "webhook.enable"), { "data-key": "toggle" });
-  const level = hook.companyID !== undefined ? "company " + hook.companyID : "event " + hook.eventID;
+  const level = levelOf(hook) === "company" ? "company " + hook.companyID : "event " + hook.eventID;
+  const cached = state.stats.get(id);
   return el("tr", { "data-webhook": id },
     el("td", {},
+      hook.description ? el("div", { class: "description", text: hook.description }) : null,
       el("div", { class: "mono url", text: hook.url }),
-      el("div", { class: "id-line" }, idCode,
-        actionButton("Copy", id, (e) => copyText(e.currentTarget, id, idCode), { class: "quiet small" }),
-        actionButton("Use", id, () => useWebhook(id), { class: "quiet small", "aria-label": `Use ${id} in the methods` }))),
-    el("td", {}, el("span", { text: hook.type }), el("div", { class: "muted-small", text: level })),
+      el("div", { class: "id-line" }, idCode)),
+    el("td", {}, el("span", { text: hookTypes(hook).join(", ") }), el("div", { class: "muted-small", text: level })),
     el("td", {}, timeOf(hook.date)),
-    el("td", { class: "health-cell" }, el("span", { class: "badge " + hook.status, text: hook.status }), el("div", { class: "health", text: "…" })),
-    el("td", {}, el("div", { class: "actions" },
+    el("td", { class: "health-cell" }, el("span", { class: "badge " + hook.status, text: hook.status }),
+      el("div", { class: "health" }, ...(cached ? healthNodes(cached.stats) : ["…"]))),
+    el("td", {}, rovingToolbar(el("div", { class: "actions", role: "toolbar", "aria-label": "Actions for " + id },
       actionButton("Log", id, () => showLog(id), { "data-key": "log" }),
-      actionButton("Test", id, () => testWebhook(id), { "data-key": "test" }),
+      actionButton("Test", id, (e) => testWebhook(id, e.currentTarget), { "data-key": "test" }),
       toggle,
       actionButton("Examples", id, () => showExamples(id), { "data-key": "examples" }),
-      actionButton("Remove", id, (e) => confirmRemove(e.currentTarget, id), { "data-key": "remove" })),
+      actionButton("Copy", id, (e) => copyText(e.currentTarget, id, idCode), { "data-key": "copy", title: "Copy the webhookID" }),
+      actionButton("Use", id, () => useWebhook(id), { "aria-label": `Use ${id} in the methods`, "data-key": "use",
+        title: "Put the webhookID in every method's form" }),
+      actionButton("Remove", id, (e) => confirmRemove(e.currentTarget, id), { "data-key": "remove" }))),
     outcomeNode(id)));
+}
+
+// The types a webhook takes: its one type today; several once webhooks take several (section 17).
+function hookTypes(hook) {
+  return hook.types?.length ? hook.types : [hook.type];
+}
+
+function rateLine(stats) {
+  const finished = stats.delivered + stats.failed;
+  return `${Math.round(stats.successRate * 1000) / 10}% delivered (${stats.delivered} of ${finished}${stats.pending ? " finished" : ""})`;
+}
+
+// Messages still pending count in no rate: said beside it, so that a rate of 100% next to a
+// failing endpoint with its replays under way reads as what it is.
+function pendingNote(stats) {
+  return `${stats.pending} pending, not counted until ${stats.pending === 1 ? "it finishes" : "they finish"}`;
 }
 
 function healthLines(stats) {
@@ -300,23 +441,106 @@ function healthLines(stats) {
     lines.push({ text: stats.disabledReason ? "Disabled by the service: " + stats.disabledReason : "Disabled by hand", bad: true });
   }
   if (stats.successRate === null) lines.push({ text: stats.window ? "no finished message yet" : "no messages yet" });
-  else lines.push({ text: `${Math.round(stats.successRate * 1000) / 10}% delivered (${stats.delivered} of ${stats.delivered + stats.failed})`, bad: stats.successRate < 0.9 });
+  else lines.push({ text: rateLine(stats), bad: stats.successRate < 0.9 });
   if (stats.p50DurationMs !== null) lines.push({ text: `latency p50 ${stats.p50DurationMs} ms · p95 ${stats.p95DurationMs} ms` });
   lines.push({ text: stats.lastSuccessDate ? "last success " + when(stats.lastSuccessDate) : "no success yet" });
   if (stats.failingSince) lines.push({ text: "failing since " + when(stats.failingSince), bad: true });
   if (stats.heldToShare) lines.push({ text: heldLine(stats.heldToShare), bad: true });
-  if (stats.pending || stats.skipped) lines.push({ text: `${stats.pending} pending · ${stats.skipped} skipped` });
+  if (stats.pending) lines.push({ text: pendingNote(stats) });
+  if (stats.skipped) lines.push({ text: `${stats.skipped} skipped while disabled` });
   return lines;
 }
 
-async function fillHealth(webhookID) {
-  const result = await call("webhook.stats", { webhookID }, { quiet: true });
-  const cell = $(`tr[data-webhook="${CSS.escape(webhookID)}"] .health`);
-  if (!cell) return result;
-  if (!result.ok) { cell.textContent = "health unknown"; return result; }
-  cell.replaceChildren(...healthLines(result.answer).map((line) => el("div", { class: line.bad ? "bad-text" : "", text: line.text })));
-  return result;
+function healthNodes(stats) {
+  return healthLines(stats).map((line) => el("div", { class: line.bad ? "bad-text" : "", text: line.text }));
 }
+
+// What the list's health filter sorts a webhook into, from its latest stats.
+function healthKind(stats) {
+  if (!stats) return null;
+  if (stats.heldToShare) return "held";
+  if (stats.status === "disabled" || stats.failingSince || (stats.successRate !== null && stats.successRate < 0.9)) return "failing";
+  if (!stats.window) return "unused";
+  return "healthy";
+}
+
+// A row's health, drawn from `stats` (the latest answer, however it was read: the list's own
+// read, or the open view's refresh), with the place of what the reader looks at kept.
+function showHealth(webhookID, stats) {
+  state.stats.set(webhookID, { stats, at: Date.now() });
+  const cell = $(`tr[data-webhook="${CSS.escape(webhookID)}"] .health`);
+  if (cell) holdPlace(() => cell.replaceChildren(...healthNodes(stats)));
+  if ($("#hook-health")?.value) applyListFilters();
+}
+
+const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+let healthSlot = 0;  // when the next of the list's health reads may start (ms)
+
+// Read the health of `webhookIDs` not read in the last minute, a few at a time and at most
+// HEALTH_READS_PER_SECOND, the rows on screen first; a rate-limited read waits as long as the
+// service asks, and is tried again.
+async function fillHealth(webhookIDs, { force = false } = {}) {
+  const loaded = state.loaded;
+  const due = webhookIDs.filter((id) => force || !(Date.now() - (state.stats.get(id)?.at || 0) < HEALTH_FRESH_MS));
+  const rowOf = (id) => $(`tr[data-webhook="${CSS.escape(id)}"]`);
+  const seen = new Set(due.filter((id) => rowOf(id) && onScreen(rowOf(id))));
+  due.sort((a, b) => Number(!seen.has(a)) - Number(!seen.has(b)));
+  const worker = async () => {
+    while (due.length && state.loaded === loaded) {
+      const webhookID = due.shift();
+      const start = Math.max(Date.now(), healthSlot);
+      healthSlot = start + 1000 / HEALTH_READS_PER_SECOND;
+      if (start > Date.now()) await sleep(start - Date.now());
+      const result = await call("webhook.stats", { webhookID }, { quiet: true });
+      if (state.loaded !== loaded) return;
+      if (result.status === 429) {
+        due.unshift(webhookID);
+        await sleep(1000 * Math.max(1, Number(result.retryAfter) || 1));
+      } else if (result.ok) {
+        showHealth(webhookID, result.answer);
+      } else {
+        const cell = rowOf(webhookID)?.querySelector(".health");
+        if (cell) holdPlace(() => { cell.textContent = "health unknown"; });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: HEALTH_READS_AT_ONCE }, worker));
+}
+
+// ---- Searching and filtering the list ------------------------------------------------------
+
+function describeListTypes() {
+  const select = $("#hook-type"), chosen = select.value;
+  const names = [...new Set([...state.hooks.values()].flatMap(hookTypes))];
+  const order = (state.types || []).map((t) => t.type);
+  names.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  select.replaceChildren(el("option", { value: "", text: "any type" }), ...names.map((n) => el("option", { value: n, text: n })));
+  select.value = names.includes(chosen) ? chosen : "";
+}
+
+// Show the rows that match the search (description, URL, webhookID or type) and the filters.
+function applyListFilters() {
+  const text = $("#hook-search").value.trim().toLowerCase();
+  const status = $("#hook-status").value, type = $("#hook-type").value, health = $("#hook-health").value;
+  let shown = 0, unknown = 0;
+  for (const tr of $$("#hooks tbody tr")) {
+    const hook = state.hooks.get(tr.dataset.webhook);
+    if (!hook) continue;
+    const words = [hook.description || "", hook.url, hook.webhookID, ...hookTypes(hook)].join("\n").toLowerCase();
+    const kind = healthKind(state.stats.get(hook.webhookID)?.stats);
+    if (health && kind === null) unknown += 1;
+    const match = (!text || words.includes(text)) && (!status || hook.status === status) &&
+      (!type || hookTypes(hook).includes(type) || hookTypes(hook).includes("*")) && (!health || kind === health);
+    tr.hidden = !match;
+    shown += match;
+  }
+  const total = state.hooks.size;
+  const filtered = text || status || type || health;
+  $("#hooks-count").textContent = !total ? "" : !filtered ? `${total} webhook${total === 1 ? "" : "s"}.`
+    : `Showing ${shown} of ${total} webhooks` + (unknown ? ` (reading the health of ${unknown} more)` : "") + ".";
+}
+
+// ---- A row's actions ------------------------------------------------------------------------
 
 function focusRowButton(webhookID, key) {
   const button = $(`tr[data-webhook="${CSS.escape(webhookID)}"] [data-key="${key}"]`);
@@ -330,6 +554,7 @@ function rowSay(webhookID, text, ok) {
 
 async function setStatus(webhookID, method) {
   const result = await call(method, { webhookID });
+  state.stats.delete(webhookID);
   await loadWebhooks({ announce: false });
   focusRowButton(webhookID, "toggle");
   const done = method === "webhook.disable" ? "Disabled: nothing is sent to it until it is enabled again." : "Enabled: deliveries resume.";
@@ -346,7 +571,7 @@ function confirmRemove(button, webhookID) {
     onclick: () => removeWebhook(webhookID) });
   const box = el("div", { class: "confirm", role: "group", "aria-label": "Remove " + webhookID + "?" },
     el("span", { text: "Remove this webhook? Nothing more will be sent to it." }), yes, no);
-  box.addEventListener("keydown", (e) => { if (e.key === "Escape") cancel(); });
+  box.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); cancel(); } });
   actions.replaceChildren(box);
   no.focus();
 }
@@ -360,8 +585,9 @@ async function removeWebhook(webhookID) {
 }
 
 function forgetWebhook(webhookID) {
-  if (state.view?.webhookID === webhookID) closeDetail();
+  if (state.view?.webhookID === webhookID) closeDetail({ focus: false });
   if (session.webhook.get() === webhookID) session.webhook.set("");
+  state.stats.delete(webhookID);
 }
 
 function useWebhook(webhookID) {
@@ -377,49 +603,103 @@ function testOutcome(result) {
   return { ok: false, text: "Test failed: " + (code === null ? result.answer.error || "no answer" : `the endpoint answered ${code}.`) };
 }
 
-async function testWebhook(webhookID) {
-  const result = await call("webhook.test", { webhookID });
+// A button busy with a call that may take as long as the delivery timeout: it says so, and
+// cannot be pressed again meanwhile (aria-disabled keeps it focusable).
+async function busy(button, label, work) {
+  const before = button.textContent;
+  button.textContent = label;
+  button.setAttribute("aria-busy", "true");
+  button.setAttribute("aria-disabled", "true");
+  try {
+    return await work();
+  } finally {
+    button.textContent = before;
+    button.removeAttribute("aria-busy");
+    button.removeAttribute("aria-disabled");
+  }
+}
+
+async function testWebhook(webhookID, button) {
+  if (button?.getAttribute("aria-busy") === "true") return;
+  rowSay(webhookID, "Sending a test to the endpoint… (it has up to the delivery timeout to answer)", true);
+  const send = () => call("webhook.test", { webhookID });
+  const result = button ? await busy(button, "Testing…", send) : await send();
   const { ok, text } = testOutcome(result);
   rowSay(webhookID, text, ok);
   if (!result.ok) return;
   // The test send is in the delivery log: show it there.
   if (state.view?.kind === "log" && state.view.webhookID === webhookID) await refreshView();
   else await showLog(webhookID, { focus: false });
-  fillHealth(webhookID);
+  fillHealth([webhookID], { force: true });
 }
 
-// ---- The webhook area: one view at a time (log, message, examples, types) ---------------
+// ---- The webhook area: one view at a time (log, message, trace, examples, types) -----------
 
-function closeDetail() {
-  const opener = state.view?.opener;
+// Where the focus goes when a view closes: the control of the list that opened that kind of
+// view (found anew: the list may have been drawn again meanwhile), else the list's heading.
+function closedViewFocus(view) {
+  const row = view.webhookID && $(`tr[data-webhook="${CSS.escape(view.webhookID)}"]`);
+  const place = { log: row && $('[data-key="log"]', row), message: row && $('[data-key="log"]', row),
+    examples: row && $('[data-key="examples"]', row), trace: $("#find-message-id"), types: $("#show-types") }[view.kind];
+  if (place && !place.closest("[hidden]")) return place;
+  if (view.opener && document.contains(view.opener) && !$("#detail").contains(view.opener)) return view.opener;
+  return $("#hooks-title");
+}
+
+function closeDetail({ focus = true } = {}) {
+  const view = state.view;
   state.view = null;
   const detail = $("#detail");
   detail.hidden = true;
   detail.replaceChildren();
   setLink();
-  if (opener && document.contains(opener)) opener.focus();
+  if (focus && view) closedViewFocus(view).focus();
+}
+
+// A view's heading: what it is, and the endpoint's URL on lines of its own that stop after two
+// (the whole URL is said to screen readers, and shown in the view's settings).
+function titleNodes(title) {
+  const text = typeof title === "string" ? title : title.text;
+  // IDs in a smaller monospace that does not break: "Webhook wh_..." fits a phone's line.
+  const parts = text.split(/((?:wh|msg)_[0-9A-Za-z]+)/).filter(Boolean)
+    .map((part) => (/^(wh|msg)_/.test(part) ? el("span", { class: "title-id", text: part }) : part));
+  return typeof title === "string" ? parts : [...parts, el("span", { class: "title-url", text: title.url, title: title.url })];
+}
+
+function titleText(title) {
+  return typeof title === "string" ? title : title.text + title.url;
 }
 
 function openDetail(view, title, { focus = true } = {}) {
   const opener = state.view?.opener || (document.activeElement !== document.body ? document.activeElement : null);
   state.view = { ...view, opener };
   const detail = $("#detail");
-  const heading = el("h3", { id: "detail-title", tabindex: "-1", text: title });
-  const shareable = view.kind === "log" || view.kind === "message";
+  const heading = el("h3", { id: "detail-title", tabindex: "-1" }, ...titleNodes(title));
+  const shareable = ["log", "message", "trace"].includes(view.kind);
+  // Without clipboard access, Copy link selects the link itself, shown in this field.
+  const linkText = el("input", { id: "link-text", class: "link-text", readonly: true, hidden: true, "aria-label": "Link to this view" });
   detail.replaceChildren(el("div", { class: "detail-head" }, heading,
     el("div", { class: "row" },
       shareable ? el("button", { type: "button", class: "quiet", text: "Copy link", "aria-label": "Copy a link to this view",
-        onclick: (e) => copyText(e.currentTarget, location.href, heading) }) : null,
-      el("button", { type: "button", class: "quiet", text: "Close", "aria-label": "Close " + title, onclick: closeDetail }))));
+        onclick: (e) => { linkText.value = location.href; copyText(e.currentTarget, location.href, linkText); } }) : null,
+      el("button", { type: "button", class: "quiet", text: "Close", "aria-label": "Close " + titleText(title), onclick: () => closeDetail() }))),
+  shareable ? linkText : null,
+  // What changes while the reader is further down (new messages, a refused token) is said in
+  // this bar, which stays at the top of the screen while the view is on it.
+  el("div", { class: "view-bar", role: "status", "aria-live": "polite" }));
   detail.setAttribute("role", "region");
   detail.setAttribute("aria-labelledby", "detail-title");
   detail.hidden = false;
   setLink();
-  if (focus) heading.focus();
+  if (focus) {
+    // The view comes into view from its top, whatever was on screen when it opened.
+    heading.focus({ preventScroll: true });
+    detail.scrollIntoView({ block: "start" });
+  }
   return detail;
 }
 
-// ---- Shareable places: #event=1234&webhook=wh_...&message=msg_... ----------------------
+// ---- Shareable places: #event=1234&webhook=wh_...&message=msg_... (or &trace=msg_...) -----
 
 function setLink() {
   const params = new URLSearchParams();
@@ -427,6 +707,7 @@ function setLink() {
   const view = state.view;
   if (view && (view.kind === "log" || view.kind === "message")) params.set("webhook", view.webhookID);
   if (view && view.kind === "message") params.set("message", view.messageID);
+  if (view && view.kind === "trace") params.set("trace", view.messageID);
   const hash = params.toString() ? "#" + params : "";
   if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname + location.search);
 }
@@ -438,12 +719,13 @@ function readLink() {
   const level = params.has("company") ? "company" : params.has("event") ? "event" : null;
   if (!level) return false;
   session.level.set(level);
-  session.owner.set(params.get(level));
-  $("#event").value = params.get(level);
+  ownerOf(level).set(params.get(level));
   applyLevel();
-  state.link = params.get("webhook") ? { webhookID: params.get("webhook"), messageID: params.get("message") } : null;
+  state.link = params.get("webhook") ? { webhookID: params.get("webhook"), messageID: params.get("message") }
+    : params.get("trace") ? { trace: params.get("trace") } : null;
   if (!session.token.get()) {
-    hooksNote(state.link ? `Enter your token to open ${state.link.messageID || state.link.webhookID}, from the link.`
+    const what = state.link && (state.link.trace || state.link.messageID || state.link.webhookID);
+    hooksNote(what ? `Enter your token to open ${what}, from the link.`
       : `Enter your token to load the webhooks of ${level} ${params.get(level)}, from the link.`);
     return false;
   }
@@ -454,21 +736,25 @@ function openLink() {
   const link = state.link;
   state.link = null;
   if (!link) return;
-  if (link.messageID) showMessage(link.webhookID, link.messageID);
+  if (link.trace) findMessage(link.trace);
+  else if (link.messageID) showMessage(link.webhookID, link.messageID);
   else showLog(link.webhookID);
 }
 
-// ---- The webhook view: what it is, its health, its delivery log --------------------------
+// ---- The webhook view: its settings, test sends, secret, health and delivery log ---------
 
-function hookTitle(webhookID) {
+function hookTitle(webhookID, prefix) {
   const hook = state.hooks.get(webhookID);
-  return hook ? `${webhookID} · ${hook.url}` : webhookID;
+  return hook ? { text: `${prefix}${webhookID} · `, url: hook.url } : prefix + webhookID;
 }
 
 function healthList(stats) {
+  const finished = stats.delivered + stats.failed;
+  const rate = stats.successRate === null ? "no finished message" : `${Math.round(stats.successRate * 1000) / 10}%` +
+    (stats.pending ? ` of the ${finished} finished; ${pendingNote(stats)}` : "");
   const rows = [
     ["Status", stats.status + (stats.disabledReason ? ": " + stats.disabledReason : "")],
-    ["Success rate", stats.successRate === null ? "no finished message" : `${Math.round(stats.successRate * 1000) / 10}%`],
+    ["Success rate", stats.successRate === null && stats.pending ? `no finished message; ${pendingNote(stats)}` : rate],
     ["Messages", `${stats.delivered} delivered · ${stats.failed} failed · ${stats.pending} pending · ${stats.skipped} skipped (latest ${stats.window})`],
     ["Latency", stats.p50DurationMs === null ? "no attempt yet" : `p50 ${stats.p50DurationMs} ms · p95 ${stats.p95DurationMs} ms`],
     ["Last success", stats.lastSuccessDate ? when(stats.lastSuccessDate) : "none yet"],
@@ -491,9 +777,9 @@ function toldLine(stats) {
   if (stats.status !== "disabled" || !stats.disabledReason) return null;
   if (!(state.types || []).some((t) => t.type === "webhookDisabled")) return null;
   const hook = state.hooks.get(stats.webhookID);
-  const level = hook && hook.companyID !== undefined ? "company" : "event";
-  const listeners = [...state.hooks.values()].filter((h) => h.type === "webhookDisabled" && h.webhookID !== stats.webhookID &&
-    (h.companyID !== undefined ? "company" : "event") === level);
+  const level = hook ? levelOf(hook) : "event";
+  const listeners = [...state.hooks.values()].filter((h) => hookTypes(h).includes("webhookDisabled") &&
+    h.webhookID !== stats.webhookID && levelOf(h) === level);
   if (!listeners.length) {
     return `No webhook of this ${level} subscribes to webhookDisabled, so no one was told; create one of that type to hear of it next time.`;
   }
@@ -505,8 +791,9 @@ function settingsList(hook) {
   const filter = hook.filter && Object.keys(hook.filter).length
     ? Object.entries(hook.filter).map(([name, ids]) => `${name}: ${ids.join(", ")}`).join("; ") : "none: every message of its type";
   const rows = [
+    ["Description", hook.description || "none"],
     ["Endpoint", hook.url],
-    ["Type", hook.type],
+    ["Type", hookTypes(hook).join(", ")],
     ["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
     ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"],
     ["Filter", filter],
@@ -514,11 +801,11 @@ function settingsList(hook) {
   return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
 }
 
-// The type filter offers what this webhook can hold: its own type and test sends.
+// The type filter offers what this webhook can hold: its own types and test sends.
 function typeOptions(select, webhookID) {
   select.append(el("option", { value: "", text: "any type" }));
   const hook = state.hooks.get(webhookID);
-  const names = hook ? [hook.type] : (state.types || []).map((t) => t.type);
+  const names = hook ? hookTypes(hook) : (state.types || []).map((t) => t.type);
   for (const name of [...names, "webhook.test"]) select.append(el("option", { value: name, text: name }));
 }
 
@@ -530,9 +817,37 @@ function dayEnd(value) {
   return value ? String(Math.floor(new Date(value + "T23:59:59").getTime() / 1000)) : "";
 }
 
+// A filter of the log with its label, and a note for what is wrong with it (said at the field).
+function logFilter(label, control, { search = false } = {}) {
+  control.setAttribute("aria-describedby", `${control.id}-error`);
+  return el("div", { class: "filter" + (search ? " search" : "") }, el("label", { for: control.id, text: label }), control,
+    el("span", { id: `${control.id}-error`, class: "field-error", "aria-live": "polite" }));
+}
+
+// The date range is checked here, at its fields: a To date before the From date reads nothing.
+function datesInRange() {
+  const from = $("#filter-from"), to = $("#filter-to");
+  const wrong = from.value && to.value && to.value < from.value;
+  setFieldError(to, $("#filter-to-error"), wrong ? "The To date must not be before the From date." : "");
+  return !wrong;
+}
+
+// Whether the webhook is disabled now, by the freshest word: the view's latest stats, or the list.
+function isDisabled(webhookID) {
+  const stats = state.stats.get(webhookID)?.stats;
+  return (stats ? stats.status : state.hooks.get(webhookID)?.status) === "disabled";
+}
+
+const REPLAY_HELP = "Sends again every failed message, and every message skipped while the webhook was disabled, " +
+  "since that time (empty: since the first one kept).";
+
+function replayHelp(webhookID) {
+  return REPLAY_HELP + (isDisabled(webhookID) ? " This webhook is disabled: what is replayed is skipped again until it is enabled." : "");
+}
+
 async function showLog(webhookID, { focus = true } = {}) {
   const detail = openDetail({ kind: "log", webhookID, messages: new Map(), outcomes: new Map(), unseen: 0, generation: 0 },
-    "Webhook " + hookTitle(webhookID), { focus });
+    hookTitle(webhookID, "Webhook "), { focus });
   const hook = state.hooks.get(webhookID);
   const health = el("dl", { class: "health-list", "aria-label": "Health over the latest 100 messages" });
   const statusFilter = el("select", { id: "filter-status", name: "status" }, el("option", { value: "", text: "any status" }),
@@ -541,18 +856,16 @@ async function showLog(webhookID, { focus = true } = {}) {
   typeOptions(typeFilter, webhookID);
   const fromFilter = el("input", { id: "filter-from", name: "from", type: "date" });
   const toFilter = el("input", { id: "filter-to", name: "to", type: "date" });
-  const search = el("input", { id: "filter-message", name: "messageID", placeholder: "msg_...", spellcheck: "false", autocomplete: "off",
-    "aria-describedby": "filter-message-error" });
-  const searchError = el("span", { id: "filter-message-error", class: "field-error", "aria-live": "polite" });
+  const search = el("input", { id: "filter-message", name: "messageID", placeholder: "msg_...", spellcheck: "false", autocomplete: "off" });
   const filters = el("form", { class: "filters", "aria-label": "Filter the delivery log", novalidate: true },
-    el("div", { class: "filter" }, el("label", { for: "filter-status", text: "Status" }), statusFilter),
-    el("div", { class: "filter" }, el("label", { for: "filter-type", text: "Type" }), typeFilter),
-    el("div", { class: "filter" }, el("label", { for: "filter-from", text: "From date" }), fromFilter),
-    el("div", { class: "filter" }, el("label", { for: "filter-to", text: "To date" }), toFilter),
+    logFilter("Status", statusFilter), logFilter("Type", typeFilter), logFilter("From date", fromFilter), logFilter("To date", toFilter),
     el("div", { class: "filter search" }, el("label", { for: "filter-message", text: "Message ID" }),
-      el("div", { class: "row" }, search, el("button", { type: "submit", class: "quiet", text: "Find message" })), searchError));
+      el("div", { class: "row" }, search, el("button", { type: "submit", class: "quiet", text: "Find message" })),
+      el("span", { id: "filter-message-error", class: "field-error", "aria-live": "polite" })));
+  search.setAttribute("aria-describedby", "filter-message-error");
   filters.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const searchError = $("#filter-message-error");
     const messageID = search.value.trim();
     if (!messageID) { setFieldError(search, searchError, "Enter a message ID."); search.focus(); return; }
     const result = await call("webhook.message", { webhookID, messageID }, { quiet: true });
@@ -561,24 +874,37 @@ async function showLog(webhookID, { focus = true } = {}) {
   });
   // The filters are the service's (webhook.deliveries' status, type, from and to): a page
   // holds up to PAGE_SIZE matching messages, however far back they are.
-  for (const filter of [statusFilter, typeFilter, fromFilter, toFilter]) filter.addEventListener("change", reloadLog);
+  for (const filter of [statusFilter, typeFilter, fromFilter, toFilter]) {
+    filter.addEventListener("change", () => { if (datesInRange()) reloadLog(); });
+  }
   const since = el("input", { id: "replay-since", name: "since", type: "datetime-local", step: "1", "aria-describedby": "replay-all-help" });
   const replayOutcome = outcomeNode("replay-all");
   const replayAll = el("button", { type: "button", class: "quiet", text: "Replay failed and skipped",
     "aria-describedby": "replay-all-help", onclick: async () => {
       const from = since.value ? String(Math.floor(new Date(since.value).getTime() / 1000)) : "0";
       const result = await call("webhook.redeliver", { webhookID, since: from });
-      say(replayOutcome, result.ok ? `${result.answer.queued} message(s) queued again` +
-        (since.value ? ` (since ${since.value.replace("T", " ")}).` : ".") : errorText(result), result.ok);
+      const disabled = result.ok && result.answer.queued && isDisabled(webhookID);
+      say(replayOutcome, !result.ok ? errorText(result) : `${result.answer.queued} message(s) queued again` +
+        (since.value ? ` (since ${since.value.replace("T", " ")})` : "") +
+        (disabled ? ", but this webhook is disabled: they will be skipped again. Enable it, then replay." : "."),
+      result.ok && !disabled);
       refreshView();
     } });
-  const editButton = el("button", { type: "button", class: "quiet", text: "Edit", "aria-expanded": "false", "aria-controls": "edit-form",
+  const editButton = el("button", { type: "button", class: "quiet", text: "Edit", "aria-expanded": "false", "aria-controls": "edit-slot",
     "aria-label": "Edit " + webhookID, "data-key": "edit", onclick: () => toggleEdit(webhookID) });
+  const rotateButton = el("button", { type: "button", class: "quiet", text: "Rotate secret", "aria-expanded": "false",
+    "aria-controls": "rotate-slot", "aria-label": "Rotate the signing secret of " + webhookID, "data-key": "rotate",
+    onclick: () => toggleRotate(webhookID) });
+  const testButton = el("button", { type: "button", class: "quiet", text: "Send a test", "aria-expanded": "false",
+    "aria-controls": "test-slot", "aria-label": "Send a test to " + webhookID, "data-key": "send-a-test",
+    onclick: () => toggleTestSend(webhookID) });
   detail.append(
-    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton),
+    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, rotateButton, testButton),
     el("dl", { class: "settings-list", "aria-label": "Settings" }, ...(hook ? settingsList(hook) : [])),
     outcomeNode("edit"),
     el("div", { id: "edit-slot" }),
+    el("div", { id: "rotate-slot" }),
+    el("div", { id: "test-slot" }),
     el("h4", { text: "Health" }),
     el("figure", { class: "picture-box" }, el("div", { class: "picture-slot" }),
       el("figcaption", { id: "picture-text", class: "hint", text: "Reading the latest messages…" })),
@@ -588,13 +914,13 @@ async function showLog(webhookID, { focus = true } = {}) {
     filters,
     el("div", { class: "log-actions" },
       el("div", { class: "filter" }, el("label", { for: "replay-since", text: "Replay from" }), since), replayAll,
-      el("span", { id: "replay-all-help", class: "hint",
-        text: "Sends again every failed message, and every message skipped while the webhook was disabled, since that time (empty: since the first one kept)." })),
+      el("span", { id: "replay-all-help", class: "hint", text: replayHelp(webhookID) })),
     replayOutcome,
     el("p", { id: "log-count", class: "hint", "aria-live": "polite" }),
-    el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }),
     el("div", { class: "messages" }),
     el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }));
+  $(".view-bar", detail).append(
+    el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }));
   await refreshView();
 }
 
@@ -641,7 +967,8 @@ function readerPlace(list) {
 
 // Read the first page again and merge it in: new messages on top, changed ones replaced in
 // place. The focus stays where it was and what the reader looks at does not move: new
-// messages above it are counted ("N new messages") instead.
+// messages above it are counted ("N new messages", in the bar at the top of the screen)
+// instead.
 async function refreshLog(view) {
   const generation = view.generation;  // reloadLog moves it on: a read under the old filters is dropped
   const [result, stats, latest] = await Promise.all([
@@ -651,9 +978,19 @@ async function refreshLog(view) {
   ]);
   if (state.view !== view || view.generation !== generation) return;  // another view, or other filters
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
-  if (stats.ok) $("#detail .health-list").replaceChildren(...healthList(stats.answer));
+  if (stats.ok) {
+    $("#detail .health-list").replaceChildren(...healthList(stats.answer));
+    showHealth(view.webhookID, stats.answer);  // the list's row says the same as the view
+    $("#replay-all-help").textContent = replayHelp(view.webhookID);
+  }
   if (latest.ok) drawPicture(latest.answer.data);
-  if (!result.ok) { $("#log-count").textContent = "The log could not be read: " + errorText(result); return; }
+  if (!result.ok) {
+    const field = result.answer?.error?.field;
+    const control = field && $(`#filter-${CSS.escape(field)}`);
+    if (control) setFieldError(control, $(`#filter-${CSS.escape(field)}-error`), errorText(result));
+    else $("#log-count").textContent = "The log could not be read: " + errorText(result);
+    return;
+  }
   const list = $("#detail .messages");
   const first = !view.loaded;
   if (!view.loaded) { view.cursor = result.answer.cursor; view.loaded = true; }  // older pages come from "Older messages"
@@ -695,12 +1032,13 @@ async function refreshLog(view) {
   countLine(view);
 }
 
-// A refused token (revoked, say) stops the view's refreshing, and says so there.
+// A refused token (revoked, say) stops the view's refreshing, and says so in the bar that stays
+// at the top of the screen, where the reader is.
 function stopView(view) {
   view.stopped = true;
   const detail = $("#detail");
   if (!$("#view-stopped", detail)) {
-    $(".detail-head", detail).after(el("p", { id: "view-stopped", class: "bad-text", role: "alert",
+    $(".view-bar", detail).prepend(el("p", { id: "view-stopped", class: "bad-text", role: "alert",
       text: "The token was refused (it may have been revoked): this view stopped refreshing. Enter a valid token above and load the webhooks again." }));
   }
 }
@@ -780,11 +1118,15 @@ function replayButton(webhookID, message, outcome) {
     onclick: async () => {
       if (message.status === "pending") return;
       const result = await call("webhook.redeliver", { webhookID, messageID: message.messageID });
-      const text = result.ok ? `Replay queued (${result.answer.queued}): it is sent again now.` : "Replay refused: " + errorText(result);
+      const disabled = result.ok && isDisabled(webhookID);
+      const text = !result.ok ? "Replay refused: " + errorText(result) : disabled
+        ? `Replay queued (${result.answer.queued}), but this webhook is disabled: it will be skipped again. Enable it, then replay.`
+        : `Replay queued (${result.answer.queued}): it is sent again now.`;
+      const ok = result.ok && !disabled;
       const view = state.view;
-      if (view?.outcomes) view.outcomes.set(message.messageID, { text, ok: result.ok });
-      if (view?.kind === "message") view.outcome = { text, ok: result.ok };
-      say(outcome(), text, result.ok);
+      if (view?.outcomes) view.outcomes.set(message.messageID, { text, ok });
+      if (view?.kind === "message") view.outcome = { text, ok };
+      say(outcome(), text, ok);
       refreshView();
     } });
 }
@@ -810,9 +1152,13 @@ function messageRow(webhookID, message) {
 
 async function showMessage(webhookID, messageID, answer) {
   const result = answer ? { ok: true, answer } : await call("webhook.message", { webhookID, messageID }, { quiet: true });
-  const detail = openDetail({ kind: "message", webhookID, messageID }, `Message ${messageID} · ${hookTitle(webhookID)}`);
+  const detail = openDetail({ kind: "message", webhookID, messageID }, hookTitle(webhookID, `Message ${messageID} · `));
+  // Where else it went: the other webhooks of the listed event or company it was queued for.
+  const traceable = state.hooks.has(webhookID);
   detail.append(el("div", { class: "row" },
-    el("button", { type: "button", class: "quiet", text: "Back to the log", onclick: () => showLog(webhookID) })),
+    el("button", { type: "button", class: "quiet", text: "Back to the log", onclick: () => showLog(webhookID) }),
+    traceable ? el("button", { type: "button", class: "quiet", text: "Where it went", "aria-label": `Where ${messageID} went`,
+      onclick: () => findMessage(messageID) }) : null),
   el("div", { class: "message-body" }));
   renderMessage(result);
 }
@@ -890,6 +1236,12 @@ function refreshView() {
 
 async function readView(view) {
   if (view.kind === "log") await refreshLog(view);
+  if (view.kind === "trace") {
+    const result = await call("webhook.trace", { messageID: view.messageID,
+      [view.level === "company" ? "companyID" : "eventID"]: view.owner }, { quiet: true });
+    if (result.status === 401) { stopView(view); return; }
+    if (result.ok && state.view === view) renderTrace(result.answer);
+  }
   if (view.kind === "message") {
     const result = await call("webhook.message", { webhookID: view.webhookID, messageID: view.messageID }, { quiet: true });
     if (result.status === 401) { stopView(view); return; }
@@ -897,13 +1249,16 @@ async function readView(view) {
   }
 }
 
-// ---- Editing a webhook: url, headers, rate limit, filter (webhook.update) ----------------
+// ---- Editing a webhook: url, headers, rate limit, filter, description (webhook.update) -----
 
-// The ID fields a filter may name: those the type carries, eventID only at company level.
+// The ID fields a filter may name: those every type of the webhook carries, eventID only at
+// the company level.
 function filterFields(hook) {
-  const type = (state.types || []).find((t) => t.type === hook.type);
-  const company = hook.companyID !== undefined;
-  return (type ? type.fields : []).filter((f) => ["activityID", "personID", "speakerID"].includes(f) || (company && f === "eventID"));
+  const entries = hookTypes(hook).map((name) => (state.types || []).find((t) => t.type === name));
+  if (!entries.length || entries.some((t) => !t)) return [];
+  const company = levelOf(hook) === "company";
+  return entries[0].fields.filter((f) => entries.every((t) => t.fields.includes(f)) &&
+    (["activityID", "personID", "speakerID"].includes(f) || (company && f === "eventID")));
 }
 
 function editField(name, label, control, hint) {
@@ -926,13 +1281,65 @@ function headerRow(name = "") {
   return row;
 }
 
-function toggleEdit(webhookID) {
+// Everything the service would refuse in an edit, found here and said at each field at once
+// (the service answers one refusal at a time). Returns [field, input, message] for each.
+function editProblems(form, values) {
+  const problems = [];
+  const { url, rateLimit, headers, filter, description } = values;
+  if (url !== undefined) {
+    let parsed = null;
+    try { parsed = new URL(url); } catch { /* said below */ }
+    if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) {
+      problems.push(["url", $("#edit-url", form), "The URL must be an absolute http or https URL with a host."]);
+    } else if (parsed.username || parsed.password) {
+      problems.push(["url", $("#edit-url", form), "The URL must not hold a user name or password."]);
+    } else if (url.length > 2048) {
+      problems.push(["url", $("#edit-url", form), "The URL must be at most 2,048 characters."]);
+    }
+  }
+  if (headers !== undefined) {
+    const rows = $$(".header-row", form).map((row) => ({ name: $(".header-name", row), value: $(".header-value", row) }))
+      .filter(({ name, value }) => name.value.trim() || value.value);
+    const seen = new Set();
+    let problem = rows.length > 10 ? [rows[10].name, "At most 10 headers."] : null;
+    for (const { name, value } of rows) {
+      if (problem) break;
+      const text = name.value.trim(), lower = text.toLowerCase();
+      if (!HEADER_NAME.test(text)) problem = [name, "A header name must be 1 to 64 characters of an HTTP token (letters, digits and !#$%&'*+-.^_`|~)."];
+      else if (RESERVED_HEADERS.includes(lower) || lower.startsWith("webhook-")) problem = [name, `The service sets ${text} itself: it cannot be given here.`];
+      else if (seen.has(lower)) problem = [name, `${text} is named twice.`];
+      else if (value.value.length > 1024 || !/^[\x20-\x7e]*$/.test(value.value)) problem = [value, `The value of ${text} must be at most 1,024 printable ASCII characters.`];
+      seen.add(lower);
+    }
+    if (problem) problems.push(["headers", ...problem]);
+  }
+  if (rateLimit !== undefined && !(Number.isInteger(rateLimit) && rateLimit >= 0 && rateLimit <= 1000)) {
+    problems.push(["rateLimit", $("#edit-rateLimit", form), "The rate limit must be a whole number from 1 to 1,000 (0: no limit)."]);
+  }
+  if (filter !== undefined) {
+    const [name, ids] = Object.entries(filter).find(([, list]) => list.length > 100 || list.some((id) => id.length > 128)) || [];
+    if (name) problems.push(["filter", $(`#edit-filter-${name}`, form), `${name}: at most 100 IDs of at most 128 characters each (${ids.length} given).`]);
+  }
+  if (description !== undefined) {
+    if ([...description].length > MAX_DESCRIPTION) {
+      problems.push(["description", $("#edit-description", form), `At most ${MAX_DESCRIPTION} characters (${[...description].length} given).`]);
+    } else if (NOT_PRINTABLE.test(description)) {
+      problems.push(["description", $("#edit-description", form), "Printable text only: no line breaks, tabs or invisible characters."]);
+    }
+  }
+  return problems;
+}
+
+async function toggleEdit(webhookID) {
   const slot = $("#edit-slot"), button = $('#detail [data-key="edit"]');
-  if (slot.firstChild) { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); return; }
+  if (slot.firstChild) { closeEdit(); return; }
+  await loadTypes();  // the filter's fields are the type's IDs, read from the catalog
   const hook = state.hooks.get(webhookID);
-  if (!hook) return;
+  if (!hook || state.view?.webhookID !== webhookID || slot.firstChild) return;
   button.setAttribute("aria-expanded", "true");
   const url = el("input", { id: "edit-url", name: "url", type: "url", value: hook.url, spellcheck: "false", autocomplete: "off" });
+  const description = el("input", { id: "edit-description", name: "description", value: hook.description || "",
+    maxlength: String(MAX_DESCRIPTION * 2), spellcheck: "true", autocomplete: "off" });
   const rate = el("input", { id: "edit-rateLimit", name: "rateLimit", type: "number", min: "0", max: "1000", step: "1",
     value: String(hook.rateLimit || 0), inputmode: "numeric" });
   const change = el("input", { id: "edit-headers-change", type: "checkbox" });
@@ -959,17 +1366,18 @@ function toggleEdit(webhookID) {
     el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
   const form = el("form", { id: "edit-form", class: "edit-form", novalidate: true, "aria-label": "Edit " + webhookID },
     editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept."),
+    editField("description", "Description", description, `Your own words for it, to find it in the list: up to ${MAX_DESCRIPTION} characters.`),
     headers,
     editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order."),
     filter,
     el("div", { class: "row" }, el("button", { type: "submit", text: "Save changes" }),
-      el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => toggleEdit(webhookID) })));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    // Only what changed is sent: an omitted field keeps its value.
-    const params = { webhookID };
+      el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeEdit() })),
+    el("div", { class: "discard", hidden: true }));
+  // Only what changed is sent: an omitted field keeps its value.
+  const changes = () => {
+    const params = {};
     if (url.value.trim() !== hook.url) params.url = url.value.trim();
+    if (description.value !== (hook.description || "")) params.description = description.value;
     if (Number(rate.value || 0) !== (hook.rateLimit || 0)) params.rateLimit = rate.value === "" ? 0 : Number(rate.value);
     if (change.checked) {
       params.headers = {};
@@ -984,22 +1392,194 @@ function toggleEdit(webhookID) {
       if (ids.length) wanted[input.name] = ids;
     }
     if (JSON.stringify(wanted) !== JSON.stringify(hook.filter || {})) params.filter = wanted;
-    if (Object.keys(params).length === 1) { say($('#detail [data-outcome="edit"]'), "Nothing changed.", true); return; }
-    const result = await call("webhook.update", params);
+    return params;
+  };
+  form.changes = changes;
+  // Escape closes the form when nothing was changed; with changes, it asks first (the view
+  // stays open either way: the document's Escape is not reached).
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (form.querySelector(".discard").contains(event.target)) keepEditing(form);
+    else closeEdit();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const params = changes();
+    if (!Object.keys(params).length) { say($('#detail [data-outcome="edit"]'), "Nothing changed.", true); return; }
+    const problems = editProblems(form, params);
+    if (problems.length) {
+      for (const [field, input, message] of problems) markField(form, field, input, message);
+      problems[0][1]?.focus();
+      return;
+    }
+    const result = await call("webhook.update", { webhookID, ...params });
     if (!result.ok) { markError(form, result.answer); return; }
     state.hooks.set(webhookID, result.answer);
-    toggleEdit(webhookID);
+    closeEdit({ ask: false });
     $("#detail .settings-list").replaceChildren(...settingsList(result.answer));
-    $("#detail-title").textContent = "Webhook " + hookTitle(webhookID);
-    say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).filter((k) => k !== "webhookID").join(", ") + " changed.", true);
+    $("#detail-title").replaceChildren(...titleNodes(hookTitle(webhookID, "Webhook ")));
+    say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).join(", ") + " changed.", true);
     await loadWebhooks({ announce: false });
   });
   slot.replaceChildren(form);
   url.focus();
 }
 
+// Close the Edit form; with unsaved changes, ask first (Discard them / Keep editing).
+function closeEdit({ ask = true } = {}) {
+  const form = $("#edit-form"), button = $('#detail [data-key="edit"]');
+  if (!form) return;
+  if (ask && Object.keys(form.changes()).length) {
+    const box = form.querySelector(".discard");
+    const keep = el("button", { type: "button", class: "quiet", text: "Keep editing", onclick: () => keepEditing(form) });
+    box.replaceChildren(el("span", { text: "Discard the changes? They were not saved." }),
+      el("button", { type: "button", class: "danger", text: "Discard them", onclick: () => closeEdit({ ask: false }) }), keep);
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", "Discard the changes?");
+    box.hidden = false;
+    keep.focus();
+    return;
+  }
+  $("#edit-slot").replaceChildren();
+  button.setAttribute("aria-expanded", "false");
+  button.focus();
+}
+
+function keepEditing(form) {
+  const box = form.querySelector(".discard");
+  box.hidden = true;
+  box.replaceChildren();
+  form.querySelector("input, textarea").focus();
+}
+
+// ---- Rotating the signing secret (webhook.rotateSecret) ------------------------------------
+
+function toggleRotate(webhookID) {
+  const slot = $("#rotate-slot"), button = $('#detail [data-key="rotate"]');
+  const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
+  if (slot.firstChild) { close(); return; }
+  button.setAttribute("aria-expanded", "true");
+  const cancel = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: close });
+  const rotate = el("button", { type: "button", text: "Rotate now", onclick: async (e) => {
+    const result = await busy(e.currentTarget, "Rotating…", () => call("webhook.rotateSecret", { webhookID }));
+    if (!result.ok) { say($('[data-outcome="rotate"]', slot), "Not rotated: " + errorText(result), false); return; }
+    const until = when(String(Math.floor(Date.now() / 1000) + 24 * 3600));
+    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status",
+      text: `Rotated. Until ${until} every delivery carries two signatures, the new secret's first: switch your receiver to the new secret before then.` }));
+    slot.replaceChildren(done);
+    showSecret("New signing secret", result.answer.secret, done.firstChild);
+    $("#copy-secret").focus();
+  } });
+  const box = el("div", { class: "rotate", role: "group", "aria-labelledby": "rotate-title", "aria-describedby": "rotate-text" },
+    el("h5", { id: "rotate-title", text: "Rotate the signing secret?" }),
+    el("p", { id: "rotate-text", text: "A new secret signs every delivery from now on. For 24 hours every delivery also carries a signature " +
+      "made with the current secret (the new one first, space-separated), so your receiver keeps verifying while you switch it " +
+      "to the new secret; after those 24 hours only the new secret signs, and the old one is deleted. The new secret is shown once." }),
+    el("div", { class: "row" }, rotate, cancel),
+    outcomeNode("rotate"));
+  box.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
+  slot.replaceChildren(box);
+  cancel.focus();
+}
+
+// ---- A test send of a chosen type (webhook.test with type and data) -----------------------
+
+// Open or close the test send's form; Escape in it closes it, back to its button.
+async function toggleTestSend(webhookID) {
+  const slot = $("#test-slot"), button = $('#detail [data-key="send-a-test"]');
+  const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
+  if (slot.firstChild) { close(); return; }
+  await loadTypes();  // the examples come from the catalog
+  if (state.view?.webhookID !== webhookID || slot.firstChild) return;
+  const form = testSendSection(webhookID);
+  form.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
+  slot.replaceChildren(form);
+  button.setAttribute("aria-expanded", "true");
+  $("select", form).focus();
+}
+
+function testSendSection(webhookID) {
+  const hook = state.hooks.get(webhookID);
+  const types = hook ? hookTypes(hook).filter((t) => t !== "*") : [];
+  const picker = el("select", { id: "test-type", name: "type", "aria-describedby": "test-type-hint" },
+    ...types.map((name) => el("option", { value: name, text: `an example of ${name}` })),
+    el("option", { value: "", text: "a plain test (webhook.test)" }));
+  const fields = el("textarea", { id: "test-data", name: "data", rows: "3", spellcheck: "false", text: "{}",
+    "aria-describedby": "test-data-hint test-data-error" });
+  const preview = el("pre", { class: "answer", tabindex: "0", "aria-label": "Body to be sent", id: "test-preview" });
+  const outcome = outcomeNode("test-send");
+  const after = el("div", { class: "test-result" });
+  const form = el("form", { class: "test-send", novalidate: true, "aria-labelledby": "test-send-title" },
+    el("h5", { id: "test-send-title", text: "Send a test of a chosen type" }),
+    el("div", { class: "field" }, el("label", { for: "test-type", text: "Test type" }), picker,
+      el("span", { class: "field-hint", id: "test-type-hint", text: "An example of one of the webhook's types, exactly as a delivery of it looks " +
+        "(example IDs, sequence 0), or a plain test. Either way it is signed, sent now, and kept in the log as webhook.test." }),
+      el("span", { class: "field-error", id: "test-type-error", "aria-live": "polite" })),
+    el("div", { class: "field" }, el("label", { for: "test-data", text: "Further fields" }), fields,
+      el("span", { class: "field-hint", id: "test-data-hint", text: "A JSON object of fields added to the example's data, as the platform " +
+        "adds them ({\"seat\": \"A4\"}, say); the type's IDs come from the example." }),
+      el("span", { class: "field-error", id: "test-data-error", "aria-live": "polite" })),
+    el("h5", { text: "What is sent (dated when it is sent)" }), preview,
+    el("div", { class: "row" }, el("button", { type: "submit", text: "Send test", "data-key": "send-test" })),
+    outcome, after);
+  // Further fields go with an example: without a type chosen, the webhook's own (as the service does).
+  const sentType = (data) => picker.value || (Object.keys(data).length ? types[0] || "" : "");
+  const parsed = () => {
+    const text = fields.value.trim();
+    if (!text || text === "{}") return {};
+    try {
+      const value = JSON.parse(text);
+      return value && typeof value === "object" && !Array.isArray(value) ? value : new Error("Further fields must be a JSON object, such as {\"seat\": \"A4\"}.");
+    } catch (error) {
+      return new Error("Further fields are not valid JSON: " + error.message);
+    }
+  };
+  const draw = () => {
+    const data = parsed();
+    if (data instanceof Error) return;  // said at the field when sent; the preview keeps the last good one
+    preview.textContent = JSON.stringify(testBody(hook, webhookID, sentType(data), data), null, 2);
+  };
+  picker.addEventListener("change", draw);
+  fields.addEventListener("input", draw);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const data = parsed();
+    if (data instanceof Error) { markField(form, "data", fields, data.message); fields.focus(); return; }
+    const params = { webhookID };
+    if (picker.value) params.type = picker.value;
+    if (Object.keys(data).length) params.data = data;
+    say(outcome, "Sending the test… (the endpoint has up to the delivery timeout to answer)", true);
+    after.replaceChildren();
+    const result = await busy($('[data-key="send-test"]', form), "Sending…", () => call("webhook.test", params));
+    if (!result.ok) { say(outcome, testOutcome(result).text, false); markError(form, result.answer); return; }
+    const { ok, text } = testOutcome(result);
+    say(outcome, text, ok);
+    after.replaceChildren(
+      result.answer.response ? el("pre", { class: "answer", tabindex: "0", "aria-label": "The endpoint's answer", text: result.answer.response }) : "",
+      el("button", { type: "button", class: "quiet", text: "View it in the log", "aria-label": `View the test ${result.answer.messageID}`,
+        onclick: () => showMessage(webhookID, result.answer.messageID) }));
+    refreshView();
+  });
+  draw();
+  return form;
+}
+
+// The body a test send carries, for the reader to see before sending: the type's example from
+// the catalog (the service makes it the same way, with the webhook's own eventID or companyID).
+function testBody(hook, webhookID, type, fields) {
+  const owner = hook ? { [levelOf(hook) === "company" ? "companyID" : "eventID"]: hook.companyID ?? hook.eventID } : {};
+  const timestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+  if (!type) return { type: "webhook.test", timestamp, webhookID, sequence: 0, data: { ...owner, message: "a test delivery from InEvent webhooks" } };
+  const example = (state.types || []).find((t) => t.type === type)?.example;
+  return { type, timestamp, webhookID, sequence: 0, data: { ...(example?.data || {}), ...owner, ...fields } };
+}
+
 async function showExamples(webhookID) {
-  const detail = openDetail({ kind: "examples", webhookID }, "Request and response examples of " + hookTitle(webhookID));
+  const detail = openDetail({ kind: "examples", webhookID }, hookTitle(webhookID, "Request and response examples of "));
   const [request, response] = await Promise.all([
     call("webhook.requestExample", { webhookID }, { quiet: true }),
     call("webhook.responseExample", { webhookID }, { quiet: true })]);
@@ -1011,12 +1591,17 @@ async function showExamples(webhookID) {
 
 // ---- The catalog of types -------------------------------------------------------------
 
+// The catalog, read once (callers at the same moment share the one read).
 async function loadTypes() {
   if (state.types) return state.types;
-  const result = await call("webhook.types", {}, { quiet: true });
+  state.typesRead ||= call("webhook.types", {}, { quiet: true }).finally(() => { state.typesRead = null; });
+  const result = await state.typesRead;
   if (!result.ok) return null;
-  state.types = result.answer.data;
-  describeTypeSelects();
+  if (!state.types) {
+    state.types = result.answer.data;
+    describeTypeSelects();
+    describeListTypes();
+  }
   return state.types;
 }
 
@@ -1118,6 +1703,17 @@ function clearErrors(form) {
   for (const note of form.querySelectorAll(".field-error")) note.textContent = "";
 }
 
+// A refusal said at its field: `input` is marked, and the message goes in the note of its
+// group of inputs (such as headers) or of the input itself.
+function markField(form, field, input, message) {
+  const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
+  const note = group ? $("#" + CSS.escape(group.id) + "-error", form) : input && $("#" + CSS.escape(input.id) + "-error", form);
+  if (!input || !note) return false;
+  input.setAttribute("aria-invalid", "true");
+  note.textContent = message;
+  return true;
+}
+
 // The service's refusal shown at the field it names (a group of inputs too, such as headers).
 function markError(form, answer) {
   const field = answer?.error?.field;
@@ -1127,21 +1723,17 @@ function markError(form, answer) {
   const named = group && $$("textarea[name], input[name]", group).find((i) => answer.error.message.includes(i.name));
   const input = group ? named || group.querySelector("input:not([type=checkbox]), textarea") || group.querySelector("input")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
-  const note = group ? $("#" + CSS.escape(group.id) + "-error", form) : input && $("#" + CSS.escape(input.id) + "-error", form);
-  if (!input || !note) return;
-  input.setAttribute("aria-invalid", "true");
-  note.textContent = answer.error.message;
-  input.focus();
+  if (markField(form, field, input, answer.error.message)) input.focus();
 }
 
 // Fill a method's fields with what the page has loaded: the level and owner whose webhooks
 // are listed (not the level picker's choice before it is loaded), and the webhook in use. A
 // value the page put there follows what is loaded, and goes when it no longer applies; a value
 // the user typed stays.
-function prefill(form) {
+function prefill(form, { loadedNow = false } = {}) {
   const loaded = state.loaded;
   const inputs = ["eventID", "companyID"].map((name) => form.querySelector(`[name="${name}"]`));
-  const typed = (input) => input && input.value && input.value !== input.dataset.prefilled;
+  const typed = (input) => !loadedNow && input && input.value && input.value !== input.dataset.prefilled;
   inputs.forEach((input, index) => {
     if (!input || typed(input)) return;
     const level = index === 0 ? "event" : "company";
@@ -1153,25 +1745,51 @@ function prefill(form) {
   if (hook && !hook.value) hook.value = session.webhook.get();
 }
 
+// The level and owner a method's parameters name, or null.
+function ownerIn(params) {
+  if (params.companyID && !params.eventID) return { level: "company", owner: params.companyID };
+  if (params.eventID && !params.companyID) return { level: "event", owner: params.eventID };
+  return null;
+}
+
+// Load `level` and `owner` as if chosen above.
+function showOwner(level, owner) {
+  session.level.set(level);
+  ownerOf(level).set(owner);
+  applyLevel();
+  return loadWebhooks({ announce: false });
+}
+
 async function after(method, result, params, form) {
   if (!result.ok) return;
-  if (method === "webhook.create") showSecret("Signing secret", result.answer.secret);
-  if (method === "webhook.rotateSecret") showSecret("New signing secret", result.answer.secret);
-  if (method === "token.create") showSecret("Token", result.answer.tokenID);
+  const made = $(".row", form);  // a one-time secret goes right after the form's Run button
+  if (method === "webhook.create") showSecret("Signing secret", result.answer.secret, made);
+  if (method === "webhook.rotateSecret") {
+    showSecret("New signing secret", result.answer.secret, made,
+      "For 24 hours every delivery carries two signatures, the new secret's first: switch your receiver within that time.");
+  }
+  if (method === "token.create") showSecret("Token", result.answer.tokenID, made);
   if (method === "webhook.remove") forgetWebhook(params.webhookID);
-  if (["webhook.create", "webhook.find", "webhook.remove", "webhook.enable", "webhook.disable"].includes(method)) {
-    const level = params.companyID && !params.eventID ? "company" : params.eventID ? "event" : null;
-    if (level && (method === "webhook.create" || method === "webhook.find")) {
-      session.level.set(level);
-      session.owner.set(params[level === "company" ? "companyID" : "eventID"]);
-      $("#event").value = session.owner.get();
-      applyLevel();
-    }
+  const named = ownerIn(params), loaded = state.loaded;
+  const elsewhere = named && loaded && (named.level !== loaded.level || named.owner !== loaded.owner);
+  form.querySelector('[data-outcome="elsewhere"]')?.remove();
+  if ((method === "webhook.find" || (method === "webhook.create" && !loaded)) && named) {
+    await showOwner(named.level, named.owner);  // the list shows what was asked for
+  } else if (method === "webhook.create" && elsewhere) {
+    // Made for another event or company than the one listed: said here, not switched to quietly.
+    const note = el("div", { class: "outcome ok", role: "status", "data-outcome": "elsewhere" },
+      el("span", { text: `Created ${result.answer.webhookID} for ${named.level} ${named.owner}, not the ${loaded.level} ` +
+        `${loaded.owner} listed. ` }),
+      el("button", { type: "button", class: "quiet small", text: `Show ${named.level} ${named.owner}`,
+        onclick: () => showOwner(named.level, named.owner) }));
+    ($("#secret", form) || made).after(note);
+  } else if (["webhook.create", "webhook.remove", "webhook.enable", "webhook.disable", "webhook.update"].includes(method)) {
+    if (params.webhookID) state.stats.delete(params.webhookID);
     await loadWebhooks({ announce: false });
   }
-  // A one-time secret must be seen: in view, beside the form that made it when the page is wide.
-  const secret = $("#secret");
-  if (!secret.hidden) {
+  // A one-time secret must be seen: in view, beside the form that made it.
+  const secret = $("#secret", form);
+  if (secret) {
     const box = secret.getBoundingClientRect();
     if (box.top < 0 || box.bottom > window.innerHeight) secret.scrollIntoView({ block: "nearest" });
     const field = form && document.activeElement && form.contains(document.activeElement) ? document.activeElement : null;
@@ -1194,20 +1812,45 @@ function openMethod(name) {
   return form;
 }
 
+// Methods that cannot be undone ask first, as the list's Remove does.
+const ASK_FIRST = {
+  "webhook.remove": (p) => [`Remove ${p.webhookID || "this webhook"}? Nothing more will be sent to it.`, "Yes, remove it"],
+  "token.revoke": () => ["Revoke this token? Whoever uses it is refused from the next call on.", "Yes, revoke it"],
+  "webhook.erasePerson": (p) => [`Erase every message about person ${p.personID || ""} from these logs? It cannot be undone.`, "Yes, erase them"],
+};
+
+function askFirst(form, params, run) {
+  form.querySelector(".confirm")?.remove();
+  const [question, yes] = ASK_FIRST[form.getAttribute("aria-label")](params);
+  const first = form.querySelector("input, select");
+  const cancel = () => { box.remove(); first?.focus(); };
+  const no = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: cancel });
+  const box = el("div", { class: "confirm", role: "group", "aria-label": question },
+    el("span", { text: question }),
+    el("button", { type: "button", class: "danger", text: yes, onclick: () => { box.remove(); run(); } }), no);
+  box.addEventListener("keydown", (e) => { if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); cancel(); } });
+  $(".row", form).after(box);
+  no.focus();
+}
+
 function methodItem(method) {
   const formId = "form-" + method.name.replace(/\./g, "-");
   const form = el("form", { id: formId, class: "method-form", hidden: true, novalidate: true, "aria-label": method.name },
     el("p", { class: "method-summary", text: method.summary + " " + method.verbs.join(" or ") + "." }),
     ...method.fields.map((field) => fieldInput(method, field)),
     el("div", { class: "row" }, el("button", { type: "submit", text: "Run " + method.name })));
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    clearErrors(form);
-    $("#secret").hidden = true;
-    const params = Object.fromEntries(new FormData(form).entries());
+  const run = async (params) => {
     const result = await call(method.name, params, { jump: true });
     if (!result.ok) markError(form, result.answer);
     await after(method.name, result, params, form);
+  };
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    hideSecret();
+    const params = Object.fromEntries(new FormData(form).entries());
+    if (ASK_FIRST[method.name]) askFirst(form, params, () => run(params));
+    else run(params);
   });
   // Enter runs the method from any field, the type picker (a select) included.
   form.addEventListener("keydown", (event) => {
@@ -1252,37 +1895,110 @@ async function loadMethods() {
   describeTypeSelects();
 }
 
+// ---- Where a message went (webhook.trace) ------------------------------------------------
+
+// Find `messageID` in the listed event or company: every webhook of it the message was queued
+// for, with its status and attempts. Answers whether it was found (the finder says why not).
+async function findMessage(messageID, { focus = true } = {}) {
+  const input = $("#find-message-id"), note = $("#find-message-error");
+  setFieldError(input, note, "");
+  if (!state.loaded) {
+    setFieldError(input, note, "Load an event or a company first: a message is found among the webhooks it was dispatched to.");
+    return false;
+  }
+  const { level, owner } = state.loaded;
+  const result = await call("webhook.trace", { messageID, [level === "company" ? "companyID" : "eventID"]: owner }, { quiet: true });
+  if (result.status === 404) {
+    setFieldError(input, note, `No message ${messageID} was dispatched to ${level} ${owner} (or this token cannot see it).`);
+    return false;
+  }
+  if (!result.ok) { setFieldError(input, note, errorText(result)); return false; }
+  const detail = openDetail({ kind: "trace", messageID, level, owner }, `Message ${messageID} in ${level} ${owner}`, { focus });
+  detail.append(el("p", { class: "hint", id: "trace-about" }), el("ul", { class: "trace" }));
+  renderTrace(result.answer);
+  return true;
+}
+
+function renderTrace(trace) {
+  const view = state.view;
+  const list = $("#detail .trace");
+  if (!list || view?.kind !== "trace") return;
+  const signature = JSON.stringify(trace);
+  if (list.dataset.signature === signature) return;
+  list.dataset.signature = signature;
+  const company = view.level === "company";
+  $("#trace-about").textContent = `${trace.type}, dated ${when(trace.date)}: queued for ${trace.data.length} webhook(s) of this ${view.level}` +
+    (company ? "." : " (a platform event that names a company reaches its company-level webhooks too: load the company to see those).");
+  const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  list.replaceChildren(...(trace.data.length ? trace.data.map((entry) => {
+    const hook = state.hooks.get(entry.webhookID);
+    const last = !entry.attempts ? "not attempted yet" : entry.lastStatusCode === null ? "no answer" : `last answer ${entry.lastStatusCode}`;
+    return el("li", { class: "trace-entry", "data-webhook": entry.webhookID },
+      el("div", {},
+        hook?.description ? el("div", { class: "description", text: hook.description }) : null,
+        el("div", { class: "mono url", text: entry.url ?? `pull (${entry.delivery})` }),
+        el("code", { class: "muted-small", text: entry.webhookID })),
+      el("div", { class: "trace-state" },
+        el("span", { class: "badge " + entry.status, text: entry.status }),
+        el("span", { class: "muted-small", text: `${entry.attempts} attempt(s) · ${last}` })),
+      el("button", { type: "button", class: "quiet", text: "View", "data-key": "view-" + entry.webhookID,
+        "aria-label": `View ${trace.messageID} at ${entry.webhookID}`, onclick: () => showMessage(entry.webhookID, trace.messageID) }));
+  }) : [el("li", { class: "hint", text: "None of the webhooks it was queued for is still there (removed, or its record erased)." })]));
+  if (focusedKey) $(`[data-key="${CSS.escape(focusedKey)}"]`, list)?.focus({ preventScroll: true });
+}
+
+// ---- Starting up ---------------------------------------------------------------------------
+
 document.addEventListener("DOMContentLoaded", async () => {
   $("#token").value = session.token.get();
-  $("#event").value = session.owner.get();
   applyLevel();
   $("#token").addEventListener("change", (e) => { session.token.set(e.target.value.trim()); });
-  $("#event").addEventListener("change", (e) => { session.owner.set(e.target.value.trim()); });
+  $("#event").addEventListener("change", (e) => { ownerOf(session.level.get()).set(e.target.value.trim()); });
   $("#level").addEventListener("change", (e) => {
     session.level.set(e.target.value);
     applyLevel();
+    setFieldError($("#event"), $("#event-error"), "");
     $("#hooks").hidden = true;
+    $("#hook-filters").hidden = true;
+    $("#hooks-count").textContent = "";
     hooksNote(`Enter the ${e.target.value} whose webhooks to load.`);
   });
   $("#session").addEventListener("submit", async (event) => {
     event.preventDefault();
     session.token.set($("#token").value.trim());
-    session.owner.set($("#event").value.trim());
+    ownerOf(session.level.get()).set($("#event").value.trim());
     await loadWebhooks({ userAsked: true });
   });
   $("#level").addEventListener("keydown", (e) => {
     if (e.key === "Enter") { e.preventDefault(); $("#session").requestSubmit(); }
   });
-  $("#copy-secret").addEventListener("click", (e) => copyText(e.currentTarget, $("#secret-value").textContent, $("#secret-value")));
   $("#show-types").addEventListener("click", () => showTypes());
-  document.addEventListener("keydown", (e) => {
-    if (e.key === "Escape" && state.view && $("#detail").contains(document.activeElement)) closeDetail();
+  $("#find-message").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const input = $("#find-message-id"), messageID = input.value.trim();
+    if (!messageID) { setFieldError(input, $("#find-message-error"), "Enter a message ID (msg_...)."); input.focus(); return; }
+    if (!(await findMessage(messageID))) input.focus();
   });
-  // An open log or message is read again while the page is in view.
+  for (const control of ["#hook-search", "#hook-status", "#hook-type", "#hook-health"]) {
+    $(control).addEventListener("input", applyListFilters);
+  }
+  $("#hook-filters").addEventListener("submit", (event) => event.preventDefault());
+  for (const link of $$(".skip-links a")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();  // the address keeps the view's link
+      const target = $(link.getAttribute("href"));
+      target.focus();
+      target.scrollIntoView({ block: "start" });
+    });
+  }
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !e.defaultPrevented && state.view && $("#detail").contains(document.activeElement)) closeDetail();
+  });
+  // An open view is read again while the page is in view.
   state.timer = setInterval(() => { if (!document.hidden && state.view && !state.view.stopped) refreshView(); }, REFRESH_MS);
   // A link to a place (#event=...&webhook=...&message=...) opens it once the webhooks load.
   window.addEventListener("hashchange", () => { if (readLink()) loadWebhooks({ announce: false }); });
   const linked = location.hash.length > 1 && readLink();
   await loadMethods();
-  if (linked || (session.token.get() && session.owner.get())) loadWebhooks({ announce: false });
+  if (linked || (session.token.get() && ownerOf(session.level.get()).get())) loadWebhooks({ announce: false });
 });

@@ -4,7 +4,8 @@ import codecs
 import email.utils
 import http.client
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 # urllib3 is pinned in requirements.txt, so the functions carry their own copy rather than the
 # Lambda runtime's (whatever version its botocore last needed, 1.26 in some runtimes): the
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 # handshake), and the tests prove the deadline and the undecoded reads on that version only.
 import urllib3
 
+from chalicelib.delivery.credentials import AuthFailed
 from chalicelib.delivery.deadlines import WATCHED_POOLS, Deadline
 from chalicelib.delivery.destinations import LookupTimedOut, UnsafeDestination
 from chalicelib.delivery.signing import signature_header
-from chalicelib.observability import leave_queries_out_of_http_logs
+from chalicelib.observability import leave_queries_out_of_http_logs, logger as log
 
 USER_AGENT = "InEvent-Webhooks/1.0"
 MAX_RESPONSE_BYTES = 2048
@@ -28,12 +30,24 @@ SERVICE_HEADERS = frozenset({"content-type", "user-agent", "webhook-id", "webhoo
 
 def signed_request(webhook, message_id, body, timestamp):
     """The request a delivery makes: method, url, headers (the receiver's own after the service's)
-    and the exact body, signed."""
-    return {
+    and the exact body, signed. Every path that signs (deliveries, test sends, the request
+    example) calls it.
+
+    ``body`` is section 4's JSON text. A webhook with a template (section 21) is sent the body
+    its template makes of it, with the template's content type, signed over those bytes; when
+    the template cannot make it (too large, too much work, invalid JSON), the request carries
+    ``error``, why, and an empty body, and :func:`send` sends nothing. For a webhook with
+    ``auth`` (section 20) the request also holds ``auth``, ``(webhookID, EndpointAuth)``, and an
+    Authorization header whose access token :func:`send` puts in as it sends (shown as
+    ``[redacted]`` wherever a request is shown)."""
+    content_type, error = "application/json", None
+    if webhook.template is not None:
+        body, content_type, error = _shaped(webhook.template, body)
+    request = {
         "method": "POST",
         "url": webhook.url,
         "headers": {
-            "content-type": "application/json",
+            "content-type": content_type,
             "user-agent": USER_AGENT,
             "webhook-id": message_id,
             "webhook-timestamp": str(int(timestamp)),
@@ -42,6 +56,32 @@ def signed_request(webhook, message_id, body, timestamp):
         },
         "body": body,
     }
+    if webhook.template is not None:
+        request["shaped"] = True
+    if error is not None:
+        request["error"] = error
+    if webhook.auth is not None:
+        request["headers"]["authorization"] = REDACTED
+        request["auth"] = (webhook.webhook_id, webhook.auth)
+    return request
+
+
+def _shaped(template, body):
+    """``(body, content type, None)`` as ``template`` makes them of ``body``, or ``("", its
+    content type, why)`` when it cannot."""
+    # Imported here, by a templated webhook's first delivery: no function's cold start pays for it.
+    from chalicelib.templates.webhook_template import TemplateFailed, shaped
+
+    try:
+        return (*shaped(template, body), None)
+    except TemplateFailed as exc:
+        return "", template.get("contentType", "application/json"), f"not sent: {exc}"
+
+
+def shaped_body(request):
+    """The body ``request`` sends when a template made it (the delivery log keeps it beside the
+    section-4 body it was made from), else None."""
+    return request["body"] if request.get("shaped") else None
 
 
 def redacted(headers):
@@ -52,21 +92,40 @@ def redacted(headers):
 def send(policy, sender, request):
     """One POST of ``request`` (a :func:`signed_request`) to the address its URL resolves to now,
     if that address may be reached; an :class:`Attempt` whatever happens, within the sender's
-    timeout (plus a little) from the name lookup to the last byte read."""
+    timeout (plus a little) from the name lookup to the last byte read. For a webhook with
+    ``auth``, the access token is got first (:mod:`chalicelib.delivery.credentials`), within the
+    same deadline; an attempt without one fails with an error that begins ``auth:``."""
     started = time.monotonic()
+    if request.get("error"):
+        return Attempt(None, 0, request["error"], "")
+    headers, auth, token = request["headers"], request.get("auth"), None
+    if auth is not None:
+        try:
+            if sender.credentials is None:
+                raise AuthFailed("this sender cannot get access tokens")
+            token = sender.credentials.bearer(*auth, policy, sender, started)
+        except AuthFailed as exc:
+            return Attempt(None, _elapsed_ms(started), str(exc), "")
+        headers = {**headers, "authorization": f"Bearer {token}"}
     try:
-        target = policy.check(request["url"], timeout=sender.timeout_seconds)
+        target = policy.check(request["url"], timeout=max(0.01, started + sender.timeout_seconds - time.monotonic()))
     except LookupTimedOut:  # before UnsafeDestination, of which it is one: here the endpoint was late
         error = f"{late(sender.timeout_seconds)}: looking up its name took longer"
         return Attempt(None, _elapsed_ms(started), error, "")
     except UnsafeDestination as exc:
         return Attempt(None, _elapsed_ms(started), f"not sent: {exc.message}", "")
-    return sender.post(target, request["headers"], request["body"].encode("utf-8"), started=started)
+    attempt = sender.post(target, headers, request["body"].encode("utf-8"), started=started)
+    if token is not None and attempt.status_code == 401:
+        try:
+            sender.credentials.drop(auth[0], token)  # the next attempt gets a new one
+        except Exception:  # noqa: BLE001 - the attempt is over and recorded all the same; the token expires anyway
+            log.exception("a refused access token could not be dropped", extra={"webhookID": auth[0]})
+    return attempt
 
 
-def late(timeout_seconds):
+def late(timeout_seconds, who="the endpoint"):
     """What a failed attempt says when it ran out of time."""
-    return f"the endpoint did not answer within {timeout_seconds:g}s"
+    return f"{who} did not answer within {timeout_seconds:g}s"
 
 
 @dataclass(frozen=True)
@@ -112,10 +171,15 @@ def parse_retry_after(value, now):
 
 class HttpSender:
     """POSTs over pooled connections, to the checked address, with no redirects and no retries,
-    each attempt ending at one deadline."""
+    each attempt ending at one deadline. ``credentials`` (a
+    :class:`chalicelib.delivery.credentials.AccessTokens`) gets the access tokens of endpoints
+    that ask for them."""
 
-    def __init__(self, timeout_seconds, pool_manager=None, clock=time.time):
+    user_agent = USER_AGENT
+
+    def __init__(self, timeout_seconds, pool_manager=None, clock=time.time, credentials=None):
         self.timeout_seconds = timeout_seconds
+        self.credentials = credentials
         self._pools = pool_manager or urllib3.PoolManager(num_pools=256, maxsize=10, retries=False)
         self._pools.pool_classes_by_scheme = WATCHED_POOLS  # connections that keep to a deadline
         self._clock = clock
@@ -125,6 +189,22 @@ class HttpSender:
         """POST ``body`` (bytes) to ``target``; an :class:`Attempt` whatever happens, within the
         timeout from ``started`` (a ``time.monotonic()``; now if not given) plus a little."""
         started = time.monotonic() if started is None else started
+        reply = self.exchange(target, headers, body, started, MAX_RESPONSE_BYTES)
+        if reply.error is not None:
+            return Attempt(None, _elapsed_ms(started), reply.error, "")
+        error = retry_after = None
+        if 300 <= reply.status < 400:
+            error = f"the endpoint answered {reply.status}, a redirect, and redirects are not followed"
+        elif not 200 <= reply.status < 300:
+            error = f"the endpoint answered {reply.status}"
+            if reply.status in (429, 503):
+                retry_after = parse_retry_after(reply.headers.get("retry-after"), self._clock())
+        return Attempt(reply.status, _elapsed_ms(started), error, _bounded_text(reply.data), retry_after)
+
+    def exchange(self, target, headers, body, started, read_limit, who="the endpoint"):
+        """POST ``body`` (bytes) to ``target`` and read at most ``read_limit`` bytes of the answer,
+        as sent, all within the timeout from ``started`` (a ``time.monotonic()``): a
+        :class:`Reply`, whose ``error`` (about ``who``) says why no answer came, if none did."""
         deadline = Deadline(started + self.timeout_seconds)
         tls = {"server_hostname": target.host, "assert_hostname": target.host} if target.scheme == "https" else None
         pool = self._pools.connection_from_host(target.address, target.port, target.scheme, pool_kwargs=tls)
@@ -156,11 +236,10 @@ class HttpSender:
                         # one), within the same deadline; each stale one is dropped, so it ends.
                         if not (deadline.reused and not deadline.expired and _closed_before_answering(exc)):
                             raise
-                text = _bounded_text(answer.read(MAX_RESPONSE_BYTES, decode_content=False))
+                data = answer.read(read_limit, decode_content=False)
         except urllib3.exceptions.HTTPError as exc:
             # Whatever broke when the deadline shut the socket down, the attempt was late.
-            error = late(self.timeout_seconds) if deadline.expired else self._describe(exc)
-            return Attempt(None, _elapsed_ms(started), error, "")
+            return Reply(error=late(self.timeout_seconds, who) if deadline.expired else self._describe(exc, who))
         finally:
             if answer is not None:
                 # Reuse the connection only when the whole answer was read in time; never drain a big one.
@@ -169,27 +248,31 @@ class HttpSender:
                 else:
                     answer.close()
         if deadline.expired:
-            return Attempt(None, _elapsed_ms(started), late(self.timeout_seconds), "")
-        error = retry_after = None
-        if 300 <= answer.status < 400:
-            error = f"the endpoint answered {answer.status}, a redirect, and redirects are not followed"
-        elif not 200 <= answer.status < 300:
-            error = f"the endpoint answered {answer.status}"
-            if answer.status in (429, 503):
-                retry_after = parse_retry_after(answer.headers.get("retry-after"), self._clock())
-        return Attempt(answer.status, _elapsed_ms(started), error, text, retry_after)
+            return Reply(error=late(self.timeout_seconds, who))
+        return Reply(answer.status, answer.headers, data)
 
-    def _describe(self, exc):
+    def _describe(self, exc, who):
         # NewConnectionError is a kind of timeout in urllib3 2: test it first.
         if isinstance(exc, urllib3.exceptions.NewConnectionError):
-            return "could not connect to the endpoint"
+            return f"could not connect to {who}"
         if isinstance(exc, urllib3.exceptions.TimeoutError):
-            return late(self.timeout_seconds)
+            return late(self.timeout_seconds, who)
         if isinstance(exc, urllib3.exceptions.SSLError):
-            return "TLS handshake with the endpoint failed"
+            return f"TLS handshake with {who} failed"
         if isinstance(exc, urllib3.exceptions.ProtocolError):
-            return "the endpoint closed the connection without a valid HTTP answer"
-        return "the request to the endpoint failed"
+            return f"{who} closed the connection without a valid HTTP answer"
+        return f"the request to {who} failed"
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What :meth:`HttpSender.exchange` got: the status, the headers and the first bytes of the
+    answer, or the ``error`` that says why no answer came."""
+
+    status: int | None = None
+    headers: Mapping = field(default_factory=dict)
+    data: bytes = b""
+    error: str | None = None
 
 
 def _closed_before_answering(exc):

@@ -32,22 +32,26 @@ def passes(filter, data):
     return not filter or all(data.get(field) in ids for field, ids in filter.items())
 
 
-def fan_out(occurrence, message_id, webhooks, queue, log, now, pull_log=None):
+def fan_out(occurrence, message_id, webhooks, queue, log, now, *, dispatches, pull_log):
     """Queue ``occurrence`` for every matching enabled webhook whose filter it passes; return how many.
 
-    The body's size is checked first, so a refused occurrence queues nothing. See :func:`send`.
+    The body's size is checked first, so a refused occurrence queues nothing. Before anything is
+    queued, ``dispatches`` notes which webhooks the message goes to, push and pull (webhook.trace,
+    section 22). See :func:`send`.
     """
     check_body_size(occurrence, now)
     data = occurrence.data()
     # A filter travels with the owner's listing: it costs no request, and what it keeps out is
     # neither logged nor numbered nor counted (contract, section 14).
     hooks = [hook for hook in matching_webhooks(occurrence, webhooks) if passes(hook.filter, data)]
+    if hooks:
+        dispatches.record(message_id, occurrence.type.name, occurrence.date, hooks, now)
     return send([(hook, QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
                                       subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data))
                  for hook in hooks], queue, log, now, pull_log)
 
 
-def send(addressed, queue, log, now, pull_log=None):
+def send(addressed, queue, log, now, pull_log):
     """Send each message of ``addressed`` (``(listing, message)`` pairs) on its way; return how many
     went to an enabled webhook.
 
@@ -69,7 +73,7 @@ def send(addressed, queue, log, now, pull_log=None):
     return len(enabled)
 
 
-def handle_platform_event(envelope, webhooks, queue, log, now, pull_log=None):
+def handle_platform_event(envelope, webhooks, queue, log, now, *, dispatches, pull_log):
     """Fan out an EventBridge event from the platform; return how many webhooks it was queued for.
 
     The messageID is derived from EventBridge's event id, so a retried invocation queues the
@@ -83,7 +87,7 @@ def handle_platform_event(envelope, webhooks, queue, log, now, pull_log=None):
     try:
         occurrence = occurrence_from_detail(envelope.get("detail-type"), detail, now)
         message_id = _eventbridge_message_id(envelope, now)
-        return fan_out(occurrence, message_id, webhooks, queue, log, now, pull_log)
+        return fan_out(occurrence, message_id, webhooks, queue, log, now, dispatches=dispatches, pull_log=pull_log)
     except (InvalidParameter, PayloadTooLarge) as exc:
         logger.error("invalid platform event dropped",
                      extra={"eventBridgeId": envelope.get("id"), "field": exc.field, "reason": exc.message})

@@ -81,8 +81,12 @@ def poll(webhook, pull_log, after, limit, wait, erased, clock=time.time, sleep=t
 
 
 def signed_entry(webhook, message, sequence, now):
-    """One message as ``webhook.poll`` answers it: what a push delivery of it would send."""
+    """One message as ``webhook.poll`` answers it: what a push delivery of it would send, made by
+    the function that makes every push delivery (signed with the webhook's secrets, or its
+    Ed25519 keys: ``v1a``). A pull webhook has no template, auth or headers of its own
+    (chalicelib.api.webhook_methods), so the body is section 4's and the headers the service's."""
     body = delivery_body(message.type, webhook.webhook_id, message.data, message.timestamp, sequence)
-    headers = signed_request(webhook, message.message_id, body, now)["headers"]
-    return {"messageID": message.message_id, "headers": {k: v for k, v in headers.items() if k in SERVICE_HEADERS},
-            "body": body}
+    request = signed_request(webhook, message.message_id, body, now)
+    return {"messageID": message.message_id,
+            "headers": {k: v for k, v in request["headers"].items() if k in SERVICE_HEADERS},
+            "body": request["body"]}

@@ -5,7 +5,7 @@ company-level one):
 
 | pk | sk | what |
 | --- | --- | --- |
-| ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets, its own headers' values and status (``removed`` is kept, so queued deliveries see it is gone) |
+| ``WH#<webhookID>`` | ``WH`` | the webhook, whole: its object, its secrets (or private keys), its own headers' values, its template, its OAuth client's secret, its erasure marks and status (``removed`` is kept, so queued deliveries see it is gone) |
 | ``<owner>`` | ``L#<webhookID>`` | the owner's listing of a live webhook: what a fan-out needs of it (its types, status and filter), so that ``webhook.find`` and the fan-out read an owner's webhooks with one Query (chalicelib.store.webhook_record.Listing) |
 | ``<owner>`` | ``<type>#<sha256(normal url)>`` | a listing as the first rounds wrote it (one type, the whole object): still read, and counted for uniqueness, until the webhook is next updated |
 | ``URL#<owner>#<sha256(normal url)>`` | ``URL`` | which of the owner's push webhooks for that url takes which type (``T#<type>`` or ``T#*``: its webhookID) and how many types are taken: makes level + url + type unique |
@@ -16,12 +16,14 @@ company-level one):
 | ``WH#<webhookID>`` | ``PULL`` | how far polls have returned a pull webhook's messages (``returned``), and a first return in progress (``pendingFrom``, ``pendingTo``) |
 | ``WH#<webhookID>`` | ``POLLED#<position>`` | a first return of a pull webhook's messages from that position: up to where, when, and each one's sequence, with a TTL |
 | ``WH#<webhookID>`` | ``LATE#<messageID>`` | the position of a message put long after it was dispatched (a retried dispatch), to find it by its ID, with a TTL |
-| ``WH#<webhookID>`` | ``HOLD`` | a held webhook's lease slots and turns (``chalicelib.delivery.hold_item``), with a TTL |
+| ``WH#<webhookID>`` | ``TOKEN`` | the access token of a webhook with ``auth``, its lease and last failure (``chalicelib.delivery.token_item``), with a TTL |
+| ``HOLD#<owner>`` | ``HOLD`` | an organizer's share: its lease slots (``b0``... the expiry, ``w0``... the batch's token) and its ``tail`` of turns (``chalicelib.delivery.admission``), with a TTL |
+| ``DISPATCH#<messageID>`` | ``DISPATCH`` | a platform event's type, date and, per level, the webhookIDs it was queued for, push and pull (``chalicelib.store.dispatches``, for webhook.trace), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
-| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored |
+| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant (events and companies, or a device's pull webhooks); the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.api.rate_limits``), with a TTL |
-| ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second (``chalicelib.delivery.webhook_rates``), with a TTL |
+| ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second, and their tokens (``chalicelib.delivery.admission``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
 | ``IDEM`` | ``MSG#<sha256(key, parameters)>`` | a keyed dispatch's messageID, its first try's, for its retries; with a TTL |
 """
@@ -77,9 +79,16 @@ def error_code(exc):
     return exc.response.get("Error", {}).get("Code", "")
 
 
+def is_transient(exc):
+    """Whether a ``ClientError`` is DynamoDB or SQS being unavailable for a moment (throttled, or
+    answering 5xx), so the same request may succeed when tried again."""
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error_code(exc) in _THROTTLED or status >= 500
+
+
 def reraise_unavailable(exc):
     """Turn throttling and AWS outages into a retryable 503; anything else is a bug, re-raised."""
-    if error_code(exc) in _THROTTLED:
+    if is_transient(exc):
         raise Unavailable("the service is busy; try again in a moment") from exc
     raise exc
 

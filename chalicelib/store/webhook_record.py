@@ -2,13 +2,15 @@
 its two items (the webhook item, ``WH#<webhookID>``, and its owner's listing), and the listing as
 the fan-out reads it (:class:`Listing`)."""
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from chalicelib.catalog import ALL_TYPES, level_types
 from chalicelib.store import table
 
 OWNER_FIELD = {"event": "eventID", "company": "companyID"}
+ERASURE_MARK = "erased:"  # an item attribute ``erased:<personID>``: when that person was erased (ms)
 
 
 def takes(types, level, type_name):
@@ -34,8 +36,16 @@ class Webhook:
     ...)``; their values are secrets, kept in the webhook item only. ``rate_limit`` is attempts a
     second (None: no limit); ``filter`` maps ID fields to the IDs that get through (None:
     everything does). ``delivery`` is ``push`` (POSTed to ``url``) or ``pull`` (no url: its messages
-    are read with webhook.poll; ``cursor_key`` signs its cursors). ``legacy_listing``: stored as
-    the first rounds stored webhooks (one type, listed by type and url), until its next update."""
+    are read with webhook.poll; ``cursor_key`` signs its cursors). ``description`` is the owner's
+    own words for it (``""``: none). ``template`` shapes its deliveries' bodies
+    (chalicelib.templates, contract section 21), kept as given, or None.
+    ``signature`` is how its deliveries are signed (section 19): ``hmac`` with ``whsec_`` secrets,
+    or ``ed25519`` with ``whsk_`` private keys, whose ``public_keys`` (``whpk_``, newest first, one
+    for each of ``secrets``) are public. ``auth`` is the OAuth 2.0 client that gets the access
+    token its endpoint asks for (section 20), or None. All of these are kept in the webhook item
+    only: the owner's listing, read by every fan-out, holds what a fan-out needs
+    (:class:`Listing`). ``legacy_listing``: stored as the first rounds stored webhooks (one type,
+    listed by type and url), until its next update."""
 
     webhook_id: str
     level: str
@@ -49,7 +59,7 @@ class Webhook:
     previous_secret_until: int = 0
     failing_since_ms: int | None = None  # when its current run of failures began
     disabled_reason: str | None = None  # why the service disabled it, if it did
-    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.fair_share)
+    held_since_ms: int | None = None  # since when it is held to its share (chalicelib.delivery.admission)
     held_reason: str | None = None  # why: slow or failing, as its attempts showed
     held_attempt_ms: int | None = None  # how long its attempts took when it was marked
     headers: tuple = ()
@@ -58,12 +68,25 @@ class Webhook:
     delivery: str = "push"
     cursor_key: str | None = None
     legacy_listing: bool = False
+    template: dict | None = None
+    signature: str = "hmac"
+    public_keys: tuple = ()
+    auth: "EndpointAuth | None" = None
+    description: str = ""
+    erased_ms: dict = field(default_factory=dict)  # personID: when an erasure of them was asked for (ms)
 
     def signing_secrets(self, now):
         """The secrets a delivery made at ``now`` is signed with, newest first."""
         if len(self.secrets) > 1 and now < self.previous_secret_until:
             return self.secrets[:2]
         return self.secrets[:1]
+
+    def as_of(self, now):
+        """The webhook as it stands at ``now``: a rotated-out secret or key whose overlap has
+        ended is left out (whether or not its item has been cleaned yet)."""
+        if now < self.previous_secret_until or (len(self.secrets) < 2 and len(self.public_keys) < 2):
+            return self
+        return replace(self, secrets=self.secrets[:1], public_keys=self.public_keys[:1], previous_secret_until=0)
 
     @property
     def owner_field(self):
@@ -107,6 +130,13 @@ class Webhook:
             delivery=item.get("delivery", "push"),
             cursor_key=item.get("cursorKey"),
             legacy_listing="types" not in item,
+            template=item.get("template"),
+            signature=item.get("signature", "hmac"),
+            public_keys=tuple(key for key in (item.get("publicKey"), item.get("previousPublicKey")) if key),
+            auth=EndpointAuth.from_stored(item.get("auth")),
+            description=item.get("description", ""),
+            erased_ms={name[len(ERASURE_MARK):]: int(value) for name, value in item.items()
+                       if name.startswith(ERASURE_MARK)},
         )
 
     def public(self):
@@ -123,12 +153,22 @@ class Webhook:
             "headers": [name for name, _ in self.headers],
             "rateLimit": self.rate_limit,
             "filter": self.filter,
+            "signature": self.signature,
+            "publicKey": self.public_keys[0] if self.public_keys else None,
+            "previousPublicKey": self.public_keys[1] if len(self.public_keys) > 1 else None,
+            "auth": None if self.auth is None else self.auth.public(),
+            "description": self.description,
         }
 
     def item_attributes(self):
-        """The webhook item's attributes: the object, the normal url, the secrets and the headers' values."""
-        return table.serialize({**self.public(), "normalUrl": self.normal_url, "secrets": list(self.secrets),
+        """The webhook item's attributes: the object, the normal url, the secrets, the headers'
+        values, the template, the OAuth client's secret and the cursor key (and, while a
+        rotated-out public key is shown, until when)."""
+        overlap = self.previous_secret_until if len(self.public_keys) > 1 else None
+        return table.serialize({**self.public(), "normalUrl": self.normal_url, "previousSecretUntil": overlap,
+                                "secrets": list(self.secrets),
                                 "headers": [[name, value] for name, value in self.headers],
+                                "template": self.template, "auth": None if self.auth is None else self.auth.stored(),
                                 "cursorKey": self.cursor_key})
 
     def listing_attributes(self):
@@ -178,3 +218,35 @@ class Listing:
 
 def _int_or_none(value):
     return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class EndpointAuth:
+    """The OAuth 2.0 client with which the service gets the access token that a webhook's
+    endpoint asks for (contract, section 20): the client-credentials grant at ``token_url``.
+    ``client_secret`` is kept in the webhook item only; ``scope`` is None when not asked for."""
+
+    token_url: str
+    client_id: str
+    client_secret: str | None
+    scope: str | None = None
+    type: str = "oauth2"
+
+    def public(self):
+        """As the webhook object shows it: never the client secret."""
+        return {"type": self.type, "tokenUrl": self.token_url, "clientID": self.client_id, "scope": self.scope}
+
+    def stored(self):
+        """As the webhook item keeps it."""
+        return {**self.public(), "clientSecret": self.client_secret}
+
+    def fingerprint(self):
+        """A digest of everything a token request uses: a token got with other settings is not reused."""
+        return hashlib.sha256(json.dumps(self.stored(), sort_keys=True).encode()).hexdigest()
+
+    @classmethod
+    def from_stored(cls, value):
+        if not value:
+            return None
+        return cls(token_url=value["tokenUrl"], client_id=value["clientID"], client_secret=value.get("clientSecret"),
+                   scope=value.get("scope"), type=value.get("type", "oauth2"))

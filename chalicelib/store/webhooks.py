@@ -4,22 +4,29 @@ An owner is an event (event-level webhooks) or a company (company-level ones); e
 works the same for both. Handed its DynamoDB client and table name, so the same code runs on
 AWS, on the local moto server and in tests.
 
-Uniqueness (contract, sections 17 and 18): two push webhooks of one owner with the same url (in its
-normal form) may not share a type; pull webhooks have no url. The url's claim item (``URL#<owner>#<sha256(url)>``) holds, for each
-type taken, the webhook that takes it (``T#<type>``, or ``T#*`` for a webhook that takes every
-type) and how many are taken (``claimed``): a webhook takes its types with one conditional update
-of that item, in the same transaction as the webhook and its listing, so racing creations cannot
-both win. A webhook stored by the first rounds is listed under its type and url instead (one item
+Uniqueness (contract, sections 17 and 18): two push webhooks of one owner with the same url (in
+its normal form) may not share a type; pull webhooks have no url. The url's claim item
+(``URL#<owner>#<sha256(url)>``) holds, for each type taken, the webhook that takes it
+(``T#<type>``, or ``T#*`` for a webhook that takes every type) and how many are taken
+(``claimed``): a webhook takes its types with one conditional update of that item, in the same
+transaction as the webhook and its listing, so racing creations cannot both win. A webhook stored by the first rounds is listed under its type and url instead (one item
 per type and url was the uniqueness then): a new claim also reads that no such listing exists
 for a type it takes, and the webhook moves to the new layout at its next update.
+
+A retry never looks like another writer: every transaction here (the webhook, its listing, its
+claims and the count together) carries a ClientRequestToken kept across its retries
+(:meth:`WebhookStore._transact`), and a single conditional write that may be retried asks for
+the item as it was when its condition fails (``ReturnValuesOnConditionCheckFailure``) and
+recognises its own write there.
 """
 
 import random
 import re
 import time
+import uuid
 from dataclasses import dataclass, replace
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.catalog import ALL_TYPES
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
@@ -30,6 +37,7 @@ from chalicelib.store.table import (
     deserialize,
     error_code,
     get_item,
+    is_transient,
     legacy_listing_key,
     owner_pk,
     reraise_unavailable,
@@ -42,6 +50,9 @@ from chalicelib.store.webhook_record import Listing, Webhook, effective_types
 _CREATE_TRIES = 3  # a claim released between a cancelled write and the read that explains it
 _TRANSACTION_TRIES = 6
 _CLAIM = "T#"  # an attribute of a url's claim item: T#<type> = the webhookID that takes it
+# After a try whose outcome is unknown (AWS kept failing through botocore's own retries, or never
+# answered), the same transaction is sent again, with the same token, after these pauses.
+_UNKNOWN_OUTCOME_PAUSES = (1.0, 2.0)
 
 
 @dataclass(frozen=True)
@@ -68,17 +79,35 @@ class WebhookStore:
         """Write ``items`` in one transaction; the reason codes of a cancellation (one per item),
         or None when it went through. A transaction that met another one writing the same
         items (every creation for an owner writes its counter) is tried again after a short,
-        random pause, and gives :class:`Unavailable` only if that keeps happening."""
+        random pause, and gives :class:`Unavailable` only if that keeps happening.
+
+        A retry is never taken for a conflict: the transaction carries a ClientRequestToken,
+        with which DynamoDB answers a try that went through already with success, changing
+        nothing, for 10 minutes. Botocore's retries keep it; so do the tries made here after
+        one whose outcome is unknown (AWS failing, or no answer). A cancelled try changed
+        nothing, and the next one gets a token of its own."""
+        token, unknown = str(uuid.uuid4()), 0
         for attempt in range(_TRANSACTION_TRIES):
             try:
-                self._db.transact_write_items(TransactItems=items)
+                self._db.transact_write_items(TransactItems=items, ClientRequestToken=token)
                 return None
             except ClientError as exc:
                 if error_code(exc) not in ("TransactionCanceledException", "TransactionConflictException"):
-                    reraise_unavailable(exc)
+                    if unknown == len(_UNKNOWN_OUTCOME_PAUSES) or not is_transient(exc):
+                        reraise_unavailable(exc)
+                    self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
+                    unknown += 1
+                    continue
                 reasons = cancellation_reasons(exc)
                 if "ConditionalCheckFailed" in reasons:
                     return reasons
+            except BotoCoreError:
+                if unknown == len(_UNKNOWN_OUTCOME_PAUSES):
+                    raise
+                self._sleep(_UNKNOWN_OUTCOME_PAUSES[unknown])
+                unknown += 1
+                continue
+            token = str(uuid.uuid4())
             self._sleep(random.uniform(0.005, 0.02 * (attempt + 1)))
         raise Unavailable("the service is busy; try again in a moment")
 
@@ -200,7 +229,9 @@ class WebhookStore:
                     f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
                     " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
             if failed.role == "webhook":
-                break  # a new webhookID taken already: never seen, and not to be tried again
+                # Its webhookID and listing key are new: only this call's own earlier try can have
+                # written them (a try whose answer was lost, past its ClientRequestToken): made.
+                return webhook
             conflict = self._conflict(failed, webhook)
             if conflict is not None:
                 raise conflict
@@ -208,22 +239,25 @@ class WebhookStore:
         raise Unavailable("the service is busy; try again in a moment")
 
     def update(self, current, updated):
-        """Store ``updated``, the webhook ``current`` with a new url, types, headers, rate limit or
-        filter (webhook.update), in one transaction with its listing and its url's claims;
-        everything else in the item (its secrets, status, health) is kept. New types or a new url
-        take their claims as at creation: :class:`Conflict` naming the webhook that has one
-        already. :class:`Conflict` too when the webhook's url, types or status changed since
+        """Store ``updated``, the webhook ``current`` with a new url, types, headers, rate limit,
+        filter, description, auth or template (webhook.update), in one transaction with its listing
+        and its url's claims; everything else in the item (its secrets, status, health) is kept.
+        New types or a new url take their claims as at creation: :class:`Conflict` naming the
+        webhook that has one already. :class:`Conflict` too when the webhook's url, types or status changed since
         ``current`` was read, :class:`NotFound` when it was removed. A webhook of the first rounds
         moves to the new layout here.
         """
         listed = updated.item_attributes()
+        # The item keeps the headers' values, the OAuth client's secret and the template; the
+        # listing, only what a fan-out reads (its types, status and filter).
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
-                 "#ts": "types", "#t": "type"}
-        sets = ["#h = :headers", "#ts = :types"]
-        values = {":headers": listed["headers"], ":types": listed["types"], ":was": {"S": current.status}}
+                 "#ts": "types", "#t": "type", "#a": "auth", "#tp": "template", "#d": "description"}
+        sets = ["#h = :headers", "#ts = :types", "#d = :description"]
+        values = {":headers": listed["headers"], ":types": listed["types"], ":description": listed["description"],
+                  ":was": {"S": current.status}}
         removes = []
         for name, attribute in (("#u", "url"), ("#n", "normalUrl"), ("#r", "rateLimit"), ("#f", "filter"),
-                                ("#t", "type")):
+                                ("#t", "type"), ("#a", "auth"), ("#tp", "template")):
             if attribute in listed:
                 sets.append(f"{name} = :{attribute}")
                 values[f":{attribute}"] = listed[attribute]
@@ -336,18 +370,26 @@ class WebhookStore:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
-    def rotate_secret(self, webhook, secret, previous_until):
+    def rotate_secret(self, webhook, secret, previous_until, public_key=None):
         """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
 
-        Conditional on the current secret, so two rotations at once cannot both win.
+        For an ed25519 webhook ``secret`` is the new private key and ``public_key`` its public
+        key, which the webhook object shows (the old one as ``previousPublicKey``). Both live in
+        the webhook item only (the owner's listing holds no keys), so a rotation is one
+        UpdateItem. Conditional on the current secret, so two rotations at once cannot both win;
+        a retry of this very rotation (its answer lost) finds its own new secret in place, and
+        wins.
         """
+        expression = "SET secrets = :secrets, previousSecretUntil = :until"
+        values = {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
+                  ":current": webhook.secrets[0]}
+        if public_key is not None:
+            expression += ", publicKey = :public, previousPublicKey = :previous"
+            values.update({":public": public_key, ":previous": webhook.public_keys[0]})
         self._update(
-            webhook.webhook_id,
-            "SET secrets = :secrets, previousSecretUntil = :until",
-            "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
-            {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
-             ":current": webhook.secrets[0]},
-            Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
+            webhook.webhook_id, expression, "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+            values, Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
+            ours=lambda item: item.get("secrets", [None])[0] == secret and item.get("status") != "removed",
         )
 
     def forget_old_secret(self, webhook, now):
@@ -359,12 +401,12 @@ class WebhookStore:
         if len(webhook.secrets) < 2 or now < webhook.previous_secret_until:
             return webhook
         try:
-            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil",
+            self._update(webhook.webhook_id, "REMOVE secrets[1], previousSecretUntil, previousPublicKey",
                          "previousSecretUntil = :until AND secrets[0] = :current",
                          {":until": webhook.previous_secret_until, ":current": webhook.secrets[0]}, None)
         except NotFound:
             pass  # rotated again or removed meanwhile: that write decides
-        return replace(webhook, secrets=webhook.secrets[:1], previous_secret_until=0)
+        return webhook.as_of(now)
 
     def mark_failing(self, webhook_id, since_ms):
         """Note when the webhook's current run of failures began (kept if already noted)."""
@@ -372,7 +414,7 @@ class WebhookStore:
                      {":since": since_ms})
 
     def mark_held(self, webhook_id, since_ms, reason, attempt_ms):
-        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.fair_share); a mark
+        """Hold the webhook to its share of the delivery capacity (chalicelib.delivery.admission); a mark
         already there is kept."""
         try:
             self._update(webhook_id, "SET heldSince = :since, heldReason = :reason, heldAttemptMs = :ms",
@@ -389,11 +431,14 @@ class WebhookStore:
         """The webhook's endpoint accepted a delivery: its run of failures is over."""
         self._update(webhook_id, "REMOVE failingSince", "attribute_exists(pk)", None)
 
-    def _update(self, webhook_id, expression, condition, values, conflict=None):
+    def _update(self, webhook_id, expression, condition, values, conflict=None, ours=None):
         """One conditional UpdateItem of the webhook item; a failed condition raises ``conflict``,
-        or :class:`NotFound` without one."""
+        or :class:`NotFound` without one, unless ``ours(the item as it was)`` says the item already
+        holds this very update (botocore's retry of a try whose answer was lost)."""
         request = {"TableName": self._table, "Key": webhook_key(webhook_id), "UpdateExpression": expression,
                    "ConditionExpression": condition}
+        if ours is not None:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         if "#s" in condition:
             request["ExpressionAttributeNames"] = {"#s": "status"}
         if values:
@@ -402,6 +447,8 @@ class WebhookStore:
             self._db.update_item(**request)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
+                if ours is not None and "Item" in exc.response and ours(deserialize(exc.response["Item"])):
+                    return
                 raise (conflict or NotFound("no webhook with that webhookID", field="webhookID")) from exc
             reraise_unavailable(exc)
 

@@ -40,7 +40,8 @@ def _delivery_example():
 def _webhook_example():
     return json.dumps({"webhookID": "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H", "eventID": "1234",
                        "type": "activityEnrollment", "url": "https://example.com/hooks/inevent",
-                       "date": str(EXAMPLE_NOW), "status": "enabled"}, indent=2)
+                       "date": str(EXAMPLE_NOW), "status": "enabled", "headers": [], "rateLimit": None,
+                       "filter": None, "description": "CRM sync, owned by the sales team"}, indent=2)
 
 
 def _eventbridge_example():

@@ -28,7 +28,8 @@ from chalicelib.settings import (
 )
 from chalicelib.store.tokens import MAX_GRANTED
 from chalicelib.strict_json import MAX_DEPTH
-from chalicelib.validation import MAX_ID_LENGTH
+from chalicelib.templates.webhook_template import MAX_STEPS as MAX_TEMPLATE_STEPS
+from chalicelib.validation import MAX_DESCRIPTION_LENGTH, MAX_ID_LENGTH
 from dev.run import LOCAL_SETTINGS, LOOPBACK_NETWORKS
 
 MAX_WEBHOOKS = Settings.from_env({}).max_webhooks_per_owner
@@ -57,6 +58,7 @@ def values():
         "max_fields": MAX_FIELDS,
         "max_depth": MAX_DEPTH,
         "max_id_length": MAX_ID_LENGTH,
+        "max_description": MAX_DESCRIPTION_LENGTH,
         "max_url_length": f"{MAX_URL_LENGTH:,}",
         "max_webhooks": MAX_WEBHOOKS,
         "max_granted": MAX_GRANTED,
@@ -70,6 +72,10 @@ def values():
         "rotation_overlap_hours": ROTATION_OVERLAP_SECONDS // 3600,
         "stats_window": STATS_WINDOW,
         "max_wait_seconds": MAX_WAIT_SECONDS,
+        "template_steps": f"{MAX_TEMPLATE_STEPS:,}",
+        # A Mustache tag written in the prose: {{open}}type{{close}} is {{type}}.
+        "open": "{{",
+        "close": "}}",
         # names
         "test_type": TEST_TYPE,
         "user_agent": USER_AGENT,

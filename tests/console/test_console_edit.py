@@ -9,15 +9,11 @@ from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.test_console import (browser, button, console, create, dispatch, event, open_method,  # noqa: F401
-                                service, sign_in)
+from tests.console.pages import button, create, dispatch, open_log, open_method, sign_in
 
 SECRET_VALUE = "Bearer s3cret-header-value"
 
 
-def open_log(page, webhook_id, count=1):
-    button(page, f"Log {webhook_id}").click()
-    expect(page.locator("#detail article.message")).to_have_count(count)
 
 
 def create_with(service, event, url="http://127.0.0.1:9/hook", **fields):

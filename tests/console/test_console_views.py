@@ -6,18 +6,14 @@ import json
 import re
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.test_console import (DESKTOP, PHONE, ROOT, browser, button, console, create, dispatch,  # noqa: F401
-                                event, open_method, open_page, row, service, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, ROOT, button, create, dispatch, open_log, open_method, open_page,
+                                 row, serious_violations, sign_in, tab_to)
 
 
-def open_log(page, webhook_id, count=1):
-    button(page, f"Log {webhook_id}").click()
-    expect(page.locator("#detail article.message")).to_have_count(count)
 
 
 def test_the_message_view_shows_exactly_what_was_sent_and_every_attempt(console, service, event):
@@ -217,13 +213,8 @@ def test_a_company_level_webhook_is_made_and_listed_with_the_level_switch(consol
 
 # ---- Accessibility, measured by axe-core on every view ---------------------------------------
 
-AXE = Axe()
 
 
-def serious_violations(page):
-    results = AXE.run(page, options={"resultTypes": ["violations"]})
-    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
 
 
 def views(page, service, event):
@@ -233,6 +224,10 @@ def views(page, service, event):
     expect(page.locator("#hooks tbody tr")).to_have_count(1)
     yield "webhooks"
     webhook_id = page.locator("#hooks tbody tr").get_attribute("data-webhook")
+    page.get_by_label("Search webhooks", exact=True).fill("nothing like it")
+    expect(page.locator("#hooks-count")).to_have_text("Showing 0 of 1 webhooks.")
+    yield "the list, searched"
+    page.get_by_label("Search webhooks", exact=True).fill("")
     open_method(page, "webhook.create")
     yield "a method's form"
     button(page, f"Remove {webhook_id}").click()
@@ -249,9 +244,26 @@ def views(page, service, event):
     expect(page.get_by_label("Rate limit", exact=True)).to_have_attribute("aria-invalid", "true")
     yield "edit form, with a field refused"
     button(page, f"Edit {webhook_id}").click()
-    page.locator("#detail article.message button.link").click()
+    expect(button(page, "Keep editing")).to_be_focused()
+    yield "edit form, asking before it discards a change"
+    button(page, "Discard them").click()
+    button(page, f"Rotate the signing secret of {webhook_id}").click()
+    yield "rotation, asking first"
+    button(page, "Rotate now").click()
+    expect(page.locator("#detail #secret-value")).to_have_text(re.compile("^whsec_"))
+    yield "rotation, the new secret shown once"
+    button(page, f"Send a test to {webhook_id}").click()
+    page.get_by_label("Further fields", exact=True).fill('{"seat": "A4"}')
+    button(page, "Send test").click()
+    expect(page.locator('#detail [data-outcome="test-send"]')).to_contain_text("Test sent")
+    yield "a test of a chosen type, sent"
+    message_id = page.locator("#detail article.message").last.get_attribute("data-message")
+    page.locator(f"#detail article[data-message='{message_id}'] button.link").click()
     expect(page.locator("#detail .attempts li")).to_have_count(1)
     yield "message view"
+    button(page, f"Where {message_id} went").click()
+    expect(page.locator("#detail .trace-entry")).to_have_count(1)
+    yield "where a message went"
     button(page, f"Examples {webhook_id}").click()
     expect(page.locator("#detail")).to_contain_text("What it should answer")
     yield "examples"
@@ -273,28 +285,35 @@ def test_axe_finds_no_serious_or_critical_violation_in_any_view(browser, service
         page = open_page(browser, service, viewport=DESKTOP if size == "desktop" else PHONE, is_mobile=size == "phone")
         found = {view: serious_violations(page) for view in views(page, service, event)}
         page.context.close()
-    assert len(found) == 10
+    assert len(found) == 16
     assert {view: v for view, v in found.items() if v} == {}
 
 
 def test_screenshots_for_the_readme(browser, service):
-    """docs/console.png, docs/console-message.png and docs/console-phone.png: the console at
-    work, as a new user sees it (the only test of this module on event 1234)."""
+    """docs/console.png, docs/console-message.png, docs/console-trace.png and docs/console-phone.png:
+    the console at work, as a new user sees it (the only test of the console on event 1234)."""
     event = "1234"
     with Receiver() as receiver:
-        webhook_id = create(service, event, receiver.url + "/hooks/inevent")
-        create(service, event, "http://127.0.0.1:9/hooks/inevent", type="activityDismissal")
+        webhook_id = create(service, event, receiver.url + "/hooks/inevent", description="CRM sync · sales team")
+        create(service, event, "http://127.0.0.1:9/hooks/inevent", type="activityDismissal", description="Badge printer")
+        create(service, event, "http://127.0.0.1:9/hooks/seats", description="Seat planner (staging)")
         message_id = dispatch(service, event)
         dispatch(service, event, person="6120")
         receiver.wait_for(2, successes=True)
         page = open_page(browser, service)
         sign_in(page, event)
         open_log(page, webhook_id, count=2)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ROOT / "docs" / "console.png"), full_page=False)
         button(page, f"View {message_id}").click()
         expect(page.locator("#detail .attempts li")).to_have_count(1)
         page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
         page.screenshot(path=str(ROOT / "docs" / "console-message.png"), full_page=False)
+        page.get_by_label("Find a message", exact=True).fill(message_id)
+        page.get_by_label("Find a message", exact=True).press("Enter")
+        expect(page.locator("#detail .trace-entry")).to_have_count(2)
+        page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
+        page.screenshot(path=str(ROOT / "docs" / "console-trace.png"), full_page=False)
         page.context.close()
         phone = open_page(browser, service, viewport=PHONE, is_mobile=True)
         sign_in(phone, event)
@@ -302,17 +321,6 @@ def test_screenshots_for_the_readme(browser, service):
         phone.evaluate("window.scrollTo(0, 0)")
         phone.screenshot(path=str(ROOT / "docs" / "console-phone.png"))
         phone.context.close()
-
-
-def tab_to(page, name, limit=150):
-    """Press Tab until the focused control's name starts with ``name``: the keyboard alone."""
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        label = page.evaluate("""() => { const e = document.activeElement;
-            return e.getAttribute('aria-label') || (e.labels && e.labels[0] && e.labels[0].textContent) || e.textContent; }""")
-        if label.strip().startswith(name):
-            return
-    raise AssertionError(f"Tab never reached {name!r}")
 
 
 def test_a_new_user_on_a_phone_with_the_keyboard_alone(browser, service, event):
@@ -351,7 +359,9 @@ def test_a_new_user_on_a_phone_with_the_keyboard_alone(browser, service, event):
         expect(page.locator("#answer")).to_contain_text('"queued": 1')
         receiver.wait_for(2, successes=True)
         page.get_by_label("Token", exact=True).focus()
-        tab_to(page, f"Remove {webhook_id}")
+        tab_to(page, f"Log {webhook_id}")  # a row's buttons are one stop: the arrow keys move among them
+        page.keyboard.press("End")
+        expect(button(page, f"Remove {webhook_id}")).to_be_focused()
         page.keyboard.press("Enter")
         page.keyboard.press("Shift+Tab")  # from Keep to Confirm
         page.keyboard.press("Enter")

@@ -4,7 +4,7 @@ policy in a real browser (issue 19)."""
 import pytest
 from playwright.sync_api import expect
 
-from tests.test_console import browser, open_page, service, sign_in  # noqa: F401 - fixtures
+from tests.console.pages import open_page, sign_in
 
 EXPECTED = {
     "x-content-type-options": "nosniff",
@@ -28,7 +28,7 @@ def test_every_answer_carries_the_security_headers(client, path):
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "unsafe-eval" not in policy
 
 
-def test_the_console_works_under_its_policy_with_no_violation(browser, service):  # noqa: F811
+def test_the_console_works_under_its_policy_with_no_violation(browser, service):
     violations = []
     page = open_page(browser, service)
     page.on("console", lambda message: violations.append(message.text)

@@ -3,116 +3,18 @@
 This file holds the platform's flow (jar, fields, Enter, JSON answer) and the defects found when
 the console was first tried as a new user would (issue 14); test_console_views.py holds the
 message view, the log's filters, endpoint health, the catalog and the accessibility check.
-One local run serves a whole module; each test uses an event of its own.
+One local run serves every console test (tests/console/conftest.py); each test uses an event of
+its own.
 """
 
-import itertools
-import os
-import pathlib
 import re
 
-import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from dev.local_service import start_local_service
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-
-CHROMIUM = "/usr/bin/chromium"
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 740}
-UNREACHABLE = "http://127.0.0.1:9/hook"  # nothing listens there: every attempt fails at once
-_events = itertools.count(1)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # in CI a missing browser is a failure, never a skip
-        pytest.skip(message)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def service():
-    """One local run (`python -m dev.run`) for the module. A failed delivery is retried only after
-    a minute, so that it stays pending while a test looks at it."""
-    local = start_local_service({"RETRY_SCHEDULE": "0s,60s"})
-    try:
-        local.wait_ready()
-        yield local
-    finally:
-        local.process.kill()
-        local.process.wait()
-
-
-@pytest.fixture
-def event():
-    """An event of this test's own."""
-    return f"ev{next(_events)}"
-
-
-def open_page(browser, service, viewport=DESKTOP, **options):
-    context = browser.new_context(viewport=viewport, **options)
-    context.set_default_timeout(10000)
-    page = context.new_page()
-    page.failed = []  # every answer of 400 or more that the page got (the favicon included)
-    page.on("response", lambda response: page.failed.append(f"{response.status} {response.url}")
-            if response.status >= 400 else None)
-    page.goto(f"http://127.0.0.1:{service.port}/")
-    expect(page.locator("#methods li").first).to_be_visible()  # the methods come from /openapi.json
-    return page
-
-
-@pytest.fixture
-def console(browser, service):
-    page = open_page(browser, service)
-    yield page
-    page.context.close()
-
-
-def sign_in(page, event="1234", token=ADMIN):
-    page.get_by_label("Token", exact=True).fill(token)
-    page.get_by_label("Event", exact=True).fill(event)
-    page.get_by_label("Event", exact=True).press("Enter")
-    if token == ADMIN:
-        expect(page.locator("#status")).to_have_text("webhook.find → 200")
-
-
-def open_method(page, name):
-    jar = page.get_by_role("button", name=f"Open {name}", exact=True)
-    jar.focus()
-    page.keyboard.press("Enter")  # the keyboard alone opens it
-    return page.locator(f"form[aria-label='{name}']")
-
-
-def create(service, event, url=UNREACHABLE, type="activityEnrollment"):
-    status, body = service.call("webhook.create", ADMIN, eventID=event, type=type, url=url)
-    assert status == 201, body
-    return body["webhookID"]
-
-
-def dispatch(service, event, type="activityEnrollment", person="5521"):
-    status, body = service.call("webhook.dispatch", ADMIN, type=type, eventID=event, activityID="98", personID=person)
-    assert status == 202, body
-    return body["messageID"]
-
-
-def row(page, webhook_id):
-    return page.locator(f"#hooks tr[data-webhook='{webhook_id}']")
-
-
-def button(page, name):
-    return page.get_by_role("button", name=name, exact=True)
-
+from tests.console.pages import (PHONE, UNREACHABLE, button, create, dispatch, open_method, open_page, row,
+                                 sign_in)
 
 
 # ---- The platform's flow --------------------------------------------------------------------
@@ -161,6 +63,7 @@ def test_find_lists_the_events_webhooks_and_remove_takes_one_away(console, servi
     form = open_method(console, "webhook.remove")
     form.get_by_label("webhookID", exact=True).fill(first)
     form.get_by_label("webhookID", exact=True).press("Enter")
+    form.get_by_role("button", name="Yes, remove it").click()  # it asks first (issue 33)
     expect(console.locator("#status")).to_have_text("webhook.remove → 200")
     expect(console.locator("#hooks tbody tr")).to_have_count(1)
     expect(row(console, second)).to_have_count(1)
