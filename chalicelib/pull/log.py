@@ -10,7 +10,9 @@ reads the entries after its cursor in order, and one that a slower writer has no
 is past every entry the poll can see: it cannot be skipped. (If a read ever showed ``p + 1``
 without ``p``, ``p`` was written before ``p + 1`` began, and a second read shows it: a poll
 that sees a hole reads once more, and only then takes what is still missing as expired.) A
-writer that dies before its PutItem leaves nothing, so nothing waits for it.
+writer that dies before its PutItem leaves nothing, so nothing waits for it. Each PutItem carries
+its writer's token (``putBy``), so botocore's retry of one whose answer was lost finds its own
+entry and stops there, rather than putting the message again one further on.
 
 **Numbers.** A message's ``sequence`` (per webhook and subject, section 13) is given when a poll
 first returns it, in position order, so the numbers follow the order. The first poll to return
@@ -28,6 +30,7 @@ import binascii
 import json
 import random
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -116,31 +119,42 @@ class PullLog:
 
     def append(self, message, now, skipped=False):
         """Put ``message`` at the end of its webhook's log; its position. ``skipped``: the webhook
-        is disabled (the entry is kept in its delivery log, and never returned)."""
+        is disabled (the entry is kept in its delivery log, and never returned).
+
+        The entry carries a token of this call (``putBy``): when botocore sends a PutItem again
+        because the first try's answer was lost, the retry finds that try's entry at the
+        position, and the call takes it as its own rather than as another writer's (which would
+        put the message a second time, one further on)."""
+        token = uuid.uuid4().hex
         item = {**message.fields(), "claimedAt": int(now * 1000), "expiresAt": int(now) + self._retention_seconds,
-                "status": "skipped" if skipped else None}
+                "status": "skipped" if skipped else None, "putBy": token}
         position = self._last_position(message.webhook_id, consistent=False) + 1
         for attempt in range(_APPEND_TRIES):
             try:
                 self._db.put_item(TableName=self._table, Item={**entry_key(message.webhook_id, position),
                                                                **serialize(item)},
-                                  ConditionExpression="attribute_not_exists(pk)")
+                                  ConditionExpression="attribute_not_exists(pk)",
+                                  ReturnValuesOnConditionCheckFailure="ALL_OLD")
             except ClientError as exc:
                 if error_code(exc) != "ConditionalCheckFailedException":
                     reraise_unavailable(exc)
-                # Another writer took it, so it exists: the next one may be put. Now and then the
-                # end is read again (strongly), after a short random pause, to catch up at once.
-                if attempt % 2:
-                    time.sleep(random.uniform(0, min(0.02, 0.001 * 2 ** attempt)))
-                    position = max(position, self._last_position(message.webhook_id, consistent=True)) + 1
-                else:
-                    position += 1
-                continue
+                if exc.response.get("Item", {}).get("putBy") != {"S": token}:
+                    # Another writer took it, so it exists: the next one may be put.
+                    position = self._next_try(message.webhook_id, position, attempt)
+                    continue
             if now * 1000 - id_ms(message.message_id) > LATE_AFTER_MS:
                 self._put(late_key(message.webhook_id, message.message_id),
                           {"position": position, "expiresAt": item["expiresAt"]})
             return position
         raise Unavailable("the webhook's log is busy; try again in a moment")
+
+    def _next_try(self, webhook_id, position, attempt):
+        """The position to try after another writer took ``position``: the next one, and every
+        other try the end read again (strongly), after a short random pause, to catch up at once."""
+        if attempt % 2:
+            time.sleep(random.uniform(0, min(0.02, 0.001 * 2 ** attempt)))
+            return max(position, self._last_position(webhook_id, consistent=True)) + 1
+        return position + 1
 
     def _last_position(self, webhook_id, consistent):
         """The last entry's position, or, with none kept, the last that any poll returned."""
