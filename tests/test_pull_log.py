@@ -144,3 +144,19 @@ def test_a_pull_webhook_that_takes_message_failed_is_told(api, receiver, worker,
     worker.run()
     (entry,) = api.call("webhook.poll", webhookID=watcher["webhookID"])[1]["data"]
     assert '"messageFailed"' in entry["body"] and message_id in entry["body"] and failing["webhookID"] in entry["body"]
+
+
+@pytest.mark.parametrize("limit", [1, 50, 200])
+def test_a_filtered_page_of_a_pull_log_that_matches_nothing_reads_at_most_200_entries_and_gives_a_cursor(log, limit):
+    # As a push webhook's page (tests/test_log_pages.py): the bound is on what is read, not found.
+    for n in range(300):  # one at a time: the in-process moto's conditional writes are not atomic across threads
+        log.append(message(str(n)), time.time())
+    read = [0]
+    services = get_services()
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query",
+                                           lambda parsed, **_: read.__setitem__(0, read[0] + parsed.get("ScannedCount", 0)))
+    records, cursor = log.page(WEBHOOK, time.time(), type="activityEnrollment", limit=limit)  # no such message
+    assert records == [] and cursor is not None
+    assert read[0] <= 200
+    older, _ = log.page(WEBHOOK, time.time(), limit=300, cursor=cursor)  # the cursor goes on below what was read
+    assert [int(r.sk[4:]) for r in older] == list(range(100, 0, -1))

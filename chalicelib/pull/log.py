@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from botocore.exceptions import ClientError
 
 from chalicelib.delivery.log import DeliveryRecord
+from chalicelib.delivery.log_pages import QUERY_ITEMS, READ_ITEMS
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.errors import InvalidParameter, Unavailable
 from chalicelib.ids import id_ms
@@ -326,13 +327,17 @@ class PullLog:
                                         sequence=number, sk=position_sk(entry.position)))
         return shown
 
-    def page(self, webhook_id, now, status=None, limit=50, cursor=None, type=None, dates=None, max_reads=10):
+    def page(self, webhook_id, now, status=None, limit=50, cursor=None, type=None, dates=None, max_items=READ_ITEMS):
         """A page of the webhook's delivery log, newest first, filtered as ``webhook.deliveries``
-        filters (chalicelib.delivery.log_pages): ``(records, the cursor of the next page, or None)``."""
-        records, below = self._page(webhook_id, now, status, limit, _page_position(cursor), type, dates, max_reads)
+        filters: ``(records, the cursor of the next page, or None)``. As a push webhook's page
+        (chalicelib.delivery.log_pages), it reads at most ``max_items`` entries (at least
+        ``limit``), whatever the filters match; a page cut short by that bound goes on, with its
+        cursor, from the last entry read."""
+        records, below = self._page(webhook_id, now, status, limit, _page_position(cursor), type, dates,
+                                    max(limit, max_items))
         return records, None if below is None else _page_cursor(below)
 
-    def _page(self, webhook_id, now, status, limit, cursor, type, dates, max_reads):
+    def _page(self, webhook_id, now, status, limit, cursor, type, dates, budget):
         state = self.state(webhook_id)
         if status == "failed":  # a pull message is never failed
             return [], None
@@ -342,11 +347,13 @@ class PullLog:
         elif status == "delivered":
             high = min(high, state.returned)
         found = []
-        for _ in range(max_reads):
+        while budget > 0:
             if high < low:
                 return found, None
-            answer = self._query(webhook_id, low=low, high=high, limit=max(limit, 50), ascending=False)
+            answer = self._query(webhook_id, low=low, high=high, limit=min(budget, max(limit, QUERY_ITEMS)),
+                                 ascending=False)
             entries = [PullEntry.from_item(deserialize(item)) for item in answer["Items"]]
+            budget -= len(entries)
             kept = [entry for entry in entries if _shown(entry, now, status, type, dates)]
             for record in self.records(webhook_id, kept, state):
                 found.append(record)
@@ -356,7 +363,7 @@ class PullLog:
             if not entries or "LastEvaluatedKey" not in answer:
                 return found, None
             high = entries[-1].position - 1
-        return found, high + 1
+        return found, high + 1 if high >= low else None
 
     def get(self, webhook_id, message_id):
         """The message's :class:`DeliveryRecord` in the webhook's log, or None."""
