@@ -59,6 +59,11 @@ def test_a_pull_webhook_has_no_url_and_says_pull_and_push_ones_say_push(api):
     ({"delivery": "poll"}, "delivery"),
     ({"headers": {"X-Key": "1"}}, "headers"),
     ({"rateLimit": 5}, "rateLimit"),
+    # Each entry a poll returns is section 4's body, signed: no template shapes it (section 21 is
+    # for endpoints: chat tools and no-code receivers, which cannot poll), and no OAuth client
+    # gets a token for an endpoint it does not have (section 20).
+    ({"template": {"preset": "slack"}}, "template"),
+    ({"auth": {"type": "oauth2", "tokenUrl": "http://127.0.0.1:9/t", "clientID": "c", "clientSecret": "s"}}, "auth"),
 ])
 def test_what_a_pull_webhook_cannot_be_given_is_400_on_that_field(api, params, field):
     response = api.client.http.post("/api/webhook.create", headers={
@@ -77,6 +82,18 @@ def test_delivery_cannot_change_and_a_pull_webhook_takes_no_url(api):
     assert (status, body["error"]["field"]) == (400, "url")
     status, body = api.call("webhook.update", webhookID=hook["webhookID"], types=["*"], filter={})
     assert status == 200 and (body["types"], body["url"], body["delivery"]) == (["*"], None, "pull")
+
+
+def test_a_pull_webhook_takes_no_template_later_nor_tries_one(api):
+    hook = pull(api, description="door scanners")
+    assert hook["description"] == "door scanners"
+    for name, params in (("webhook.update", {"template": {"preset": "teams"}}),
+                         ("webhook.update", {"auth": {}}),
+                         ("webhook.requestExample", {"template": {"preset": "slack"}})):
+        status, body = api.call(name, webhookID=hook["webhookID"], **params)
+        assert (status, body["error"]["field"]) == (400, next(iter(params))), (name, params)
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], description="gate B")
+    assert (status, body["description"]) == (200, "gate B")
 
 
 def test_an_event_may_have_several_pull_webhooks_of_one_type(api):
@@ -106,6 +123,22 @@ def test_a_dispatch_counts_a_pull_webhook_it_reaches_and_a_filter_applies(api):
     pull(api, filter={"personID": ["1"]})
     assert dispatch(api, person="1")["webhooks"] == 1
     assert dispatch(api, person="2")["webhooks"] == 0
+
+
+def test_an_ed25519_pull_webhooks_entries_are_signed_v1a_and_verify_with_its_public_key(api):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    hook = pull(api, signature="ed25519")
+    assert "secret" not in hook and hook["publicKey"].startswith("whpk_")
+    dispatch(api)
+    (entry,) = poll(api, hook)["data"]
+    headers = entry["headers"]
+    scheme, signature = headers["webhook-signature"].split(",", 1)
+    assert scheme == "v1a"
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(hook["publicKey"][len("whpk_"):]))
+    key.verify(base64.b64decode(signature),
+               f"{headers['webhook-id']}.{headers['webhook-timestamp']}.{entry['body']}".encode())
+    assert json.loads(entry["body"])["sequence"] == 1
 
 
 def test_an_older_cursor_returns_the_same_messages_with_a_fresh_timestamp_and_signature(api):
@@ -230,6 +263,23 @@ def test_a_disabled_pull_webhook_collects_nothing_its_messages_are_skipped(api):
     assert [e["messageID"] for e in answer["data"]] == [later] and verified(hook, answer["data"][0])["sequence"] == 1
     statuses = {m["messageID"]: m["status"] for m in api.call("webhook.deliveries", webhookID=hook["webhookID"])[1]["data"]}
     assert statuses == {skipped: "skipped", later: "delivered"}
+
+
+def test_trace_shows_a_pull_webhook_pending_until_a_poll_returns_its_message_then_delivered(api):
+    hook = pull(api)
+    message = dispatch(api)["messageID"]
+
+    def traced():
+        status, body = api.call("webhook.trace", http="GET", messageID=message, eventID="1234")
+        assert status == 200, body
+        (row,) = body["data"]  # the fan-out's dispatch record names the pull webhook
+        return row
+
+    assert traced() == {"webhookID": hook["webhookID"], "url": None, "delivery": "pull", "status": "pending",
+                        "attempts": 0, "lastStatusCode": None}
+    poll(api, hook)
+    assert {k: traced()[k] for k in ("status", "attempts", "lastStatusCode")} == {
+        "status": "delivered", "attempts": 1, "lastStatusCode": None}
 
 
 def test_replays_and_test_sends_are_for_push_webhooks(api):

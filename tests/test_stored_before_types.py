@@ -89,3 +89,36 @@ def test_it_is_disabled_enabled_and_removed_as_before(api, old):
     assert api.call("webhook.find", eventID="1234")[1]["count"] == 0
     assert api.call("webhook.create", eventID="1234", url=URL, type="activityEnrollment")[0] == 201
 
+
+def test_one_stored_with_the_fourth_rounds_fields_keeps_them_and_moves_without_them(api):
+    # As the store wrote a webhook between sections 19 to 22 and section 17: the item whole, and
+    # the whole object (public key, OAuth client without its secret, description) in the listing.
+    from chalicelib.delivery.signing import new_key_pair
+
+    services = get_services()
+    db, table = services.dynamodb, services.settings.table_name
+    private_key, public_key = new_key_pair()
+    auth = {"type": "oauth2", "tokenUrl": "http://127.0.0.1:9/token", "clientID": "crm", "scope": None}
+    shown = {"webhookID": "wh_01KB000000000000000000OLD3", "eventID": "1234", "type": "activityEnrollment",
+             "url": URL, "date": "1764273600", "status": "enabled", "headers": [], "rateLimit": None, "filter": None,
+             "signature": "ed25519", "publicKey": public_key, "previousPublicKey": None, "auth": auth,
+             "description": "CRM", "normalUrl": URL}
+    db.put_item(TableName=table, Item={"pk": {"S": "WH#wh_01KB000000000000000000OLD3"}, "sk": {"S": "WH"}, **serialize(
+        {**shown, "secrets": [private_key], "auth": {**auth, "clientSecret": "s3cret"},
+         "template": {"preset": "slack"}})})
+    db.put_item(TableName=table, Item={
+        "pk": {"S": "EV#1234"}, "sk": {"S": f"activityEnrollment#{hashlib.sha256(URL.encode()).hexdigest()}"},
+        **serialize(shown)})
+    (hook,) = api.call("webhook.find", eventID="1234")[1]["data"]
+    assert (hook["signature"], hook["publicKey"], hook["auth"], hook["description"]) == (
+        "ed25519", public_key, {**auth}, "CRM")
+    rotated = api.call("webhook.rotateSecret", webhookID=shown["webhookID"])[1]
+    status, updated = api.call("webhook.update", webhookID=shown["webhookID"], description="CRM sync")
+    assert status == 200 and old_listing(shown["webhookID"], URL) is None
+    assert (updated["publicKey"], updated["previousPublicKey"]) == (rotated["publicKey"], public_key)
+    assert updated["auth"] == auth and updated["description"] == "CRM sync"
+    assert api.call("webhook.find", eventID="1234")[1]["data"] == [updated]
+    item = services.webhooks.get(shown["webhookID"])
+    assert item.template == {"preset": "slack"} and item.auth.client_secret == "s3cret"
+    listing = get_item(db, table, {"pk": {"S": "EV#1234"}, "sk": {"S": f"L#{shown['webhookID']}"}})
+    assert set(listing) == {"pk", "sk", "webhookID", "types", "status"}  # the fan-out's projection, nothing more
