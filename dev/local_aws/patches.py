@@ -5,7 +5,11 @@ written for: :func:`apply` applies them when the installed moto is ``WRITTEN_FOR
 requirements-dev.txt pins), and with any other moto skips them all with one warning. None of
 them changes what moto answers (tests/test_local_moto.py holds the server to in-process moto's
 own answers, with and without them); without them the local run is slower, not different.
-``LOCAL_MOTO_PATCHES=off`` turns them off.
+``LOCAL_MOTO_PATCHES=off`` turns them off. What they save (December 2026, a shared 2-core machine
+under load; the moto servers' CPU time for make bench's worker figure, 500 deliveries): 2.7 to
+2.9 s with all of them, 13.2 to 13.4 s without; leaving out one alone adds 0.1 s
+(partition_queries, whose saving grows with the table, not the batch) to 1.6 s
+(static_lookups_once, queue_counts_on_demand).
 
 They are applied only in the local server's process (dev/local_aws/server.py), never where
 the tests run moto in-process.
