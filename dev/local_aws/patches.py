@@ -9,7 +9,8 @@ own answers, with and without them); without them the local run is slower, not d
 under load; the moto servers' CPU time for make bench's worker figure, 500 deliveries): 2.7 to
 2.9 s with all of them, 13.2 to 13.4 s without; leaving out one alone adds 0.1 s
 (partition_queries, whose saving grows with the table, not the batch) to 1.6 s
-(static_lookups_once, queue_counts_on_demand).
+(static_lookups_once, queue_counts_on_demand); transactions_copy_a_table_once, measured on
+1,000 writes and 30 four-item transactions instead, saved the most there (8.3 s against 4 s).
 
 They are applied only in the local server's process (dev/local_aws/server.py), never where
 the tests run moto in-process.
