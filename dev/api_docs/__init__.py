@@ -28,7 +28,7 @@ from chalicelib.dispatch.fanout import PLATFORM_SOURCE
 from dev.api_docs import values
 from dev.api_docs.fields import field_lines
 from dev.api_docs.openapi import EXAMPLE_NOW, document, examples
-from dev.api_docs.schemas import ANSWERS
+from dev.api_docs.openapi_schemas import ANSWERS
 from dev.api_docs.values import ERROR_CODES
 from dev.run import LOCAL_SETTINGS
 

@@ -1,9 +1,9 @@
-"""The answers' schemas (``schemas.py``) as the Markdown field lists of docs/api.md."""
+"""The answers' schemas (``openapi_schemas.py``) as the Markdown field lists of docs/api.md."""
 
 import json
 
 from chalicelib.catalog import TYPE_NAMES
-from dev.api_docs.schemas import ANSWERS
+from dev.api_docs.openapi_schemas import ANSWERS
 
 WEBHOOK_ANCHOR = "#the-webhook-object"
 CATALOG_ANCHOR = "#the-catalog"

@@ -1,6 +1,6 @@
 """The API's OpenAPI 3.1 document, as a dictionary, from the method registry and the catalog:
 its paths (one per method, with each parameter's schema by kind), the deliveries of each type
-(``webhooks``) and the answers' schemas (``schemas.py``)."""
+(``webhooks``) and the answers' schemas (``openapi_schemas.py``)."""
 
 from chalicelib.api.edge import METHODS
 from chalicelib.api.idempotency import MAX_KEY_LENGTH
@@ -8,7 +8,7 @@ from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
 from chalicelib.delivery.signing import SIGNATURES
-from dev.api_docs.schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
+from dev.api_docs.openapi_schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
 EXAMPLE_NOW = 1764273600  # examples are dated, so the documents do not change from one run to the next
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429", "503")
