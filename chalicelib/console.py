@@ -2,7 +2,7 @@
 the console, as JSON at ``/openapi.json``.
 
 The console is three static files in ``console/``: no build step, nothing from the internet. It
-builds its list of methods and their fields from ``openapi.json``, which ``python -m dev.openapi``
+builds its list of methods and their fields from ``openapi.json``, which ``python -m dev.api_docs``
 writes from the method registry next to the YAML (PyYAML is not in the Lambda bundle).
 """
 

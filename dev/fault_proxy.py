@@ -28,13 +28,8 @@ From a test, on loopback ports::
 
 Several proxies may share one :class:`Faults` (one for the DynamoDB moto server, one for SQS's,
 as ``make faults`` does), so that one seeded stream of draws and one set of counts covers both.
-
-    python -m dev.fault_proxy --upstream http://127.0.0.1:5000 [--port 0] [--server-errors 0.025] ...
-
-runs one on its own and prints its URL.
 """
 
-import argparse
 import http.client
 import http.server
 import json
@@ -347,33 +342,3 @@ def _handler_for(proxy):
                 self._upstream.close()
 
     return Handler
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m dev.fault_proxy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--upstream", required=True, help="the moto server's URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--port", type=int, default=0, help="the port to listen on, on 127.0.0.1 (0: a free one)")
-    parser.add_argument("--server-errors", type=float, default=0.0, help="share of writes and sends answered 500")
-    parser.add_argument("--throttles", type=float, default=0.0, help="share of writes and sends throttled")
-    parser.add_argument("--drops", type=float, default=0.0, help="share forwarded whose answer is dropped")
-    parser.add_argument("--delays", type=float, default=0.0, help="share whose answer comes --delay-seconds late")
-    parser.add_argument("--delay-seconds", type=float, default=1.5)
-    parser.add_argument("--brownout-at", type=float, action="append", default=[],
-                        help="seconds after the start at which DynamoDB answers 500 to everything (repeatable)")
-    parser.add_argument("--brownout-seconds", type=float, default=4.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    model = FaultModel(server_errors=args.server_errors, throttles=args.throttles, drops=args.drops,
-                       delays=args.delays, delay_seconds=args.delay_seconds, brownouts=tuple(args.brownout_at),
-                       brownout_seconds=args.brownout_seconds, seed=args.seed)
-    with FaultProxy(args.upstream, model, port=args.port) as proxy:
-        print(f"fault proxy on {proxy.url} in front of {args.upstream}", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
-        print(json.dumps(dict(proxy.faults.counts)), flush=True)
-
-
-if __name__ == "__main__":
-    main()

@@ -36,13 +36,6 @@ EGRESS = {"api_handler": "egress-api", "deliver": "egress-vpc", "test_send": "eg
 # is "<stack>-webhooks", its queues "<stack>-deliveries.fifo" and "<stack>-platform-events-dlq". prod's is the stack
 # that owns the queue app.py's SQS event source names (inevent-webhooks-deliveries.fifo).
 STAGE_STACKS = {"dev": f"{APP}-dev", "prod": APP}
-PLACEHOLDERS = ("${WebhooksTable}", "${DeliveryQueue}", "${PlatformEventDeadLetterQueue}", "${ErasureQueue}", "${EventBus}",
-                "${LogGroup}")
-# With fixed egress: the test-send function; the VPC's private subnets and security group with the
-# network interfaces in them (CreateNetworkInterface names all three); any network interface of
-# the account (the others: Lambda's own, named by ID); and every resource (EC2's Describe calls
-# take no other).
-EGRESS_PLACEHOLDERS = ("${TestSendFunction}", "${EgressNetwork}", "${NetworkInterfaces}", "${AnyResource}")
 
 
 def template(function, fixed_egress=False):

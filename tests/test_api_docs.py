@@ -4,6 +4,8 @@ import inspect
 import pathlib
 import re
 
+import pytest
+
 from chalicelib import errors
 from chalicelib.delivery import destinations
 from dev import api_docs
@@ -46,3 +48,13 @@ def test_nothing_in_the_readme_or_the_docs_points_outside_the_repository():
         text = path.read_text()
         assert "../shared" not in text, path
         assert not re.search(r"\]\(\.\./", text), path
+
+
+@pytest.mark.parametrize("change", [
+    lambda text: text + "{{ max_bodies }}",  # a name the code gives no value
+    lambda text: text.replace("{{max_body_mib}}", "10"),  # a value the text no longer shows
+    lambda text: text.replace('{{ answer("webhook.find") }}', ""),  # a method's section left unclosed
+])
+def test_a_template_that_the_code_does_not_fill_exactly_fails_the_generator(change):
+    with pytest.raises(api_docs.TemplateError):
+        api_docs.render(change(api_docs.TEMPLATE.read_text()))

@@ -1,5 +1,5 @@
 """Where moto answers differently from AWS in what the service's promises rest on, the local run
-and the tests correct it (dev/local_aws/corrections.py; the upstream report: docs/emulator.md).
+and the tests correct it (dev/local_aws/corrections.py; the upstream report: docs/moto-upstream.md).
 
 SQS FIFO: a message group's messages come out in order, also when several in-flight messages of
 the group become visible together (a worker that died holding them), even one after another
@@ -71,7 +71,7 @@ def test_a_group_whose_messages_time_out_together_comes_out_in_order(moto_server
         assert got == ["m1", "m2", "m3", "m4", "m5", "m6", "m7"]  # as AWS answers
     else:
         # Plain moto 5.2 skips the group's earlier messages. If this fails, moto has fixed it:
-        # check docs/emulator.md and retire the correction.
+        # check docs/moto-upstream.md and retire the correction.
         assert got[0] != "m1" and got[0] == "m3", got
 
 
@@ -109,7 +109,7 @@ def test_a_late_consumers_old_receipt_handle_has_expired(moto_server):
     else:
         # Plain moto 5.2 takes the old handle: m1 is made visible and deleted under its second
         # consumer, and m2 goes to a third one ahead of it. If this fails, moto has fixed it:
-        # check docs/emulator.md and retire the correction.
+        # check docs/moto-upstream.md and retire the correction.
         assert answers == ["accepted", "accepted"] and third == ["m2"], (answers, third)
 
 
@@ -152,7 +152,7 @@ def test_a_group_timing_out_during_the_walk_still_comes_out_in_order(aws):
     from moto.sqs.models import SQSBackend
 
     # Plain moto skips m1 and m2 while the later ones are still in flight, then takes m3 as it
-    # times out. If this fails, moto has fixed it: check docs/emulator.md and retire the correction.
+    # times out. If this fails, moto has fixed it: check docs/moto-upstream.md and retire the correction.
     assert first_out_when_a_group_times_out_during_the_walk(SQSBackend.receive_message.plain, "walk-plain.fifo") == [
         "m3"]
     assert first_out_when_a_group_times_out_during_the_walk(SQSBackend.receive_message, "walk.fifo") == [
@@ -191,7 +191,7 @@ def test_a_fifo_deduplication_id_is_dropped_for_five_minutes_also_after_delivery
     else:
         # Plain moto 5.2 compares only with the messages still queued: the delivered one is gone,
         # so its copy is queued again (and, queue-wide, it then hides the other group's d).
-        # If this fails, moto has fixed it: check docs/emulator.md and retire the correction.
+        # If this fails, moto has fixed it: check docs/moto-upstream.md and retire the correction.
         assert got == ["m"] and by_group == ["m"], (got, by_group)
 
 
@@ -239,7 +239,7 @@ def test_a_transaction_retried_after_its_answer_was_lost_changes_nothing_and_suc
         assert (answer, count) == ("success", "1")
     else:
         # Plain moto runs the retry again: its condition fails against the first try's write.
-        # If this fails, moto has fixed it: check docs/emulator.md and retire the correction.
+        # If this fails, moto has fixed it: check docs/moto-upstream.md and retire the correction.
         assert (answer, count) == ("TransactionCanceledException", "1"), (answer, count)
 
 
@@ -259,7 +259,8 @@ def test_a_client_request_token_with_other_parameters_is_refused(aws):
 def test_with_another_moto_the_corrections_are_not_applied_and_that_is_said():
     said = []
     assert corrections.apply(environ={}, moto_version="5.3.0", warn=said.append) == []
-    assert len(said) == 1 and "5.3.0" in said[0] and "docs/emulator.md" in said[0]
+    assert len(said) == 1 and "5.3.0" in said[0] and "docs/moto-upstream.md" in said[0]
+    assert all(correction.__name__ in said[0] for correction in corrections.CORRECTIONS)  # each one left out is named
 
 
 def test_the_corrections_can_be_switched_off():

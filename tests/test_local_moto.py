@@ -313,7 +313,8 @@ def test_with_another_moto_the_patches_are_not_applied_and_that_is_said_once():
     before = Item.__init__
     assert patches.apply(environ={}, moto_version="5.3.0", warn=said.append) == []
     assert Item.__init__ is before
-    assert len(said) == 1 and "5.2.1" in said[0] and "5.3.0" in said[0] and "not applied" in said[0]
+    assert len(said) == 1 and "5.2.1" in said[0] and "5.3.0" in said[0] and "NOT APPLIED" in said[0]
+    assert all(patch.__name__ in said[0] for patch in patches.PATCHES)  # each one left out is named
 
 
 def test_the_patches_can_be_switched_off():

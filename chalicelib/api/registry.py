@@ -2,7 +2,7 @@
 
 A method is its name, verbs, parameters (each with its kind, whether it is required and what
 it means), a summary, the answer's status and schema, and the function that runs it. The HTTP
-edge (``chalicelib.api.edge``) dispatches on it, ``dev/openapi.py`` generates ``openapi.yaml`` from
+edge (``chalicelib.api.edge``) dispatches on it, ``dev/api_docs`` generates ``openapi.yaml`` from
 it, and the console builds its forms from that document: a method is added in one place.
 """
 

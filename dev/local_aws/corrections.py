@@ -10,7 +10,7 @@ speed-ups, each replaces a piece of moto's private code, so they hold only for t
 written for (``WRITTEN_FOR``); with any other moto they are skipped with one warning, and
 ``LOCAL_MOTO_CORRECTIONS=off`` turns them off (the crash tests then fail, as they should).
 
-The upstream report for each is in docs/emulator.md.
+The upstream report for each is in docs/moto-upstream.md.
 """
 
 import hashlib
@@ -222,11 +222,13 @@ def apply(environ=None, moto_version=None, warn=None):
     """Apply every correction once per process, unless ``LOCAL_MOTO_CORRECTIONS=off`` or the moto
     is not ``WRITTEN_FOR`` (:func:`dev.local_aws.patches.in_force`). Returns the names of the
     corrections in force."""
-    if not in_force(SWITCH, ("the moto corrections", "check docs/emulator.md's reports against this moto"),
-                    environ, moto_version, warn):
+    names = [correction.__name__ for correction in CORRECTIONS]
+    if not in_force(SWITCH, ("the moto corrections", "Moto then answers differently from AWS where the service's "
+                             "promises rest on it: check docs/moto-upstream.md's reports against this moto, then move "
+                             "WRITTEN_FOR"), names, environ, moto_version, warn):
         return []
     for correction in CORRECTIONS:
         if correction.__name__ not in _applied:
             correction()
             _applied.add(correction.__name__)
-    return [correction.__name__ for correction in CORRECTIONS]
+    return names

@@ -2,10 +2,16 @@
 
 Every patch replaces a piece of moto's private code, so it holds only for the moto it was
 written for: :func:`apply` applies them when the installed moto is ``WRITTEN_FOR`` (the version
-requirements-dev.txt pins), and with any other moto skips them all with one warning. None of
-them changes what moto answers (tests/test_local_moto.py holds the server to in-process moto's
-own answers, with and without them); without them the local run is slower, not different.
-``LOCAL_MOTO_PATCHES=off`` turns them off.
+requirements-dev.txt pins), and with any other moto skips them all with one warning that names
+each. None of them changes what moto answers (tests/test_local_moto.py holds the server to
+in-process moto's own answers, with and without them); without them the local run is slower,
+not different.
+``LOCAL_MOTO_PATCHES=off`` turns them off. What they save (December 2026, a shared 2-core machine
+under load; the moto servers' CPU time for make bench's worker figure, 500 deliveries): 2.7 to
+2.9 s with all of them, 13.2 to 13.4 s without; leaving out one alone adds 0.1 s
+(partition_queries, whose saving grows with the table, not the batch) to 1.6 s
+(static_lookups_once, queue_counts_on_demand); transactions_copy_a_table_once, measured on
+1,000 writes and 30 four-item transactions instead, saved the most there (8.3 s against 4 s).
 
 They are applied only in the local server's process (dev/local_aws/server.py), never where
 the tests run moto in-process.
@@ -262,11 +268,12 @@ PATCHES = (faster_clock, partition_queries, static_lookups_once, receipt_handles
            attribute_values_as_they_are, item_size_checked_once, conditions_parsed_once, transactions_copy_a_table_once)
 
 
-def in_force(switch, why_skipped, environ=None, moto_version=None, warn=None):
+def in_force(switch, what, names, environ=None, moto_version=None, warn=None):
     """Whether changes of moto's internals written for ``WRITTEN_FOR`` may be applied: not when
     ``switch`` is ``off`` in ``environ`` (default: the process environment), nor under another
-    moto (default: the installed one), which says ``why_skipped`` once to ``warn`` (default:
-    standard error)."""
+    moto (default: the installed one). Then ``what`` (a pair: what they are, and what their
+    absence means) is said once to ``warn`` (default: standard error), naming each of ``names``,
+    the changes left out."""
     environ = os.environ if environ is None else environ
     if environ.get(switch, "").strip().lower() == "off":
         return False
@@ -275,8 +282,8 @@ def in_force(switch, why_skipped, environ=None, moto_version=None, warn=None):
 
         moto_version = moto.__version__
     if moto_version != WRITTEN_FOR:
-        (warn or _to_stderr)(f"{why_skipped[0]} were written for moto {WRITTEN_FOR}, and this is moto {moto_version}: "
-                             f"they are not applied ({why_skipped[1]}; {switch}=off silences this)")
+        (warn or _to_stderr)(f"WARNING: {what[0]} were written for moto {WRITTEN_FOR}, and this is moto {moto_version}: "
+                             f"NOT APPLIED: {', '.join(names)}. {what[1]} ({switch}=off silences this)")
         return False
     return True
 
@@ -284,12 +291,13 @@ def in_force(switch, why_skipped, environ=None, moto_version=None, warn=None):
 def apply(environ=None, moto_version=None, warn=None):
     """Apply every patch, unless ``LOCAL_MOTO_PATCHES=off`` or the moto is not ``WRITTEN_FOR``
     (:func:`in_force`). Returns the names of the patches applied."""
-    if not in_force(SWITCH, ("the local moto server's patches", "the local run works, only slower"),
+    names = [patch.__name__ for patch in PATCHES]
+    if not in_force(SWITCH, ("the local moto server's speed-ups", "The local run works, only slower"), names,
                     environ, moto_version, warn):
         return []
     for patch in PATCHES:
         patch()
-    return [patch.__name__ for patch in PATCHES]
+    return names
 
 
 def _to_stderr(message):

@@ -45,6 +45,3 @@ def main(argv=None):
     waitress.serve(app, host=args.host, port=args.port, threads=SERVER_THREADS, connection_limit=CONNECTION_LIMIT,
                    ident=None, _quiet=True, channel_request_lookahead=1)  # so a long poll can tell its client has gone
 
-
-if __name__ == "__main__":
-    main()

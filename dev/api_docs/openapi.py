@@ -1,15 +1,6 @@
-"""``make openapi``: writes ``chalicelib/openapi.yaml`` (OpenAPI 3.1) from the method registry and
-the catalog, and ``chalicelib/openapi.json``, the same document as JSON for the console (PyYAML
-is not in the Lambda bundle). A test checks that the committed files are exactly what this
-script writes.
-
-    python -m dev.openapi [--check]
-"""
-
-import json
-import pathlib
-
-import yaml
+"""The API's OpenAPI 3.1 document, as a dictionary, from the method registry and the catalog:
+its paths (one per method, with each parameter's schema by kind), the deliveries of each type
+(``webhooks``) and the answers' schemas (``openapi_schemas.py``)."""
 
 from chalicelib.api.edge import METHODS
 from chalicelib.api.idempotency import MAX_KEY_LENGTH
@@ -17,13 +8,9 @@ from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, EXAMPLE_WEBHOOK
 from chalicelib.catalog import CATALOG, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES
 from chalicelib.delivery.signing import SIGNATURES
-from dev.generated import write_or_check
-from dev.openapi_schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
+from dev.api_docs.openapi_schemas import ANSWERS, AUTH, DESCRIPTION_TEXT, ERROR, FILTER, HEADERS, TEMPLATE, WEBHOOK_HEADERS, delivered_body
 
-DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "openapi.yaml"
-JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
-HEADER = ("# The API's published description (OpenAPI 3.1), written by `python -m dev.openapi` from the method\n"
-          "# registry (chalicelib/api/registry.py) and the catalog (chalicelib/catalog.py): do not edit it by hand.\n")
+EXAMPLE_NOW = 1764273600  # examples are dated, so the documents do not change from one run to the next
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "429", "503")
 _ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"}
 _SECONDS = {"type": "string", "pattern": "^[0-9]{1,11}$"}
@@ -137,16 +124,25 @@ def operation(method, verb):
     return op
 
 
+class _ExampleContext:
+    now = EXAMPLE_NOW
+
+
+def examples():
+    """``webhook.types``'s entries, dated ``EXAMPLE_NOW``."""
+    return list_types(_ExampleContext(), None)[1]["data"]
+
+
 def webhooks():
     """The deliveries of each type (OpenAPI's ``webhooks``), with their headers, body and an example."""
-    examples = {entry["type"]: entry["example"] for entry in list_types(_ExampleContext(), None)[1]["data"]}
+    examples_by_type = {entry["type"]: entry["example"] for entry in examples()}
     return {
         name: {"post": {
             "operationId": f"deliver_{name}",
             "summary": f"{webhook_type.description} ({', '.join(webhook_type.levels)} level)",
             "parameters": WEBHOOK_HEADERS,
             "requestBody": {"required": True, "content": {"application/json": {
-                "schema": delivered_body(webhook_type), "example": examples[name]}}},
+                "schema": delivered_body(webhook_type), "example": examples_by_type[name]}}},
             "responses": {"2XX": {"description": "Received: any 2xx within the timeout."},
                           "410": {"description": "Gone: the webhook is disabled."}},
         }}
@@ -154,11 +150,8 @@ def webhooks():
     }
 
 
-class _ExampleContext:
-    now = 1764273600  # examples are dated, so the document does not change from one run to the next
-
-
 def document():
+    """The whole document."""
     paths = {}
     for name, method in METHODS.items():
         paths[f"/api/{name}"] = {verb.lower(): operation(method, verb.lower()) for verb in sorted(method.verbs,
@@ -191,25 +184,3 @@ def document():
             "schemas": {"Error": ERROR, **ANSWERS},
         },
     }
-
-
-class _Dumper(yaml.SafeDumper):
-    def ignore_aliases(self, data):
-        return True
-
-
-def render():
-    return HEADER + yaml.dump(document(), Dumper=_Dumper, sort_keys=False, allow_unicode=False, width=110)
-
-
-def render_json():
-    """The same document as JSON: what the console reads to build its methods and their fields."""
-    return json.dumps(document(), separators=(",", ":"), ensure_ascii=True) + "\n"
-
-
-def main(argv=None):
-    write_or_check({DOCUMENT: render(), JSON_DOCUMENT: render_json()}, "python -m dev.openapi", argv)
-
-
-if __name__ == "__main__":
-    main()

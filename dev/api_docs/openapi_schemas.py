@@ -1,4 +1,5 @@
-"""The schemas of the API's answers and of the delivered bodies, for ``dev/openapi.py``."""
+"""The schemas of the API's answers and of the delivered bodies, in the OpenAPI document (``openapi.py``)
+and, as field lists, in docs/api.md."""
 
 from chalicelib.catalog import LEVELS, SUBJECT_FIELD, TYPE_NAMES
 from chalicelib.delivery.log import STATUSES

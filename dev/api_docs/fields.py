@@ -1,9 +1,9 @@
-"""The answer schemas (dev/openapi_schemas.py) as Markdown field lists."""
+"""The answers' schemas (``openapi_schemas.py``) as the Markdown field lists of docs/api.md."""
 
 import json
 
 from chalicelib.catalog import TYPE_NAMES
-from dev.openapi_schemas import ANSWERS
+from dev.api_docs.openapi_schemas import ANSWERS
 
 WEBHOOK_ANCHOR = "#the-webhook-object"
 CATALOG_ANCHOR = "#the-catalog"
@@ -111,10 +111,3 @@ def field_lines(schema, depth=0):
         names = " and ".join(f"`{names[0]}`" for names in alternatives)
         lines.append(f"{'  ' * depth}- Exactly one of {names} is present.")
     return lines
-
-
-def answer_lines(method):
-    """What a method answers: its status, and the answer's fields."""
-    if method.answer == "Webhook":
-        return [f"Answer: `{method.status}` with the [webhook object]({WEBHOOK_ANCHOR})."]
-    return [f"Answer: `{method.status}` with an object:", "", *field_lines(ANSWERS[method.answer])]
