@@ -132,9 +132,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as code:  # the code package as Lambda unpacks it, bytecode and all
         with zipfile.ZipFile(ROOT / "build" / "package" / "deployment.zip") as archive:
             archive.extractall(code)
-        app_import = import_time("app", args.import_runs, cwd=code)
+        app_import, boto3_import = import_times(("app", "boto3"), args.import_runs, cwd=code)
         keys = bench_ed25519(args.import_runs, cwd=code)
-    boto3_import = import_time("boto3", args.import_runs)
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                           batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
@@ -365,14 +364,16 @@ def zipped_size(*distributions):
     return buffer.tell()
 
 
-def import_time(module, runs=7, cwd=ROOT):
-    """Median seconds to import ``module`` in a fresh interpreter started in ``cwd``."""
-    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
-    samples = []
+def import_times(modules, runs=7, cwd=ROOT):
+    """Median seconds to import each of ``modules`` in a fresh interpreter started in ``cwd``, the
+    modules taken in turn run after run, so that a busy moment of the machine weighs on each alike."""
+    samples = {module: [] for module in modules}
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
-        samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return statistics.median(samples)
+        for module in modules:
+            code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+            out = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, check=True)
+            samples[module].append(float(out.stdout.strip().splitlines()[-1]))
+    return tuple(statistics.median(samples[module]) for module in modules)
 
 
 def package_size():
