@@ -25,6 +25,17 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;  // RFC 9110's token
 const RESERVED_HEADERS = ["content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding", "te",
   "upgrade", "expect"];
 const ANSWER_KEPT_BYTES = 2048;  // the service keeps the first 2 KiB of an endpoint's answer
+// An endpoint's OAuth 2.0 client (contract, section 20; chalicelib/api/receiver_options.py).
+const MAX_CLIENT_ID = 256, MAX_CLIENT_SECRET = 1024, MAX_SCOPE = 1024;
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/;  // RFC 6749, 3.3
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const MAX_TEMPLATE_BYTES = 4096;  // a template's body (contract, section 21)
+const PREVIEW_PAUSE_MS = 250;  // a template's preview is rendered by the service once typing pauses this long
+// What each choice of a method's option means, where its name alone does not say it.
+const OPTION_LABELS = {
+  signature: { "": "hmac (the default)", hmac: "hmac — a shared secret signs (v1); it is shown once",
+    ed25519: "ed25519 — a key pair signs (v1a); receivers verify with the public key alone" },
+};
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PLACEHOLDERS = { url: "https://example.com/hooks/inevent", webhookID: "wh_...", messageID: "msg_...", tokenID: "tok_..." };
 const JAR = '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">' +
@@ -255,6 +266,36 @@ function showSecret(title, value, place, note = "") {
   return box;
 }
 
+// An ed25519 webhook's public key (contract, section 19), shown where it was made, in the place
+// of a secret: it is not one, and says so. It stays in the webhook's view.
+function showPublicKey(title, value, place, note = "") {
+  $("#secret")?.remove();
+  const shown = el("code", { id: "public-key-value", text: value });
+  const copy = el("button", { type: "button", id: "copy-public-key", text: "Copy public key",
+    onclick: (e) => copyText(e.currentTarget, value, shown) });
+  const box = el("div", { id: "secret", class: "secret public", role: "status" },
+    el("p", {}, el("strong", { text: title }), ": not a secret. Receivers verify this webhook's deliveries (v1a signatures) " +
+      "with it alone, so it can be published or pasted into any receiver's settings; it cannot sign. The webhook's view shows it too."),
+    note ? el("p", { class: "secret-note", text: note }) : null,
+    el("div", { class: "secret-row" }, shown, copy));
+  place.after(box);
+  return box;
+}
+
+// What webhook.create or webhook.rotateSecret made: a secret shown once, or a public key.
+function showMade(answer, place, rotated) {
+  const overlap = "For 24 hours every delivery carries two signatures, the new one first: ";
+  if (answer.secret) {
+    return showSecret(rotated ? "New signing secret" : "Signing secret", answer.secret, place,
+      rotated ? overlap + "switch your receiver to the new secret within that time." : "");
+  }
+  if (answer.publicKey) {
+    return showPublicKey(rotated ? "New public key" : "Public key", answer.publicKey, place,
+      rotated ? overlap + "give your receivers the new public key within that time; the previous one verifies until then." : "");
+  }
+  return null;
+}
+
 function hideSecret() {
   $("#secret")?.remove();
 }
@@ -335,6 +376,7 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   }
   state.loaded = { level, owner };
   state.hooks = new Map(result.answer.data.map((hook) => [hook.webhookID, hook]));
+  if (state.view?.kind === "log") drawSettings();  // changed by a method, or by a colleague meanwhile
   $("#hooks-title").textContent = `Webhooks of ${level} ${owner}`;
   describeListTypes();
   const body = $("tbody", table);
@@ -787,18 +829,79 @@ function toldLine(stats) {
     listeners.map((h) => `${h.webhookID} · ${h.url}`).join(", ") + ").";
 }
 
-function settingsList(hook) {
+// The webhook's settings, as its object shows them (never a secret, a header's value or a client
+// secret); `template` is what webhook.requestExample says (the object does not carry it):
+// undefined while it is read.
+function settingsList(hook, template) {
   const filter = hook.filter && Object.keys(hook.filter).length
     ? Object.entries(hook.filter).map(([name, ids]) => `${name}: ${ids.join(", ")}`).join("; ") : "none: every message of its type";
+  const copyKey = (key, which) => {
+    const shown = el("code", { class: "key", text: key });
+    return [shown, " ", el("button", { type: "button", class: "quiet small", text: "Copy", "data-key": "copy-" + which,
+      "aria-label": `Copy the ${which === "previous-key" ? "previous " : ""}public key`, onclick: (e) => copyText(e.currentTarget, key, shown) })];
+  };
+  const ed25519 = hook.signature === "ed25519";
   const rows = [
     ["Description", hook.description || "none"],
     ["Endpoint", hook.url],
     ["Type", hookTypes(hook).join(", ")],
+    ["Signature", ed25519 ? "ed25519 (v1a): a key pair signs; receivers verify with the public key alone"
+      : "hmac (v1): a shared secret signs, shown once when it was made (Rotate secret makes a new one)"],
+  ];
+  if (ed25519 && hook.publicKey) rows.push(["Public key", copyKey(hook.publicKey, "public-key")]);
+  if (ed25519 && hook.previousPublicKey) {
+    rows.push(["Previous public key", [...copyKey(hook.previousPublicKey, "previous-key"), el("div", { class: "muted-small",
+      text: "Rotated out: for 24 hours after the rotation every delivery also carries its signature (after the new key's), " +
+        "so receivers that still verify with it lose nothing while they switch." })]]);
+  }
+  rows.push(
     ["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
+    ["Credentials", authText(hook.auth)],
     ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"],
     ["Filter", filter],
-  ];
-  return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
+    ["Template", templateText(template)]);
+  return rows.flatMap(([name, value]) => [el("dt", { text: name }),
+    typeof value === "string" ? el("dd", { text: value }) : el("dd", {}, ...value)]);
+}
+
+// Section 20: the OAuth 2.0 client an endpoint's access token comes from (never its secret).
+function authText(auth) {
+  if (!auth) return "none: deliveries carry no access token";
+  return `OAuth 2.0 client credentials: an access token from ${auth.tokenUrl} for client ${auth.clientID}` +
+    (auth.scope ? `, scope ${auth.scope}` : "") + ", sent as Authorization: Bearer (the client secret is never shown)";
+}
+
+// Section 21: what shapes the delivered body.
+function templateText(template) {
+  if (template === undefined) return "reading…";
+  if (!template) return "none: the usual JSON body";
+  if (template.preset === "slack") return "the slack preset: one readable line a message, as {\"text\": …} for a Slack incoming webhook";
+  if (template.preset === "teams") return "the teams preset: one readable line in an Adaptive Card, for a Teams Workflows webhook";
+  return `a Mustache template of its own, sent as ${template.contentType} (${utf8Bytes(template.body)} bytes)`;
+}
+
+const utf8Bytes = (text) => new TextEncoder().encode(text).length;
+
+// Draw the open view's settings again (after an edit, a rotation, or the list read anew), the
+// focus kept on the control that had it.
+function drawSettings() {
+  const view = state.view, list = $("#detail .settings-list"), hook = view && state.hooks.get(view.webhookID);
+  if (!list || !hook) return;
+  const signature = JSON.stringify([hook, view.template === undefined ? "reading" : view.template]);
+  if (list.dataset.signature === signature) return;
+  list.dataset.signature = signature;
+  const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  holdPlace(() => list.replaceChildren(...settingsList(hook, view.template)), list);
+  if (focusedKey) $(`[data-key="${CSS.escape(focusedKey)}"]`, list)?.focus({ preventScroll: true });
+}
+
+// The webhook's template, which its object does not show: webhook.requestExample says it.
+async function readTemplate(view) {
+  const result = await call("webhook.requestExample", { webhookID: view.webhookID }, { quiet: true });
+  if (result.status === 401) { stopView(view); return; }
+  if (!result.ok || state.view !== view) return;
+  view.template = result.answer.template || null;
+  drawSettings();
 }
 
 // The type filter offers what this webhook can hold: its own types and test sends.
@@ -892,17 +995,22 @@ async function showLog(webhookID, { focus = true } = {}) {
     } });
   const editButton = el("button", { type: "button", class: "quiet", text: "Edit", "aria-expanded": "false", "aria-controls": "edit-slot",
     "aria-label": "Edit " + webhookID, "data-key": "edit", onclick: () => toggleEdit(webhookID) });
-  const rotateButton = el("button", { type: "button", class: "quiet", text: "Rotate secret", "aria-expanded": "false",
-    "aria-controls": "rotate-slot", "aria-label": "Rotate the signing secret of " + webhookID, "data-key": "rotate",
-    onclick: () => toggleRotate(webhookID) });
+  const ed25519 = hook?.signature === "ed25519";
+  const rotateButton = el("button", { type: "button", class: "quiet", text: ed25519 ? "Rotate key" : "Rotate secret",
+    "aria-expanded": "false", "aria-controls": "rotate-slot", "data-key": "rotate",
+    "aria-label": `Rotate the signing ${ed25519 ? "key" : "secret"} of ${webhookID}`, onclick: () => toggleRotate(webhookID) });
+  const templateButton = el("button", { type: "button", class: "quiet", text: "Template", "aria-expanded": "false",
+    "aria-controls": "template-slot", "aria-label": "Edit the template of " + webhookID, "data-key": "template",
+    onclick: () => toggleTemplate(webhookID) });
   const testButton = el("button", { type: "button", class: "quiet", text: "Send a test", "aria-expanded": "false",
     "aria-controls": "test-slot", "aria-label": "Send a test to " + webhookID, "data-key": "send-a-test",
     onclick: () => toggleTestSend(webhookID) });
   detail.append(
-    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, rotateButton, testButton),
-    el("dl", { class: "settings-list", "aria-label": "Settings" }, ...(hook ? settingsList(hook) : [])),
+    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, templateButton, rotateButton, testButton),
+    el("dl", { class: "settings-list", "aria-label": "Settings" }),
     outcomeNode("edit"),
     el("div", { id: "edit-slot" }),
+    el("div", { id: "template-slot" }),
     el("div", { id: "rotate-slot" }),
     el("div", { id: "test-slot" }),
     el("h4", { text: "Health" }),
@@ -921,7 +1029,9 @@ async function showLog(webhookID, { focus = true } = {}) {
     el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }));
   $(".view-bar", detail).append(
     el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }));
-  await refreshView();
+  drawSettings();
+  const view = state.view;
+  await Promise.all([refreshView(), readTemplate(view)]);
 }
 
 function logQuery(view) {
@@ -1131,9 +1241,24 @@ function replayButton(webhookID, message, outcome) {
     } });
 }
 
+// Section 20: an attempt that got no access token never reached the endpoint. Its error begins
+// "auth:" and says what the token endpoint did; said as such, not as an endpoint that did not answer.
+const noToken = (attempt) => attempt.statusCode === null && Boolean(attempt.error?.startsWith("auth:"));
+
+function attemptAnswer(attempt) {
+  return attempt.statusCode ?? (noToken(attempt) ? "not sent: no access token" : "no answer");
+}
+
+function attemptError(attempt) {
+  if (!attempt.error) return "";
+  if (!noToken(attempt)) return attempt.error;
+  return "The credentials failed (OAuth 2.0), so the endpoint was not called: " + attempt.error.slice("auth:".length).trim() +
+    ". Check the token URL, client ID and client secret in Edit.";
+}
+
 function messageRow(webhookID, message) {
   const last = message.attempts[message.attempts.length - 1];
-  const outcome = last ? `${message.attempts.length} attempt(s) · last ${last.statusCode ?? "no answer"} · ${last.durationMs} ms` : "not sent yet";
+  const outcome = last ? `${message.attempts.length} attempt(s) · last ${attemptAnswer(last)} · ${last.durationMs} ms` : "not sent yet";
   const said = outcomeNode(message.messageID);
   const before = state.view?.outcomes?.get(message.messageID);
   if (before) say(said, before.text, before.ok);
@@ -1144,7 +1269,7 @@ function messageRow(webhookID, message) {
       el("span", { class: "badge " + message.status, text: message.status }),
       el("span", { text: message.type }),
       timeOf(message.date),
-      el("span", { class: "muted-small", text: outcome + (last?.error ? " · " + last.error : "") }),
+      el("span", { class: last && noToken(last) ? "bad-text small-text" : "muted-small", text: outcome + (last?.error ? " · " + attemptError(last) : "") }),
       message.nextAttemptDate ? el("span", { class: "muted-small", text: "next attempt " + when(message.nextAttemptDate) }) : null,
       replayButton(webhookID, message, () => $(`article[data-message="${CSS.escape(message.messageID)}"] [data-outcome]`))),
     said);
@@ -1211,8 +1336,8 @@ function renderMessage(result) {
     request ? bodyPre : null,
     el("h4", { text: "Attempts" }),
     message.attempts.length ? el("ol", { class: "attempts" }, ...message.attempts.map((a, i) => el("li", {},
-      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${a.statusCode ?? "no answer"} · ${a.durationMs} ms` }),
-      a.error ? el("div", { class: "bad-text", text: a.error }) : null,
+      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${attemptAnswer(a)} · ${a.durationMs} ms` }),
+      a.error ? el("div", { class: "bad-text", text: attemptError(a) }) : null,
       a.response ? answerBlock(a, i === last) : null)))
       : el("p", { class: "hint", text: "No attempt yet." }));
   for (const summary of $$("details.fold summary", box)) if (open.has(summary.textContent)) summary.parentElement.open = true;
@@ -1283,20 +1408,11 @@ function headerRow(name = "") {
 
 // Everything the service would refuse in an edit, found here and said at each field at once
 // (the service answers one refusal at a time). Returns [field, input, message] for each.
-function editProblems(form, values) {
+function editProblems(form, values, hook) {
   const problems = [];
-  const { url, rateLimit, headers, filter, description } = values;
-  if (url !== undefined) {
-    let parsed = null;
-    try { parsed = new URL(url); } catch { /* said below */ }
-    if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) {
-      problems.push(["url", $("#edit-url", form), "The URL must be an absolute http or https URL with a host."]);
-    } else if (parsed.username || parsed.password) {
-      problems.push(["url", $("#edit-url", form), "The URL must not hold a user name or password."]);
-    } else if (url.length > 2048) {
-      problems.push(["url", $("#edit-url", form), "The URL must be at most 2,048 characters."]);
-    }
-  }
+  const { url, rateLimit, headers, filter, description, auth } = values;
+  const urlWrong = url !== undefined && urlProblem(url);
+  if (urlWrong) problems.push(["url", $("#edit-url", form), "The URL " + urlWrong]);
   if (headers !== undefined) {
     const rows = $$(".header-row", form).map((row) => ({ name: $(".header-name", row), value: $(".header-value", row) }))
       .filter(({ name, value }) => name.value.trim() || value.value);
@@ -1327,7 +1443,105 @@ function editProblems(form, values) {
       problems.push(["description", $("#edit-description", form), "Printable text only: no line breaks, tabs or invisible characters."]);
     }
   }
+  problems.push(...authProblems(form, auth, headers, hook));
   return problems;
+}
+
+// What is wrong with a URL the service checks as an endpoint's (its destination checks aside,
+// which only the service can make), or null.
+function urlProblem(url) {
+  let parsed = null;
+  try { parsed = new URL(url); } catch { /* said below */ }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) return "must be an absolute http or https URL with a host.";
+  if (parsed.username || parsed.password) return "must not hold a user name or password.";
+  if (url.length > 2048) return "must be at most 2,048 characters.";
+  return null;
+}
+
+// Section 20's checks of `auth` (as the Edit form would send it) beside the headers it would
+// go with: the service refuses a custom Authorization header beside an access token.
+function authProblems(form, auth, headers, hook) {
+  const problems = [], at = (name) => $(`#edit-auth-${name}`, form);
+  const headerNames = headers !== undefined ? Object.keys(headers) : hook?.headers || [];
+  const authorization = headerNames.some((name) => name.trim().toLowerCase() === "authorization");
+  if (auth === undefined) {
+    if (hook?.auth && authorization) {
+      const named = $$(".header-row .header-name", form).find((input) => input.value.trim().toLowerCase() === "authorization");
+      problems.push(["headers", named, "The credentials below set Authorization with the " +
+        "access token: remove the Authorization header, or remove the credentials."]);
+    }
+    return problems;
+  }
+  if (!auth.type) return problems;  // {}: removed
+  const urlWrong = urlProblem(auth.tokenUrl);
+  if (urlWrong) problems.push(["auth", at("tokenUrl"), "The token URL " + urlWrong]);
+  if (!auth.clientID || auth.clientID.length > MAX_CLIENT_ID || !PRINTABLE_ASCII.test(auth.clientID)) {
+    problems.push(["auth", at("clientID"), `The client ID must be 1 to ${MAX_CLIENT_ID} printable ASCII characters.`]);
+  }
+  if (!auth.clientSecret) {
+    problems.push(["auth", at("clientSecret"), hook?.auth ? "Type the client secret: it is never shown back, so any change " +
+      "of the credentials needs it typed anew." : "Type the client secret that the token endpoint expects."]);
+  } else if (auth.clientSecret.length > MAX_CLIENT_SECRET || !PRINTABLE_ASCII.test(auth.clientSecret)) {
+    problems.push(["auth", at("clientSecret"), `The client secret must be at most ${MAX_CLIENT_SECRET} printable ASCII characters.`]);
+  }
+  if (auth.scope !== undefined && (auth.scope.length > MAX_SCOPE || !SCOPE.test(auth.scope))) {
+    problems.push(["auth", at("scope"), "The scope must be OAuth scope tokens separated by single spaces (no quotes or backslashes)."]);
+  }
+  if (authorization) {
+    problems.push(["auth", at("oauth2"), "The access token is sent as Authorization: remove the Authorization header above, " +
+      "or leave the credentials out."]);
+  }
+  return problems;
+}
+
+// The endpoint's OAuth 2.0 client (section 20) in the Edit form: none, or a token URL, a client
+// ID, a client secret (typed anew: it is never shown back) and a scope. `value()` is what
+// webhook.update is to be given: undefined when nothing changed, {} to remove the credentials.
+function authFieldset(hook) {
+  const current = hook.auth;
+  const choice = (value, label) => el("span", { class: "choice" },
+    el("input", { type: "radio", id: "edit-auth-" + value, name: "auth-kind", value, checked: (value === "oauth2") === Boolean(current) }),
+    el("label", { for: "edit-auth-" + value, text: label }));
+  const input = (name, label, attributes, hint) => {
+    const id = "edit-auth-" + name;
+    const control = el("input", { id, name, spellcheck: "false", autocomplete: "off", "aria-describedby": `${id}-hint ${id}-error`, ...attributes });
+    return [control, el("div", { class: "field" }, el("label", { for: id, text: label }), control,
+      el("span", { class: "field-hint", id: id + "-hint", text: hint }),
+      el("span", { class: "field-error", id: id + "-error", "aria-live": "polite" }))];
+  };
+  const [tokenUrl, tokenUrlField] = input("tokenUrl", "Token URL", { type: "url", value: current?.tokenUrl || "",
+    placeholder: "https://auth.example.com/oauth/token" }, "Where the access token is asked for: checked as the endpoint's URL is.");
+  const [clientID, clientIDField] = input("clientID", "Client ID", { value: current?.clientID || "" },
+    "Sent with the client secret as HTTP Basic authentication.");
+  const [clientSecret, clientSecretField] = input("clientSecret", "Client secret", { type: "password", autocomplete: "new-password",
+    placeholder: current ? "type it anew to change the credentials" : "" }, current
+    ? "Never shown back: to change any of these, type it anew (left empty, the credentials stay as they are)."
+    : "Kept as the signing secrets are, and never shown back.");
+  const [scope, scopeField] = input("scope", "Scope (optional)", { value: current?.scope || "" },
+    "The OAuth scopes to ask for, separated by spaces, if the token endpoint wants some.");
+  const fields = el("div", { class: "auth-fields", hidden: !current }, tokenUrlField, clientIDField, clientSecretField, scopeField);
+  const fieldset = el("fieldset", { class: "field", "data-field": "auth", id: "edit-auth", "aria-describedby": "edit-auth-hint edit-auth-error" },
+    el("legend", { text: "Credentials" }),
+    el("span", { class: "field-hint", id: "edit-auth-hint", text: "For an endpoint that asks for an OAuth 2.0 access token: before " +
+      "an attempt the service gets one from the token URL with the client-credentials grant, shares it among attempts until it " +
+      "expires, and sends it as Authorization: Bearer." + (current ? " Set now: " + authText(current) + "." : "") }),
+    el("div", { class: "row choices" }, choice("none", "None"), choice("oauth2", "OAuth 2.0 client credentials")),
+    fields,
+    el("span", { class: "field-error", id: "edit-auth-error", "aria-live": "polite" }));
+  fieldset.addEventListener("change", (event) => {
+    if (event.target.name !== "auth-kind") return;
+    fields.hidden = event.target.value !== "oauth2";
+    if (!fields.hidden) tokenUrl.focus();
+  });
+  const value = () => {
+    if ($("#edit-auth-none", fieldset).checked) return current ? {} : undefined;
+    const wanted = { type: "oauth2", tokenUrl: tokenUrl.value.trim(), clientID: clientID.value, clientSecret: clientSecret.value };
+    if (scope.value.trim()) wanted.scope = scope.value.trim();
+    const same = current && wanted.tokenUrl === current.tokenUrl && wanted.clientID === current.clientID &&
+      (wanted.scope || null) === (current.scope || null);
+    return same && !wanted.clientSecret ? undefined : wanted;
+  };
+  return { fieldset, value };
 }
 
 async function toggleEdit(webhookID) {
@@ -1364,10 +1578,12 @@ async function toggleEdit(webhookID) {
       : "This type carries no ID to filter on." }),
     ...filterInputs.map((input) => el("div", { class: "filter-ids" }, el("label", { for: input.id, text: input.name }), input)),
     el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
+  const auth = authFieldset(hook);
   const form = el("form", { id: "edit-form", class: "edit-form", novalidate: true, "aria-label": "Edit " + webhookID },
     editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept."),
     editField("description", "Description", description, `Your own words for it, to find it in the list: up to ${MAX_DESCRIPTION} characters.`),
     headers,
+    auth.fieldset,
     editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order."),
     filter,
     el("div", { class: "row" }, el("button", { type: "submit", text: "Save changes" }),
@@ -1392,6 +1608,8 @@ async function toggleEdit(webhookID) {
       if (ids.length) wanted[input.name] = ids;
     }
     if (JSON.stringify(wanted) !== JSON.stringify(hook.filter || {})) params.filter = wanted;
+    const credentials = auth.value();
+    if (credentials !== undefined) params.auth = credentials;
     return params;
   };
   form.changes = changes;
@@ -1409,7 +1627,7 @@ async function toggleEdit(webhookID) {
     clearErrors(form);
     const params = changes();
     if (!Object.keys(params).length) { say($('#detail [data-outcome="edit"]'), "Nothing changed.", true); return; }
-    const problems = editProblems(form, params);
+    const problems = editProblems(form, params, hook);
     if (problems.length) {
       for (const [field, input, message] of problems) markField(form, field, input, message);
       problems[0][1]?.focus();
@@ -1419,7 +1637,7 @@ async function toggleEdit(webhookID) {
     if (!result.ok) { markError(form, result.answer); return; }
     state.hooks.set(webhookID, result.answer);
     closeEdit({ ask: false });
-    $("#detail .settings-list").replaceChildren(...settingsList(result.answer));
+    drawSettings();
     $("#detail-title").replaceChildren(...titleNodes(hookTitle(webhookID, "Webhook ")));
     say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).join(", ") + " changed.", true);
     await loadWebhooks({ announce: false });
@@ -1432,52 +1650,260 @@ async function toggleEdit(webhookID) {
 function closeEdit({ ask = true } = {}) {
   const form = $("#edit-form"), button = $('#detail [data-key="edit"]');
   if (!form) return;
-  if (ask && Object.keys(form.changes()).length) {
-    const box = form.querySelector(".discard");
-    const keep = el("button", { type: "button", class: "quiet", text: "Keep editing", onclick: () => keepEditing(form) });
-    box.replaceChildren(el("span", { text: "Discard the changes? They were not saved." }),
-      el("button", { type: "button", class: "danger", text: "Discard them", onclick: () => closeEdit({ ask: false }) }), keep);
-    box.setAttribute("role", "group");
-    box.setAttribute("aria-label", "Discard the changes?");
-    box.hidden = false;
-    keep.focus();
-    return;
-  }
+  if (ask && Object.keys(form.changes()).length) { askDiscard(form, () => closeEdit({ ask: false })); return; }
   $("#edit-slot").replaceChildren();
   button.setAttribute("aria-expanded", "false");
   button.focus();
+}
+
+// A form of the view with unsaved changes asks before it closes, in its `.discard` box.
+function askDiscard(form, discard) {
+  const box = form.querySelector(".discard");
+  // Keep editing goes back to the field the reader was in.
+  if (form.contains(document.activeElement) && !box.contains(document.activeElement)) form.returnTo = document.activeElement;
+  const keep = el("button", { type: "button", class: "quiet", text: "Keep editing", onclick: () => keepEditing(form) });
+  box.replaceChildren(el("span", { text: "Discard the changes? They were not saved." }),
+    el("button", { type: "button", class: "danger", text: "Discard them", onclick: discard }), keep);
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Discard the changes?");
+  box.hidden = false;
+  keep.focus();
 }
 
 function keepEditing(form) {
   const box = form.querySelector(".discard");
   box.hidden = true;
   box.replaceChildren();
-  form.querySelector("input, textarea").focus();
+  const back = form.returnTo && form.contains(form.returnTo) && !form.returnTo.closest("[hidden]") ? form.returnTo : null;
+  (back || form.querySelector("input, textarea")).focus();
 }
 
-// ---- Rotating the signing secret (webhook.rotateSecret) ------------------------------------
+// ---- A webhook's template, with a live preview (contract, section 21) ----------------------
+
+// Open or close the template's form. The webhook object does not show its template:
+// webhook.requestExample says it, and renders a template tried before it is saved.
+async function toggleTemplate(webhookID) {
+  const slot = $("#template-slot"), button = $('#detail [data-key="template"]');
+  if (slot.firstChild) { closeTemplate(); return; }
+  await loadTypes();  // the fields a template can name come from the type's example
+  const view = state.view;
+  if (view?.webhookID !== webhookID || slot.firstChild) return;
+  if (view.template === undefined) await readTemplate(view);
+  if (state.view !== view || slot.firstChild) return;
+  if (view.template === undefined) { say($('#detail [data-outcome="edit"]'), "The template could not be read: try again.", false); return; }
+  const form = templateForm(webhookID, view.template);
+  slot.replaceChildren(form);
+  button.setAttribute("aria-expanded", "true");
+  $("input:checked", form).focus();
+  form.render();
+}
+
+function closeTemplate({ ask = true } = {}) {
+  const form = $("#template-form"), button = $('#detail [data-key="template"]');
+  if (!form) return;
+  if (ask && form.changed()) { askDiscard(form, () => closeTemplate({ ask: false })); return; }
+  $("#template-slot").replaceChildren();
+  button.setAttribute("aria-expanded", "false");
+  button.focus();
+}
+
+// A template as webhook.update takes it, in one form for comparing ({} is none).
+const templateKey = (template) => JSON.stringify(!template || !Object.keys(template).length ? {} : template.preset
+  ? { preset: template.preset } : { body: template.body, contentType: template.contentType || "application/json" });
+
+// The fields of a type's delivered body that a template can name, as {{...}} tags.
+function templateTags(type) {
+  const example = (state.types || []).find((t) => t.type === type)?.example;
+  if (!example) return [];
+  const tags = [];
+  const walk = (value, path) => {
+    for (const [key, inner] of Object.entries(value)) {
+      if (inner && typeof inner === "object" && !Array.isArray(inner)) walk(inner, path + key + ".");
+      else tags.push(`{{${path}${key}}}`);
+    }
+  };
+  walk(example, "");
+  return tags;
+}
+
+// A first template of one's own, from the type's example: every field it carries.
+function starterTemplate(type, contentType) {
+  const tags = templateTags(type).filter((tag) => tag !== "{{sequence}}");
+  if (contentType === "text/plain") return tags.join(",");
+  const name = (tag) => tag.slice(2, -2).replace(/^data\./, "");
+  return "{\n" + tags.map((tag) => `  "${name(tag)}": "${tag}"`).join(",\n") + "\n}";
+}
+
+function templateForm(webhookID, current) {
+  const hook = state.hooks.get(webhookID);
+  const type = hook ? hookTypes(hook).find((t) => t !== "*") : null;
+  const kind = current?.preset || (current ? "body" : "none");
+  const choice = (value, label, hint) => el("div", { class: "choice" },
+    el("input", { type: "radio", id: "template-kind-" + value, name: "template-kind", value, checked: value === kind,
+      "aria-describedby": `template-kind-${value}-hint` }),
+    el("label", { for: "template-kind-" + value, text: label }),
+    el("span", { class: "field-hint", id: `template-kind-${value}-hint`, text: hint }));
+  const contentType = el("select", { id: "template-contentType", name: "contentType", "aria-describedby": "template-contentType-error" },
+    ...["application/json", "text/plain"].map((value) => el("option", { value, text: value })));
+  contentType.value = current?.contentType || "application/json";
+  const body = el("textarea", { id: "template-body", name: "body", rows: "8", spellcheck: "false", text: current?.body || "",
+    "aria-describedby": "template-body-hint template-body-size template-body-error" });
+  const size = el("span", { class: "field-hint", id: "template-body-size" });
+  const own = el("div", { class: "template-own", hidden: kind !== "body" },
+    el("div", { class: "field" }, el("label", { for: "template-contentType", text: "Content type" }), contentType,
+      el("span", { class: "field-error", id: "template-contentType-error", "aria-live": "polite" })),
+    el("div", { class: "field" }, el("label", { for: "template-body", text: "Template" }), body,
+      el("span", { class: "field-hint", id: "template-body-hint", text: "Mustache, rendered over the usual body: " +
+        (templateTags(type).join(" ") || "{{type}} {{data.personID}} …") + ", and {{data.name}} (or any further field) when the " +
+        "platform sends it; {{#x}}…{{/x}} shows its inside when x is there (once for each item of a list), {{^x}}…{{/x}} when it " +
+        "is not. In JSON, write \"{{data.name}}\": the value goes in escaped; {{{data}}} writes a value as JSON." }),
+      size,
+      el("span", { class: "field-error", id: "template-body-error", "aria-live": "polite" })));
+  const kinds = el("fieldset", { class: "field", "data-field": "template", id: "template-kind", "aria-describedby": "template-kind-error" },
+    el("legend", { text: "What is sent" }),
+    choice("none", "The usual JSON body", "No template: section 4's body, as every receiver's library expects."),
+    choice("slack", "Slack", "One readable line a message, as {\"text\": …}: give the webhook a Slack incoming webhook's URL."),
+    choice("teams", "Teams", "One readable line in an Adaptive Card: give the webhook a Teams Workflows webhook URL."),
+    choice("body", "A template of your own", "JSON or text shaped as you write it: a sheet's row, a no-code tool's fields."),
+    own,
+    el("span", { class: "field-error", id: "template-kind-error", "aria-live": "polite" }));
+  const preview = el("pre", { class: "answer", id: "template-preview", tabindex: "0", "aria-label": "Rendered example",
+    "aria-describedby": "template-preview-about" });
+  const about = el("p", { class: "hint", id: "template-preview-about" });
+  const outcome = outcomeNode("template");
+  const form = el("form", { id: "template-form", class: "edit-form template-form", novalidate: true, "aria-labelledby": "template-title" },
+    el("h5", { id: "template-title", text: "Template of " + webhookID }),
+    kinds,
+    el("h5", { text: "Preview" }), about, preview,
+    el("div", { class: "row" }, el("button", { type: "submit", text: "Save template", "data-key": "save-template" }),
+      el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeTemplate() })),
+    outcome,
+    el("div", { class: "discard", hidden: true }));
+  const chosen = () => $("input[name=template-kind]:checked", form).value;
+  const value = () => {
+    const which = chosen();
+    if (which === "none") return {};
+    if (which === "body") return { body: body.value, contentType: contentType.value };
+    return { preset: which };
+  };
+  form.changed = () => templateKey(value()) !== templateKey(current);
+  // Where a refusal of the template is said: at the template's text, or at the choice made.
+  const place = () => (chosen() === "body" ? body : $("input[name=template-kind]:checked", form));
+  const tooLong = () => chosen() === "body" && utf8Bytes(body.value) > MAX_TEMPLATE_BYTES;
+  const showSize = () => {
+    const bytes = utf8Bytes(body.value);
+    size.textContent = `${bytes.toLocaleString("en")} of ${MAX_TEMPLATE_BYTES.toLocaleString("en")} bytes.`;
+  };
+  // The preview is the service's own rendering (webhook.requestExample with the template tried):
+  // one read at a time, once typing pauses; only the latest one is shown.
+  let asked = 0, pause = null;
+  const render = async () => {
+    const n = ++asked;
+    clearErrors(form);
+    if (tooLong()) {
+      markField(form, "template", body, `At most ${MAX_TEMPLATE_BYTES.toLocaleString("en")} bytes of UTF-8 (${utf8Bytes(body.value).toLocaleString("en")} now).`);
+      preview.classList.add("stale");
+      about.textContent = "Not rendered: the template is too long. The preview shows the last one that rendered.";
+      return;
+    }
+    about.textContent = "Rendering…";
+    const result = await call("webhook.requestExample", { webhookID, template: value() }, { quiet: true });
+    if (n !== asked || !document.contains(form)) return;
+    if (result.status === 429) { pause = setTimeout(render, 1000 * Math.max(1, Number(result.retryAfter) || 1)); return; }
+    if (result.status === 401) { stopView(state.view); return; }
+    if (!result.ok) {
+      if (result.answer?.error?.field === "template") markField(form, "template", place(), result.answer.error.message);
+      preview.classList.add("stale");
+      about.textContent = `Not rendered: ${errorText(result)} The preview shows the last one that rendered.`;
+      return;
+    }
+    preview.classList.remove("stale");
+    const sent = result.answer.headers["content-type"];
+    preview.textContent = result.answer.body;
+    about.textContent = `An example of ${result.answer.payload?.type || type || "its type"} as the service renders it: exactly the ` +
+      `body a delivery would carry, sent as ${sent} (${utf8Bytes(result.answer.body).toLocaleString("en")} bytes), signed over these bytes.`;
+  };
+  form.render = render;
+  const later = () => { clearTimeout(pause); pause = setTimeout(render, PREVIEW_PAUSE_MS); };
+  kinds.addEventListener("change", (event) => {
+    if (event.target.name === "template-kind") {
+      own.hidden = chosen() !== "body";
+      if (!own.hidden && !body.value.trim()) { body.value = starterTemplate(type, contentType.value); showSize(); }
+    }
+    if (event.target === contentType && !body.value.trim()) body.value = starterTemplate(type, contentType.value);
+    later();
+  });
+  body.addEventListener("input", () => { showSize(); later(); });
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (form.querySelector(".discard").contains(event.target)) keepEditing(form);
+    else closeTemplate();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (!form.changed()) { say(outcome, "Nothing changed.", true); return; }
+    if (tooLong()) { render(); body.focus(); return; }
+    const wanted = value();
+    const result = await busy($('[data-key="save-template"]', form), "Saving…", () => call("webhook.update", { webhookID, template: wanted }));
+    if (!result.ok) {
+      if (result.answer?.error?.field === "template") markField(form, "template", place(), result.answer.error.message);
+      say(outcome, "Not saved: " + errorText(result), false);
+      place().focus();
+      return;
+    }
+    const view = state.view;
+    if (view?.webhookID === webhookID) view.template = Object.keys(wanted).length ? JSON.parse(templateKey(wanted)) : null;
+    state.hooks.set(webhookID, result.answer);
+    closeTemplate({ ask: false });
+    drawSettings();
+    say($('#detail [data-outcome="edit"]'), "Saved. Template: " + templateText(view?.template ?? null) + ".", true);
+  });
+  showSize();
+  return form;
+}
+
+// ---- Rotating the signing secret or key (webhook.rotateSecret) ----------------------------
+
+// What a rotation does, said before it is done: an hmac webhook gets a new secret, an ed25519
+// one a new key pair (contract, section 19); both sign for 24 hours.
+const ROTATION = {
+  hmac: { title: "Rotate the signing secret?", thing: "secret",
+    text: "A new secret signs every delivery from now on. For 24 hours every delivery also carries a signature " +
+      "made with the current secret (the new one first, space-separated), so your receiver keeps verifying while you switch it " +
+      "to the new secret; after those 24 hours only the new secret signs, and the old one is deleted. The new secret is shown once.",
+    done: (until) => `Rotated. Until ${until} every delivery carries two signatures, the new secret's first: switch your receiver to the new secret before then.` },
+  ed25519: { title: "Rotate the signing key?", thing: "key",
+    text: "A new key pair signs every delivery from now on. For 24 hours every delivery also carries a signature made with " +
+      "the current key (the new one first, space-separated), so receivers that verify with the current public key keep " +
+      "verifying while you give them the new one; after those 24 hours only the new key signs, and the old private key is deleted. " +
+      "The new public key is shown here and in the settings: it is not a secret.",
+    done: (until) => `Rotated. Until ${until} every delivery carries two signatures, the new key's first: give your receivers ` +
+      "the new public key before then (the previous one, still in the settings, verifies until then too)." },
+};
 
 function toggleRotate(webhookID) {
   const slot = $("#rotate-slot"), button = $('#detail [data-key="rotate"]');
   const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
   if (slot.firstChild) { close(); return; }
+  const words = ROTATION[state.hooks.get(webhookID)?.signature] || ROTATION.hmac;
   button.setAttribute("aria-expanded", "true");
   const cancel = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: close });
   const rotate = el("button", { type: "button", text: "Rotate now", onclick: async (e) => {
     const result = await busy(e.currentTarget, "Rotating…", () => call("webhook.rotateSecret", { webhookID }));
     if (!result.ok) { say($('[data-outcome="rotate"]', slot), "Not rotated: " + errorText(result), false); return; }
     const until = when(String(Math.floor(Date.now() / 1000) + 24 * 3600));
-    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status",
-      text: `Rotated. Until ${until} every delivery carries two signatures, the new secret's first: switch your receiver to the new secret before then.` }));
+    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status", text: words.done(until) }));
     slot.replaceChildren(done);
-    showSecret("New signing secret", result.answer.secret, done.firstChild);
-    $("#copy-secret").focus();
+    showMade(result.answer, done.firstChild, true);
+    $("#copy-secret, #copy-public-key", slot).focus();
+    if (result.answer.publicKey) await loadWebhooks({ announce: false });  // the settings show both keys
   } });
   const box = el("div", { class: "rotate", role: "group", "aria-labelledby": "rotate-title", "aria-describedby": "rotate-text" },
-    el("h5", { id: "rotate-title", text: "Rotate the signing secret?" }),
-    el("p", { id: "rotate-text", text: "A new secret signs every delivery from now on. For 24 hours every delivery also carries a signature " +
-      "made with the current secret (the new one first, space-separated), so your receiver keeps verifying while you switch it " +
-      "to the new secret; after those 24 hours only the new secret signs, and the old one is deleted. The new secret is shown once." }),
+    el("h5", { id: "rotate-title", text: words.title }),
+    el("p", { id: "rotate-text", text: words.text }),
     el("div", { class: "row" }, rotate, cancel),
     outcomeNode("rotate"));
   box.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
@@ -1681,8 +2107,9 @@ function fieldInput(method, field) {
   if (field.enum) {
     input = el("select", { id, name: field.name });
     // A required choice starts unchosen: the first value of a list is no default.
-    input.append(el("option", { value: "", text: field.required ? "choose a " + field.name : "any " + field.name }));
-    for (const value of field.enum) input.append(el("option", { value, text: value }));
+    const labels = OPTION_LABELS[field.name] || {};
+    input.append(el("option", { value: "", text: labels[""] || (field.required ? "choose a " + field.name : "any " + field.name) }));
+    for (const value of field.enum) input.append(el("option", { value, text: labels[value] || value }));
   } else {
     input = el("input", {
       id, name: field.name, placeholder: PLACEHOLDERS[field.name] || "", spellcheck: "false", autocomplete: "off",
@@ -1707,7 +2134,8 @@ function clearErrors(form) {
 // group of inputs (such as headers) or of the input itself.
 function markField(form, field, input, message) {
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
-  const note = group ? $("#" + CSS.escape(group.id) + "-error", form) : input && $("#" + CSS.escape(input.id) + "-error", form);
+  const own = input?.id && $("#" + CSS.escape(input.id) + "-error", form);
+  const note = own || (group && $("#" + CSS.escape(group.id) + "-error", form));
   if (!input || !note) return false;
   input.setAttribute("aria-invalid", "true");
   note.textContent = message;
@@ -1721,7 +2149,7 @@ function markError(form, answer) {
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
   // In a group, the input the message names (a filter's personID, say), else its first.
   const named = group && $$("textarea[name], input[name]", group).find((i) => answer.error.message.includes(i.name));
-  const input = group ? named || group.querySelector("input:not([type=checkbox]), textarea") || group.querySelector("input")
+  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]), textarea") || group.querySelector("input")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
   if (markField(form, field, input, answer.error.message)) input.focus();
 }
@@ -1763,11 +2191,7 @@ function showOwner(level, owner) {
 async function after(method, result, params, form) {
   if (!result.ok) return;
   const made = $(".row", form);  // a one-time secret goes right after the form's Run button
-  if (method === "webhook.create") showSecret("Signing secret", result.answer.secret, made);
-  if (method === "webhook.rotateSecret") {
-    showSecret("New signing secret", result.answer.secret, made,
-      "For 24 hours every delivery carries two signatures, the new secret's first: switch your receiver within that time.");
-  }
+  if (method === "webhook.create" || method === "webhook.rotateSecret") showMade(result.answer, made, method === "webhook.rotateSecret");
   if (method === "token.create") showSecret("Token", result.answer.tokenID, made);
   if (method === "webhook.remove") forgetWebhook(params.webhookID);
   const named = ownerIn(params), loaded = state.loaded;

@@ -2,6 +2,7 @@
 button, make webhooks and messages through the API, and check a view with axe-core."""
 
 import pathlib
+import re
 
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
@@ -16,6 +17,11 @@ DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 375, "height": 740}
 UNREACHABLE = "http://127.0.0.1:9/hook"  # nothing listens there: every attempt fails at once
 AXE = Axe()
+# Every control on the page (or below its top) smaller than 24 x 24 px (WCAG 2.2, 2.5.8), described.
+SMALL_CONTROLS = """() => [...document.querySelectorAll('button, a[href], input, select, textarea, summary')]
+    .filter(e => e.getClientRects().length).map(e => [e.getBoundingClientRect(), e])
+    .filter(([r]) => r.bottom + scrollY > 0 && (r.width < 23.5 || r.height < 23.5))
+    .map(([r, e]) => e.outerHTML.slice(0, 80) + ` ${r.width}x${r.height}`)"""
 
 
 def open_page(browser, service, viewport=DESKTOP, **options):
@@ -68,6 +74,11 @@ def button(page, name):
 def open_log(page, webhook_id, count=1):
     button(page, f"Log {webhook_id}").click()
     expect(page.locator("#detail article.message")).to_have_count(count)
+
+
+def health_filled(page):
+    """Every row's health line has been read (none says "…")."""
+    expect(page.locator("#hooks tbody .health", has_text=re.compile(r"^…$"))).to_have_count(0)
 
 
 def in_view(page, locator):
