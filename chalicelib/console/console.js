@@ -2211,13 +2211,18 @@ async function after(method, result, params, form) {
     if (params.webhookID) state.stats.delete(params.webhookID);
     await loadWebhooks({ announce: false });
   }
-  // A one-time secret must be seen: in view, beside the form that made it.
+  // A one-time secret must be seen: in view, beside the form that made it; and so must the focus.
+  // When the field that ran the form is too far above it for both to show (webhook.create's form
+  // is taller than a laptop's screen), the focus goes to the secret's Copy button, what is to be
+  // done next, rather than stay off-screen.
   const secret = $("#secret", form);
   if (secret) {
     const box = secret.getBoundingClientRect();
     if (box.top < 0 || box.bottom > window.innerHeight) secret.scrollIntoView({ block: "nearest" });
-    const field = form && document.activeElement && form.contains(document.activeElement) ? document.activeElement : null;
-    if (field && field.getBoundingClientRect().bottom > window.innerHeight) field.scrollIntoView({ block: "nearest" });
+    const field = form.contains(document.activeElement) ? document.activeElement : null;
+    const top = field?.getBoundingClientRect().top, span = secret.getBoundingClientRect().bottom - top;
+    if (field && span > window.innerHeight) $("button", secret).focus({ preventScroll: true });
+    else if (field && top < 0) window.scrollBy(0, top - Math.min(8, window.innerHeight - span));
   }
   if (method === "webhook.test") await testWebhookShown(params.webhookID);
   if (["webhook.redeliver", "webhook.deliveries", "webhook.message"].includes(method) && state.view?.webhookID === params.webhookID) refreshView();

@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 from chalicelib import console as console_page
 from dev.receiver import Receiver
 from tests.conftest import ADMIN, wait_until
-from tests.console.pages import (DESKTOP, PHONE, button, create, dispatch, in_view, open_log, open_method, open_page,
-                                 row, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, button, create, dispatch, health_filled, in_view, open_log, open_method,
+                                 open_page, row, sign_in)
 
 PAGE_SIZE = 20  # the console's page of the delivery log
 
@@ -67,23 +67,36 @@ def test_webhook_create_says_that_exactly_one_of_event_id_and_company_id_is_requ
 
 # ---- The one-time secret stays in view -----------------------------------------------------
 
-def test_after_create_at_1280_by_900_the_secret_and_the_focused_field_are_in_view(console, service, event):
+def test_after_create_at_1280_by_900_the_secret_and_the_focus_are_in_view(console, service, event):
     for n in range(6):
         create(service, event, f"http://127.0.0.1:9/earlier{n}")
     sign_in(console, event)
     expect(console.locator("#hooks tbody tr")).to_have_count(6)
     form = open_method(console, "webhook.create")
     form.get_by_label("type", exact=True).select_option("activityEnrollment")
-    url = form.get_by_label("url", exact=True)
-    url.fill("http://127.0.0.1:9/the-new-one")
-    url.evaluate("e => e.scrollIntoView({block: 'end'})")  # where a user who scrolled down to it has it
-    url.press("Enter")
+    rate = form.get_by_label("rateLimit", exact=True)  # a field near the Run button: it stays focused
+    rate.fill("5")
+    form.get_by_label("url", exact=True).fill("http://127.0.0.1:9/the-new-one")
+    rate.evaluate("e => e.scrollIntoView({block: 'end'})")  # where a user who scrolled down to it has it
+    rate.press("Enter")
     expect(console.locator("#hooks tbody tr")).to_have_count(7)
     expect(console.locator("#secret-value")).to_have_text(re.compile("^whsec_"))
-    console.wait_for_timeout(200)  # the health cells fill in after the table
+    health_filled(console)  # the health cells fill in after the table
     assert in_view(console, console.locator("#secret"))
-    assert in_view(console, url)
-    expect(url).to_be_focused()
+    expect(rate).to_be_focused()
+    assert in_view(console, rate)
+
+    # The url, the form's first field, is further above the secret than the screen is tall (eleven
+    # fields since sections 19 to 22): the focus goes to the secret's Copy button, not off-screen.
+    url = form.get_by_label("url", exact=True)
+    url.fill("http://127.0.0.1:9/another-one")
+    url.evaluate("e => e.scrollIntoView({block: 'end'})")
+    url.press("Enter")
+    expect(console.locator("#hooks tbody tr")).to_have_count(8)
+    health_filled(console)
+    assert in_view(console, console.locator("#secret"))
+    expect(button(console, "Copy secret")).to_be_focused()
+    assert in_view(console, button(console, "Copy secret"))
 
 
 # ---- Outcomes shown where the action was taken -------------------------------------------

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.console.pages import (DESKTOP, PHONE, UNREACHABLE, button, create, dispatch, in_view, open_log, open_method,
-                                 open_page, row, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, UNREACHABLE, button, create, dispatch, health_filled, in_view, open_log,
+                                 open_method, open_page, row, sign_in)
 
 
 def skipped_messages(service, event, count, url=UNREACHABLE):
@@ -19,11 +19,6 @@ def skipped_messages(service, event, count, url=UNREACHABLE):
     for n in range(count):
         dispatch(service, event, person=str(7000 + n))
     return webhook_id
-
-
-def health_filled(page):
-    """Every row's health line has been read (none says "…")."""
-    expect(page.locator("#hooks tbody .health", has_text=re.compile(r"^…$"))).to_have_count(0)
 
 
 # ---- Medium ---------------------------------------------------------------------------------
