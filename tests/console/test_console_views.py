@@ -290,13 +290,16 @@ def test_axe_finds_no_serious_or_critical_violation_in_any_view(browser, service
 
 
 def test_screenshots_for_the_readme(browser, service):
-    """docs/console.png, docs/console-message.png, docs/console-trace.png and docs/console-phone.png:
-    the console at work, as a new user sees it (the only test of the console on event 1234)."""
+    """docs/console.png, docs/console-message.png, docs/console-trace.png, docs/console-template.png
+    and docs/console-phone.png: the console at work, as a new user sees it (the only test of the
+    console on event 1234)."""
     event = "1234"
     with Receiver() as receiver:
         webhook_id = create(service, event, receiver.url + "/hooks/inevent", description="CRM sync · sales team")
         create(service, event, "http://127.0.0.1:9/hooks/inevent", type="activityDismissal", description="Badge printer")
         create(service, event, "http://127.0.0.1:9/hooks/seats", description="Seat planner (staging)")
+        slack = create(service, event, "http://127.0.0.1:9/services/T000/B000", type="eventCheckIn",
+                       description="Check-ins in the team's Slack channel", signature="ed25519")
         message_id = dispatch(service, event)
         dispatch(service, event, person="6120")
         receiver.wait_for(2, successes=True)
@@ -314,6 +317,13 @@ def test_screenshots_for_the_readme(browser, service):
         expect(page.locator("#detail .trace-entry")).to_have_count(2)
         page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
         page.screenshot(path=str(ROOT / "docs" / "console-trace.png"), full_page=False)
+        button(page, f"Log {slack}").click()
+        button(page, f"Edit the template of {slack}").click()
+        page.get_by_label("Slack", exact=True).check()
+        expect(page.get_by_label("Rendered example", exact=True)).to_have_text(
+            '{"text":"Person 5521 checked in to event 1234"}')
+        page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
+        page.screenshot(path=str(ROOT / "docs" / "console-template.png"), full_page=False)
         page.context.close()
         phone = open_page(browser, service, viewport=PHONE, is_mobile=True)
         sign_in(phone, event)
