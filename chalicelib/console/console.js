@@ -35,6 +35,8 @@ const PREVIEW_PAUSE_MS = 250;  // a template's preview is rendered by the servic
 const OPTION_LABELS = {
   signature: { "": "hmac (the default)", hmac: "hmac — a shared secret signs (v1); it is shown once",
     ed25519: "ed25519 — a key pair signs (v1a); receivers verify with the public key alone" },
+  delivery: { "": "push (the default)", push: "push — each message is POSTed to url",
+    pull: "pull — no url: the messages wait, in order, to be read with webhook.poll" },
 };
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PLACEHOLDERS = { url: "https://example.com/hooks/inevent", webhookID: "wh_...", messageID: "msg_...", tokenID: "tok_..." };
@@ -72,7 +74,7 @@ const ownerField = () => (session.level.get() === "company" ? "companyID" : "eve
 // What the console shows in its webhook area: null, or {kind, webhookID, ...}. `loaded` is the
 // level and owner whose webhooks are listed (what prefills follow); `hooks` those webhooks;
 // `stats` each one's latest webhook.stats answer and when it came ({stats, at}).
-const state = { view: null, types: null, methods: [], timer: null, loaded: null, hooks: new Map(), link: null,
+const state = { view: null, types: null, typeNames: [], methods: [], timer: null, loaded: null, hooks: new Map(), link: null,
   stats: new Map() };
 
 // `quiet` calls (the console refreshing itself) leave the Answer panel to what the user ran;
@@ -443,15 +445,15 @@ function webhookRow(hook) {
   return el("tr", { "data-webhook": id },
     el("td", {},
       hook.description ? el("div", { class: "description", text: hook.description }) : null,
-      el("div", { class: "mono url", text: hook.url }),
+      el("div", { class: "mono url", text: endpointText(hook) }),
       el("div", { class: "id-line" }, idCode)),
-    el("td", {}, el("span", { text: hookTypes(hook).join(", ") }), el("div", { class: "muted-small", text: level })),
+    el("td", {}, el("span", { class: "types", text: typesText(hook, { short: true }) }), el("div", { class: "muted-small", text: level })),
     el("td", {}, timeOf(hook.date)),
     el("td", { class: "health-cell" }, el("span", { class: "badge " + hook.status, text: hook.status }),
       el("div", { class: "health" }, ...(cached ? healthNodes(cached.stats) : ["…"]))),
     el("td", {}, rovingToolbar(el("div", { class: "actions", role: "toolbar", "aria-label": "Actions for " + id },
       actionButton("Log", id, () => showLog(id), { "data-key": "log" }),
-      actionButton("Test", id, (e) => testWebhook(id, e.currentTarget), { "data-key": "test" }),
+      isPull(hook) ? null : actionButton("Test", id, (e) => testWebhook(id, e.currentTarget), { "data-key": "test" }),
       toggle,
       actionButton("Examples", id, () => showExamples(id), { "data-key": "examples" }),
       actionButton("Copy", id, (e) => copyText(e.currentTarget, id, idCode), { "data-key": "copy", title: "Copy the webhookID" }),
@@ -461,9 +463,85 @@ function webhookRow(hook) {
     outcomeNode(id)));
 }
 
-// The types a webhook takes: its one type today; several once webhooks take several (section 17).
+// The types a webhook takes (contract, section 17): its `types`, or the one `type` of an API
+// before them. ["*"] takes every type of its level, those the catalog gains later too.
 function hookTypes(hook) {
   return hook.types?.length ? hook.types : [hook.type];
+}
+
+// Section 18: a pull webhook has no url; its messages wait to be read with webhook.poll.
+const isPull = (hook) => hook?.delivery === "pull";
+
+// Where a webhook's messages go, in words: its URL, or its being read by polls.
+function endpointText(hook) {
+  return isPull(hook) ? "pull: read with webhook.poll" : hook.url;
+}
+
+const ALL_TYPES = "*";
+const takesAll = (hook) => hookTypes(hook).includes(ALL_TYPES);
+
+// The catalog's types at `level` (null: every level), in catalog order; before the catalog is
+// read, every type the OpenAPI document names.
+function levelTypes(level) {
+  if (!state.types) return state.typeNames;
+  return state.types.filter((t) => !level || t.levels.includes(level)).map((t) => t.type);
+}
+
+// The types a webhook's messages can be of: "*" read as every type of its level.
+function typesOf(hook) {
+  return takesAll(hook) ? levelTypes(levelOf(hook)) : hookTypes(hook);
+}
+
+// A webhook's types in words; `short`, in the list: the first few and how many more (the view
+// shows them all, and the list's search finds every one).
+function typesText(hook, { short = false } = {}) {
+  if (takesAll(hook)) return short ? "all types (*)" : `all types of the ${levelOf(hook)} level (*), those the catalog gains later too`;
+  const types = hookTypes(hook);
+  if (!short || types.length <= 3) return types.join(", ");
+  return `${types.slice(0, 2).join(", ")} and ${types.length - 2} more (${types.length} types)`;
+}
+
+// Whether `method` takes `param`, as the OpenAPI document says (the console follows the API it is served with).
+function methodTakes(method, param) {
+  return Boolean(state.methods.find((m) => m.name === method)?.fields.some((f) => f.name === param));
+}
+
+// A choice of types (section 17): "All types" (*), standing alone, and each type of the catalog
+// (at `level`, or every level with the company-only ones said). A change fires "change" on the
+// fieldset; `value()` is ["*"], the types chosen in catalog order, or [].
+function typesPicker(id, chosen, { legend = "Types", hint = "", level = null, legendClass = "" } = {}) {
+  const describe = (name) => {
+    const type = (state.types || []).find((t) => t.type === name);
+    return type ? (level ? `${name} — ${type.description}` : typeLabel(type)) : name;
+  };
+  const all = el("input", { type: "checkbox", id: `${id}-all`, "data-type": ALL_TYPES, checked: chosen.includes(ALL_TYPES),
+    "aria-describedby": `${id}-all-hint` });
+  const names = levelTypes(level);
+  const boxes = names.map((name) => el("input", { type: "checkbox", id: `${id}-${name}`, "data-type": name,
+    checked: chosen.includes(name), disabled: chosen.includes(ALL_TYPES) }));
+  const count = el("span", { class: "field-hint", id: `${id}-count` });
+  const fieldset = el("fieldset", { class: "field types-field", "data-field": "types", id, "aria-describedby": `${id}-hint ${id}-error` },
+    el("legend", { class: legendClass, text: legend }),
+    hint ? el("span", { class: "field-hint", id: `${id}-hint`, text: hint }) : null,
+    el("div", { class: "choice" }, all, el("label", { for: all.id, text: "All types (*)" }),
+      el("span", { class: "field-hint", id: `${id}-all-hint`, text: "Every type of the webhook's level, those the catalog gains later too." })),
+    el("div", { class: "types-list" }, ...boxes.map((box) => el("div", { class: "choice" }, box,
+      el("label", { for: box.id, text: describe(box.dataset.type) })))),
+    count,
+    el("span", { class: "field-error", id: `${id}-error`, "aria-live": "polite" }));
+  const value = () => (all.checked ? [ALL_TYPES] : boxes.filter((box) => box.checked).map((box) => box.dataset.type));
+  const counted = () => {
+    const n = value();
+    count.textContent = all.checked ? "All types." : `${n.length} of ${boxes.length} chosen.`;
+  };
+  fieldset.addEventListener("change", (event) => {
+    if (event.target === all) for (const box of boxes) box.disabled = all.checked;
+    counted();
+  });
+  fieldset.value = value;
+  fieldset.clear = () => { all.checked = false; for (const box of boxes) { box.checked = false; box.disabled = false; } counted(); };
+  counted();
+  return fieldset;
 }
 
 function rateLine(stats) {
@@ -478,6 +556,7 @@ function pendingNote(stats) {
 }
 
 function healthLines(stats) {
+  if (isPull(state.hooks.get(stats.webhookID))) return pullLines(stats);
   const lines = [];
   if (stats.status === "disabled") {
     lines.push({ text: stats.disabledReason ? "Disabled by the service: " + stats.disabledReason : "Disabled by hand", bad: true });
@@ -489,6 +568,16 @@ function healthLines(stats) {
   if (stats.failingSince) lines.push({ text: "failing since " + when(stats.failingSince), bad: true });
   if (stats.heldToShare) lines.push({ text: heldLine(stats.heldToShare), bad: true });
   if (stats.pending) lines.push({ text: pendingNote(stats) });
+  if (stats.skipped) lines.push({ text: `${stats.skipped} skipped while disabled` });
+  return lines;
+}
+
+// A pull webhook's health (section 18): what polls have read, and what waits for them.
+function pullLines(stats) {
+  const lines = [];
+  if (stats.status === "disabled") lines.push({ text: "Disabled: what is dispatched meanwhile is skipped, not kept for polls", bad: true });
+  if (!stats.window) lines.push({ text: "no messages yet" });
+  else lines.push({ text: `${stats.delivered} read by polls` + (stats.pending ? ` · ${stats.pending} waiting to be polled` : "") });
   if (stats.skipped) lines.push({ text: `${stats.skipped} skipped while disabled` });
   return lines;
 }
@@ -553,8 +642,8 @@ async function fillHealth(webhookIDs, { force = false } = {}) {
 
 function describeListTypes() {
   const select = $("#hook-type"), chosen = select.value;
-  const names = [...new Set([...state.hooks.values()].flatMap(hookTypes))];
-  const order = (state.types || []).map((t) => t.type);
+  const names = [...new Set([...state.hooks.values()].flatMap(typesOf))];
+  const order = levelTypes(null);
   names.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   select.replaceChildren(el("option", { value: "", text: "any type" }), ...names.map((n) => el("option", { value: n, text: n })));
   select.value = names.includes(chosen) ? chosen : "";
@@ -568,11 +657,11 @@ function applyListFilters() {
   for (const tr of $$("#hooks tbody tr")) {
     const hook = state.hooks.get(tr.dataset.webhook);
     if (!hook) continue;
-    const words = [hook.description || "", hook.url, hook.webhookID, ...hookTypes(hook)].join("\n").toLowerCase();
+    const words = [hook.description || "", hook.url || "", hook.webhookID, ...hookTypes(hook)].join("\n").toLowerCase();
     const kind = healthKind(state.stats.get(hook.webhookID)?.stats);
     if (health && kind === null) unknown += 1;
     const match = (!text || words.includes(text)) && (!status || hook.status === status) &&
-      (!type || hookTypes(hook).includes(type) || hookTypes(hook).includes("*")) && (!health || kind === health);
+      (!type || typesOf(hook).includes(type)) && (!health || kind === health);
     tr.hidden = !match;
     shown += match;
   }
@@ -787,10 +876,11 @@ function openLink() {
 
 function hookTitle(webhookID, prefix) {
   const hook = state.hooks.get(webhookID);
-  return hook ? { text: `${prefix}${webhookID} · `, url: hook.url } : prefix + webhookID;
+  return hook ? { text: `${prefix}${webhookID} · `, url: endpointText(hook) } : prefix + webhookID;
 }
 
-function healthList(stats) {
+function healthList(stats, latest) {
+  if (isPull(state.hooks.get(stats.webhookID))) return pullList(stats, latest);
   const finished = stats.delivered + stats.failed;
   const rate = stats.successRate === null ? "no finished message" : `${Math.round(stats.successRate * 1000) / 10}%` +
     (stats.pending ? ` of the ${finished} finished; ${pendingNote(stats)}` : "");
@@ -808,6 +898,28 @@ function healthList(stats) {
   return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
 }
 
+// A pull webhook's view (section 18): where its readers are, from its latest messages (`latest`,
+// newest first, as webhook.deliveries answers): the furthest message a poll has returned (a
+// message is delivered when a poll first returns it, and polls return them in order), when, and
+// what waits after it.
+function pullList(stats, latest) {
+  const read = (latest || []).find((m) => m.status === "delivered");
+  const newer = read ? latest.slice(0, latest.indexOf(read)) : latest || [];
+  const waiting = newer.filter((m) => m.status === "pending").length;
+  const more = latest && latest.length >= PICTURE_SIZE && !read;
+  const rows = [
+    ["Status", stats.status === "disabled" ? "disabled: what is dispatched meanwhile is skipped, not kept for polls" : stats.status],
+    ["Messages", `${stats.delivered} read by polls · ${stats.pending} waiting · ${stats.skipped} skipped (latest ${stats.window})`],
+    ["Position", read ? `read up to ${read.messageID} (${read.type}, dispatched ${when(read.date)}); ` +
+      (waiting ? `${waiting} newer ${waiting === 1 ? "message waits" : "messages wait"} for the next poll` : "nothing newer waits")
+      : more ? `no poll has returned any of the latest ${PICTURE_SIZE} messages: they and older ones wait`
+        : stats.window ? `no poll has returned a message yet: ${stats.pending} wait` : "no messages yet"],
+    ["Last poll", read?.attempts?.[0] ? `${when(read.attempts[0].date)}: the latest poll that returned a message for the first time ` +
+      "(a poll that finds nothing new, or reads again with an older cursor, is not recorded)" : "no poll has returned a message yet"],
+  ];
+  return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
+}
+
 // Section 16: a slow or failing endpoint is held to its share of the delivery capacity.
 function heldLine(held) {
   return `held to its share since ${when(held.since)} (${held.reason}): its messages wait their turn, none is lost`;
@@ -820,13 +932,13 @@ function toldLine(stats) {
   if (!(state.types || []).some((t) => t.type === "webhookDisabled")) return null;
   const hook = state.hooks.get(stats.webhookID);
   const level = hook ? levelOf(hook) : "event";
-  const listeners = [...state.hooks.values()].filter((h) => hookTypes(h).includes("webhookDisabled") &&
+  const listeners = [...state.hooks.values()].filter((h) => typesOf(h).includes("webhookDisabled") &&
     h.webhookID !== stats.webhookID && levelOf(h) === level);
   if (!listeners.length) {
     return `No webhook of this ${level} subscribes to webhookDisabled, so no one was told; create one of that type to hear of it next time.`;
   }
   return `Its subscribers were told: a webhookDisabled notice went to this ${level}'s webhookDisabled subscribers (` +
-    listeners.map((h) => `${h.webhookID} · ${h.url}`).join(", ") + ").";
+    listeners.map((h) => `${h.webhookID} · ${endpointText(h)}`).join(", ") + ").";
 }
 
 // The webhook's settings, as its object shows them (never a secret, a header's value or a client
@@ -840,11 +952,12 @@ function settingsList(hook, template) {
     return [shown, " ", el("button", { type: "button", class: "quiet small", text: "Copy", "data-key": "copy-" + which,
       "aria-label": `Copy the ${which === "previous-key" ? "previous " : ""}public key`, onclick: (e) => copyText(e.currentTarget, key, shown) })];
   };
-  const ed25519 = hook.signature === "ed25519";
+  const ed25519 = hook.signature === "ed25519", pull = isPull(hook);
   const rows = [
     ["Description", hook.description || "none"],
-    ["Endpoint", hook.url],
-    ["Type", hookTypes(hook).join(", ")],
+    pull ? ["Delivery", "pull: nothing is POSTed; its messages wait, in order, to be read with webhook.poll (by a device's " +
+      "token, or the relay: python -m chalicelib.listen --webhook " + hook.webhookID + ")"] : ["Endpoint", hook.url],
+    [hookTypes(hook).length > 1 || takesAll(hook) ? "Types" : "Type", typesText(hook)],
     ["Signature", ed25519 ? "ed25519 (v1a): a key pair signs; receivers verify with the public key alone"
       : "hmac (v1): a shared secret signs, shown once when it was made (Rotate secret makes a new one)"],
   ];
@@ -854,12 +967,13 @@ function settingsList(hook, template) {
       text: "Rotated out: for 24 hours after the rotation every delivery also carries its signature (after the new key's), " +
         "so receivers that still verify with it lose nothing while they switch." })]]);
   }
-  rows.push(
-    ["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
-    ["Credentials", authText(hook.auth)],
-    ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"],
-    ["Filter", filter],
-    ["Template", templateText(template)]);
+  if (!pull) {  // what is sent with a POST: a pull webhook has no POST
+    rows.push(["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
+      ["Credentials", authText(hook.auth)],
+      ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"]);
+  }
+  rows.push(["Filter", filter]);
+  if (!pull) rows.push(["Template", templateText(template)]);  // a pull webhook's entries are the usual body
   return rows.flatMap(([name, value]) => [el("dt", { text: name }),
     typeof value === "string" ? el("dd", { text: value }) : el("dd", {}, ...value)]);
 }
@@ -908,7 +1022,7 @@ async function readTemplate(view) {
 function typeOptions(select, webhookID) {
   select.append(el("option", { value: "", text: "any type" }));
   const hook = state.hooks.get(webhookID);
-  const names = hook ? hookTypes(hook) : (state.types || []).map((t) => t.type);
+  const names = hook ? typesOf(hook) : levelTypes(null);
   for (const name of [...names, "webhook.test"]) select.append(el("option", { value: name, text: name }));
 }
 
@@ -1005,14 +1119,19 @@ async function showLog(webhookID, { focus = true } = {}) {
   const testButton = el("button", { type: "button", class: "quiet", text: "Send a test", "aria-expanded": "false",
     "aria-controls": "test-slot", "aria-label": "Send a test to " + webhookID, "data-key": "send-a-test",
     onclick: () => toggleTestSend(webhookID) });
+  const pull = isPull(hook);
+  const deviceButton = pull ? el("button", { type: "button", class: "quiet", text: "Device token", "aria-expanded": "false",
+    "aria-controls": "device-slot", "aria-label": "Make a device token for " + webhookID, "data-key": "device",
+    onclick: () => toggleDeviceToken(webhookID) }) : null;
   detail.append(
-    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, templateButton, rotateButton, testButton),
+    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, pull ? null : templateButton, rotateButton,
+      pull ? deviceButton : testButton),
     el("dl", { class: "settings-list", "aria-label": "Settings" }),
     outcomeNode("edit"),
     el("div", { id: "edit-slot" }),
-    el("div", { id: "template-slot" }),
+    pull ? null : el("div", { id: "template-slot" }),
     el("div", { id: "rotate-slot" }),
-    el("div", { id: "test-slot" }),
+    el("div", { id: pull ? "device-slot" : "test-slot" }),
     el("h4", { text: "Health" }),
     el("figure", { class: "picture-box" }, el("div", { class: "picture-slot" }),
       el("figcaption", { id: "picture-text", class: "hint", text: "Reading the latest messages…" })),
@@ -1020,10 +1139,12 @@ async function showLog(webhookID, { focus = true } = {}) {
     el("h4", { text: "Delivery log" }),
     el("p", { class: "hint", text: `Newest first; it refreshes every ${REFRESH_MS / 1000} s while open.` }),
     filters,
-    el("div", { class: "log-actions" },
-      el("div", { class: "filter" }, el("label", { for: "replay-since", text: "Replay from" }), since), replayAll,
-      el("span", { id: "replay-all-help", class: "hint", text: replayHelp(webhookID) })),
-    replayOutcome,
+    // A pull webhook's messages are read again by polling with an older cursor, not replayed.
+    pull ? el("p", { class: "hint", text: "A poll with an older cursor returns its messages again: a pull webhook has no replay." })
+      : el("div", { class: "log-actions" },
+        el("div", { class: "filter" }, el("label", { for: "replay-since", text: "Replay from" }), since), replayAll,
+        el("span", { id: "replay-all-help", class: "hint", text: replayHelp(webhookID) })),
+    pull ? null : replayOutcome,
     el("p", { id: "log-count", class: "hint", "aria-live": "polite" }),
     el("div", { class: "messages" }),
     el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }));
@@ -1031,7 +1152,7 @@ async function showLog(webhookID, { focus = true } = {}) {
     el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }));
   drawSettings();
   const view = state.view;
-  await Promise.all([refreshView(), readTemplate(view)]);
+  await Promise.all([refreshView(), pull ? null : readTemplate(view)]);
 }
 
 function logQuery(view) {
@@ -1089,9 +1210,10 @@ async function refreshLog(view) {
   if (state.view !== view || view.generation !== generation) return;  // another view, or other filters
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
   if (stats.ok) {
-    $("#detail .health-list").replaceChildren(...healthList(stats.answer));
+    $("#detail .health-list").replaceChildren(...healthList(stats.answer, latest.ok ? latest.answer.data : null));
     showHealth(view.webhookID, stats.answer);  // the list's row says the same as the view
-    $("#replay-all-help").textContent = replayHelp(view.webhookID);
+    const help = $("#replay-all-help");
+    if (help) help.textContent = replayHelp(view.webhookID);
   }
   if (latest.ok) drawPicture(latest.answer.data);
   if (!result.ok) {
@@ -1220,6 +1342,7 @@ function drawPicture(messages) {
 // ---- Messages ------------------------------------------------------------------------
 
 function replayButton(webhookID, message, outcome) {
+  if (isPull(state.hooks.get(webhookID))) return null;  // read again with an older cursor
   const pending = message.status === "pending";
   // aria-disabled, not disabled: a disabled button loses the keyboard focus when a replay
   // makes its message pending.
@@ -1245,7 +1368,9 @@ function replayButton(webhookID, message, outcome) {
 // "auth:" and says what the token endpoint did; said as such, not as an endpoint that did not answer.
 const noToken = (attempt) => attempt.statusCode === null && Boolean(attempt.error?.startsWith("auth:"));
 
-function attemptAnswer(attempt) {
+// A pull webhook's one attempt is the poll that first returned the message (section 18).
+function attemptAnswer(attempt, pulled = false) {
+  if (pulled && attempt.statusCode === null && !attempt.error) return "returned by a poll";
   return attempt.statusCode ?? (noToken(attempt) ? "not sent: no access token" : "no answer");
 }
 
@@ -1258,7 +1383,9 @@ function attemptError(attempt) {
 
 function messageRow(webhookID, message) {
   const last = message.attempts[message.attempts.length - 1];
-  const outcome = last ? `${message.attempts.length} attempt(s) · last ${attemptAnswer(last)} · ${last.durationMs} ms` : "not sent yet";
+  const pulled = isPull(state.hooks.get(webhookID));
+  const outcome = !last ? (pulled ? "not polled yet" : "not sent yet") : pulled && last.statusCode === null && !last.error
+    ? `returned by a poll at ${when(last.date)}` : `${message.attempts.length} attempt(s) · last ${attemptAnswer(last)} · ${last.durationMs} ms`;
   const said = outcomeNode(message.messageID);
   const before = state.view?.outcomes?.get(message.messageID);
   if (before) say(said, before.text, before.ok);
@@ -1329,14 +1456,15 @@ function renderMessage(result) {
       request ? el("button", { type: "button", class: "quiet", text: "Copy body", "data-key": "copy-body",
         onclick: (e) => copyText(e.currentTarget, request.body, bodyPre) }) : null),
     said,
-    el("h4", { text: request ? "What the latest attempt sent" : "Not sent yet" }),
+    el("h4", { text: isPull(state.hooks.get(message.webhookID)) ? (request ? "What the poll that first returned it answered" : "Not polled yet")
+      : request ? "What the latest attempt sent" : "Not sent yet" }),
     request ? el("h5", { text: "Headers" }) : null,
     request ? el("pre", { class: "answer", tabindex: "0", "aria-label": "Headers sent", text: headers }) : null,
     request ? el("h5", { text: "Body (exactly as sent)" }) : null,
     request ? bodyPre : null,
     el("h4", { text: "Attempts" }),
     message.attempts.length ? el("ol", { class: "attempts" }, ...message.attempts.map((a, i) => el("li", {},
-      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${attemptAnswer(a)} · ${a.durationMs} ms` }),
+      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${attemptAnswer(a, isPull(state.hooks.get(message.webhookID)))} · ${a.durationMs} ms` }),
       a.error ? el("div", { class: "bad-text", text: attemptError(a) }) : null,
       a.response ? answerBlock(a, i === last) : null)))
       : el("p", { class: "hint", text: "No attempt yet." }));
@@ -1376,12 +1504,13 @@ async function readView(view) {
 
 // ---- Editing a webhook: url, headers, rate limit, filter, description (webhook.update) -----
 
-// The ID fields a filter may name: those every type of the webhook carries, eventID only at
-// the company level.
-function filterFields(hook) {
-  const entries = hookTypes(hook).map((name) => (state.types || []).find((t) => t.type === name));
+// The ID fields a filter may name: those every one of `types` carries ("*": every type of the
+// level), eventID only at the company level.
+function filterFields(level, types) {
+  const names = types.includes(ALL_TYPES) ? levelTypes(level) : types;
+  const entries = names.map((name) => (state.types || []).find((t) => t.type === name));
   if (!entries.length || entries.some((t) => !t)) return [];
-  const company = levelOf(hook) === "company";
+  const company = level === "company";
   return entries[0].fields.filter((f) => entries.every((t) => t.fields.includes(f)) &&
     (["activityID", "personID", "speakerID"].includes(f) || (company && f === "eventID")));
 }
@@ -1392,6 +1521,32 @@ function editField(name, label, control, hint) {
   return el("div", { class: "field", "data-field": name }, el("label", { for: id, text: label }), control,
     el("span", { class: "field-hint", id: id + "-hint", text: hint }),
     el("span", { class: "field-error", id: id + "-error", "aria-live": "polite" }));
+}
+
+// The Edit form's filter: an input for each ID field that every type chosen (`types()`) carries,
+// drawn again when the types change, keeping what was typed; a field with IDs that the types no
+// longer all carry stays, said so, for the reader to empty.
+function filterFieldset(hook, types) {
+  const hint = el("span", { class: "field-hint", id: "edit-filter-hint" });
+  const fields = el("div", { class: "filter-fields" });
+  const filter = el("fieldset", { class: "field", "data-field": "filter", id: "edit-filter", "aria-describedby": "edit-filter-hint edit-filter-error" },
+    el("legend", { text: "Filter" }), hint, fields, el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
+  filter.draw = () => {
+    const typed = fields.firstChild ? new Map($$("textarea[data-filter]", fields).map((input) => [input.name, input.value]))
+      : new Map(Object.entries(hook.filter || {}).map(([name, ids]) => [name, ids.join("\n")]));
+    const allowed = filterFields(levelOf(hook), types());
+    const kept = [...typed].filter(([name, value]) => !allowed.includes(name) && value.trim()).map(([name]) => name);
+    hint.textContent = allowed.length ? "Only messages about these IDs reach the webhook: one ID a line (or separated by commas), " +
+      "up to 100; empty: any." : `${types().length > 1 ? "These types carry" : "This type carries"} no ID in common to filter on.`;
+    holdPlace(() => fields.replaceChildren(...[...allowed, ...kept].map((name) => {
+      const input = el("textarea", { id: `edit-filter-${name}`, name, rows: "2", spellcheck: "false", "data-filter": name,
+        "data-carried": String(allowed.includes(name)), text: typed.get(name) || "" });
+      return el("div", { class: "filter-ids" }, el("label", { for: input.id,
+        text: allowed.includes(name) ? name : `${name} (not carried by every type chosen: empty it)` }), input);
+    })));
+  };
+  filter.draw();
+  return filter;
 }
 
 function headerRow(name = "") {
@@ -1442,6 +1597,13 @@ function editProblems(form, values, hook) {
     } else if (NOT_PRINTABLE.test(description)) {
       problems.push(["description", $("#edit-description", form), "Printable text only: no line breaks, tabs or invisible characters."]);
     }
+  }
+  if (values.types !== undefined && !values.types.length) {
+    problems.push(["types", $("#edit-types-all", form), "Choose one type or more, or All types."]);
+  }
+  const uncarried = $$('textarea[data-carried="false"]', form).find((input) => input.value.trim());
+  if (uncarried) {
+    problems.push(["filter", uncarried, `${uncarried.name} is not an ID of every type chosen: empty it, or choose types that all carry it.`]);
   }
   problems.push(...authProblems(form, auth, headers, hook));
   return problems;
@@ -1569,22 +1731,21 @@ async function toggleEdit(webhookID) {
     el("div", { class: "row" }, change, el("label", { for: "edit-headers-change", text: "Change the headers" })),
     rows,
     el("span", { class: "field-error", id: "edit-headers-error", "aria-live": "polite" }));
-  const filterInputs = filterFields(hook).map((name) => el("textarea", { id: `edit-filter-${name}`, name, rows: "2", spellcheck: "false",
-    "data-filter": name, text: (hook.filter?.[name] || []).join("\n") }));
-  const filter = el("fieldset", { class: "field", "data-field": "filter", id: "edit-filter", "aria-describedby": "edit-filter-hint edit-filter-error" },
-    el("legend", { text: "Filter" }),
-    el("span", { class: "field-hint", id: "edit-filter-hint", text: filterInputs.length
-      ? "Only messages about these IDs reach the webhook: one ID a line (or separated by commas), up to 100; empty: any."
-      : "This type carries no ID to filter on." }),
-    ...filterInputs.map((input) => el("div", { class: "filter-ids" }, el("label", { for: input.id, text: input.name }), input)),
-    el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
+  // Section 17: the types can change (where the API takes them), and the filter's fields follow.
+  const types = methodTakes("webhook.update", "types") ? typesPicker("edit-types", hookTypes(hook), { legend: "Types",
+    level: levelOf(hook), hint: "The types of message it takes. The secret, the log and the sequence counts (one count a " +
+      "subject across all its types) are kept." }) : null;
+  const filter = filterFieldset(hook, () => (types ? types.value() : hookTypes(hook)));
+  types?.addEventListener("change", () => filter.draw());
   const auth = authFieldset(hook);
+  const pushed = !isPull(hook);  // a pull webhook has no url, nor what goes with a POST (section 18)
   const form = el("form", { id: "edit-form", class: "edit-form", novalidate: true, "aria-label": "Edit " + webhookID },
-    editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept."),
+    pushed ? editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept.") : null,
     editField("description", "Description", description, `Your own words for it, to find it in the list: up to ${MAX_DESCRIPTION} characters.`),
-    headers,
-    auth.fieldset,
-    editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order."),
+    types,
+    pushed ? headers : null,
+    pushed ? auth.fieldset : null,
+    pushed ? editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order.") : null,
     filter,
     el("div", { class: "row" }, el("button", { type: "submit", text: "Save changes" }),
       el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeEdit() })),
@@ -1592,7 +1753,7 @@ async function toggleEdit(webhookID) {
   // Only what changed is sent: an omitted field keeps its value.
   const changes = () => {
     const params = {};
-    if (url.value.trim() !== hook.url) params.url = url.value.trim();
+    if (pushed && url.value.trim() !== hook.url) params.url = url.value.trim();
     if (description.value !== (hook.description || "")) params.description = description.value;
     if (Number(rate.value || 0) !== (hook.rateLimit || 0)) params.rateLimit = rate.value === "" ? 0 : Number(rate.value);
     if (change.checked) {
@@ -1602,8 +1763,9 @@ async function toggleEdit(webhookID) {
         if (name || $(".header-value", row).value) params.headers[name] = $(".header-value", row).value;
       }
     }
+    if (types && JSON.stringify(types.value()) !== JSON.stringify(hookTypes(hook))) params.types = types.value();
     const wanted = {};
-    for (const input of filterInputs) {
+    for (const input of $$("textarea[data-filter]", filter)) {
       const ids = input.value.split(/[\s,]+/).filter(Boolean);
       if (ids.length) wanted[input.name] = ids;
     }
@@ -1643,7 +1805,7 @@ async function toggleEdit(webhookID) {
     await loadWebhooks({ announce: false });
   });
   slot.replaceChildren(form);
-  url.focus();
+  (pushed ? url : description).focus();
 }
 
 // Close the Edit form; with unsaved changes, ask first (Discard them / Keep editing).
@@ -1736,7 +1898,7 @@ function starterTemplate(type, contentType) {
 
 function templateForm(webhookID, current) {
   const hook = state.hooks.get(webhookID);
-  const type = hook ? hookTypes(hook).find((t) => t !== "*") : null;
+  const type = hook ? typesOf(hook)[0] : null;
   const kind = current?.preset || (current ? "body" : "none");
   const choice = (value, label, hint) => el("div", { class: "choice" },
     el("input", { type: "radio", id: "template-kind-" + value, name: "template-kind", value, checked: value === kind,
@@ -1769,12 +1931,21 @@ function templateForm(webhookID, current) {
     el("span", { class: "field-error", id: "template-kind-error", "aria-live": "polite" }));
   const preview = el("pre", { class: "answer", id: "template-preview", tabindex: "0", "aria-label": "Rendered example",
     "aria-describedby": "template-preview-about" });
+  // A webhook of several types: the preview renders the example of the type chosen (the service
+  // checks a template over every one of them when it is saved).
+  const many = hook && typesOf(hook).length > 1 && methodTakes("webhook.requestExample", "type");
+  const previewType = many ? el("select", { id: "template-preview-type", "aria-describedby": "template-preview-type-hint" },
+    ...typesOf(hook).map((name) => el("option", { value: name, text: name }))) : null;
   const about = el("p", { class: "hint", id: "template-preview-about" });
   const outcome = outcomeNode("template");
   const form = el("form", { id: "template-form", class: "edit-form template-form", novalidate: true, "aria-labelledby": "template-title" },
     el("h5", { id: "template-title", text: "Template of " + webhookID }),
     kinds,
-    el("h5", { text: "Preview" }), about, preview,
+    el("h5", { text: "Preview" }),
+    previewType ? el("div", { class: "field" }, el("label", { for: "template-preview-type", text: "Preview as" }), previewType,
+      el("span", { class: "field-hint", id: "template-preview-type-hint", text: "Saving renders it over the example of every one of " +
+        "the webhook's types: each must render." })) : null,
+    about, preview,
     el("div", { class: "row" }, el("button", { type: "submit", text: "Save template", "data-key": "save-template" }),
       el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeTemplate() })),
     outcome,
@@ -1807,7 +1978,7 @@ function templateForm(webhookID, current) {
       return;
     }
     about.textContent = "Rendering…";
-    const result = await call("webhook.requestExample", { webhookID, template: value() }, { quiet: true });
+    const result = await call("webhook.requestExample", { webhookID, template: value(), type: previewType?.value }, { quiet: true });
     if (n !== asked || !document.contains(form)) return;
     if (result.status === 429) { pause = setTimeout(render, 1000 * Math.max(1, Number(result.retryAfter) || 1)); return; }
     if (result.status === 401) { stopView(state.view); return; }
@@ -1834,6 +2005,7 @@ function templateForm(webhookID, current) {
     later();
   });
   body.addEventListener("input", () => { showSize(); later(); });
+  previewType?.addEventListener("change", render);
   form.addEventListener("keydown", (event) => {
     if (event.key !== "Escape") return;
     event.preventDefault();
@@ -1911,6 +2083,43 @@ function toggleRotate(webhookID) {
   cancel.focus();
 }
 
+// ---- A device's token for a pull webhook (token.create with webhookID, section 18) ---------
+
+function toggleDeviceToken(webhookID) {
+  const slot = $("#device-slot"), button = $('#detail [data-key="device"]');
+  const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
+  if (slot.firstChild) { close(); return; }
+  button.setAttribute("aria-expanded", "true");
+  const cancel = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: close });
+  const make = el("button", { type: "button", text: "Make the token", onclick: async (e) => {
+    const result = await busy(e.currentTarget, "Making…", () => call("token.create", { webhookID }));
+    if (!result.ok) {
+      const why = result.status === 403 ? "only an admin token makes tokens: ask the platform's administrators for one." : errorText(result);
+      say($('[data-outcome="device"]', slot), "No token made: " + why, false);
+      return;
+    }
+    const token = result.answer.tokenID;
+    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status",
+      text: `Made: a token that polls ${webhookID} and nothing else. Revoke it with token.revoke when the device is retired or lost.` }));
+    slot.replaceChildren(done);
+    showSecret("Device token", token, done.firstChild, `On the device, poll: GET ${location.origin}/api/webhook.poll?webhookID=${webhookID}` +
+      "&wait=20 with the header Authorization: Bearer <the token>, then again with each answer's cursor. On a laptop, " +
+      `the relay forwards them to a local URL: INEVENT_TOKEN=<the token> python -m chalicelib.listen --webhook ${webhookID} ` +
+      "--forward http://localhost:3000/hook");
+    $("#copy-secret", slot).focus();
+  } });
+  const box = el("div", { class: "rotate device", role: "group", "aria-labelledby": "device-title", "aria-describedby": "device-text" },
+    el("h5", { id: "device-title", text: "Make a token for one device?" }),
+    el("p", { id: "device-text", text: "For a door scanner, a kiosk or a laptop that reads this webhook's messages: the token may call " +
+      "webhook.poll on this webhook and nothing else. Any other method, and polling any other webhook, is refused (403), so a " +
+      "lost device exposes this webhook's messages only. The token is shown once." }),
+    el("div", { class: "row" }, make, cancel),
+    outcomeNode("device"));
+  box.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
+  slot.replaceChildren(box);
+  cancel.focus();
+}
+
 // ---- A test send of a chosen type (webhook.test with type and data) -----------------------
 
 // Open or close the test send's form; Escape in it closes it, back to its button.
@@ -1929,7 +2138,7 @@ async function toggleTestSend(webhookID) {
 
 function testSendSection(webhookID) {
   const hook = state.hooks.get(webhookID);
-  const types = hook ? hookTypes(hook).filter((t) => t !== "*") : [];
+  const types = hook ? typesOf(hook) : [];
   const picker = el("select", { id: "test-type", name: "type", "aria-describedby": "test-type-hint" },
     ...types.map((name) => el("option", { value: name, text: `an example of ${name}` })),
     el("option", { value: "", text: "a plain test (webhook.test)" }));
@@ -2005,12 +2214,22 @@ function testBody(hook, webhookID, type, fields) {
 }
 
 async function showExamples(webhookID) {
-  const detail = openDetail({ kind: "examples", webhookID }, hookTitle(webhookID, "Request and response examples of "));
-  const [request, response] = await Promise.all([
-    call("webhook.requestExample", { webhookID }, { quiet: true }),
-    call("webhook.responseExample", { webhookID }, { quiet: true })]);
+  const view = { kind: "examples", webhookID };
+  const detail = openDetail(view, hookTitle(webhookID, "Request and response examples of "));
+  const hook = state.hooks.get(webhookID);
+  // A webhook of several types: the request example of the type chosen (section 17).
+  const types = hook && methodTakes("webhook.requestExample", "type") ? typesOf(hook) : [];
+  const picker = types.length > 1 ? el("select", { id: "example-type" }, ...types.map((name) => el("option", { value: name, text: name }))) : null;
+  const requestBox = el("pre", { class: "answer", tabindex: "0", "aria-label": "Request example" });
+  const read = async () => {
+    const request = await call("webhook.requestExample", { webhookID, type: picker?.value }, { quiet: true });
+    if (state.view?.webhookID === webhookID && state.view.kind === "examples") requestBox.textContent = JSON.stringify(request.answer, null, 2);
+  };
+  const [, response] = await Promise.all([read(), call("webhook.responseExample", { webhookID }, { quiet: true })]);
+  picker?.addEventListener("change", read);
   detail.append(el("h4", { text: "What your endpoint receives" }),
-    el("pre", { class: "answer", tabindex: "0", "aria-label": "Request example", text: JSON.stringify(request.answer, null, 2) }),
+    picker ? el("div", { class: "filter" }, el("label", { for: "example-type", text: "Example of" }), picker) : null,
+    requestBox,
     el("h4", { text: "What it should answer" }),
     el("pre", { class: "answer", tabindex: "0", "aria-label": "Response example", text: JSON.stringify(response.answer, null, 2) }));
 }
@@ -2026,6 +2245,7 @@ async function loadTypes() {
   if (!state.types) {
     state.types = result.answer.data;
     describeTypeSelects();
+    describeTypePickers();
     describeListTypes();
   }
   return state.types;
@@ -2103,6 +2323,7 @@ function methodsFrom(document_) {
 
 function fieldInput(method, field) {
   const id = method.name.replace(/\./g, "-") + "-" + field.name;
+  if (field.name === "types") return typesInput(id, field);
   let input;
   if (field.enum) {
     input = el("select", { id, name: field.name });
@@ -2123,6 +2344,28 @@ function fieldInput(method, field) {
   const need = field.required ? null : field.oneOf ? "exactly one of " + field.oneOf.join(", ") + " is required" : "optional";
   return el("div", { class: "field" }, el("label", { for: id, text: field.name }),
     need ? el("span", { class: "optional", text: need }) : null, input, hint, error);
+}
+
+// A method's `types` (section 17), chosen as a list of checkboxes with "All types"; the form
+// sends what is chosen as the API's comma-separated list (a hidden input named types).
+function typesInput(id, field) {
+  const sent = el("input", { type: "hidden", name: field.name, value: "" });
+  const picker = typesPicker(id, [], { legend: field.name, legendClass: "field-name", hint: field.description || "" });
+  picker.append(sent);
+  picker.addEventListener("change", () => { sent.value = picker.value().join(","); });
+  picker.clear = ((clear) => () => { clear(); sent.value = ""; })(picker.clear);
+  const need = field.required ? null : field.oneOf ? "exactly one of " + field.oneOf.join(", ") + " is required" : "optional";
+  if (need) picker.querySelector("legend").after(el("span", { class: "optional", text: need }));
+  return picker;
+}
+
+// The methods' type lists say what each type means once the catalog is read.
+function describeTypePickers() {
+  const byName = new Map((state.types || []).map((t) => [t.type, t]));
+  for (const box of $$('#methods fieldset.types-field input[data-type]')) {
+    const type = byName.get(box.dataset.type), label = box.labels?.[0];
+    if (type && label) label.textContent = typeLabel(type);
+  }
 }
 
 function clearErrors(form) {
@@ -2148,8 +2391,10 @@ function markError(form, answer) {
   if (!field) return;
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
   // In a group, the input the message names (a filter's personID, say), else its first.
-  const named = group && $$("textarea[name], input[name]", group).find((i) => answer.error.message.includes(i.name));
-  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]), textarea") || group.querySelector("input")
+  const named = group && $$("textarea[name], input[name], input[data-type]", group).find((i) =>
+    (i.name || i.dataset.type) && answer.error.message.includes(i.name || i.dataset.type));
+  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]):not([type=hidden]), textarea") ||
+    group.querySelector("input:not([type=hidden])")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
   if (markField(form, field, input, answer.error.message)) input.focus();
 }
@@ -2281,9 +2526,25 @@ function methodItem(method) {
     if (ASK_FIRST[method.name]) askFirst(form, params, () => run(params));
     else run(params);
   });
-  // Enter runs the method from any field, the type picker (a select) included.
+  // A pull webhook has no url (section 18): choosing pull takes the url field out of the form.
+  const delivery = form.querySelector('select[name="delivery"]'), url = form.querySelector('input[name="url"]');
+  if (delivery && url) {
+    delivery.addEventListener("change", () => {
+      url.disabled = delivery.value === "pull";
+      url.placeholder = url.disabled ? "none: a pull webhook is polled" : PLACEHOLDERS.url;
+    });
+  }
+  // One type, or several: choosing one clears the other (the service takes type or types).
+  const single = form.querySelector('select[name="type"]'), many = form.querySelector("fieldset.types-field");
+  if (single && many) {
+    single.addEventListener("change", () => { if (single.value) form.querySelector("fieldset.types-field").clear(); });
+    form.addEventListener("change", (event) => {
+      if (event.target.closest("fieldset.types-field") && form.querySelector("fieldset.types-field").value().length) single.value = "";
+    });
+  }
+  // Enter runs the method from any field, the type pickers (a select, checkboxes) included.
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && event.target.tagName === "SELECT") {
+    if (event.key === "Enter" && (event.target.tagName === "SELECT" || event.target.type === "checkbox")) {
       event.preventDefault();
       form.requestSubmit();
     }
@@ -2314,7 +2575,10 @@ function methodItem(method) {
 async function loadMethods() {
   try {
     const response = await fetch("/openapi.json");
-    state.methods = methodsFrom(await response.json());
+    const document_ = await response.json();
+    state.methods = methodsFrom(document_);
+    // Every type the API names, for the type lists until the catalog is read with a token.
+    state.typeNames = state.methods.flatMap((m) => m.fields).find((f) => f.name === "type" && f.enum)?.enum || [];
   } catch (error) {
     $("#methods-loading").textContent = "The methods could not be read from /openapi.json: " + error.message;
     return;
@@ -2365,7 +2629,7 @@ function renderTrace(trace) {
     return el("li", { class: "trace-entry", "data-webhook": entry.webhookID },
       el("div", {},
         hook?.description ? el("div", { class: "description", text: hook.description }) : null,
-        el("div", { class: "mono url", text: entry.url ?? `pull (${entry.delivery})` }),
+        el("div", { class: "mono url", text: entry.url ?? "pull: read with webhook.poll" }),
         el("code", { class: "muted-small", text: entry.webhookID })),
       el("div", { class: "trace-state" },
         el("span", { class: "badge " + entry.status, text: entry.status }),
