@@ -15,7 +15,7 @@ CHROMIUM := /usr/bin/chromium
 OLDEST_SDK := boto3==1.34.145 botocore==1.34.145
 OLDEST_SDK_VENV := build/venv-oldest-sdk
 
-.PHONY: run test test-oldest-sdk package terraform policies bench neighbour chaos clean browser
+.PHONY: run test test-oldest-sdk package terraform policies bench neighbour chaos faults clean browser
 
 # A venv made by another Python is made again.
 ifneq ($(shell $(PY) $(IS_PYTHON) 2>/dev/null && echo ok),ok)
@@ -81,6 +81,12 @@ neighbour: $(INSTALLED)
 ## contract section 13 checked: delivered, lost, order breaks, sequence gaps and changes, re-sends after 2xx
 chaos: $(INSTALLED)
 	$(PY) -m dev.chaos $(CHAOS_ARGS)
+
+## faults: the local run on an AWS that fails as AWS does (dev/fault_proxy.py: 500s, throttling, lost answers,
+## slow answers, DynamoDB brownouts; 400 events, 20 people, 2 webhooks), and what reached the endpoints checked:
+## lost, order, sequences, duplicates, the delivery log, dispatches refused. FAULTS_ARGS=--brownout-seconds 10: harsher
+faults: $(INSTALLED)
+	$(PY) -m dev.faults $(FAULTS_ARGS)
 
 browser:
 	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the console tests"; \

@@ -100,7 +100,7 @@ def platform_event(event):
     services = get_services()
     with tracing.invocation("platform_event"):
         handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock(),
-                              dispatches=services.dispatches)
+                              dispatches=services.dispatches, pull_log=services.pull_log)
 
 
 @app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)
@@ -108,10 +108,12 @@ def deliver(event):
     context = event.context
     remaining = context.get_remaining_time_in_millis() if hasattr(context, "get_remaining_time_in_millis") else None
     records = [record.to_dict() for record in event]
+    services = get_services()
     with tracing.invocation("deliver"):
         tracing.note_linked_traces(records)
-        failed = get_services().worker.handle(records, remaining_ms=remaining)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
+        outcome = services.worker.handle(records, remaining_ms=remaining)
+        services.notices.tell(outcome.events)  # messages given up, webhooks disabled: organizers told
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in outcome.retry]}
 
 
 @app.on_sqs_message(queue=erasure_queue_name(), batch_size=1)  # each stage's own (settings.py)

@@ -84,10 +84,14 @@ class InternalError(ServiceError):
 
 
 class Unavailable(ServiceError):
-    """AWS throttled us or could not be reached: the caller may retry; nothing was accepted."""
+    """AWS throttled us or could not be reached, or the same call is still running: the caller
+    may retry, after ``Retry-After`` seconds."""
 
     status = 503
     code = "unavailable"
+
+    def __init__(self, message, field=None, code=None, headers=None):
+        super().__init__(message, field, code, {"Retry-After": "1", **(headers or {})})
 
 
 class SettingsError(ValueError):

@@ -87,6 +87,13 @@ class Services:
         return Dispatches(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
+    def pull_log(self):
+        """Pull webhooks' messages, in dispatch order (section 18)."""
+        from chalicelib.pull.log import PullLog
+
+        return PullLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days, self.clock)
+
+    @functools.cached_property
     def queue(self):
         return DeliveryQueue(self.sqs, self.settings.queue_url, trace_header=tracing.trace_header)
 
@@ -128,35 +135,31 @@ class Services:
 
     @functools.cached_property
     def admission(self):
-        """Asked before each delivery attempt (chalicelib/delivery/hooks.py), in turn: a webhook's own
-        rate limit (section 14, chalicelib/delivery/webhook_rates.py), then fair sharing, which holds a slow or
-        failing webhook to its share of the delivery capacity (section 16, chalicelib/delivery/fair_share.py)."""
+        """Asked before each delivery attempt: a webhook's rate limit (section 14) and its
+        organizer's share of the delivery capacity (section 16), chalicelib/delivery/admission.py."""
         # What only the delivery and erasure functions use is imported on first use, here and
         # below: the API's cold start does not pay for it.
-        from chalicelib.delivery.fair_share import FairShare
-        from chalicelib.delivery.hooks import Admissions
-        from chalicelib.delivery.webhook_rates import WebhookRateLimits
+        from chalicelib.delivery.admission import Admission
 
         s = self.settings
-        return Admissions(WebhookRateLimits(self.dynamodb, s.table_name),
-                          FairShare(self.dynamodb, s.table_name, self.webhooks, batches=s.held_webhook_batches,
-                                    timeout_seconds=s.delivery_timeout_seconds, clock=self.clock))
+        return Admission(self.dynamodb, s.table_name, self.webhooks, share=s.held_webhook_batches,
+                         timeout_seconds=s.delivery_timeout_seconds, clock=self.clock)
 
     @functools.cached_property
     def notices(self):
-        """Told of messages given up and webhooks disabled: tells the owner's other webhooks and the bus."""
+        """Tells the owner's other webhooks and the bus of messages given up and webhooks disabled."""
         from chalicelib.dispatch.notices import Notices
 
         s = self.settings
         return Notices(self.webhooks, self.queue, self.log, self.dynamodb, s.table_name, self.events, s.event_bus_name,
-                       s.delivery_retention_days, self.clock)
+                       s.delivery_retention_days, self.clock, pull_log=self.pull_log)
 
     @functools.cached_property
     def worker(self):
         from chalicelib.delivery.worker import DeliveryWorker
 
-        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings, self.clock,
-                              admission=self.admission, notices=self.notices)
+        return DeliveryWorker(self.webhooks, self.log, self.queue, self.policy, self.sender, self.settings,
+                              self.admission, self.clock)
 
     @functools.cached_property
     def erasures(self):

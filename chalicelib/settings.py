@@ -16,7 +16,7 @@ DEFAULT_AUTO_DISABLE_AFTER = "24h"
 DEFAULT_RETENTION_DAYS = "30"
 DEFAULT_RATE_LIMIT_PER_SECOND = "50"
 DEFAULT_TEST_SENDS_PER_MINUTE = "10"
-DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # a slow webhook's share: batches at once (docs/deploy.md)
+DEFAULT_HELD_WEBHOOK_BATCHES = "2"  # an organizer's share for its slow webhooks: batches at once (docs/deploy.md)
 MAX_WEBHOOKS_PER_OWNER = 200  # webhooks an event, or a company, may have (contract, section 10)
 
 # The prod stage's delivery queue (.chalice/resources.json names it after the stack).

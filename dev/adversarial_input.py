@@ -71,3 +71,66 @@ def unauthenticated_ratios(client, runs=3, rounds=3, enough=3.0):
 
             ratios[name] = best_of(runs, call) / baseline
     return ratios, answers
+
+
+# Chunked bodies on the local API server (dev/api_server.py) --------------------------------------
+
+def post_and_time(port, head, parts):
+    """A POST to the local API server on ``port`` with the header lines ``head`` and the body in
+    ``parts``, sent from a thread of its own on a fresh loopback connection; returns (seconds until
+    the whole answer came, its status)."""
+    import socket
+    import threading
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+
+    def send():
+        try:
+            sock.sendall(b"POST /api/webhook.find HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + head + b"\r\n")
+            for part in parts:
+                sock.sendall(part)
+        except OSError:
+            pass  # the server answered and closed before all of it was sent
+
+    started = time.perf_counter()
+    sender = threading.Thread(target=send)
+    sender.start()
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    seconds = time.perf_counter() - started
+    sender.join()
+    sock.close()
+    return seconds, int(answer.split()[1]) if answer else None
+
+
+def chunked(chunks, extension=b""):
+    """A chunked body's bytes, in parts of 64 KiB: each chunk framed (with ``extension``), then the last."""
+    framed = b"".join(b"%x%s\r\n%s\r\n" % (len(c), extension, c) for c in chunks)
+    return [framed[i:i + 65536] for i in range(0, len(framed), 65536)] + [b"0\r\n\r\n"]
+
+
+def dearest_chunked(size):
+    """The dearest chunked body of ``size`` bytes the local API server still reads: in the most
+    chunks, with the most framing."""
+    from dev.api_server import MAX_CHUNKS, MAX_FRAMING_BYTES
+
+    count = min(size, MAX_CHUNKS)
+    return chunked([b" " * (size // count)] * count, b";" + b"x" * (MAX_FRAMING_BYTES // count - 16))
+
+
+def chunked_costs(port, size, rounds=9):
+    """The quickest of ``rounds`` interleaved POSTs without a token (answered 401) of a plain body
+    of ``size`` bytes, of :func:`dearest_chunked` of that size, and of a million one-byte chunks
+    (refused 413): ``{"plain": (seconds, status), "dearest": ..., "a million one-byte chunks": ...}``."""
+    kinds = {"plain": (b"Content-Length: %d\r\n" % size, [b" " * size]),
+             "dearest": (b"Transfer-Encoding: chunked\r\n", dearest_chunked(size)),
+             "a million one-byte chunks": (b"Transfer-Encoding: chunked\r\n", chunked([b" "] * 1_000_000))}
+    found = {name: [] for name in kinds}
+    for _ in range(rounds):  # interleaved, and the quickest of each kept: the machine may be shared
+        for name, (head, parts) in kinds.items():
+            found[name].append(post_and_time(port, head, parts))
+    return {name: min(times) for name, times in found.items()}

@@ -7,7 +7,8 @@ answering in the contract's shape everywhere.
   errors and Python's HTTP errors take the same shape. A method API Gateway does not route
   (TRACE, or a made-up one) answers 405 where Python's HTTP server would answer 501.
 - A ``HEAD`` request gets the headers alone.
-- A body comes by its ``Content-Length`` or in ``Transfer-Encoding: chunked``; anything else
+- A body comes by its ``Content-Length`` or in ``Transfer-Encoding: chunked`` (bounded as a plain one:
+  1 MiB of data, in at most MAX_CHUNKS chunks with at most MAX_FRAMING_BYTES of framing); anything else
   (a length that is not a number, both headers, another transfer coding) is refused with 400,
   a body over 1 MiB with 413, and the connection is closed, since where the body ends is unknown.
 - The access log hides tokens: the value of any query parameter whose name, percent-decoded,
@@ -43,7 +44,16 @@ _BEARER = re.compile(r"(bearer\s+)[^\s'\"&;]+", re.IGNORECASE)
 # A token pasted where no parameter name says so (in a path, under a misspelt name) still
 # shows itself by its prefix.
 _TOKEN = re.compile(r"\btok_[^\s'\"&;/?]+")
+# A chunk-size line: the size in hex, then optional whitespace and extensions, to the line's end.
+_CHUNK_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,8})[ \t]*(?:;[^\r\n]*)?\r?\n")
 _MAX_CHUNK_LINE = 1024
+# A chunked body is bounded as a plain one (MAX_BODY_BYTES of data), and its framing too: what its
+# chunk-size lines, extensions and trailers may add, and how many chunks it may come in (a client
+# sends a 1 MiB API body in chunks of kilobytes; a million one-byte chunks made reading one cost
+# 300 times a plain body's, a second of the server's time). At these bounds the dearest chunked
+# body costs at most 3 times a plain body of its size (tests/test_local_api_server.py times both).
+MAX_CHUNKS = 256
+MAX_FRAMING_BYTES = 16 * 1024
 
 
 def _is_token_name(name):
@@ -137,24 +147,36 @@ class RequestHandler(ChaliceRequestHandler):
         return headers, self.rfile.read(int(length)) if int(length) else None
 
     def _read_chunks(self):
-        """A chunked body, decoded; trailers are read and dropped."""
-        body = bytearray()
+        """A chunked body, decoded; trailers are read and dropped. At most MAX_BODY_BYTES of data,
+        MAX_CHUNKS chunks and MAX_FRAMING_BYTES of framing, else 413 (and the connection closed)."""
+        body, chunks, framing = bytearray(), 0, 0
         while True:
             line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
-            size = line.split(b";", 1)[0].strip()
-            if len(line) > _MAX_CHUNK_LINE or not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size):
+            framing += len(line)
+            size = _CHUNK_LINE.fullmatch(line) if len(line) <= _MAX_CHUNK_LINE else None
+            if size is None:
                 raise ServiceError("the chunked body is malformed")
-            size = int(size, 16)
+            size = int(size[1], 16)
             if size == 0:
                 break
+            chunks += 1
             if len(body) + size > MAX_BODY_BYTES:
                 raise _too_large()
+            if chunks > MAX_CHUNKS or framing > MAX_FRAMING_BYTES:
+                raise PayloadTooLarge(f"a chunked body may come in at most {MAX_CHUNKS:,} chunks, with at most "
+                                      f"{MAX_FRAMING_BYTES // 1024} KiB of chunk lines and trailers")
             chunk = self.rfile.read(size)
-            if len(chunk) < size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+            end = self.rfile.readline(3)
+            framing += len(end)
+            if len(chunk) < size or end not in (b"\r\n", b"\n"):
                 raise ServiceError("the chunked body is malformed")
             body += chunk
         for _ in range(100):  # the trailer section, up to the empty line that ends the request
             line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            framing += len(line)
+            if framing > MAX_FRAMING_BYTES:
+                raise PayloadTooLarge(f"a chunked body may carry at most {MAX_FRAMING_BYTES // 1024} KiB of chunk "
+                                      "lines and trailers")
             if line in (b"\r\n", b"\n", b""):
                 return bytes(body)
         raise ServiceError("the chunked body is malformed")

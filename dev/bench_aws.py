@@ -3,6 +3,7 @@ dispatch and per delivery, the fan-out of an event with the most webhooks allowe
 of deliveries to a slow endpoint."""
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -29,6 +30,16 @@ class Counting:
     def _count(self, model, **_):
         self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
 
+    def _count_sent(self, request, operation_name, **_):
+        self.sent[f"{request.url.split('//')[-1].split('.')[0]}:{operation_name}"] += 1
+
+    def counting_sends(self, *clients):
+        """Also count each request sent (``sent``), botocore's retries included, by operation."""
+        self.sent = Counter()
+        for client in clients:
+            client.meta.events.register("request-created", self._count_sent)
+        return self
+
     def _keep(self, params, model, **_):
         # A shallow copy: the call's keyword dict is the caller's own, built for this call, and
         # a deep copy here would be counted in the CPU time of the code being measured.
@@ -38,6 +49,7 @@ class Counting:
     def measuring(self):
         self.calls.clear()
         self.kept.clear()
+        getattr(self, "sent", Counter()).clear()
         yield self.calls
 
 
@@ -80,16 +92,118 @@ def in_process_stack():
 
 
 def webhooks_for(services, owner_id, count, url, level="event", type="activityEnrollment", filters=()):
-    """``count`` enabled webhooks of ``type`` for one event (or company), made with the
-    service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
-    ``filters`` given, in turn."""
+    """``count`` enabled webhooks of ``type`` (a type, or a function of the webhook's number that
+    gives its types) for one event (or company), made with the service's own store; their URLs
+    are ``url``/0, ``url``/1... The first ones have the ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
     from chalicelib.store.webhook_record import Webhook
 
     for n in range(count):
-        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",
+        types = (type,) if isinstance(type, str) else tuple(type(n))
+        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, types, f"{url}/{n}", f"{url}/{n}",
                                          str(int(time.time())), "enabled", (new_secret(),),
                                          filter=filters[n] if n < len(filters) else None))
+
+
+# The largest filter webhook.create and webhook.update allow: 100 IDs and 1,024 bytes of IDs in all
+# (chalicelib.api.receiver_options, MAX_FILTER_IDS_IN_ALL and MAX_FILTER_BYTES).
+LARGEST_FILTER = {"personID": [f"p-{n:03d}-" + "x" * (5 if n < 24 else 4) for n in range(100)]}
+
+
+def largest_webhook(n, owner_id, level="event"):
+    """Webhook ``n`` of an owner at its largest: the longest url, ten headers of the longest names
+    and values, the largest filter, and every type of the level that carries personID but one (a
+    different one for each webhook)."""
+    from chalicelib.catalog import CATALOG, level_types
+    from chalicelib.ids import new_id
+    from chalicelib.store.webhook_record import EndpointAuth, Webhook
+
+    person_types = [name for name in level_types(level) if "personID" in CATALOG[name].fields]
+    types = tuple(t for i, t in enumerate(person_types) if i != n % len(person_types))
+    base = f"http://127.0.0.1:9/{n:03d}/"
+    url = base + "p" * (2048 - len(base))
+    headers = tuple((f"X-{i}-" + "h" * 58, "v" * 1024) for i in range(10))
+    # What later rounds keep in the webhook item, each at its largest: two Ed25519 key pairs (a
+    # rotation's overlap), an OAuth client, a 4 KiB template, 200 characters of 4-byte emoji.
+    (old_key, old_public), (new_key, new_public) = key_pairs()
+    auth = EndpointAuth(token_url=url, client_id="c" * 256, client_secret="s" * 1024, scope=("scope " * 171)[:1023])
+    template = {"body": '{"text": "' + "t" * (4096 - 12) + '"}', "contentType": "application/json"}
+    return Webhook(new_id("wh"), level, owner_id, types, url, url, str(int(time.time())), "enabled", (new_key, old_key),
+                   previous_secret_until=int(time.time()) + 86400, headers=headers, rate_limit=1000,
+                   filter=LARGEST_FILTER, template=template, signature="ed25519", public_keys=(new_public, old_public),
+                   auth=auth, description="👩" * 200)
+
+
+@functools.lru_cache(maxsize=1)
+def key_pairs():
+    from chalicelib.delivery.signing import new_key_pair
+
+    return new_key_pair(), new_key_pair()
+
+
+def store_directly(services, webhooks):
+    """Put webhooks' items as the store writes them, without its transactions (moto copies the
+    whole table for each transaction, so hundreds of large creations would take minutes)."""
+    from chalicelib.store.table import batch_put, webhook_key
+
+    items = [item for webhook in webhooks for item in (
+        {**webhook_key(webhook.webhook_id), **webhook.item_attributes()},
+        {**webhook.listing_key(), **webhook.listing_attributes()})]
+    batch_put(services.dynamodb, services.settings.table_name, items)
+
+
+def bench_listing_at_the_limits(services, owner_id="bench-limits"):
+    """Section 17's figures at the limits: an owner's most webhooks, each at its largest. Returns the
+    Query pages and bytes of the listing a fan-out reads, and the size and time of webhook.find's
+    answer for them."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.store.tokens import Grant
+
+    most = services.settings.max_webhooks_per_owner
+    store_directly(services, [largest_webhook(n, owner_id) for n in range(most)])
+    pages = []
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: pages.append(parsed),
+                                           unique_id="bench-pages")
+    try:
+        listed = services.webhooks.list("event", owner_id)
+    finally:
+        services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", unique_id="bench-pages")
+    items = [item for page in pages for item in page["Items"]]
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    with Client(application.app, stage_name="local") as client:
+        started = time.perf_counter()
+        response = client.http.get(f"/api/webhook.find?eventID={owner_id}", headers={"authorization": f"Bearer {token}"})
+        took = time.perf_counter() - started
+    if response.status_code != 200 or json.loads(response.body)["count"] != most:
+        raise SystemExit(f"webhook.find at the limits answered {response.status_code}")
+    return {"webhooks": len(listed), "types": len(largest_webhook(0, owner_id).types), "pages": len(pages), "more": "LastEvaluatedKey" in pages[-1],
+            "listing_bytes": sum(item_size(item) for item in items),
+            "find_bytes": len(response.body), "find_seconds": took}
+
+
+def item_size(item):
+    """An item's size as DynamoDB counts it against a Query page's 1 MB: the UTF-8 bytes of each
+    attribute's name and value, numbers about half their digits, 3 bytes and 1 an element for a
+    list or a map."""
+
+    def size(value):
+        kind, inner = next(iter(value.items()))
+        if kind == "S":
+            return len(inner.encode("utf-8"))
+        if kind == "N":
+            return len(inner.lstrip("-").replace(".", "")) // 2 + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "L":
+            return 3 + sum(1 + size(v) for v in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k.encode("utf-8")) + size(v) for k, v in inner.items())
+        return len(json.dumps(inner))
+
+    return sum(len(name.encode("utf-8")) + size(value) for name, value in item.items())
 
 
 def drain(created, sqs=None):
@@ -142,7 +256,7 @@ def bench_requests(services, created, receiver_url):
                                    None)
     batches = drain(created)
     with counting.measuring() as calls:
-        failed = sum(len(services.worker.handle(batch)) for batch in batches)
+        failed = sum(len(services.worker.handle(batch).retry) for batch in batches)
     delivered = sum(len(batch) for batch in batches) - failed
     return rows, dict(calls), delivered, len(batches)
 
@@ -157,23 +271,83 @@ def bench_dispatch_requests(services, created, event_id="bench-100"):
     from chalicelib.store.tokens import Grant
 
     token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
-    counting = Counting(services.dynamodb, services.sqs)
+    counting = Counting(services.dynamodb, services.sqs).counting_sends(services.dynamodb, services.sqs)
     params = {"type": "activityEnrollment", "eventID": event_id, "activityID": "1"}
     rows = {}
     with Client(application.app, stage_name="local") as client:
-        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"))
+        runs = (("no key", None, "k0"), ("new key", "bench-key", "k1"), ("same key", "bench-key", "k1"),
+                ("answer lost", "bench-lost", "k2"))
         for name, key, person in runs:
             headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
                        **({"idempotency-key": key} if key else {})}
-            with counting.measuring() as calls:
+            with counting.measuring() as calls, (answer_lost(services.dynamodb, "PutItem") if name == "answer lost"
+                                                 else contextlib.nullcontext()):
                 response = client.http.post("/api/webhook.dispatch", headers=headers,
                                             body=json.dumps({**params, "personID": person}))
             if response.status_code != 202:
                 raise SystemExit(f"webhook.dispatch answered {response.status_code}: {response.body!r}")
             rows[name] = dict(calls)
+            rows[name + " sent"] = dict(counting.sent)
             rows[name + " webhooks"] = json.loads(response.body)["webhooks"]
     drain(created)
     return rows
+
+
+@contextlib.contextmanager
+def answer_lost(client, operation):
+    """The first ``operation`` request of ``client`` is answered (AWS did it), and then sent again
+    by botocore as if its answer had been lost on the way back."""
+    lost = []
+
+    def retry_once(attempts, **_):
+        if not lost:
+            lost.append(attempts)
+            return 0  # retry at once
+        return None
+
+    event = f"needs-retry.{client.meta.service_model.endpoint_prefix}.{operation}"
+    client.meta.events.register_first(event, retry_once, unique_id="bench-answer-lost")
+    try:
+        yield lost
+    finally:
+        client.meta.events.unregister(event, unique_id="bench-answer-lost")
+
+
+def bench_log_page_reads(services, records=600):
+    """Figure 7: the records one ``webhook.deliveries`` page reads when its filter matches
+    nothing in a log of ``records`` messages, for limits 1, 50 and 200: {limit: (read, count,
+    cursor given)}."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.delivery.queue import QueuedMessage
+    from chalicelib.ids import new_id
+    from chalicelib.store.tokens import Grant
+
+    webhooks_for(services, "bench-log", 1, "http://127.0.0.1:9/log")
+    (hook,) = services.webhooks.list("event", "bench-log")
+    now = time.time()
+    services.log.put_skipped([QueuedMessage(message_id=new_id("msg"), webhook_id=hook.webhook_id,
+                                            type="activityEnrollment", subject=f"person:{n}", date=str(int(now)),
+                                            timestamp=int(now), data={"personID": str(n)}) for n in range(records)], now)
+    read = [0]
+
+    def count(parsed, **_):
+        read[0] += parsed.get("ScannedCount", 0)
+
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", count)
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    found = {}
+    with Client(application.app, stage_name="local") as client:
+        for limit in (1, 50, 200):
+            read[0] = 0
+            answer = json.loads(client.http.get(
+                f"/api/webhook.deliveries?webhookID={hook.webhook_id}&status=failed&limit={limit}",
+                headers={"authorization": f"Bearer {token}"}).body)
+            found[limit] = (read[0], answer["count"], answer["cursor"] is not None)
+    services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", count)
+    return found
 
 
 def quicker_moto():
@@ -186,11 +360,20 @@ def quicker_moto():
     patches.apply()
 
 
-def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
+def mixed_types(n):
+    """The types of webhook ``n`` of the mixed fan-out: every one takes activityEnrollment, alone,
+    among one to three others, or through ``*`` (contract, section 17)."""
+    return (("*",), ("activityEnrollment", "eventCheckIn"),
+            ("eventEnrollment", "activityEnrollment", "activityDismissal", "speakerCreated"),
+            ("activityEnrollment",))[n % 4]
+
+
+def bench_fan_out_at_most(services, created, runs=5, seconds=0.015, mixed=False):
     """Figure 1c: one platform event whose event and company each have the most webhooks
     allowed, all matching: its AWS requests, and its wall time with ``seconds`` of round trip
-    added to every request, batches sent as the service sends them and one after another.
-    Call :func:`quicker_moto` first."""
+    added to every request, batches sent as the service sends them and one after another. With
+    ``mixed``, the webhooks take several types each (:func:`mixed_types`). Call
+    :func:`quicker_moto` first."""
     import boto3
 
     from chalicelib.delivery import queue as delivery_queue
@@ -199,10 +382,11 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
     from chalicelib.occurrences import Occurrence
 
     most = services.settings.max_webhooks_per_owner
-    webhooks_for(services, "bench-most", most, "http://127.0.0.1:9/event")
-    webhooks_for(services, "bench-most-co", most, "http://127.0.0.1:9/company", level="company")
-    occurrence = Occurrence.build("activityEnrollment", {"eventID": "bench-most", "activityID": "1", "personID": "p"},
-                                  company_id="bench-most-co", now=time.time())
+    owner, types = ("bench-mixed", mixed_types) if mixed else ("bench-most", "activityEnrollment")
+    webhooks_for(services, owner, most, "http://127.0.0.1:9/event", type=types)
+    webhooks_for(services, owner + "-co", most, "http://127.0.0.1:9/company", level="company", type=types)
+    occurrence = Occurrence.build("activityEnrollment", {"eventID": owner, "activityID": "1", "personID": "p"},
+                                  company_id=owner + "-co", now=time.time())
     sqs, url = boto3.client("sqs"), created["DeliveryQueue"]["url"]
     one_at_a_time = delivery_queue.DeliveryQueue(services.sqs, url, batches_at_once=1)
     queues = {"concurrent": services.queue, "sequential": one_at_a_time}
@@ -211,7 +395,7 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
         try:
             started = time.perf_counter()
             count = fan_out(occurrence, new_id("msg"), services.webhooks, queue, services.log, time.time(),
-                            dispatches=services.dispatches)
+                            dispatches=services.dispatches, pull_log=services.pull_log)
             took = time.perf_counter() - started
         finally:
             sqs.purge_queue(QueueUrl=url)
@@ -248,7 +432,7 @@ def bench_batch_latency(services, created, delay=0.2, runs=5):
                                                        "personID": f"{run}-{person}"}}, None)
             (batch,) = drain(created)
             started = time.perf_counter()
-            failed = services.worker.handle(batch)
+            failed = services.worker.handle(batch).retry
             times.append(time.perf_counter() - started)
             if failed:
                 raise SystemExit(f"{len(failed)} of a batch of 10 to a slow endpoint failed")
@@ -265,3 +449,34 @@ def calls_text(row):
 def dispatch_target(n):
     # The UpdateItem is the dispatch record that webhook.trace reads (chalicelib/store/dispatches.py).
     return f"1 Query + 1 UpdateItem + {math.ceil(n / 10)} SendMessageBatch"
+
+
+def bench_pull_requests(services, messages=100):
+    """Section 18's requests, in process: a fan-out to one pull webhook (per message), a poll of
+    ``messages`` that returns them first (numbering them), and a poll that returns them again."""
+    from chalicelib.dispatch.fanout import fan_out
+    from chalicelib.ids import new_id, new_secret
+    from chalicelib.occurrences import Occurrence
+    from chalicelib.pull.poll import new_cursor_key, poll
+    from chalicelib.store.webhook_record import Webhook
+
+    webhook = Webhook(new_id("wh"), "event", "bench-pull", ("eventCheckIn",), None, None, str(int(time.time())),
+                      "enabled", (new_secret(),), delivery="pull", cursor_key=new_cursor_key())
+    services.webhooks.create(webhook)
+    counting = Counting(services.dynamodb, services.sqs)
+    with counting.measuring() as calls:
+        for person in range(messages):
+            occurrence = Occurrence.build("eventCheckIn", {"eventID": "bench-pull", "personID": str(person)},
+                                          now=time.time())
+            fan_out(occurrence, new_id("msg"), services.webhooks, services.queue, services.log, time.time(),
+                    dispatches=services.dispatches, pull_log=services.pull_log)
+        dispatched = dict(calls)
+    rows = {}
+    for name in ("first", "again"):
+        with counting.measuring() as calls:
+            data, _, _ = poll(webhook, services.pull_log, 0, messages, 0, lambda message: False)
+        if len(data) != messages:
+            raise SystemExit(f"a poll returned {len(data)} of {messages}")
+        rows[name] = dict(calls)
+    return {"messages": messages, "fan_out": dispatched, **rows}
+

@@ -148,7 +148,8 @@ def alarm(description, queue_name):
 
 
 def add_alarms(r, template, prefix):
-    """The alarm topic, the two dead-letter alarms and the delivery failure rate alarm."""
+    """The alarm topic, the two dead-letter alarms, the delivery failure rate alarm and the lost
+    records' alarm."""
     r["aws_sns_topic"] = {"alarms": {"name": f"{prefix}-alarms", "display_name": "InEvent webhooks alarms"}}
     rate = template["DeliveryFailureRateAlarm"]["Properties"]
     dead = alarm(template["DeadLetterAlarm"]["Properties"]["AlarmDescription"], "${aws_sqs_queue.deliveries_dlq.name}")
@@ -175,6 +176,19 @@ def add_alarms(r, template, prefix):
             "comparison_operator": rate["ComparisonOperator"], "treat_missing_data": "notBreaching",
             "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
         },
+        "record_lost": record_lost_alarm(template["RecordLostAlarm"]["Properties"], prefix),
+    }
+
+
+def record_lost_alarm(properties, prefix):
+    """The alarm on the worker's own RecordLost metric (an attempt's record lost for good)."""
+    return {
+        "alarm_name": f"{prefix}-record-lost", "alarm_description": properties["AlarmDescription"],
+        "namespace": properties["Namespace"], "metric_name": properties["MetricName"],
+        "dimensions": {d["Name"]: d["Value"] for d in properties["Dimensions"]}, "statistic": properties["Statistic"],
+        "period": properties["Period"], "evaluation_periods": 1, "threshold": properties["Threshold"],
+        "comparison_operator": properties["ComparisonOperator"], "treat_missing_data": "notBreaching",
+        "alarm_actions": ["${aws_sns_topic.alarms.arn}"], "ok_actions": ["${aws_sns_topic.alarms.arn}"],
     }
 
 

@@ -1,10 +1,15 @@
 """Shared fixtures: moto with the stack's own resources, the Chalice test client, a real receiver."""
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 
 import boto3
 import pytest
+from botocore.exceptions import ConnectionClosedError
 from chalice.test import Client
 from moto import mock_aws
 
@@ -15,9 +20,11 @@ from chalicelib.store.tokens import Grant
 from dev.local_aws import corrections
 from dev.local_service import ADMIN_TOKEN
 from dev.local_service import ROOT as LOCAL_ROOT
+from dev.local_service import free_port
 from dev.local_service import start_local_service as start_local_run
 from dev.receiver import Receiver
 from dev.resources import create_resources, service_environment
+from dev.run import wait_until_up
 from dev.worker import DeliveryPoller
 
 # The tests' in-process moto answers as AWS does where the service relies on it, as the local run's does.
@@ -181,3 +188,113 @@ def stored_message(webhook_id, message_id):
 
     services = get_services()
     return get_item(services.dynamodb, services.settings.table_name, message_key(webhook_id, message_id))
+
+
+@contextlib.contextmanager
+def moto_server(corrected=True):
+    """The local run's moto server (``python -m dev.moto_server``), corrected as the local run's is
+    or plain, on a free loopback port: its URL."""
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+                              cwd=ROOT, env={**os.environ, corrections.SWITCH: "on" if corrected else "off"})
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """The local run's moto server, corrected, for one test module: its URL."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def faulty_aws(monkeypatch, moto_endpoint):
+    """The service's AWS as the fault proxy (dev/fault_proxy.py) in front of the local moto server,
+    emptied for each test and holding the stack's resources: the proxy, whose ``faults`` inject
+    AWS's own failures (``proxy.faults.inject("PutItem", "drop")``)."""
+    with aws_behind_a_fault_proxy(monkeypatch, moto_endpoint) as proxy:
+        yield proxy
+
+
+@contextlib.contextmanager
+def aws_behind_a_fault_proxy(monkeypatch, endpoint):
+    """The moto server at ``endpoint``, emptied, with the stack's resources, behind a fault proxy
+    that the service's settings point at; yields the proxy."""
+    import urllib.request
+
+    from dev.fault_proxy import FaultProxy
+
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    for name in ("AWS_PROFILE", "RETRY_SCHEDULE", "DELIVERY_TIMEOUT_SECONDS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION,
+                        "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8,::1/128", "WEBHOOK_DESTINATIONS": "allowed-only"}.items():
+        monkeypatch.setenv(name, value)
+    direct = {"endpoint_url": endpoint, "region_name": REGION}
+    created = create_resources(boto3.client("dynamodb", **direct), boto3.client("sqs", **direct))
+    with FaultProxy(endpoint) as proxy:
+        for name, value in {**service_environment(created), "AWS_ENDPOINT_URL": proxy.url,
+                            "AWS_ENDPOINT_URL_DYNAMODB": proxy.url}.items():
+            monkeypatch.setenv(name, value)
+        reset_services()
+        proxy.created = created
+        try:
+            yield proxy
+        finally:
+            reset_services()
+
+
+@pytest.fixture
+def faulty_api(faulty_aws):
+    """The API (through the Chalice test client) with an admin token, on :func:`faulty_aws`."""
+    with Client(application.app, stage_name="local") as chalice_client:
+        yield Api(chalice_client, issue_token(get_services().tokens, Grant(admin=True, events=frozenset()), time.time()))
+class DynamoDBFaults:
+    """AWS failing under the service's DynamoDB client, with botocore's own event hooks (the
+    client and botocore's retries are the real ones): ``lose_answer`` lets a request be made and
+    then loses its answer, so botocore sends it again; ``brownout`` makes every request matched
+    fail without an answer for a while. ``matches`` sees the operation's name and its body."""
+
+    def __init__(self, client):
+        self._lost, self._brownout = [], None
+        self.failed = 0
+        # A service's own name is more specific than moto's handler (on every before-send), so it
+        # runs before moto makes the request; the last of the plain event's handlers, after.
+        client.meta.events.register_first("before-send.dynamodb", self._before)
+        client.meta.events.register_last("before-send", self._after)
+
+    def lose_answer(self, operation, contains=b"", times=1):
+        self._lost.append([operation, contains, times])
+
+    def brownout(self, seconds, contains=b""):
+        self._brownout = (time.monotonic() + seconds, contains)
+
+    def end_brownout(self):
+        self._brownout = None
+
+    @staticmethod
+    def _operation(request):
+        target = request.headers.get("X-Amz-Target", b"")
+        return (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
+
+    def _before(self, request, **_):
+        if self._brownout and time.monotonic() < self._brownout[0] and self._brownout[1] in (request.body or b""):
+            self.failed += 1
+            raise ConnectionClosedError(endpoint_url=request.url)
+
+    def _after(self, request, **_):
+        for rule in self._lost:
+            operation, contains, times = rule
+            if times and operation == self._operation(request) and contains in (request.body or b""):
+                rule[2] -= 1
+                raise ConnectionClosedError(endpoint_url=request.url)
+
+
+@pytest.fixture
+def dynamodb_faults(aws):
+    return DynamoDBFaults(get_services().dynamodb)

@@ -10,8 +10,13 @@ from tests.conftest import stored_message
 def test_an_endpoint_down_then_back_gets_every_message_in_order_each_once(api, receiver, worker, settings):
     settings(RETRY_SCHEDULE="0s,1s,1s,1s,1s,1s")
     hook = api.create(receiver.url)
-    back_at = time.time() + 2.5
-    receiver.rule = lambda request, earlier: 200 if time.time() >= back_at else 503
+    down_since = []  # the endpoint is down for 2.5 s from the first request it gets
+
+    def rule(request, earlier):
+        down_since[:] = down_since or [time.time()]
+        return 200 if time.time() >= down_since[0] + 2.5 else 503
+
+    receiver.rule = rule
     sent = defaultdict(list)
     for round in range(4):
         for person in ("ana", "bo", "cy"):

@@ -7,10 +7,12 @@ import boto3
 import pytest
 
 import app as application
+from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.ids import deterministic_id
 from chalicelib.services import get_services
-from chalicelib.store.erasure import ErasureJob
+from chalicelib.store.erasure import ErasureJob, erased_before
 from dev.worker import DeliveryPoller
-from tests.conftest import Worker
+from tests.conftest import Worker, stored_message
 
 PERSON, OTHER = "5521", "6000"
 
@@ -160,3 +162,28 @@ def test_a_delivery_makes_the_same_aws_requests_to_a_webhook_that_carries_erasur
     erase(api, eraser, eventID="2")
     assert one_delivery("1") == one_delivery("2")
     assert len(receiver.wait_for(2, successes=True)) == 2  # the last answer may still be on its way out
+
+
+def test_a_message_dispatched_in_the_erasures_own_millisecond_counts_as_before_it(api, receiver, eraser):
+    """The boundary, to the millisecond: the worker drops a message made at the erasure's time
+    (erased_before), and the job deletes it from the log; one made a millisecond later is the
+    platform's new word: it is sent, and it stays."""
+    hook = api.create(receiver.url)
+    services = get_services()
+    now = time.time()
+    erasure = services.erasures.start(PERSON, [["event", "1234"]], now)
+    at = erasure.requested_ms
+
+    def message(ms):
+        return QueuedMessage(message_id=deterministic_id("msg", str(ms), ms), webhook_id=hook["webhookID"],
+                             type="activityEnrollment", subject=f"person:{PERSON}", date=str(int(now)),
+                             timestamp=int(now), data={"eventID": "1234", "personID": PERSON})
+
+    same, later = message(at), message(at + 1)
+    services.log.put_skipped([same, later], now)
+    assert eraser.run(until=lambda: status_of(api, erasure.erasure_id)["status"] == "done", timeout=20)
+    webhook = services.webhooks.get(hook["webhookID"])
+    assert erased_before(webhook, same) and not erased_before(webhook, later)
+    assert status_of(api, erasure.erasure_id)["erased"] == 1
+    assert stored_message(hook["webhookID"], same.message_id) is None
+    assert stored_message(hook["webhookID"], later.message_id) is not None

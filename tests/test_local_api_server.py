@@ -148,3 +148,22 @@ def test_the_access_log_hides_an_authorization_value(service):
     raw(service, f"GET /x Authorization:{SECRET} HTTP/1.1\r\n\r\n".encode())
     wait_until(lambda: sum("Authorization" in line for line in service.lines) >= 2)
     assert not any(SECRET in line for line in service.lines)
+
+
+@pytest.mark.parametrize("size", [256, 1024 * 1024], ids=["256 bytes", "1 MiB"])
+def test_the_dearest_chunked_body_costs_at_most_three_times_a_plain_body_of_its_size(service, size):
+    from dev.adversarial_input import chunked_costs, dearest_chunked
+    from dev.api_server import MAX_FRAMING_BYTES
+
+    assert sum(map(len, dearest_chunked(size))) - size <= MAX_FRAMING_BYTES
+    costs = chunked_costs(service.port, size)
+    assert [status for _, status in costs.values()] == [401, 401, 413], costs  # the million one-byte chunks refused
+    assert costs["dearest"][0] <= 3 * costs["plain"][0], costs
+    if size == 1024 * 1024:  # refused once its chunks pass the bound, not read to the end
+        assert costs["a million one-byte chunks"][0] <= 3 * costs["plain"][0], costs
+
+
+def test_a_chunked_body_over_1_mib_is_413(service):
+    from dev.adversarial_input import chunked, post_and_time
+
+    assert post_and_time(service.port, b"Transfer-Encoding: chunked\r\n", chunked([b" " * 65536] * 17))[1] == 413

@@ -66,7 +66,8 @@ def test_a_disabled_webhook_is_told_to_its_events_other_webhookdisabled_webhooks
     assert [r.path for r in told.requests] == ["/event"]  # not the company's, nor another event's
     assert notice["webhookID"] == mine["webhookID"]
     assert notice["data"] == {"eventID": "1234", "webhookID": failing["webhookID"], "url": receiver.url + "/failing",
-                              "type": "activityEnrollment", "reason": "the endpoint answered 410 Gone",
+                              "type": "activityEnrollment", "types": ["activityEnrollment"],
+                              "reason": "the endpoint answered 410 Gone",
                               "failingSince": None}
     told.requests[0].verify(mine["secret"])
     events = {e["detail-type"]: e for e in bus()}  # a 410 also gives the message up: messageFailed too
@@ -152,3 +153,20 @@ def test_both_levels_take_them_and_webhook_types_lists_them(api, name):
     (entry,) = [t for t in api.call("webhook.types", http="GET")[1]["data"] if t["type"] == name]
     assert entry["levels"] == ["event", "company"] and entry["subject"] == "webhook"
     assert set(entry["fields"]) <= set(entry["example"]["data"])
+
+
+def test_a_webhookdisabled_webhook_that_is_disabled_itself_tells_no_one(api, receiver, told, worker, settings, bus):
+    """The no-loop rule for webhookDisabled, as for messageFailed: nothing is said about a webhook
+    that takes notices, even when it is the one the service disables."""
+    settings(RETRY_SCHEDULE="0s")
+    app = api.create(receiver.url + "/app")
+    watcher = api.create(receiver.url + "/watcher", type="webhookDisabled")  # answers 410 too
+    api.create(told.url + "/told", type="webhookDisabled")
+    receiver.answer(410, 410)
+    api.dispatch()
+    worker.run()  # the app's webhook answers 410: disabled; both webhookDisabled webhooks are told
+    worker.run(until=lambda: any(r.path == "/watcher" for r in receiver.requests))
+    worker.run()
+    assert api.call("webhook.stats", webhookID=watcher["webhookID"])[1]["status"] == "disabled"
+    assert [r.json()["data"]["webhookID"] for r in told.requests] == [app["webhookID"]]
+    assert {e["detail"]["webhookID"] for e in bus()} == {app["webhookID"]}

@@ -256,6 +256,35 @@ def test_a_filter_of_100_ids_is_accepted(api):
     assert len(hook["filter"]["personID"]) == 100
 
 
+@pytest.mark.parametrize("bad", ["p\x001", "p1\r\n", "p1\n", " p1", "p1 ", "\t", "p\x7f1", "p\x851", "x" * 129])
+def test_a_filter_id_is_checked_as_every_other_id_is(api, bad):
+    # Such an ID is refused wherever the platform gives one (dispatch's personID included), so a
+    # filter naming it could never match.
+    status, body = api.call("webhook.create", eventID="1234", type="activityEnrollment", url=URL,
+                            filter={"personID": ["5521", bad]})
+    assert (status, body["error"]["field"]) == (400, "filter"), body
+    assert "personID" in body["error"]["message"]
+    dispatched = api.call("webhook.dispatch", type="activityEnrollment", eventID="1234", activityID="98",
+                          personID=bad)
+    assert dispatched[0] == 400
+
+
+def test_a_filter_is_bounded_in_all_at_100_ids_and_1_kib_of_ids(api):
+    # Three fields of 100 IDs of 128 characters each were once allowed: about 40 KB in the owner's
+    # listing, which webhook.find and every fan-out read.
+    at_the_bound = {"eventID": ["e" * 24], "activityID": ["a" * 100], "personID": [f"{n:02d}" + "p" * 8 for n in range(90)]}
+    assert sum(len(i) for ids in at_the_bound.values() for i in ids) == 1024
+    status, hook = api.call("webhook.create", companyID="42", type="activityEnrollment", url=URL, filter=at_the_bound)
+    assert status == 201 and hook["filter"] == at_the_bound, hook
+    for over in ({**at_the_bound, "personID": at_the_bound["personID"] + ["q"]},  # 1,025 bytes
+                 {"personID": [str(n) for n in range(98)], "activityID": ["1", "2", "3"]},  # 101 IDs
+                 {"personID": ["é" * 100 + str(n) for n in range(6)]}):  # 606 characters, 1,206 bytes of UTF-8
+        status, body = api.call("webhook.update", webhookID=hook["webhookID"], filter=over)
+        assert (status, body["error"]["field"]) == (400, "filter"), (over, body)
+        assert "at most 100 IDs and 1,024 bytes" in body["error"]["message"]
+    assert api.call("webhook.find", companyID="42")[1]["data"][0]["filter"] == at_the_bound  # unchanged
+
+
 # webhook.deliveries: type, from and to
 
 

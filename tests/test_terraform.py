@@ -48,7 +48,8 @@ def test_it_has_the_same_resources_and_wiring_as_the_sam_template(terraform_dir)
     assert erasures["event_source_arn"] == "${aws_sqs_queue.erasures.arn}"
     assert resources["aws_sqs_queue"]["deliveries"]["fifo_queue"] is True
     assert resources["aws_dynamodb_table"]["webhooks"]["ttl"]["attribute_name"] == "expiresAt"
-    assert len(resources["aws_cloudwatch_metric_alarm"]) == 3
+    assert len(resources["aws_cloudwatch_metric_alarm"]) == 4
+    assert resources["aws_cloudwatch_metric_alarm"]["record_lost"]["metric_name"] == "RecordLost"
     mapping = resources["aws_lambda_event_source_mapping"]["deliver-sqs-event-source"]
     assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
     assert mapping["event_source_arn"] == "${aws_sqs_queue.deliveries.arn}"

@@ -7,15 +7,19 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from chalicelib.delivery.webhook_rates import WebhookRateLimits
+from chalicelib.delivery.admission import Admission
+from chalicelib.delivery.sender import Attempt
 from chalicelib.services import get_services
 from chalicelib.store.webhook_record import Webhook
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
 
 
+FAST = Attempt(status_code=200, duration_ms=5, error=None, response="")
+
+
 def a_webhook(rate_limit, webhook_id="wh_1"):
-    return Webhook(webhook_id=webhook_id, level="event", owner_id="1", type="activityEnrollment", url="http://x",
+    return Webhook(webhook_id=webhook_id, level="event", owner_id="1", types=("activityEnrollment",), url="http://x",
                    normal_url="http://x", date="1", status="enabled", secrets=("whsec_x",), rate_limit=rate_limit)
 
 
@@ -32,20 +36,31 @@ class Requests:
             self.made["rate counter"] += 1
 
 
+def admission():
+    services = get_services()
+    return Admission(services.dynamodb, services.settings.table_name, services.webhooks)
+
+
+def proven(admit, webhook):
+    """A webhook this process has seen answer fast: it is not on probation (admission's share)."""
+    admit.attempt(webhook, lambda: FAST)
+    return webhook
+
+
 def test_a_second_admits_rate_limit_attempts_then_holds_back_until_the_next(aws):
-    limits = WebhookRateLimits(get_services().dynamodb, get_services().settings.table_name)
-    hook = a_webhook(2)
-    assert [limits.admit(hook, 100.1), limits.admit(hook, 100.5)] == [None, None]
-    assert limits.admit(hook, 100.75) == pytest.approx(0.25)
-    assert limits.admit(a_webhook(2, "wh_other"), 100.8) is None  # each webhook has its own
-    assert limits.admit(hook, 101.0) is None
+    with admission().batch() as admit:
+        hook, other = proven(admit, a_webhook(2)), proven(admit, a_webhook(2, "wh_other"))
+        assert [admit.hold_back(hook, 100.1), admit.hold_back(hook, 100.5)] == [None, None]
+        assert admit.hold_back(hook, 100.75) == pytest.approx(0.25)
+        assert admit.hold_back(other, 100.8) is None  # each webhook has its own
+        assert admit.hold_back(hook, 101.0) is None
 
 
 def test_a_webhook_without_a_limit_costs_no_request(aws):
-    services = get_services()
-    requests = Requests(services.dynamodb)
-    limits = WebhookRateLimits(services.dynamodb, services.settings.table_name)
-    assert all(limits.admit(a_webhook(None), 100 + n / 1000) is None for n in range(1000))
+    requests = Requests(get_services().dynamodb)
+    with admission().batch() as admit:
+        hook = proven(admit, a_webhook(None))
+        assert all(admit.hold_back(hook, 100 + n / 1000) is None for n in range(1000))
     assert sum(requests.made.values()) == 0
 
 

@@ -12,10 +12,27 @@ A dispatch that fails halfway (SQS took some of its messages, then refused) keep
 its retry queues again: under the same messageID (:meth:`DispatchIdempotency.message_id`), so the
 FIFO queue drops the copies of what the first try queued (its deduplication ID is the messageID
 and the webhookID) and, after SQS's five minutes, the delivery log's record of the message does.
+
+A retry is never taken for another request (contract, section 10: 409 is for a key reused with
+other parameters only):
+
+- **Botocore's own retry.** When the answer to Powertools' in-progress ``PutItem`` is lost,
+  botocore sends it again, and it fails its condition against the record its first try wrote.
+  Every in-progress record carries a token of the request that wrote it (``requestToken``), and
+  a failed condition on a record with this request's token is this request's own write.
+- **The platform's retry** while the first call truly runs answers ``503`` with
+  ``Retry-After`` (it is not an error of the caller's: try again), then the first call's answer.
+- **A first call that died** (or whose record could not be cleared, AWS failing) holds its key
+  ``IN_PROGRESS_MILLIS`` at most; then a retry runs it again, queueing under the same messageID,
+  which the FIFO queue drops. So the in-progress window only spares that work, and is short.
+- **The dispatch done, its answer not kept** (the success record could not be written): the
+  call answers its ``202`` all the same; a retry later runs it again, under the same messageID.
 """
 
+import contextvars
 import hashlib
 import json
+import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -24,9 +41,12 @@ from chalicelib.ids import deterministic_id
 
 KEEP_SECONDS = 24 * 3600
 MAX_KEY_LENGTH = 255
-# A dispatch that dies midway leaves its key "in progress": it is free again after this long
-# (the API function's timeout is 29 seconds).
-IN_PROGRESS_MILLIS = 30_000
+# A dispatch that dies midway (or whose record could not be cleared) leaves its key "in progress":
+# it is free again after this long. A dispatch runs well within it (a few AWS calls, each retried by
+# botocore for a few seconds at most); one that outruns it is run again by a retry, harmlessly.
+IN_PROGRESS_MILLIS = 10_000
+RETRY_AFTER_SECONDS = 1  # while a dispatch with the key truly runs
+TOKEN_ATTRIBUTE = "requestToken"
 
 
 class _RequestTime:
@@ -45,6 +65,31 @@ def check_key(value):
     return value
 
 
+class _OwnRecords:
+    """The DynamoDB client as Powertools is handed it: each record it puts carries the token of
+    the request that puts it, and a put whose condition fails on a record with that same token
+    (botocore's retry of a put whose answer was lost) succeeds, as the first try did."""
+
+    def __init__(self, client, request_token):
+        self._client = client
+        self._request_token = request_token  # a ContextVar: one token per call
+
+    def put_item(self, **request):
+        token = self._request_token.get()
+        request["Item"] = {**request["Item"], TOKEN_ATTRIBUTE: {"S": token}}
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        try:
+            return self._client.put_item(**request)
+        except ClientError as exc:
+            held = exc.response.get("Item", {}).get(TOKEN_ATTRIBUTE, {}).get("S")
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException" and held == token:
+                return {}
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
 class DispatchIdempotency:
     """Runs a dispatch at most once per key; handed its DynamoDB client and table."""
 
@@ -55,9 +100,10 @@ class DispatchIdempotency:
 
         self._client = client
         self._table = table_name
+        self._request_token = contextvars.ContextVar("request_token")
         self._store = DynamoDBPersistenceLayer(
             table_name=table_name, key_attr="pk", sort_key_attr="sk", static_pk_value="IDEM",
-            expiry_attr="expiresAt", boto3_client=client,
+            expiry_attr="expiresAt", boto3_client=_OwnRecords(client, self._request_token),
         )
         self._config = IdempotencyConfig(event_key_jmespath="key", payload_validation_jmespath="request",
                                          raise_on_no_idempotency_key=True, expires_after_seconds=KEEP_SECONDS)
@@ -76,19 +122,26 @@ class DispatchIdempotency:
             IdempotencyValidationError,
         )
 
+        answered = []
+
         @idempotent_function(data_keyword_argument="call", config=self._config, persistence_store=self._store)
         def dispatch_once(call):
-            return dispatch()
+            answered.append(dispatch())
+            return answered[-1]
 
+        self._request_token.set(uuid.uuid4().hex)
         try:
             return dispatch_once(call={"key": key, "request": request})
         except IdempotencyValidationError as exc:
             raise Conflict("this Idempotency-Key was used with other parameters in the last 24 hours",
                            field="Idempotency-Key", code="idempotency_key_reused") from exc
         except IdempotencyAlreadyInProgressError as exc:
-            raise Conflict("a dispatch with this Idempotency-Key is still running; try again in a moment",
-                           field="Idempotency-Key", code="idempotency_key_in_progress") from exc
+            raise Unavailable("a dispatch with this Idempotency-Key is still running; try again in a moment",
+                              field="Idempotency-Key", code="idempotency_key_in_progress",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from exc
         except IdempotencyPersistenceLayerError as exc:
+            if answered:  # dispatched; only its answer could not be kept
+                return answered[-1]
             raise Unavailable("the service is busy; try again in a moment") from exc
 
     def message_id(self, key, request, now):

@@ -11,12 +11,18 @@ from chalicelib.catalog import EVENT
 from chalicelib.delivery.destinations import InvalidURL
 from chalicelib.errors import InvalidParameter
 from chalicelib.store.webhook_record import EndpointAuth
+from chalicelib.validation import check_identifier
 
 MAX_HEADERS = 10
 MAX_HEADER_NAME = 64
 MAX_HEADER_VALUE = 1024
 MAX_RATE_LIMIT = 1000
-MAX_FILTER_IDS = 100
+MAX_FILTER_IDS = 100  # in one field's list
+# A filter in all: it travels in its owner's listing, which webhook.find and every fan-out read, one
+# Query page (1 MB) for an owner's 200 webhooks. At these bounds a filter stores at most 1,170 bytes
+# (3 fields; DynamoDB counts each list element's byte and the names), and answers about 1.5 KB of JSON.
+MAX_FILTER_IDS_IN_ALL = 100
+MAX_FILTER_BYTES = 1024  # of the IDs' UTF-8, in all
 # The headers the service sets on every delivery: a receiver's own may not replace them.
 RESERVED_HEADERS = frozenset({"content-type", "content-length", "host", "user-agent", "connection",
                               "transfer-encoding", "te", "upgrade", "expect"})
@@ -77,30 +83,46 @@ def check_rate_limit(value):
     return value or None
 
 
-def filter_fields(webhook_type, level):
-    """The ID fields a webhook of ``webhook_type`` at ``level`` may filter on: the type's IDs, but
-    not eventID at the event level (an event-level webhook hears one event only)."""
-    return tuple(f for f in webhook_type.fields if not (f == "eventID" and level == EVENT))
+def filter_fields(webhook_types, level):
+    """The ID fields a webhook of ``webhook_types`` at ``level`` may filter on: the IDs that every
+    one of its types carries, but not eventID at the event level (an event-level webhook hears
+    one event only)."""
+    return tuple(f for f in webhook_types[0].fields if not (f == "eventID" and level == EVENT)
+                 and all(f in t.fields for t in webhook_types[1:]))
 
 
-def check_filter(value, webhook_type, level):
-    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter)."""
+def check_filter(value, webhook_types, level):
+    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter), for a webhook that takes
+    ``webhook_types`` (:class:`chalicelib.catalog.WebhookType`, one or more). Each ID is checked as
+    every other ID is (:func:`chalicelib.validation.check_identifier`: one that the platform could
+    never send, with control characters or surrounding spaces, could never match), and the filter
+    in all holds at most ``MAX_FILTER_IDS_IN_ALL`` IDs and ``MAX_FILTER_BYTES`` bytes of them."""
     given = json_object(value, "filter")
-    allowed = filter_fields(webhook_type, level)
-    result = {}
+    allowed = filter_fields(webhook_types, level)
+    result, count, size = {}, 0, 0
     for field, ids in given.items():
         if field not in allowed:
             can = ", ".join(allowed) if allowed else "no field"
-            raise InvalidParameter(f"a {webhook_type.name} webhook at the {level} level can filter on {can}, "
-                                   f"not {field[:64]}", field="filter")
+            webhook = (f"a {webhook_types[0].name} webhook" if len(webhook_types) == 1 else
+                       "a webhook of these types (filter fields are the IDs every one of them carries)")
+            raise InvalidParameter(f"{webhook} at the {level} level can filter on {can}, not {field[:64]}",
+                                   field="filter")
         if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_FILTER_IDS:
             raise InvalidParameter(f"filter's {field} must be a list of 1 to {MAX_FILTER_IDS} IDs", field="filter")
-        if not all(isinstance(i, str) and 0 < len(i) <= 128 for i in ids):
-            raise InvalidParameter(f"filter's {field} must list IDs as strings of 1 to 128 characters",
-                                   field="filter")
+        for each in ids:
+            if not isinstance(each, str):
+                raise InvalidParameter(f"filter's {field} must list IDs as strings", field="filter")
+            try:
+                check_identifier(each, "an ID")
+            except InvalidParameter as exc:
+                raise InvalidParameter(f"in filter's {field}, {exc.message}", field="filter") from exc
         result[field] = list(dict.fromkeys(ids))
+        count += len(result[field])
+        size += sum(len(each.encode("utf-8")) for each in result[field])
+    if count > MAX_FILTER_IDS_IN_ALL or size > MAX_FILTER_BYTES:
+        raise InvalidParameter(f"a filter may hold at most {MAX_FILTER_IDS_IN_ALL} IDs and {MAX_FILTER_BYTES:,} "
+                               f"bytes of IDs in all (this one: {count} IDs, {size:,} bytes)", field="filter")
     return result or None
-
 
 
 def check_auth(value, policy):

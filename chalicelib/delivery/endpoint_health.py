@@ -1,7 +1,10 @@
 """An endpoint's health, looked at after each attempt: 410 disables its webhook at once, and so
 does failing without a success for too long (``AUTO_DISABLE_AFTER``)."""
 
+from dataclasses import replace
+
 from chalicelib import observability
+from chalicelib.delivery.outcomes import WebhookDisabled
 from chalicelib.errors import NotFound
 from chalicelib.settings import format_duration
 
@@ -9,44 +12,41 @@ log = observability.logger
 
 
 class EndpointHealth:
-    """Marks a webhook failing, clears the mark, disables it; handed the webhook store, and the
-    notices to tell when it disables one (chalicelib/delivery/hooks.py)."""
+    """Marks a webhook failing, clears the mark, disables it; handed the webhook store."""
 
-    def __init__(self, webhooks, auto_disable_after_ms, notices):
+    def __init__(self, webhooks, auto_disable_after_ms):
         self._webhooks = webhooks
         self._auto_disable_after_ms = auto_disable_after_ms
-        self._notices = notices
 
-    def after_attempt(self, webhook, webhook_item, attempt, now_ms):
-        """Keep what ``attempt`` says of the webhook's endpoint in its stored item and in the
-        batch's copy of it (``webhook_item``), which the batch's other messages read.
+    def after_attempt(self, webhook, attempt, now_ms):
+        """Keep what ``attempt`` says of the endpoint in the webhook's item. Returns the webhook as
+        it is now, and a :class:`WebhookDisabled` when this attempt disabled it (else None).
 
-        The caller holds the batch's lock, so that a webhook is disabled (and counted) once.
+        The caller serializes the calls about one webhook, so that it is disabled (and counted) once.
         """
-        failing_since = webhook_item.get("failingSince")
         try:
             if attempt.ok:
-                if failing_since is not None:
+                if webhook.failing_since_ms is not None:
                     self._webhooks.clear_failing(webhook.webhook_id)
-                    webhook_item.pop("failingSince", None)
-                return
+                    webhook = replace(webhook, failing_since_ms=None)
+                return webhook, None
             if attempt.status_code == 410:
-                self._disable(webhook, webhook_item, "the endpoint answered 410 Gone")
-            elif failing_since is None:
+                return self._disable(webhook, "the endpoint answered 410 Gone")
+            if webhook.failing_since_ms is None:
                 self._webhooks.mark_failing(webhook.webhook_id, now_ms)
-                webhook_item["failingSince"] = now_ms
-            elif now_ms - int(failing_since) >= self._auto_disable_after_ms:
-                self._disable(webhook, webhook_item, "the endpoint accepted no delivery for "
-                              f"{format_duration(self._auto_disable_after_ms)}")
+                return replace(webhook, failing_since_ms=now_ms), None
+            if now_ms - webhook.failing_since_ms >= self._auto_disable_after_ms:
+                return self._disable(webhook, "the endpoint accepted no delivery for "
+                                     f"{format_duration(self._auto_disable_after_ms)}")
         except NotFound:
             pass  # removed, or disabled by another invocation meanwhile
+        return webhook, None
 
-    def _disable(self, webhook, webhook_item, reason):
-        if webhook_item.get("status") != "enabled":
-            return
+    def _disable(self, webhook, reason):
+        if webhook.status != "enabled":
+            return webhook, None
         self._webhooks.set_status(webhook, "disabled", only_from="enabled", reason=reason)
-        webhook_item["status"] = "disabled"
         observability.count("Disabled")
         log.warning("webhook disabled", extra={"webhookID": webhook.webhook_id, "reason": reason})
-        failing_since = webhook_item.get("failingSince")
-        self._notices.webhook_disabled(webhook, reason, None if failing_since is None else int(failing_since))
+        return replace(webhook, status="disabled", disabled_reason=reason), WebhookDisabled(
+            webhook, reason, webhook.failing_since_ms)

@@ -5,29 +5,65 @@ section 10): the latest ``MAX_KEPT_ATTEMPTS`` attempts, in a ring, and the total
 """
 
 import json
+import uuid
+import secrets
+import time
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.delivery import log_pages
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import redacted
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, Unavailable
 from chalicelib.store.table import (
     batch_get,
     batch_put,
     error_code,
     get_item,
+    is_transient,
     message_key,
     reraise_unavailable,
     sequence_key,
     serialize,
     webhook_key,
 )
+from chalicelib.store.webhook_record import Webhook
 
 FINISHED = ("delivered", "failed", "skipped")
+_FIRST_PAUSE_SECONDS, _LAST_PAUSE_SECONDS = 0.1, 2.0  # between tries of a record write while DynamoDB is down
 STATUSES = ("pending",) + FINISHED
 MAX_KEPT_ATTEMPTS = 50
+
+
+@dataclass(frozen=True)
+class FirstAttempt:
+    """What a message's first numbered attempt puts in its record: the exact body (kept, so every
+    later POST sends the same bytes), its ``sequence``, and the record read before it, if any
+    (``earlier``: a skipped message reopened by a replay)."""
+
+    body: str
+    sequence: int | None  # None for a test send, which takes no number
+    earlier: "DeliveryRecord | None" = None
+
+
+@dataclass(frozen=True)
+class RecordWrite:
+    """The conditional write that keeps one attempt: a DynamoDB ``operation`` (``put_item`` or
+    ``update_item``), its ``request`` and its ``token``. Plain JSON, so that a write DynamoDB
+    would not take in time can be handed to the queue (chalicelib/delivery/queue.py) and made
+    later."""
+
+    operation: str
+    request: dict
+    token: str
+
+    def to_json(self):
+        return {"operation": self.operation, "request": self.request, "token": self.token}
+
+    @classmethod
+    def from_json(cls, fields):
+        return cls(fields["operation"], fields["request"], fields["token"])
 
 
 @dataclass(frozen=True)
@@ -84,8 +120,9 @@ def _headers_from(stored):
 class DeliveryLog:
     """Each message's state and attempts; handed its DynamoDB client and table."""
 
-    def __init__(self, client, table_name, retention_days=30):
+    def __init__(self, client, table_name, retention_days=30, sleep=time.sleep):
         self._db = client
+        self._sleep = sleep
         self._table = table_name
         self._retention_seconds = retention_days * 86400
 
@@ -93,7 +130,8 @@ class DeliveryLog:
         """Everything a batch needs, in one BatchGetItem where possible: the webhooks, the
         messages' records, and the sequence counters of their webhook and subject.
 
-        Returns ``(webhooks, records, counters)``: webhook items by webhookID,
+        Returns ``(webhooks, records, counters)``: :class:`Webhook` by webhookID (removed ones
+        too, with their status),
         :class:`DeliveryRecord` by (webhookID, messageID), and by (webhookID, subject) the last
         sequence given and the messageID it was given to: ``(number, message_id)``.
         """
@@ -106,7 +144,7 @@ class DeliveryLog:
         webhooks, records, counters = {}, {}, {}
         for item in batch_get(self._db, self._table, list(keys.values())):
             if item["sk"] == "WH":
-                webhooks[item["webhookID"]] = item
+                webhooks[item["webhookID"]] = Webhook.from_item(item)
             elif item["sk"].startswith("MSG#"):
                 records[(item["webhookID"], item["messageID"])] = DeliveryRecord.from_item(item)
             else:
@@ -120,7 +158,9 @@ class DeliveryLog:
         The counter keeps the messageID it was last given to, so a message sent again after a
         worker died (before or after its POST, before its record) gets the same number again:
         no number is used twice, and none is skipped. The write is conditional on the number
-        read, so two workers can never give one number to two messages.
+        read, so two workers can never give one number to two messages; when its condition fails,
+        the counter as it was tells whether this message holds it already (botocore's retry of a
+        write whose answer was lost, or another receipt of this very message).
         """
         number, holder = counter
         if holder == message.message_id:
@@ -133,97 +173,129 @@ class DeliveryLog:
                 ConditionExpression="attribute_not_exists(#sequence) OR #sequence = :previous",
                 ExpressionAttributeNames={"#sequence": "sequence"},
                 ExpressionAttributeValues=serialize({":previous": number}),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 reraise_unavailable(exc)
-            # Someone else moved the counter meanwhile: only another receipt of this very
-            # message may have (SQS FIFO gives a subject's messages out one at a time).
-            item = get_item(self._db, self._table, sequence_key(message.webhook_id, message.subject))
-            if item is not None and item.get("messageID") == message.message_id:
-                return int(item["sequence"])
+            # The counter moved meanwhile: only this very message may have moved it (SQS FIFO
+            # gives a subject's messages out one at a time).
+            held = exc.response.get("Item", {})
+            if held.get("messageID", {}).get("S") == message.message_id:
+                return int(held["sequence"]["N"])
             raise
         return number + 1
 
-    def record_attempt(self, message, number, attempt, status, next_attempt_ms, now, headers, first=None,
+    def record_attempt(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None, until=None,
                        sent_body=None):
-        """Keep attempt ``number`` and set the message's status; False if someone else recorded
-        that attempt first (another receipt of the same message), or the message is delivered.
+        """Keep ``attempt`` (an attempt as the log keeps it, :meth:`Attempt.to_record`) and set the
+        message's status: :meth:`record_write`, then :meth:`write` it (``until``: see there)."""
+        return self.write(self.record_write(message, attempt, status=status, next_attempt_ms=next_attempt_ms, now=now,
+                                            headers=headers, first=first, sent_body=sent_body), until)
+
+    def record_write(self, message, attempt, *, status, next_attempt_ms, now, headers, first=None, sent_body=None):
+        """The :class:`RecordWrite` that keeps ``attempt`` and sets the message's status.
 
         One conditional write per attempt, on the count of attempts recorded so far: a message
         that SQS hands out twice cannot record an attempt twice, nor turn a delivered message
-        back to pending. ``first`` is given at a message's first numbered attempt: ``(body,
-        sequence, record)``, the exact body (kept, so every later POST sends the same bytes), its
-        sequence, and the record read before it, if any (a skipped message reopened by a
-        replay); the whole record is put then. A later attempt takes its slot in the ring of the
-        latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends). ``sent_body`` is the
-        body the attempt sent when a webhook's template made it of the kept body (section 21);
-        the record keeps the latest, in the same write.
+        back to pending. ``first`` (a :class:`FirstAttempt`) is given at a message's first
+        numbered attempt: the whole record is put then. A later attempt takes its slot in the
+        ring of the latest ``MAX_KEPT_ATTEMPTS`` (a slot past the list's end appends).
+        ``sent_body`` is the body the attempt sent when a webhook's template made it of the kept
+        body (section 21); the record keeps the latest, in the same write.
         """
+        number, token = attempt["attempt"], secrets.token_hex(8)
         values = {":delivered": "delivered"}
-        try:
-            if first is not None:
-                body, sequence, record = first
-                item = {
-                    **message.fields(),
-                    "status": status,
-                    "attempts": [attempt],
-                    "attemptCount": number,
-                    "attemptBase": record.attempt_base if record and record.attempt_base else None,
-                    "expiresAt": int(now) + self._retention_seconds,
-                    "sequence": sequence,
-                    "body": body,
-                    "nextAttemptAt": next_attempt_ms,
-                    "redeliveries": (record.redeliveries if record else message.redelivery) or None,
-                    "requestHeaders": _headers_text(headers),
-                    "sentBody": sent_body,
-                }
-                self._db.put_item(
-                    TableName=self._table,
-                    Item={**message_key(message.webhook_id, message.message_id), **serialize(item)},
-                    ConditionExpression="attribute_not_exists(attemptCount) AND "
-                                        "(attribute_not_exists(#status) OR #status <> :delivered)",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues=serialize(values),
-                )
+        if first is not None:
+            earlier = first.earlier
+            item = {
+                **message.fields(),
+                "status": status,
+                "attempts": [attempt],
+                "attemptCount": number,
+                "attemptBase": earlier.attempt_base if earlier and earlier.attempt_base else None,
+                "expiresAt": int(now) + self._retention_seconds,
+                "sequence": first.sequence,
+                "body": first.body,
+                "nextAttemptAt": next_attempt_ms,
+                "redeliveries": (earlier.redeliveries if earlier else message.redelivery) or None,
+                "requestHeaders": _headers_text(headers),
+                "sentBody": sent_body,
+                "attemptToken": token,
+            }
+            return RecordWrite("put_item", {
+                "TableName": self._table,
+                "Item": {**message_key(message.webhook_id, message.message_id), **serialize(item)},
+                "ConditionExpression": "attribute_not_exists(attemptCount) AND "
+                                       "(attribute_not_exists(#status) OR #status <> :delivered)",
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": serialize(values),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }, token)
+        values.update({
+            ":status": status,
+            ":attempt": attempt,
+            ":number": number,
+            ":previous": number - 1,
+            ":expires": int(now) + self._retention_seconds,
+            ":headers": _headers_text(headers),
+            ":token": token,
+        })
+        expression = (
+            f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
+            " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers, attemptToken = :token"
+        )
+        removes = []
+        if next_attempt_ms is None:
+            removes.append("nextAttemptAt")
+        else:
+            expression += ", nextAttemptAt = :next"
+            values[":next"] = next_attempt_ms
+        if sent_body is None:
+            removes.append("sentBody")
+        else:
+            expression += ", sentBody = :sent"
+            values[":sent"] = sent_body
+        expression += (" REMOVE " + ", ".join(removes)) if removes else ""
+        return RecordWrite("update_item", {
+            "TableName": self._table,
+            "Key": message_key(message.webhook_id, message.message_id),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attemptCount = :previous AND #status <> :delivered",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": serialize(values),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }, token)
+
+    def write(self, record, until=None):
+        """Make the conditional write ``record`` (a :class:`RecordWrite`); False if someone else
+        recorded that attempt first (another receipt of the same message), or the message is
+        delivered.
+
+        The write carries a token of its own: when its condition fails, the item as it was tells
+        whether this very write was made already (botocore's retry of a write whose answer was
+        lost, or a write handed to the queue and made since), which is done, not a conflict.
+        While DynamoDB is unavailable (throttled, answering 5xx, or not answering) the same write
+        is tried again, with growing pauses, until ``until`` (a ``time.monotonic()``; None: once),
+        then :class:`Unavailable` is raised.
+        """
+        pause = _FIRST_PAUSE_SECONDS
+        while True:
+            try:
+                getattr(self._db, record.operation)(**record.request)
                 return True
-            values.update({
-                ":status": status,
-                ":attempt": attempt,
-                ":number": number,
-                ":previous": number - 1,
-                ":expires": int(now) + self._retention_seconds,
-                ":headers": _headers_text(headers),
-            })
-            expression = (
-                f"SET #status = :status, attempts[{(number - 1) % MAX_KEPT_ATTEMPTS}] = :attempt,"
-                " attemptCount = :number, expiresAt = :expires, requestHeaders = :headers"
-            )
-            removes = []
-            if next_attempt_ms is None:
-                removes.append("nextAttemptAt")
-            else:
-                expression += ", nextAttemptAt = :next"
-                values[":next"] = next_attempt_ms
-            if sent_body is None:
-                removes.append("sentBody")
-            else:
-                expression += ", sentBody = :sent"
-                values[":sent"] = sent_body
-            expression += (" REMOVE " + ", ".join(removes)) if removes else ""
-            self._db.update_item(
-                TableName=self._table,
-                Key=message_key(message.webhook_id, message.message_id),
-                UpdateExpression=expression,
-                ConditionExpression="attemptCount = :previous AND #status <> :delivered",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=serialize(values),
-            )
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            reraise_unavailable(exc)
-        return True
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    return exc.response.get("Item", {}).get("attemptToken", {}).get("S") == record.token
+                if not is_transient(exc):
+                    raise
+                failure = exc
+            except BotoCoreError as exc:  # no answer: connection refused, reset or timed out
+                failure = exc
+            if until is None or time.monotonic() + pause > until:
+                raise Unavailable("the delivery log is unavailable") from failure
+            self._sleep(pause)
+            pause = min(pause * 2, _LAST_PAUSE_SECONDS)
 
     def record_skipped(self, message, now):
         """Keep a message that was not sent because its webhook is disabled, to replay later."""
@@ -271,16 +343,19 @@ class DeliveryLog:
         queued as redelivery ``record.redeliveries + 1``; raise :class:`Conflict` when it is not
         finished, or was reopened by someone else meanwhile.
 
-        Its attempts so far are kept; the retry schedule starts over from the next one.
+        Its attempts so far are kept; the retry schedule starts over from the next one. The
+        write carries a token of this call (``reopenedBy``): botocore's retry of it, after an
+        answer lost, finds its own token and is not taken for someone else's replay.
         """
         message = record.message
+        by = uuid.uuid4().hex
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=message_key(message.webhook_id, message.message_id),
                 UpdateExpression=(
-                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero), redeliveries = :next"
-                    " REMOVE nextAttemptAt"
+                    "SET #status = :pending, attemptBase = if_not_exists(attemptCount, :zero), redeliveries = :next,"
+                    " reopenedBy = :by REMOVE nextAttemptAt"
                 ),
                 ConditionExpression=(
                     "attribute_exists(pk) AND #status IN (:delivered, :failed, :skipped) AND "
@@ -291,10 +366,13 @@ class DeliveryLog:
                 ExpressionAttributeValues=serialize(
                     {":pending": "pending", ":zero": 0, ":next": record.redeliveries + 1,
                      ":current": record.redeliveries, ":delivered": "delivered", ":failed": "failed",
-                     ":skipped": "skipped"}
+                     ":skipped": "skipped", ":by": by}
                 ),
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
+                if exc.response.get("Item", {}).get("reopenedBy", {}).get("S") == by:
+                    return  # this very write, retried: reopened once
                 raise Conflict("that message is being delivered already", field="messageID", code="message_pending") from exc
             reraise_unavailable(exc)

@@ -32,8 +32,12 @@ def _decode_cursor(cursor):
     return sk
 
 
-def page(db, table, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_reads=10, type=None,
-         dates=None):
+READ_ITEMS = 200  # the most records one page reads: what one unfiltered page of the largest size reads
+QUERY_ITEMS = 50  # the fewest one Query asks for
+
+
+def page(db, table, webhook_id, now, status=None, limit=50, cursor=None, since_ms=None, max_items=READ_ITEMS,
+         type=None, dates=None):
     """A page of the webhook's messages, newest first; returns ``(items, next cursor)``.
 
     Expired records (past the retention, not yet removed by DynamoDB's TTL) are left out.
@@ -41,8 +45,13 @@ def page(db, table, webhook_id, now, status=None, limit=50, cursor=None, since_m
     only those (DynamoDB filters them); with ``dates`` (``(low, high)`` Unix seconds, either
     None), only messages whose ``date`` is within them, inclusive. The date is the platform's
     (a message made now may be about last week), so no key condition can select it: it is
-    compared here, as the table keeps it as text. Reads go on, a bounded number of times,
-    until the page holds ``limit`` records that match.
+    compared here, as the table keeps it as text.
+
+    Reads go on until the page holds ``limit`` records that match, or ``max_items`` records
+    (at least ``limit``) have been read, whichever comes first: DynamoDB's ``Limit`` counts the
+    records read, matching or not, so a filter that matches little costs no more than an
+    unfiltered page of ``max_items``. A page cut short by that bound may hold fewer than
+    ``limit`` matches, even none, and its cursor goes on from the last record read.
     """
     values = {":pk": {"S": f"WH#{webhook_id}"}, ":now": {"N": str(int(now))}}
     names = {"#expires": "expiresAt"}
@@ -74,13 +83,14 @@ def page(db, table, webhook_id, now, status=None, limit=50, cursor=None, since_m
     }
     if cursor:
         query["ExclusiveStartKey"] = {"pk": values[":pk"], "sk": {"S": _decode_cursor(cursor)}}
-    found = []
-    for _ in range(max_reads):  # a filter can leave a read short: read on, a bounded number of times
-        query["Limit"] = max(limit, 50)
+    found, budget = [], max(limit, max_items)
+    while budget > 0:  # a filter can leave a read short: read on, up to the page's bound
+        query["Limit"] = min(budget, max(limit, QUERY_ITEMS))
         try:
             answer = db.query(**query)
         except ClientError as exc:
             reraise_unavailable(exc)
+        budget -= max(1, answer.get("ScannedCount", query["Limit"]))
         items = answer["Items"]
         for index, item in enumerate(items):
             item = deserialize(item)

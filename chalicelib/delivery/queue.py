@@ -5,7 +5,7 @@ import json
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,6 +35,9 @@ class QueuedMessage:
     timestamp: int
     data: dict = field(default_factory=dict)
     redelivery: int = 0
+    # A write of the delivery log handed over when DynamoDB would not take it in time (a
+    # chalicelib.delivery.log.RecordWrite as JSON): such a message is not sent, its write is made.
+    record: dict | None = None
 
     def _identity(self):
         return {
@@ -48,12 +51,15 @@ class QueuedMessage:
 
     def to_json(self):
         body = {**self._identity(), "data": self.data, "redelivery": self.redelivery}
+        if self.record is not None:
+            body["record"] = self.record
         return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text):
         fields = json.loads(text)
-        return cls.from_fields(fields, fields["data"], fields.get("redelivery", 0))
+        message = cls.from_fields(fields, fields["data"], fields.get("redelivery", 0))
+        return message if fields.get("record") is None else replace(message, record=fields["record"])
 
     @classmethod
     def from_fields(cls, fields, data, redelivery):
@@ -74,11 +80,14 @@ class QueuedMessage:
     def group_id(self):
         # Order is kept per webhook and subject: a person's later message waits for the earlier
         # one, other people's messages do not. The subject is hashed to fit SQS's 128 characters.
-        return f"{self.webhook_id}.{subject_hash(self.subject)}"
+        # A handed-over record write goes in a group of its own: the message it is about may
+        # be the head of its group, waiting for its retry.
+        return f"{self.webhook_id}.{subject_hash(self.subject)}" + (".record" if self.record else "")
 
     @property
     def deduplication_id(self):
-        return f"{self.message_id}.{self.webhook_id}.{self.redelivery}"
+        return f"{self.message_id}.{self.webhook_id}.{self.redelivery}" + (
+            f".{self.record['token']}" if self.record else "")
 
     def fields(self):
         """The attributes a delivery log record keeps of its message."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from chalicelib.store.table import error_code, get_item, reraise_unavailable, serialize
+from chalicelib.store.table import deserialize, error_code, get_item, reraise_unavailable, serialize
 
 _KEEP_SECONDS = 86400  # the table's TTL deletes the item this long after the token expires or the failure
 
@@ -77,7 +77,7 @@ class TokenItems:
         else:
             condition, values[":version"] = "version = :version", read.version
         return self._write(webhook_id, "SET leaseOwner = :owner, leaseUntil = :until, version = :next", condition,
-                           values)
+                           values, ours=lambda item: item.get("leaseOwner") == owner)
 
     def store(self, webhook_id, owner, fingerprint, access_token, expires_ms):
         """Keep the token got by the lease's ``owner``; False if its lease was taken over meanwhile."""
@@ -87,7 +87,8 @@ class TokenItems:
             "version = version + :one REMOVE leaseOwner, leaseUntil, failure, nextRequestAt",
             "leaseOwner = :owner",
             {":token": access_token, ":expires": expires_ms, ":fingerprint": fingerprint, ":owner": owner,
-             ":ttl": expires_ms // 1000 + _KEEP_SECONDS, ":one": 1})
+             ":ttl": expires_ms // 1000 + _KEEP_SECONDS, ":one": 1},
+            ours=lambda item: item.get("accessToken") == access_token)
 
     def fail(self, webhook_id, owner, fingerprint, failure, next_request_ms):
         """Keep the failure of the lease's ``owner``'s token request: no other before ``next_request_ms``.
@@ -98,7 +99,8 @@ class TokenItems:
             "version = version + :one REMOVE leaseOwner, leaseUntil, accessToken, tokenExpiresAt",
             "leaseOwner = :owner",
             {":failure": failure, ":next": next_request_ms, ":fingerprint": fingerprint, ":owner": owner,
-             ":ttl": next_request_ms // 1000 + _KEEP_SECONDS, ":one": 1})
+             ":ttl": next_request_ms // 1000 + _KEEP_SECONDS, ":one": 1},
+            ours=lambda item: item.get("failure") == failure and item.get("nextRequestAt") == next_request_ms)
 
     def release(self, webhook_id, owner):
         """End ``owner``'s lease without a token or a failure (its request broke off)."""
@@ -110,13 +112,18 @@ class TokenItems:
         return self._write(webhook_id, "REMOVE accessToken, tokenExpiresAt SET version = version + :one",
                            "accessToken = :token", {":token": access_token, ":one": 1})
 
-    def _write(self, webhook_id, update, condition, values):
+    def _write(self, webhook_id, update, condition, values, ours=None):
+        """One conditional UpdateItem; False when its condition failed. ``ours`` tells, from the
+        item as it was then, whether this very write was made already: botocore sends a write
+        again when its answer was lost, and its second try then meets its first's write, which
+        is done, not a conflict (a lease taken by someone else, say)."""
         try:
             self._db.update_item(TableName=self._table, Key=token_key(webhook_id), UpdateExpression=update,
-                                 ConditionExpression=condition, ExpressionAttributeValues=serialize(values))
+                                 ConditionExpression=condition, ExpressionAttributeValues=serialize(values),
+                                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                return ours is not None and ours(deserialize(exc.response.get("Item", {})))
             reraise_unavailable(exc)
         return True
 

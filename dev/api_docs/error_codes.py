@@ -43,8 +43,9 @@ ERROR_CODES = (
     ("message_pending", errors.Conflict, "The message to redeliver is still being delivered."),
     ("idempotency_key_reused", errors.Conflict,
      f"The `Idempotency-Key` was used with other parameters in the last {KEEP_SECONDS // 3600} hours."),
-    ("idempotency_key_in_progress", errors.Conflict,
-     "A dispatch with the same `Idempotency-Key` is still running: try again in a moment."),
+    ("idempotency_key_in_progress", errors.Unavailable,
+     "A dispatch with the same `Idempotency-Key` is still running: try again after `Retry-After` seconds, "
+     "with the same key; the answer is then the first call's."),
     ("payload_too_large", errors.PayloadTooLarge,
      f"The request body is over {MAX_BODY_BYTES // 1024 // 1024} MiB; or (`field: \"data\"`) the body that "
      f"`webhook.dispatch` would deliver is over {MAX_DELIVERED_BODY // 1024} KiB."),
@@ -53,7 +54,9 @@ ERROR_CODES = (
     ("rate_limited", errors.RateLimited,
      "Too many requests: wait the seconds that the `Retry-After` header gives."),
     ("unavailable", errors.Unavailable,
-     "AWS throttled the service or could not be reached. Nothing was accepted: try again."),
+     "AWS throttled the service or could not be reached: try again after `Retry-After` seconds (a "
+     "`webhook.dispatch` with the same `Idempotency-Key`, so that it is queued once whatever the first "
+     "call did)."),
     ("internal_error", errors.InternalError, "A bug in the service. No input, however malformed, should cause one."),
 )
 

@@ -1,5 +1,7 @@
 """Corrections of moto where it answers differently from AWS in something the service's promises
-rest on, each small, named, and documented against AWS's own behaviour.
+rest on, each small, named, and documented against AWS's own behaviour: SQS FIFO's order within
+a message group, its receipt handles' expiry and its five minutes of deduplication, and
+DynamoDB's idempotent transactions (ClientRequestToken).
 
 Unlike the speed-ups in patches.py, these change what moto answers: they make it answer as AWS
 does. They are applied wherever moto stands in for AWS: in the local run's moto server
@@ -11,6 +13,8 @@ written for (``WRITTEN_FOR``); with any other moto they are skipped with one war
 The upstream report for each is in docs/emulator.md.
 """
 
+import hashlib
+import json
 import threading
 import time
 
@@ -121,7 +125,97 @@ def fifo_receipt_handles_expire():
     Queue.delete_message = delete_message
 
 
-CORRECTIONS = (fifo_receive_in_group_order, fifo_receipt_handles_expire)
+FIFO_DEDUPLICATION_MS = 5 * 60 * 1000  # SQS's deduplication interval
+
+
+def fifo_deduplication_for_five_minutes():
+    """A FIFO queue drops a message whose deduplication ID it took in the last five minutes,
+    whatever became of the first one: "If a message with a particular message deduplication ID is
+    sent successfully, any messages sent with the same message deduplication ID are accepted
+    successfully but aren't delivered during the 5-minute deduplication interval" (SQS's
+    developer guide, "Using the message deduplication ID"). Moto 5.2 compares a new message
+    only with the messages still in the queue, so once the first copy was received and deleted
+    (delivered), a retried send of it is queued again; and it compares queue-wide even where
+    ``DeduplicationScope`` is ``messageGroup``. The correction remembers every
+    deduplication ID a FIFO queue took (per message group with ``DeduplicationScope``
+    ``messageGroup``) for five minutes from its first send."""
+    from moto.sqs.models import Queue
+
+    add = Queue.add_message
+
+    def add_message(self, message):
+        if self.fifo_queue and message.deduplication_id:
+            scope = getattr(self, "deduplication_scope", "queue")
+            key = (message.group_id, message.deduplication_id) if scope == "messageGroup" else message.deduplication_id
+            taken = self.__dict__.setdefault("_deduplication_ids_taken", {})
+            sent = int(message.sent_timestamp)
+            first = taken.get(key)
+            if first is not None and sent - first < FIFO_DEDUPLICATION_MS:
+                return  # accepted, and not delivered
+            if len(taken) > 1000 and len(taken) % 1000 == 0:  # forget what is past its interval, now and then
+                for old in [k for k, at in taken.items() if sent - at >= FIFO_DEDUPLICATION_MS]:
+                    del taken[old]
+            taken[key] = sent
+            if not self.lambda_event_source_mappings:  # moto's own check (the queued messages only, queue-wide) is not asked
+                with self._messages_lock:
+                    self._messages.append(message)
+                    self._messages_lock.notify_all()
+                return None
+        return add(self, message)
+
+    add_message.plain = add
+    Queue.add_message = add_message
+
+
+IDEMPOTENCY_SECONDS = 600  # how long DynamoDB honours a TransactWriteItems' ClientRequestToken
+
+
+def transactions_honour_client_request_tokens():
+    """TransactWriteItems with a ``ClientRequestToken`` is idempotent for 10 minutes: "If the
+    original TransactWriteItems call was successful, the subsequent TransactWriteItems calls with
+    the same client token return successfully without making any changes"; the same token with
+    other parameters is ``IdempotentParameterMismatchException`` (DynamoDB's API reference,
+    TransactWriteItems). Botocore gives every TransactWriteItems a token of its own, kept across
+    its retries, so on AWS a retry of a transaction whose answer was lost changes nothing and
+    answers success. Moto 5.2 ignores the token and runs the transaction again: its conditions
+    then fail against what the first try wrote (a webhook.create answers 409 for the webhook it
+    just made), or its unconditional writes apply twice (an ADD counts twice). The correction
+    remembers each successful transaction's token and parameters for 10 minutes."""
+    from moto.dynamodb.exceptions import DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    class IdempotentParameterMismatch(DynamodbException):
+        def __init__(self):
+            super().__init__("com.amazonaws.dynamodb.v20120810#IdempotentParameterMismatchException",
+                             "The request uses the same client token as a previous, but non-identical request.")
+
+    run = DynamoHandler.transact_write_items
+
+    def transact_write_items(self):
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return run(self)
+        backend = self.dynamodb_backend
+        done = backend.__dict__.setdefault("_client_request_tokens", {})  # token: (parameters' hash, when, answer)
+        now = time.time()
+        for old in [t for t, (_, at, _) in done.items() if now - at >= IDEMPOTENCY_SECONDS]:
+            del done[old]
+        parameters = hashlib.sha256(json.dumps({k: v for k, v in self.body.items() if k != "ClientRequestToken"},
+                                               sort_keys=True).encode()).hexdigest()
+        if token in done:
+            if done[token][0] != parameters:
+                raise IdempotentParameterMismatch()
+            return done[token][2]  # succeeded before: success again, and nothing changes
+        answer = run(self)  # a cancelled transaction raises: its token is not kept
+        done[token] = (parameters, now, answer)
+        return answer
+
+    transact_write_items.plain = run
+    DynamoHandler.transact_write_items = transact_write_items
+
+
+CORRECTIONS = (fifo_receive_in_group_order, fifo_receipt_handles_expire, fifo_deduplication_for_five_minutes,
+               transactions_honour_client_request_tokens)
 
 
 def apply(environ=None, moto_version=None, warn=None):
