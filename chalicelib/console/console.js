@@ -255,10 +255,10 @@ async function copyText(button, text, target) {
 
 // A one-time secret (or token), shown right after `place`, where it was made: its Copy button is
 // the next stop of the keyboard. Only one is shown at a time.
-function showSecret(title, value, place, note = "") {
+function showSecret(title, value, place, note = "", copyLabel = "Copy secret") {
   $("#secret")?.remove();
   const shown = el("code", { id: "secret-value", text: value });
-  const copy = el("button", { type: "button", id: "copy-secret", text: "Copy secret",
+  const copy = el("button", { type: "button", id: "copy-secret", text: copyLabel,
     onclick: (e) => copyText(e.currentTarget, value, shown) });
   const box = el("div", { id: "secret", class: "secret", role: "alert" },
     el("p", {}, el("strong", { text: title }), ": copy it now. It will not be shown again."),
@@ -2105,7 +2105,7 @@ function toggleDeviceToken(webhookID) {
     showSecret("Device token", token, done.firstChild, `On the device, poll: GET ${location.origin}/api/webhook.poll?webhookID=${webhookID}` +
       "&wait=20 with the header Authorization: Bearer <the token>, then again with each answer's cursor. On a laptop, " +
       `the relay forwards them to a local URL: INEVENT_TOKEN=<the token> python -m chalicelib.listen --webhook ${webhookID} ` +
-      "--forward http://localhost:3000/hook");
+      "--forward http://localhost:3000/hook", "Copy token");
     $("#copy-secret", slot).focus();
   } });
   const box = el("div", { class: "rotate device", role: "group", "aria-labelledby": "device-title", "aria-describedby": "device-text" },
@@ -2347,13 +2347,9 @@ function fieldInput(method, field) {
 }
 
 // A method's `types` (section 17), chosen as a list of checkboxes with "All types"; the form
-// sends what is chosen as the API's comma-separated list (a hidden input named types).
+// sends what is chosen as the API's comma-separated list (methodItem adds it to the form's data).
 function typesInput(id, field) {
-  const sent = el("input", { type: "hidden", name: field.name, value: "" });
   const picker = typesPicker(id, [], { legend: field.name, legendClass: "field-name", hint: field.description || "" });
-  picker.append(sent);
-  picker.addEventListener("change", () => { sent.value = picker.value().join(","); });
-  picker.clear = ((clear) => () => { clear(); sent.value = ""; })(picker.clear);
   const need = field.required ? null : field.oneOf ? "exactly one of " + field.oneOf.join(", ") + " is required" : "optional";
   if (need) picker.querySelector("legend").after(el("span", { class: "optional", text: need }));
   return picker;
@@ -2393,8 +2389,8 @@ function markError(form, answer) {
   // In a group, the input the message names (a filter's personID, say), else its first.
   const named = group && $$("textarea[name], input[name], input[data-type]", group).find((i) =>
     (i.name || i.dataset.type) && answer.error.message.includes(i.name || i.dataset.type));
-  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]):not([type=hidden]), textarea") ||
-    group.querySelector("input:not([type=hidden])")
+  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]), textarea") ||
+    group.querySelector("input")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
   if (markField(form, field, input, answer.error.message)) input.focus();
 }
@@ -2437,7 +2433,7 @@ async function after(method, result, params, form) {
   if (!result.ok) return;
   const made = $(".row", form);  // a one-time secret goes right after the form's Run button
   if (method === "webhook.create" || method === "webhook.rotateSecret") showMade(result.answer, made, method === "webhook.rotateSecret");
-  if (method === "token.create") showSecret("Token", result.answer.tokenID, made);
+  if (method === "token.create") showSecret("Token", result.answer.tokenID, made, "", "Copy token");
   if (method === "webhook.remove") forgetWebhook(params.webhookID);
   const named = ownerIn(params), loaded = state.loaded;
   const elsewhere = named && loaded && (named.level !== loaded.level || named.owner !== loaded.owner);
@@ -2463,7 +2459,10 @@ async function after(method, result, params, form) {
   const secret = $("#secret", form);
   if (secret) {
     const box = secret.getBoundingClientRect();
-    if (box.top < 0 || box.bottom > window.innerHeight) secret.scrollIntoView({ block: "nearest" });
+    // Scrolled whole pixels past its edge, with a margin: a box brought just "nearest" can end a
+    // fraction of a pixel below the screen, as scrolling rounds.
+    if (box.bottom > window.innerHeight) window.scrollBy(0, Math.min(Math.ceil(box.bottom - window.innerHeight) + 8, Math.floor(box.top)));
+    else if (box.top < 0) window.scrollBy(0, Math.floor(box.top) - 8);
     const field = form.contains(document.activeElement) ? document.activeElement : null;
     const top = field?.getBoundingClientRect().top, span = secret.getBoundingClientRect().bottom - top;
     if (field && span > window.innerHeight) $("button", secret).focus({ preventScroll: true });
@@ -2542,6 +2541,12 @@ function methodItem(method) {
       if (event.target.closest("fieldset.types-field") && form.querySelector("fieldset.types-field").value().length) single.value = "";
     });
   }
+  // The types chosen go with the form's fields, as the API's comma-separated list.
+  form.addEventListener("formdata", (event) => {
+    for (const picker of form.querySelectorAll("fieldset.types-field")) {
+      if (picker.value().length) event.formData.set(picker.dataset.field, picker.value().join(","));
+    }
+  });
   // Enter runs the method from any field, the type pickers (a select, checkboxes) included.
   form.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && (event.target.tagName === "SELECT" || event.target.type === "checkbox")) {

@@ -7,6 +7,7 @@ import re
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
+from chalicelib.catalog import CATALOG
 from tests.conftest import ADMIN
 
 CHROMIUM = "/usr/bin/chromium"
@@ -58,7 +59,10 @@ def create(service, event, url=UNREACHABLE, type="activityEnrollment", **fields)
 
 
 def dispatch(service, event, type="activityEnrollment", person="5521"):
-    status, body = service.call("webhook.dispatch", ADMIN, type=type, eventID=event, activityID="98", personID=person)
+    """A platform event of ``type`` about ``person`` (in activity 98, for a type that names one)."""
+    ids = {"activityID": "98", "personID": person}
+    fields = {name: ids[name] for name in CATALOG[type].fields if name in ids}
+    status, body = service.call("webhook.dispatch", ADMIN, type=type, eventID=event, **fields)
     assert status == 202, body
     return body["messageID"]
 

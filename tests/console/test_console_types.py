@@ -103,6 +103,21 @@ def test_all_types_stand_alone_and_such_a_webhook_is_found_under_every_type(cons
         "Typesall types of the event level (*), those the catalog gains later too")
 
 
+def test_a_type_the_level_does_not_take_is_refused_at_its_box_in_the_list_of_types(console, event):
+    sign_in(console, event)
+    form = open_method(console, "webhook.create")
+    form.get_by_label("url", exact=True).fill("http://127.0.0.1:9/crm")
+    types = form.get_by_role("group", name="types")
+    check_types(types, ["eventCheckIn", "eventCreated"])
+    form.get_by_role("button", name="Run webhook.create").click()
+    expect(console.locator("#status")).to_have_text("webhook.create → 400")
+    refused = types.get_by_label(re.compile("^eventCreated — "))
+    expect(refused).to_have_attribute("aria-invalid", "true")
+    expect(refused).to_be_focused()
+    expect(console.locator("#webhook-create-types-error")).to_contain_text("eventCreated")
+    expect(types.get_by_label(re.compile("^eventCheckIn — "))).not_to_have_attribute("aria-invalid", "true")
+
+
 def test_the_edit_form_changes_the_types_and_the_filter_follows_what_they_all_carry(console, service, event):
     webhook_id = create_typed(service, event, ["activityEnrollment", "activityCheckIn"], filter={"activityID": ["98"]})
     sign_in(console, event)
@@ -129,6 +144,25 @@ def test_the_edit_form_changes_the_types_and_the_filter_follows_what_they_all_ca
     expect(console.get_by_label("Settings", exact=True)).to_contain_text("TypeeventCheckIn")
     saved = found(service, event, webhook_id)
     assert (saved["types"], saved["filter"]) == (["eventCheckIn"], None)
+
+
+def test_the_examples_and_the_template_preview_of_a_webhook_of_several_types_show_the_type_chosen(console, service,
+                                                                                                     event):
+    webhook_id = create_typed(service, event, ["eventCheckIn", "activityCheckIn"])
+    sign_in(console, event)
+    button(console, f"Examples {webhook_id}").click()
+    example = console.get_by_label("Request example", exact=True)
+    expect(example).to_contain_text('"type": "eventCheckIn"')  # the first of its types, by default
+    console.get_by_label("Example of", exact=True).select_option("activityCheckIn")
+    expect(example).to_contain_text('"type": "activityCheckIn"')
+
+    button(console, f"Log {webhook_id}").click()
+    button(console, f"Edit the template of {webhook_id}").click()
+    console.get_by_label("Slack", exact=True).check()
+    preview = console.get_by_label("Rendered example", exact=True)
+    expect(preview).to_have_text(f'{{"text":"Person 5521 checked in to event {event}"}}')
+    console.get_by_label("Preview as", exact=True).select_option("activityCheckIn")
+    expect(preview).to_have_text('{"text":"Person 5521 checked in to activity 98"}')
 
 
 # ---- Section 18: pull webhooks and a device's token --------------------------------------------
@@ -162,10 +196,39 @@ def test_a_pull_webhook_is_made_from_the_console_and_its_log_says_what_polls_rea
     assert status == 200 and page["data"][0]["messageID"] == first
     expect(console.locator(f"#detail article[data-message='{first}']")).to_contain_text(
         re.compile(r"delivered.*returned by a poll at \d{4}-"), timeout=10000)
+    health = console.locator("#detail .health-list")
+    expect(health).to_contain_text(f"Positionread up to {first} (eventCheckIn, dispatched ")
+    expect(health).to_contain_text("1 newer message waits for the next poll")
+    expect(health).to_contain_text(re.compile(r"Last poll\d{4}-.*: the latest poll that returned a message for the first time"))
+    expect(row(console, webhook_id).locator(".health")).to_have_text("1 read by polls · 1 waiting to be polled")
     expect(button(console, f"Replay {first}")).to_have_count(0)  # an older cursor reads it again
     button(console, f"View {first}").click()
     expect(console.locator("#detail")).to_contain_text("What the poll that first returned it answered")
     expect(console.get_by_label("Body sent")).to_have_text(page["data"][0]["body"])
+    console.get_by_label("Find a message", exact=True).fill(first)
+    console.get_by_label("Find a message", exact=True).press("Enter")
+    expect(console.locator(f"#detail .trace-entry[data-webhook='{webhook_id}']")).to_contain_text(
+        "pull: read with webhook.poll")
+
+
+def test_a_pull_webhooks_edit_form_changes_what_it_has_and_offers_no_url(console, service, event):
+    webhook_id = create_pull(service, event)
+    sign_in(console, event)
+    open_log(console, webhook_id, count=0)
+    button(console, f"Edit {webhook_id}").click()
+    form = console.locator("#edit-form")
+    expect(form.get_by_label("Description", exact=True)).to_be_focused()
+    for absent in ("URL", "Rate limit"):
+        expect(form.get_by_label(absent, exact=True)).to_have_count(0)
+    expect(form.get_by_role("group", name="Headers")).to_have_count(0)
+    expect(button(console, f"Edit the template of {webhook_id}")).to_have_count(0)
+    form.get_by_label("Description", exact=True).fill("Door scanner, hall B")
+    form.get_by_role("group", name="Types").get_by_label(re.compile("^eventCheckOut — ")).check()
+    button(console, "Save changes").click()
+    expect(console.locator('#detail [data-outcome="edit"]')).to_have_text("Saved: description, types changed.")
+    saved = found(service, event, webhook_id)
+    assert (saved["description"], saved["types"], saved["delivery"]) == ("Door scanner, hall B",
+                                                                         ["eventCheckIn", "eventCheckOut"], "pull")
 
 
 def test_a_device_token_is_made_from_a_pull_webhooks_view_shown_once_and_polls_that_webhook_only(console, service,
@@ -182,7 +245,7 @@ def test_a_device_token_is_made_from_a_pull_webhooks_view_shown_once_and_polls_t
     token = console.locator("#detail #secret-value").text_content()
     expect(console.locator("#detail #secret")).to_contain_text("It will not be shown again")
     expect(console.locator("#detail #secret")).to_contain_text(f"python -m chalicelib.listen --webhook {webhook_id}")
-    expect(button(console, "Copy secret")).to_be_focused()
+    expect(button(console, "Copy token")).to_be_focused()
     assert service.call("webhook.poll", token, webhookID=webhook_id)[0] == 200
     assert service.call("webhook.poll", token, webhookID=other)[0] == 403
     assert service.call("webhook.find", token, eventID=event)[0] == 403
