@@ -809,7 +809,7 @@ function openDetail(view, title, { focus = true } = {}) {
   const shareable = ["log", "message", "trace"].includes(view.kind);
   // Without clipboard access, Copy link selects the link itself, shown in this field.
   const linkText = el("input", { id: "link-text", class: "link-text", readonly: true, hidden: true, "aria-label": "Link to this view" });
-  detail.replaceChildren(el("div", { class: "detail-head" }, heading,
+  detail.replaceChildren(...[el("div", { class: "detail-head" }, heading,
     el("div", { class: "row" },
       shareable ? el("button", { type: "button", class: "quiet", text: "Copy link", "aria-label": "Copy a link to this view",
         onclick: (e) => { linkText.value = location.href; copyText(e.currentTarget, location.href, linkText); } }) : null,
@@ -817,7 +817,7 @@ function openDetail(view, title, { focus = true } = {}) {
   shareable ? linkText : null,
   // What changes while the reader is further down (new messages, a refused token) is said in
   // this bar, which stays at the top of the screen while the view is on it.
-  el("div", { class: "view-bar", role: "status", "aria-live": "polite" }));
+  el("div", { class: "view-bar", role: "status", "aria-live": "polite" })].filter(Boolean));  // a null would show as "null"
   detail.setAttribute("role", "region");
   detail.setAttribute("aria-labelledby", "detail-title");
   detail.hidden = false;
@@ -1123,7 +1123,7 @@ async function showLog(webhookID, { focus = true } = {}) {
   const deviceButton = pull ? el("button", { type: "button", class: "quiet", text: "Device token", "aria-expanded": "false",
     "aria-controls": "device-slot", "aria-label": "Make a device token for " + webhookID, "data-key": "device",
     onclick: () => toggleDeviceToken(webhookID) }) : null;
-  detail.append(
+  detail.append(...[  // what a pull webhook has not is null, left out (append would write "null")
     el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, pull ? null : templateButton, rotateButton,
       pull ? deviceButton : testButton),
     el("dl", { class: "settings-list", "aria-label": "Settings" }),
@@ -1147,7 +1147,8 @@ async function showLog(webhookID, { focus = true } = {}) {
     pull ? null : replayOutcome,
     el("p", { id: "log-count", class: "hint", "aria-live": "polite" }),
     el("div", { class: "messages" }),
-    el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }));
+    el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }),
+  ].filter(Boolean));
   $(".view-bar", detail).append(
     el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }));
   drawSettings();
@@ -1444,7 +1445,7 @@ function renderMessage(result) {
   const said = outcomeNode(message.messageID);
   if (state.view?.outcome) say(said, state.view.outcome.text, state.view.outcome.ok);
   const last = message.attempts.length - 1;
-  box.replaceChildren(
+  box.replaceChildren(...[  // what a message not sent yet has not is null, left out
     el("dl", { class: "health-list" },
       el("dt", { text: "Status" }), el("dd", {}, el("span", { class: "badge " + message.status, text: message.status })),
       el("dt", { text: "Type" }), el("dd", { text: message.type }),
@@ -1467,7 +1468,7 @@ function renderMessage(result) {
       el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${attemptAnswer(a, isPull(state.hooks.get(message.webhookID)))} · ${a.durationMs} ms` }),
       a.error ? el("div", { class: "bad-text", text: attemptError(a) }) : null,
       a.response ? answerBlock(a, i === last) : null)))
-      : el("p", { class: "hint", text: "No attempt yet." }));
+      : el("p", { class: "hint", text: "No attempt yet." })].filter(Boolean));
   for (const summary of $$("details.fold summary", box)) if (open.has(summary.textContent)) summary.parentElement.open = true;
   if (focusedKey) $(`[data-key="${focusedKey}"]`, box)?.focus({ preventScroll: true });
 }
@@ -2225,13 +2226,15 @@ async function showExamples(webhookID) {
     const request = await call("webhook.requestExample", { webhookID, type: picker?.value }, { quiet: true });
     if (state.view?.webhookID === webhookID && state.view.kind === "examples") requestBox.textContent = JSON.stringify(request.answer, null, 2);
   };
-  const [, response] = await Promise.all([read(), call("webhook.responseExample", { webhookID }, { quiet: true })]);
+  const pull = isPull(hook);  // nothing is POSTed to a pull webhook, and nothing answers
+  const [, response] = await Promise.all([read(), pull ? null : call("webhook.responseExample", { webhookID }, { quiet: true })]);
   picker?.addEventListener("change", read);
-  detail.append(el("h4", { text: "What your endpoint receives" }),
+  detail.append(...[el("h4", { text: pull ? "What a poll returns of a message" : "What your endpoint receives" }),
     picker ? el("div", { class: "filter" }, el("label", { for: "example-type", text: "Example of" }), picker) : null,
     requestBox,
-    el("h4", { text: "What it should answer" }),
-    el("pre", { class: "answer", tabindex: "0", "aria-label": "Response example", text: JSON.stringify(response.answer, null, 2) }));
+    pull ? null : el("h4", { text: "What it should answer" }),
+    pull ? null : el("pre", { class: "answer", tabindex: "0", "aria-label": "Response example",
+      text: JSON.stringify(response.answer, null, 2) })].filter(Boolean));
 }
 
 // ---- The catalog of types -------------------------------------------------------------

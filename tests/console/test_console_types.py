@@ -9,22 +9,14 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.conftest import ADMIN
-from tests.console.pages import (DESKTOP, PHONE, SMALL_CONTROLS, button, dispatch, open_log, open_method, open_page, row,
-                                 serious_violations, sign_in)
+from tests.console.pages import (DESKTOP, PHONE, SMALL_CONTROLS, button, create, create_pull, dispatch, open_log,
+                                 open_method, open_page, row, serious_violations, sign_in, stray_nulls)
 
 FOUR = ["eventEnrollment", "eventCheckIn", "activityEnrollment", "activityCheckIn"]
 
 
 def create_typed(service, event, types, url="http://127.0.0.1:9/crm", **fields):
-    status, body = service.call("webhook.create", ADMIN, eventID=event, types=types, url=url, **fields)
-    assert status == 201, body
-    return body["webhookID"]
-
-
-def create_pull(service, event, types=("eventCheckIn",), **fields):
-    status, body = service.call("webhook.create", ADMIN, eventID=event, types=list(types), delivery="pull", **fields)
-    assert status == 201, body
-    return body["webhookID"]
+    return create(service, event, url, types=types, **fields)
 
 
 def found(service, event, webhook_id):
@@ -149,12 +141,17 @@ def test_the_edit_form_changes_the_types_and_the_filter_follows_what_they_all_ca
 def test_the_examples_and_the_template_preview_of_a_webhook_of_several_types_show_the_type_chosen(console, service,
                                                                                                      event):
     webhook_id = create_typed(service, event, ["eventCheckIn", "activityCheckIn"])
+    one = create(service, event)
     sign_in(console, event)
     button(console, f"Examples {webhook_id}").click()
     example = console.get_by_label("Request example", exact=True)
     expect(example).to_contain_text('"type": "eventCheckIn"')  # the first of its types, by default
     console.get_by_label("Example of", exact=True).select_option("activityCheckIn")
     expect(example).to_contain_text('"type": "activityCheckIn"')
+    button(console, f"Examples {one}").click()
+    expect(console.get_by_label("Response example", exact=True)).to_be_visible()
+    expect(console.get_by_label("Example of", exact=True)).to_have_count(0)  # one type: nothing to choose
+    assert stray_nulls(console) == 0
 
     button(console, f"Log {webhook_id}").click()
     button(console, f"Edit the template of {webhook_id}").click()
@@ -183,10 +180,16 @@ def test_a_pull_webhook_is_made_from_the_console_and_its_log_says_what_polls_rea
     expect(button(console, f"Test {webhook_id}")).to_have_count(0)  # nothing to send a test to
 
     first = dispatch(service, event, type="eventCheckIn", person="1")
-    dispatch(service, event, type="eventCheckIn", person="2")
+    second = dispatch(service, event, type="eventCheckIn", person="2")
     open_log(console, webhook_id, count=2)
+    button(console, f"View {second}").click()
+    expect(console.locator("#detail")).to_contain_text("Not polled yet")
+    assert stray_nulls(console) == 0  # what a message not sent yet has not is left out, not written "null"
+    button(console, "Back to the log").click()
+    expect(console.locator("#detail article.message")).to_have_count(2)
     settings = console.get_by_label("Settings", exact=True)
     expect(settings).to_contain_text("Deliverypull: nothing is POSTed")
+    assert stray_nulls(console) == 0  # what a pull webhook's view leaves out is not written "null"
     expect(settings).not_to_contain_text("Rate limit")
     expect(button(console, f"Send a test to {webhook_id}")).to_have_count(0)
     expect(button(console, "Replay failed and skipped")).to_have_count(0)
@@ -205,6 +208,10 @@ def test_a_pull_webhook_is_made_from_the_console_and_its_log_says_what_polls_rea
     button(console, f"View {first}").click()
     expect(console.locator("#detail")).to_contain_text("What the poll that first returned it answered")
     expect(console.get_by_label("Body sent")).to_have_text(page["data"][0]["body"])
+    button(console, f"Examples {webhook_id}").click()
+    expect(console.locator("#detail")).to_contain_text("What a poll returns of a message")
+    expect(console.get_by_label("Request example", exact=True)).to_contain_text('"url": null')
+    expect(console.get_by_label("Response example", exact=True)).to_have_count(0)  # nothing answers a poll
     console.get_by_label("Find a message", exact=True).fill(first)
     console.get_by_label("Find a message", exact=True).press("Enter")
     expect(console.locator(f"#detail .trace-entry[data-webhook='{webhook_id}']")).to_contain_text(
