@@ -76,6 +76,15 @@ def dispatch(service, event, type="activityEnrollment", person="5521"):
     return body["messageID"]
 
 
+def skipped_messages(service, event, count, url=UNREACHABLE):
+    """A disabled webhook with ``count`` skipped messages: a long log that no worker touches."""
+    webhook_id = create(service, event, url)
+    service.call("webhook.disable", ADMIN, webhookID=webhook_id)
+    for n in range(count):
+        dispatch(service, event, person=str(7000 + n))
+    return webhook_id
+
+
 def row(page, webhook_id):
     return page.locator(f"#hooks tr[data-webhook='{webhook_id}']")
 
