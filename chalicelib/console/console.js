@@ -657,7 +657,8 @@ function applyListFilters() {
   for (const tr of $$("#hooks tbody tr")) {
     const hook = state.hooks.get(tr.dataset.webhook);
     if (!hook) continue;
-    const words = [hook.description || "", hook.url || "", hook.webhookID, ...hookTypes(hook)].join("\n").toLowerCase();
+    const words = [hook.description || "", hook.url || "", hook.webhookID, ...hookTypes(hook),
+      takesAll(hook) ? "all types" : "", isPull(hook) ? "pull" : ""].join("\n").toLowerCase();
     const kind = healthKind(state.stats.get(hook.webhookID)?.stats);
     if (health && kind === null) unknown += 1;
     const match = (!text || words.includes(text)) && (!status || hook.status === status) &&

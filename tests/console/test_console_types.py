@@ -85,6 +85,11 @@ def test_all_types_stand_alone_and_such_a_webhook_is_found_under_every_type(cons
     everything = next(h["webhookID"] for h in service.call("webhook.find", ADMIN, eventID=event)[1]["data"]
                       if h["types"] == ["*"])
     expect(row(console, everything).locator(".types")).to_have_text("all types (*)")
+    search = console.get_by_label("Search webhooks", exact=True)
+    search.fill("all types")  # found by the words its row shows
+    expect(row(console, everything)).to_be_visible()
+    expect(row(console, other)).to_be_hidden()
+    search.fill("")
     console.get_by_label("Webhook type", exact=True).select_option("eventCheckIn")
     expect(console.locator("#hooks tbody tr:visible")).to_have_count(1)
     expect(row(console, everything)).to_be_visible()
@@ -177,6 +182,9 @@ def test_a_pull_webhook_is_made_from_the_console_and_its_log_says_what_polls_rea
     webhook_id = console.locator("#hooks tbody tr").get_attribute("data-webhook")
     assert found(service, event, webhook_id)["delivery"] == "pull"
     expect(row(console, webhook_id)).to_contain_text("pull: read with webhook.poll")
+    console.get_by_label("Search webhooks", exact=True).fill("pull")  # found by the words its row shows
+    expect(console.locator("#hooks tbody tr:visible")).to_have_count(1)
+    console.get_by_label("Search webhooks", exact=True).fill("")
     expect(button(console, f"Test {webhook_id}")).to_have_count(0)  # nothing to send a test to
 
     first = dispatch(service, event, type="eventCheckIn", person="1")
@@ -278,9 +286,19 @@ def type_views(page, service, event):
     form = open_method(page, "webhook.create")
     check_types(form.get_by_role("group", name="types"), ["eventCheckIn"])
     yield "the create form's list of types"
-    open_log(page, many, count=0)
+    open_log(page, many)
     button(page, f"Edit {many}").click()
+    expect(page.locator("#edit-form")).to_be_visible()
     yield "a webhook of several types, and its Edit form"
+    button(page, f"Edit the template of {many}").click()
+    page.get_by_label("Slack", exact=True).check()
+    page.get_by_label("Preview as", exact=True).select_option("activityCheckIn")
+    expect(page.get_by_label("Rendered example", exact=True)).to_contain_text("checked in to activity 98")
+    yield "its template, previewed as one of its types"
+    button(page, f"Examples {many}").click()
+    page.get_by_label("Example of", exact=True).select_option("activityCheckIn")
+    expect(page.get_by_label("Request example", exact=True)).to_contain_text('"type": "activityCheckIn"')
+    yield "its examples, of one of its types"
     open_log(page, pull)
     button(page, f"Make a device token for {pull}").click()
     button(page, "Make the token").click()
@@ -298,7 +316,7 @@ def test_the_views_of_several_types_and_pull_webhooks_pass_axe_and_fit_a_phone(b
         small[view] = page.evaluate(SMALL_CONTROLS)
         wide[view] = page.evaluate("document.documentElement.scrollWidth")
     page.context.close()
-    assert len(found_) == 3
+    assert len(found_) == 5
     assert {view: v for view, v in found_.items() if v} == {}
     if phone:
         assert {view: v for view, v in small.items() if v} == {}
