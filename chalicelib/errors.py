@@ -66,11 +66,6 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
-class UnsupportedMediaType(ServiceError):
-    status = 415
-    code = "unsupported_media_type"
-
-
 class RateLimited(ServiceError):
     status = 429
     code = "rate_limited"

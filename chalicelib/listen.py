@@ -12,11 +12,13 @@ is kept in a file, so that started again it goes on where it stopped.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
 import signal
 import sys
+import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -186,11 +188,13 @@ class Relay:
         for subject in list(self._subjects):
             queue = self._subjects[subject]
             while queue and queue[0].due <= self._clock():
-                if not self._forward(queue[0]):
-                    break
-                done = queue.popleft()
-                for batch in self._batches:
-                    batch.waiting.discard(done.message_id)
+                with _interrupts_held():  # a message forwarded is marked, and its batch's cursor saved
+                    if not self._forward(queue[0]):
+                        break
+                    done = queue.popleft()
+                    for batch in self._batches:
+                        batch.waiting.discard(done.message_id)
+                    self._settle()
             if not queue:
                 del self._subjects[subject]
         self._settle()
@@ -338,6 +342,26 @@ def _remove(api, webhook_id, out, err):
         print(f"error: could not remove pull webhook {webhook_id} ({exc}); remove it with webhook.remove", file=err)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl-C (or SIGTERM) lands when the block ends, not inside it: the relay stops between two
+    messages, never after a receiver took one and before its cursor was saved (started again, it
+    would forward that message twice). A forward ends within FORWARD_TIMEOUT_SECONDS."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only
+        return
+    caught = []
+    previous = {number: signal.signal(number, lambda received, frame: caught.append(received))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            raise KeyboardInterrupt
 
 
 def _write(path, cursor):

@@ -24,7 +24,7 @@ DOCUMENT = pathlib.Path(__file__).resolve().parent.parent / "chalicelib" / "open
 JSON_DOCUMENT = DOCUMENT.with_suffix(".json")
 HEADER = ("# The API's published description (OpenAPI 3.1), written by `python -m dev.openapi` from the method\n"
           "# registry (chalicelib/api/registry.py) and the catalog (chalicelib/catalog.py): do not edit it by hand.\n")
-ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "415", "429", "503")
+ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "413", "429", "503")
 _ID = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[^\\u0000-\\u001F\\u007F-\\u009F]+$"}
 _SECONDS = {"type": "string", "pattern": "^[0-9]{1,11}$"}
 

@@ -279,7 +279,7 @@ def _webhook(url, auth):
                    auth=EndpointAuth(auth["tokenUrl"], auth["clientID"], auth["clientSecret"], auth.get("scope")))
 
 
-@pytest.mark.parametrize("expires_in, used_for", [(3600, 3540), (None, 3540), (600, 540), (90, 45)])
+@pytest.mark.parametrize("expires_in, used_for", [(3600, 3540), (None, 3540), (600, 540), (90, 30), (63, 3)])
 def test_a_token_is_used_until_its_expires_in_less_a_minute(deliver, tokens, receiver, expires_in, used_for):
     tokens.expires_in = expires_in
     assert deliver().ok
@@ -288,6 +288,13 @@ def test_a_token_is_used_until_its_expires_in_less_a_minute(deliver, tokens, rec
     deliver.clock.now += 2
     assert deliver().ok and len(tokens.requests) == 2  # renewed
     assert [r.headers["authorization"] for r in receiver.requests] == ["Bearer tok-1"] * 2 + ["Bearer tok-2"]
+
+
+def test_a_token_that_lives_a_minute_or_less_serves_only_the_attempt_that_asked_for_it(deliver, tokens, receiver):
+    tokens.expires_in = 45
+    assert deliver().ok and deliver().ok
+    assert len(tokens.requests) == 2
+    assert [r.headers["authorization"] for r in receiver.requests] == ["Bearer tok-1", "Bearer tok-2"]
 
 
 def test_a_failing_token_endpoint_is_asked_at_most_once_a_minute(deliver, tokens, receiver):

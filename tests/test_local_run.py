@@ -189,8 +189,9 @@ def test_a_moto_server_killed_outright_keeps_all_but_its_last_second(tmp_path):
         dynamodb.put_item(TableName=table, Item={"pk": {"S": "WH#1"}, "sk": {"S": "HOOK"}})
         for n in range(3):  # one person's messages: a FIFO group
             sqs.send_message(QueueUrl=queue, MessageBody=str(n), MessageGroupId="p", MessageDeduplicationId=str(n))
-        (held,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=8)["Messages"]
-        hidden_until = time.time() + 8
+        # Hidden long enough to outlast a kill and a restart on a loaded machine (8 s did not).
+        (held,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=20)["Messages"]
+        hidden_until = time.time() + 20
         time.sleep(SAVE_EVERY_SECONDS + 1)
     finally:
         server.kill()
@@ -201,7 +202,7 @@ def test_a_moto_server_killed_outright_keeps_all_but_its_last_second(tmp_path):
         queue = create_resources(dynamodb, sqs)["DeliveryQueue"]["url"]  # the same stack again, kept as it was
         assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "HOOK"}})["Item"]
         assert "Messages" not in sqs.receive_message(QueueUrl=queue)  # the group waits for its held message
-        wait_until(lambda: sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0).get("Messages"), timeout=15)
+        wait_until(lambda: sqs.receive_message(QueueUrl=queue, VisibilityTimeout=0).get("Messages"), timeout=30)
         assert time.time() >= hidden_until - 0.5
         again = sqs.receive_message(QueueUrl=queue, MessageSystemAttributeNames=["All"], VisibilityTimeout=0)
         (back,) = again["Messages"]

@@ -188,6 +188,23 @@ def test_trace_lists_every_webhook_of_the_level_the_message_was_queued_for_with_
     assert (at_company["webhookID"], at_company["status"]) == (company["webhookID"], "delivered")
 
 
+def test_a_message_queued_and_not_attempted_yet_is_shown_pending_by_webhook_message(api, receiver, worker):
+    hook = api.create(receiver.url)
+    other = api.create(receiver.url + "/other", type="activityDismissal")
+    message_id = api.dispatch()["messageID"]
+    status, shown = api.call("webhook.message", webhookID=hook["webhookID"], messageID=message_id)
+    assert status == 200, shown  # on the queue, or held by a rate limit: not unknown
+    assert {k: shown[k] for k in ("messageID", "webhookID", "type", "status", "attempts", "request")} == {
+        "messageID": message_id, "webhookID": hook["webhookID"], "type": "activityEnrollment", "status": "pending",
+        "attempts": [], "request": None}
+    assert shown["date"].isdigit() and shown["nextAttemptDate"] == shown["date"]  # due since it was dispatched
+    status, body = api.call("webhook.message", webhookID=other["webhookID"], messageID=message_id)
+    assert (status, body["error"]["field"]) == (404, "messageID")  # not queued for that one
+    worker.run()
+    status, shown = api.call("webhook.message", webhookID=hook["webhookID"], messageID=message_id)
+    assert (shown["status"], len(shown["attempts"])) == ("delivered", 1) and shown["request"]["body"], shown
+
+
 def test_trace_of_an_unknown_message_another_level_or_one_the_token_cannot_see_is_404(api, receiver):
     api.create(receiver.url)
     api.create(receiver.url, event_id="999")
@@ -228,7 +245,7 @@ def test_trace_follows_a_platform_event_from_eventbridge(api, receiver, worker):
 
 def test_a_message_whose_record_went_with_an_erasure_is_not_shown_as_waiting(api, receiver, worker, aws, settings):
     settings(ERASURE_SETTLE_SECONDS="0")
-    api.create(receiver.url)
+    hook = api.create(receiver.url)
     message_id = api.dispatch(person_id="5521")["messageID"]
     worker.run()
     assert trace(api, message_id, eventID="1234")[1]["data"][0]["status"] == "delivered"
@@ -238,6 +255,8 @@ def test_a_message_whose_record_went_with_an_erasure_is_not_shown_as_waiting(api
     assert eraser.run(until=lambda: api.call("webhook.erasure", erasureID=erasure)[1]["status"] == "done", timeout=20)
     status, body = trace(api, message_id, eventID="1234")
     assert (status, body["data"]) == (200, [])  # not "pending, 0 attempts": its record is gone, not waiting
+    status, body = api.call("webhook.message", webhookID=hook["webhookID"], messageID=message_id)
+    assert (status, body["error"]["field"]) == (404, "messageID")
 
 
 def test_a_fan_out_notes_its_webhooks_in_one_write_whatever_their_number(api):

@@ -179,13 +179,15 @@ def test_a_malformed_body_is_400(api, content_type, body):
     assert json.loads(response.body)["error"]["code"] in ("invalid_body", "invalid_parameter")
 
 
-def test_an_unsupported_content_type_is_415(api):
+def test_an_unsupported_content_type_is_a_400_that_says_which_types_are_read(api):
     response = api.client.http.post(
         "/api/webhook.find",
         headers={"authorization": f"Bearer {api.token}", "content-type": "text/xml"},
         body="<eventID>1</eventID>",
     )
-    assert response.status_code == 415 and json.loads(response.body)["error"]["code"] == "unsupported_media_type"
+    error = json.loads(response.body)["error"]
+    assert response.status_code == 400 and error["code"] == "unsupported_media_type" and error["field"] is None
+    assert "application/json" in error["message"] and "application/x-www-form-urlencoded" in error["message"]
 
 
 @pytest.mark.parametrize(

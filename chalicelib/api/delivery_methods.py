@@ -86,16 +86,41 @@ def list_deliveries(ctx, params):
         params=(webhook_id(), MESSAGE_ID), verbs=READ, answer="MessageView")
 def show_message(ctx, params):
     webhook = visible_webhook(ctx, params)
-    record = log_of(ctx, webhook).get(webhook.webhook_id, params.identifier("messageID"))
+    message_id = params.identifier("messageID")
+    record = log_of(ctx, webhook).get(webhook.webhook_id, message_id)
     if record is None:
-        raise NotFound("this webhook has no message with that messageID", field="messageID")
+        return 200, queued_view(ctx, webhook, message_id)
+    return 200, message_with_request(webhook, record)
+
+
+def message_with_request(webhook, record):
+    """``webhook.message``'s answer for a record of the delivery log: the message and what its
+    latest attempt sent."""
     sent = None if record.request_headers is None else {
         "headers": record.request_headers, "body": record.body if record.sent_body is None else record.sent_body}
     if webhook.delivery == "pull" and record.status == "delivered":
         # What the poll that first returned it answered, signed at that poll's time.
         entry = signed_entry(webhook, record.message, record.sequence, int(record.attempts[0]["date"]))
         sent = {"headers": entry["headers"], "body": entry["body"]}
-    return 200, {**message_view(record), "request": sent}
+    return {**message_view(record), "request": sent}
+
+
+def queued_view(ctx, webhook, message_id):
+    """A message queued for a push webhook and not attempted yet (held by a rate limit or the
+    organizer's share, or still on the queue): the delivery log writes its record at the first
+    attempt, but the fan-out's ``DISPATCH#`` item says it was queued, so it is ``pending``, due
+    since it was dispatched. Read only when the log has no record: a known message costs nothing more."""
+    unknown = NotFound("this webhook has no message with that messageID", field="messageID")
+    dispatched = None if webhook.delivery == "pull" else ctx.services.dispatches.get(message_id)
+    if dispatched is None or webhook.webhook_id not in dispatched.webhooks.get((webhook.level, webhook.owner_id), ()):
+        raise unknown
+    items, records = ctx.services.dispatches.deliveries(message_id, [webhook.webhook_id])
+    if webhook.webhook_id in records:  # its first attempt was recorded meanwhile
+        return message_with_request(webhook, DeliveryRecord.from_item(records[webhook.webhook_id]))
+    if webhook.webhook_id not in items or erased_after(items[webhook.webhook_id], message_id):
+        raise unknown  # gone with a person's erasure, or with the webhook: nothing waits to be sent
+    return {"messageID": message_id, "webhookID": webhook.webhook_id, "type": dispatched.type, "status": "pending",
+            "date": dispatched.date, "attempts": [], "nextAttemptDate": dispatched.date, "request": None}
 
 
 def log_of(ctx, webhook):

@@ -31,7 +31,6 @@ from chalicelib.errors import (
     Unavailable,
     UnknownMethod,
     UnknownParameter,
-    UnsupportedMediaType,
 )
 from chalicelib.ids import hash_token, is_issued_token
 from chalicelib.store.tokens import Grant
@@ -329,7 +328,9 @@ def _body(request, raw):
             return _FormFields((name, Repeated(values)) for name, values in parse_form(text, MAX_FIELDS).items())
         except FormError as exc:
             raise InvalidParameter("the form body is not valid", code="invalid_body") from exc
-    raise UnsupportedMediaType("send parameters as application/json or application/x-www-form-urlencoded")
+    # 400, not 415: the contract's statuses are the only ones a caller handles (section 1).
+    raise InvalidParameter("send parameters as application/json or application/x-www-form-urlencoded",
+                           code="unsupported_media_type")
 
 
 def _check_text(value, field):

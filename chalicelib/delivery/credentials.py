@@ -188,9 +188,9 @@ def _expires_in(value):
 
 
 def _use_for_ms(expires_in):
-    """How long a token is used: its life less a minute (half of it, when it lives two minutes or less)."""
-    seconds = expires_in - RENEW_BEFORE_SECONDS if expires_in > 2 * RENEW_BEFORE_SECONDS else expires_in / 2
-    return int(seconds * 1000)
+    """How long a token is reused: its life less a minute (section 20), so a token that lives a minute
+    or less serves the attempt that asked for it and no other."""
+    return int(max(0, expires_in - RENEW_BEFORE_SECONDS) * 1000)
 
 
 def _when(ms):

@@ -49,7 +49,7 @@ ERROR_CODES = (
     ("payload_too_large", errors.PayloadTooLarge,
      f"The request body is over {MAX_BODY_BYTES // 1024 // 1024} MiB; or (`field: \"data\"`) the body that "
      f"`webhook.dispatch` would deliver is over {MAX_DELIVERED_BODY // 1024} KiB."),
-    ("unsupported_media_type", errors.UnsupportedMediaType,
+    ("unsupported_media_type", errors.InvalidParameter,
      "The body is neither JSON nor `application/x-www-form-urlencoded`."),
     ("rate_limited", errors.RateLimited,
      "Too many requests: wait the seconds that the `Retry-After` header gives."),
