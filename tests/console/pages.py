@@ -25,10 +25,22 @@ SMALL_CONTROLS = """() => [...document.querySelectorAll('button, a[href], input,
     .map(([r, e]) => e.outerHTML.slice(0, 80) + ` ${r.width}x${r.height}`)"""
 
 
-def open_page(browser, service, viewport=DESKTOP, **options):
+# Counts the page's calls of each API method (window.calls), so that a test can show that a call
+# was not made at a moment it controls, rather than by waiting.
+COUNT_CALLS = """window.calls = {}; const fetched = window.fetch;
+window.fetch = (url, ...rest) => { const m = String(url).match(/\\/api\\/([\\w.]+)/);
+  if (m) window.calls[m[1]] = (window.calls[m[1]] || 0) + 1; return fetched(url, ...rest); };"""
+
+
+def open_page(browser, service, viewport=DESKTOP, clock=False, **options):
+    """A page of the console. ``clock``: the page's timers run only as the test's page.clock says,
+    and window.calls counts its API calls."""
     context = browser.new_context(viewport=viewport, **options)
     context.set_default_timeout(10000)
     page = context.new_page()
+    if clock:
+        page.clock.install()
+        page.add_init_script(COUNT_CALLS)
     page.failed = []  # every answer of 400 or more that the page got (the favicon included)
     page.on("response", lambda response: page.failed.append(f"{response.status} {response.url}")
             if response.status >= 400 else None)
