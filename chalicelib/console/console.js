@@ -25,6 +25,19 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$/;  // RFC 9110's token
 const RESERVED_HEADERS = ["content-type", "content-length", "host", "user-agent", "connection", "transfer-encoding", "te",
   "upgrade", "expect"];
 const ANSWER_KEPT_BYTES = 2048;  // the service keeps the first 2 KiB of an endpoint's answer
+// An endpoint's OAuth 2.0 client (contract, section 20; chalicelib/api/receiver_options.py).
+const MAX_CLIENT_ID = 256, MAX_CLIENT_SECRET = 1024, MAX_SCOPE = 1024;
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/;  // RFC 6749, 3.3
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+const MAX_TEMPLATE_BYTES = 4096;  // a template's body (contract, section 21)
+const PREVIEW_PAUSE_MS = 250;  // a template's preview is rendered by the service once typing pauses this long
+// What each choice of a method's option means, where its name alone does not say it.
+const OPTION_LABELS = {
+  signature: { "": "hmac (the default)", hmac: "hmac — a shared secret signs (v1); it is shown once",
+    ed25519: "ed25519 — a key pair signs (v1a); receivers verify with the public key alone" },
+  delivery: { "": "push (the default)", push: "push — each message is POSTed to url",
+    pull: "pull — no url: the messages wait, in order, to be read with webhook.poll" },
+};
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PLACEHOLDERS = { url: "https://example.com/hooks/inevent", webhookID: "wh_...", messageID: "msg_...", tokenID: "tok_..." };
 const JAR = '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" focusable="false">' +
@@ -61,7 +74,7 @@ const ownerField = () => (session.level.get() === "company" ? "companyID" : "eve
 // What the console shows in its webhook area: null, or {kind, webhookID, ...}. `loaded` is the
 // level and owner whose webhooks are listed (what prefills follow); `hooks` those webhooks;
 // `stats` each one's latest webhook.stats answer and when it came ({stats, at}).
-const state = { view: null, types: null, methods: [], timer: null, loaded: null, hooks: new Map(), link: null,
+const state = { view: null, types: null, typeNames: [], methods: [], timer: null, loaded: null, hooks: new Map(), link: null,
   stats: new Map() };
 
 // `quiet` calls (the console refreshing itself) leave the Answer panel to what the user ran;
@@ -242,10 +255,10 @@ async function copyText(button, text, target) {
 
 // A one-time secret (or token), shown right after `place`, where it was made: its Copy button is
 // the next stop of the keyboard. Only one is shown at a time.
-function showSecret(title, value, place, note = "") {
+function showSecret(title, value, place, note = "", copyLabel = "Copy secret") {
   $("#secret")?.remove();
   const shown = el("code", { id: "secret-value", text: value });
-  const copy = el("button", { type: "button", id: "copy-secret", text: "Copy secret",
+  const copy = el("button", { type: "button", id: "copy-secret", text: copyLabel,
     onclick: (e) => copyText(e.currentTarget, value, shown) });
   const box = el("div", { id: "secret", class: "secret", role: "alert" },
     el("p", {}, el("strong", { text: title }), ": copy it now. It will not be shown again."),
@@ -253,6 +266,36 @@ function showSecret(title, value, place, note = "") {
     el("div", { class: "secret-row" }, shown, copy));
   place.after(box);
   return box;
+}
+
+// An ed25519 webhook's public key (contract, section 19), shown where it was made, in the place
+// of a secret: it is not one, and says so. It stays in the webhook's view.
+function showPublicKey(title, value, place, note = "") {
+  $("#secret")?.remove();
+  const shown = el("code", { id: "public-key-value", text: value });
+  const copy = el("button", { type: "button", id: "copy-public-key", text: "Copy public key",
+    onclick: (e) => copyText(e.currentTarget, value, shown) });
+  const box = el("div", { id: "secret", class: "secret public", role: "status" },
+    el("p", {}, el("strong", { text: title }), ": not a secret. Receivers verify this webhook's deliveries (v1a signatures) " +
+      "with it alone, so it can be published or pasted into any receiver's settings; it cannot sign. The webhook's view shows it too."),
+    note ? el("p", { class: "secret-note", text: note }) : null,
+    el("div", { class: "secret-row" }, shown, copy));
+  place.after(box);
+  return box;
+}
+
+// What webhook.create or webhook.rotateSecret made: a secret shown once, or a public key.
+function showMade(answer, place, rotated) {
+  const overlap = "For 24 hours every delivery carries two signatures, the new one first: ";
+  if (answer.secret) {
+    return showSecret(rotated ? "New signing secret" : "Signing secret", answer.secret, place,
+      rotated ? overlap + "switch your receiver to the new secret within that time." : "");
+  }
+  if (answer.publicKey) {
+    return showPublicKey(rotated ? "New public key" : "Public key", answer.publicKey, place,
+      rotated ? overlap + "give your receivers the new public key within that time; the previous one verifies until then." : "");
+  }
+  return null;
 }
 
 function hideSecret() {
@@ -335,6 +378,7 @@ async function loadWebhooks({ announce = true, userAsked = false } = {}) {
   }
   state.loaded = { level, owner };
   state.hooks = new Map(result.answer.data.map((hook) => [hook.webhookID, hook]));
+  if (state.view?.kind === "log") drawSettings();  // changed by a method, or by a colleague meanwhile
   $("#hooks-title").textContent = `Webhooks of ${level} ${owner}`;
   describeListTypes();
   const body = $("tbody", table);
@@ -401,15 +445,15 @@ function webhookRow(hook) {
   return el("tr", { "data-webhook": id },
     el("td", {},
       hook.description ? el("div", { class: "description", text: hook.description }) : null,
-      el("div", { class: "mono url", text: hook.url }),
+      el("div", { class: "mono url", text: endpointText(hook) }),
       el("div", { class: "id-line" }, idCode)),
-    el("td", {}, el("span", { text: hookTypes(hook).join(", ") }), el("div", { class: "muted-small", text: level })),
+    el("td", {}, el("span", { class: "types", text: typesText(hook, { short: true }) }), el("div", { class: "muted-small", text: level })),
     el("td", {}, timeOf(hook.date)),
     el("td", { class: "health-cell" }, el("span", { class: "badge " + hook.status, text: hook.status }),
       el("div", { class: "health" }, ...(cached ? healthNodes(cached.stats) : ["…"]))),
     el("td", {}, rovingToolbar(el("div", { class: "actions", role: "toolbar", "aria-label": "Actions for " + id },
       actionButton("Log", id, () => showLog(id), { "data-key": "log" }),
-      actionButton("Test", id, (e) => testWebhook(id, e.currentTarget), { "data-key": "test" }),
+      isPull(hook) ? null : actionButton("Test", id, (e) => testWebhook(id, e.currentTarget), { "data-key": "test" }),
       toggle,
       actionButton("Examples", id, () => showExamples(id), { "data-key": "examples" }),
       actionButton("Copy", id, (e) => copyText(e.currentTarget, id, idCode), { "data-key": "copy", title: "Copy the webhookID" }),
@@ -419,9 +463,85 @@ function webhookRow(hook) {
     outcomeNode(id)));
 }
 
-// The types a webhook takes: its one type today; several once webhooks take several (section 17).
+// The types a webhook takes (contract, section 17): its `types`, or the one `type` of an API
+// before them. ["*"] takes every type of its level, those the catalog gains later too.
 function hookTypes(hook) {
   return hook.types?.length ? hook.types : [hook.type];
+}
+
+// Section 18: a pull webhook has no url; its messages wait to be read with webhook.poll.
+const isPull = (hook) => hook?.delivery === "pull";
+
+// Where a webhook's messages go, in words: its URL, or its being read by polls.
+function endpointText(hook) {
+  return isPull(hook) ? "pull: read with webhook.poll" : hook.url;
+}
+
+const ALL_TYPES = "*";
+const takesAll = (hook) => hookTypes(hook).includes(ALL_TYPES);
+
+// The catalog's types at `level` (null: every level), in catalog order; before the catalog is
+// read, every type the OpenAPI document names.
+function levelTypes(level) {
+  if (!state.types) return state.typeNames;
+  return state.types.filter((t) => !level || t.levels.includes(level)).map((t) => t.type);
+}
+
+// The types a webhook's messages can be of: "*" read as every type of its level.
+function typesOf(hook) {
+  return takesAll(hook) ? levelTypes(levelOf(hook)) : hookTypes(hook);
+}
+
+// A webhook's types in words; `short`, in the list: the first few and how many more (the view
+// shows them all, and the list's search finds every one).
+function typesText(hook, { short = false } = {}) {
+  if (takesAll(hook)) return short ? "all types (*)" : `all types of the ${levelOf(hook)} level (*), those the catalog gains later too`;
+  const types = hookTypes(hook);
+  if (!short || types.length <= 3) return types.join(", ");
+  return `${types.slice(0, 2).join(", ")} and ${types.length - 2} more (${types.length} types)`;
+}
+
+// Whether `method` takes `param`, as the OpenAPI document says (the console follows the API it is served with).
+function methodTakes(method, param) {
+  return Boolean(state.methods.find((m) => m.name === method)?.fields.some((f) => f.name === param));
+}
+
+// A choice of types (section 17): "All types" (*), standing alone, and each type of the catalog
+// (at `level`, or every level with the company-only ones said). A change fires "change" on the
+// fieldset; `value()` is ["*"], the types chosen in catalog order, or [].
+function typesPicker(id, chosen, { legend = "Types", hint = "", level = null, legendClass = "" } = {}) {
+  const describe = (name) => {
+    const type = (state.types || []).find((t) => t.type === name);
+    return type ? (level ? `${name} — ${type.description}` : typeLabel(type)) : name;
+  };
+  const all = el("input", { type: "checkbox", id: `${id}-all`, "data-type": ALL_TYPES, checked: chosen.includes(ALL_TYPES),
+    "aria-describedby": `${id}-all-hint` });
+  const names = levelTypes(level);
+  const boxes = names.map((name) => el("input", { type: "checkbox", id: `${id}-${name}`, "data-type": name,
+    checked: chosen.includes(name), disabled: chosen.includes(ALL_TYPES) }));
+  const count = el("span", { class: "field-hint", id: `${id}-count` });
+  const fieldset = el("fieldset", { class: "field types-field", "data-field": "types", id, "aria-describedby": `${id}-hint ${id}-error` },
+    el("legend", { class: legendClass, text: legend }),
+    hint ? el("span", { class: "field-hint", id: `${id}-hint`, text: hint }) : null,
+    el("div", { class: "choice" }, all, el("label", { for: all.id, text: "All types (*)" }),
+      el("span", { class: "field-hint", id: `${id}-all-hint`, text: "Every type of the webhook's level, those the catalog gains later too." })),
+    el("div", { class: "types-list" }, ...boxes.map((box) => el("div", { class: "choice" }, box,
+      el("label", { for: box.id, text: describe(box.dataset.type) })))),
+    count,
+    el("span", { class: "field-error", id: `${id}-error`, "aria-live": "polite" }));
+  const value = () => (all.checked ? [ALL_TYPES] : boxes.filter((box) => box.checked).map((box) => box.dataset.type));
+  const counted = () => {
+    const n = value();
+    count.textContent = all.checked ? "All types." : `${n.length} of ${boxes.length} chosen.`;
+  };
+  fieldset.addEventListener("change", (event) => {
+    if (event.target === all) for (const box of boxes) box.disabled = all.checked;
+    counted();
+  });
+  fieldset.value = value;
+  fieldset.clear = () => { all.checked = false; for (const box of boxes) { box.checked = false; box.disabled = false; } counted(); };
+  counted();
+  return fieldset;
 }
 
 function rateLine(stats) {
@@ -436,6 +556,7 @@ function pendingNote(stats) {
 }
 
 function healthLines(stats) {
+  if (isPull(state.hooks.get(stats.webhookID))) return pullLines(stats);
   const lines = [];
   if (stats.status === "disabled") {
     lines.push({ text: stats.disabledReason ? "Disabled by the service: " + stats.disabledReason : "Disabled by hand", bad: true });
@@ -447,6 +568,16 @@ function healthLines(stats) {
   if (stats.failingSince) lines.push({ text: "failing since " + when(stats.failingSince), bad: true });
   if (stats.heldToShare) lines.push({ text: heldLine(stats.heldToShare), bad: true });
   if (stats.pending) lines.push({ text: pendingNote(stats) });
+  if (stats.skipped) lines.push({ text: `${stats.skipped} skipped while disabled` });
+  return lines;
+}
+
+// A pull webhook's health (section 18): what polls have read, and what waits for them.
+function pullLines(stats) {
+  const lines = [];
+  if (stats.status === "disabled") lines.push({ text: "Disabled: what is dispatched meanwhile is skipped, not kept for polls", bad: true });
+  if (!stats.window) lines.push({ text: "no messages yet" });
+  else lines.push({ text: `${stats.delivered} read by polls` + (stats.pending ? ` · ${stats.pending} waiting to be polled` : "") });
   if (stats.skipped) lines.push({ text: `${stats.skipped} skipped while disabled` });
   return lines;
 }
@@ -511,8 +642,8 @@ async function fillHealth(webhookIDs, { force = false } = {}) {
 
 function describeListTypes() {
   const select = $("#hook-type"), chosen = select.value;
-  const names = [...new Set([...state.hooks.values()].flatMap(hookTypes))];
-  const order = (state.types || []).map((t) => t.type);
+  const names = [...new Set([...state.hooks.values()].flatMap(typesOf))];
+  const order = levelTypes(null);
   names.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   select.replaceChildren(el("option", { value: "", text: "any type" }), ...names.map((n) => el("option", { value: n, text: n })));
   select.value = names.includes(chosen) ? chosen : "";
@@ -526,11 +657,12 @@ function applyListFilters() {
   for (const tr of $$("#hooks tbody tr")) {
     const hook = state.hooks.get(tr.dataset.webhook);
     if (!hook) continue;
-    const words = [hook.description || "", hook.url, hook.webhookID, ...hookTypes(hook)].join("\n").toLowerCase();
+    const words = [hook.description || "", hook.url || "", hook.webhookID, ...hookTypes(hook),
+      takesAll(hook) ? "all types" : "", isPull(hook) ? "pull" : ""].join("\n").toLowerCase();
     const kind = healthKind(state.stats.get(hook.webhookID)?.stats);
     if (health && kind === null) unknown += 1;
     const match = (!text || words.includes(text)) && (!status || hook.status === status) &&
-      (!type || hookTypes(hook).includes(type) || hookTypes(hook).includes("*")) && (!health || kind === health);
+      (!type || typesOf(hook).includes(type)) && (!health || kind === health);
     tr.hidden = !match;
     shown += match;
   }
@@ -678,7 +810,7 @@ function openDetail(view, title, { focus = true } = {}) {
   const shareable = ["log", "message", "trace"].includes(view.kind);
   // Without clipboard access, Copy link selects the link itself, shown in this field.
   const linkText = el("input", { id: "link-text", class: "link-text", readonly: true, hidden: true, "aria-label": "Link to this view" });
-  detail.replaceChildren(el("div", { class: "detail-head" }, heading,
+  detail.replaceChildren(...[el("div", { class: "detail-head" }, heading,
     el("div", { class: "row" },
       shareable ? el("button", { type: "button", class: "quiet", text: "Copy link", "aria-label": "Copy a link to this view",
         onclick: (e) => { linkText.value = location.href; copyText(e.currentTarget, location.href, linkText); } }) : null,
@@ -686,7 +818,7 @@ function openDetail(view, title, { focus = true } = {}) {
   shareable ? linkText : null,
   // What changes while the reader is further down (new messages, a refused token) is said in
   // this bar, which stays at the top of the screen while the view is on it.
-  el("div", { class: "view-bar", role: "status", "aria-live": "polite" }));
+  el("div", { class: "view-bar", role: "status", "aria-live": "polite" })].filter(Boolean));  // a null would show as "null"
   detail.setAttribute("role", "region");
   detail.setAttribute("aria-labelledby", "detail-title");
   detail.hidden = false;
@@ -745,10 +877,11 @@ function openLink() {
 
 function hookTitle(webhookID, prefix) {
   const hook = state.hooks.get(webhookID);
-  return hook ? { text: `${prefix}${webhookID} · `, url: hook.url } : prefix + webhookID;
+  return hook ? { text: `${prefix}${webhookID} · `, url: endpointText(hook) } : prefix + webhookID;
 }
 
-function healthList(stats) {
+function healthList(stats, latest) {
+  if (isPull(state.hooks.get(stats.webhookID))) return pullList(stats, latest);
   const finished = stats.delivered + stats.failed;
   const rate = stats.successRate === null ? "no finished message" : `${Math.round(stats.successRate * 1000) / 10}%` +
     (stats.pending ? ` of the ${finished} finished; ${pendingNote(stats)}` : "");
@@ -766,6 +899,28 @@ function healthList(stats) {
   return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
 }
 
+// A pull webhook's view (section 18): where its readers are, from its latest messages (`latest`,
+// newest first, as webhook.deliveries answers): the furthest message a poll has returned (a
+// message is delivered when a poll first returns it, and polls return them in order), when, and
+// what waits after it.
+function pullList(stats, latest) {
+  const read = (latest || []).find((m) => m.status === "delivered");
+  const newer = read ? latest.slice(0, latest.indexOf(read)) : latest || [];
+  const waiting = newer.filter((m) => m.status === "pending").length;
+  const more = latest && latest.length >= PICTURE_SIZE && !read;
+  const rows = [
+    ["Status", stats.status === "disabled" ? "disabled: what is dispatched meanwhile is skipped, not kept for polls" : stats.status],
+    ["Messages", `${stats.delivered} read by polls · ${stats.pending} waiting · ${stats.skipped} skipped (latest ${stats.window})`],
+    ["Position", read ? `read up to ${read.messageID} (${read.type}, dispatched ${when(read.date)}); ` +
+      (waiting ? `${waiting} newer ${waiting === 1 ? "message waits" : "messages wait"} for the next poll` : "nothing newer waits")
+      : more ? `no poll has returned any of the latest ${PICTURE_SIZE} messages: they and older ones wait`
+        : stats.window ? `no poll has returned a message yet: ${stats.pending} wait` : "no messages yet"],
+    ["Last poll", read?.attempts?.[0] ? `${when(read.attempts[0].date)}: the latest poll that returned a message for the first time ` +
+      "(a poll that finds nothing new, or reads again with an older cursor, is not recorded)" : "no poll has returned a message yet"],
+  ];
+  return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
+}
+
 // Section 16: a slow or failing endpoint is held to its share of the delivery capacity.
 function heldLine(held) {
   return `held to its share since ${when(held.since)} (${held.reason}): its messages wait their turn, none is lost`;
@@ -778,34 +933,97 @@ function toldLine(stats) {
   if (!(state.types || []).some((t) => t.type === "webhookDisabled")) return null;
   const hook = state.hooks.get(stats.webhookID);
   const level = hook ? levelOf(hook) : "event";
-  const listeners = [...state.hooks.values()].filter((h) => hookTypes(h).includes("webhookDisabled") &&
+  const listeners = [...state.hooks.values()].filter((h) => typesOf(h).includes("webhookDisabled") &&
     h.webhookID !== stats.webhookID && levelOf(h) === level);
   if (!listeners.length) {
     return `No webhook of this ${level} subscribes to webhookDisabled, so no one was told; create one of that type to hear of it next time.`;
   }
   return `Its subscribers were told: a webhookDisabled notice went to this ${level}'s webhookDisabled subscribers (` +
-    listeners.map((h) => `${h.webhookID} · ${h.url}`).join(", ") + ").";
+    listeners.map((h) => `${h.webhookID} · ${endpointText(h)}`).join(", ") + ").";
 }
 
-function settingsList(hook) {
+// The webhook's settings, as its object shows them (never a secret, a header's value or a client
+// secret); `template` is what webhook.requestExample says (the object does not carry it):
+// undefined while it is read.
+function settingsList(hook, template) {
   const filter = hook.filter && Object.keys(hook.filter).length
     ? Object.entries(hook.filter).map(([name, ids]) => `${name}: ${ids.join(", ")}`).join("; ") : "none: every message of its type";
+  const copyKey = (key, which) => {
+    const shown = el("code", { class: "key", text: key });
+    return [shown, " ", el("button", { type: "button", class: "quiet small", text: "Copy", "data-key": "copy-" + which,
+      "aria-label": `Copy the ${which === "previous-key" ? "previous " : ""}public key`, onclick: (e) => copyText(e.currentTarget, key, shown) })];
+  };
+  const ed25519 = hook.signature === "ed25519", pull = isPull(hook);
   const rows = [
     ["Description", hook.description || "none"],
-    ["Endpoint", hook.url],
-    ["Type", hookTypes(hook).join(", ")],
-    ["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
-    ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"],
-    ["Filter", filter],
+    pull ? ["Delivery", "pull: nothing is POSTed; its messages wait, in order, to be read with webhook.poll (by a device's " +
+      "token, or the relay: python -m chalicelib.listen --webhook " + hook.webhookID + ")"] : ["Endpoint", hook.url],
+    [hookTypes(hook).length > 1 || takesAll(hook) ? "Types" : "Type", typesText(hook)],
+    ["Signature", ed25519 ? "ed25519 (v1a): a key pair signs; receivers verify with the public key alone"
+      : "hmac (v1): a shared secret signs, shown once when it was made (Rotate secret makes a new one)"],
   ];
-  return rows.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { text: value })]);
+  if (ed25519 && hook.publicKey) rows.push(["Public key", copyKey(hook.publicKey, "public-key")]);
+  if (ed25519 && hook.previousPublicKey) {
+    rows.push(["Previous public key", [...copyKey(hook.previousPublicKey, "previous-key"), el("div", { class: "muted-small",
+      text: "Rotated out: for 24 hours after the rotation every delivery also carries its signature (after the new key's), " +
+        "so receivers that still verify with it lose nothing while they switch." })]]);
+  }
+  if (!pull) {  // what is sent with a POST: a pull webhook has no POST
+    rows.push(["Headers", hook.headers?.length ? hook.headers.join(", ") + " (values are never shown)" : "none"],
+      ["Credentials", authText(hook.auth)],
+      ["Rate limit", hook.rateLimit ? `${hook.rateLimit} attempts a second` : "no limit"]);
+  }
+  rows.push(["Filter", filter]);
+  if (!pull) rows.push(["Template", templateText(template)]);  // a pull webhook's entries are the usual body
+  return rows.flatMap(([name, value]) => [el("dt", { text: name }),
+    typeof value === "string" ? el("dd", { text: value }) : el("dd", {}, ...value)]);
+}
+
+// Section 20: the OAuth 2.0 client an endpoint's access token comes from (never its secret).
+function authText(auth) {
+  if (!auth) return "none: deliveries carry no access token";
+  return `OAuth 2.0 client credentials: an access token from ${auth.tokenUrl} for client ${auth.clientID}` +
+    (auth.scope ? `, scope ${auth.scope}` : "") + ", sent as Authorization: Bearer (the client secret is never shown)";
+}
+
+// Section 21: what shapes the delivered body.
+function templateText(template) {
+  if (template === undefined) return "reading…";
+  if (!template) return "none: the usual JSON body";
+  if (template.preset === "slack") return "the slack preset: one readable line a message, as {\"text\": …} for a Slack incoming webhook";
+  if (template.preset === "teams") return "the teams preset: one readable line in an Adaptive Card, for a Teams Workflows webhook";
+  return `a Mustache template of its own, sent as ${template.contentType} (${utf8Bytes(template.body)} bytes)`;
+}
+
+const utf8Bytes = (text) => new TextEncoder().encode(text).length;
+
+// Draw the open view's settings again (after an edit, a rotation, or the list read anew), the
+// focus kept on the control that had it.
+function drawSettings() {
+  const view = state.view, list = $("#detail .settings-list"), hook = view && state.hooks.get(view.webhookID);
+  if (!list || !hook) return;
+  const signature = JSON.stringify([hook, view.template === undefined ? "reading" : view.template]);
+  if (list.dataset.signature === signature) return;
+  list.dataset.signature = signature;
+  const focusedKey = list.contains(document.activeElement) ? document.activeElement.dataset.key : null;
+  holdPlace(() => list.replaceChildren(...settingsList(hook, view.template)), list);
+  if (focusedKey) $(`[data-key="${CSS.escape(focusedKey)}"]`, list)?.focus({ preventScroll: true });
+}
+
+// The webhook's template, which its object does not show: webhook.requestExample says it.
+async function readTemplate(view) {
+  const result = await call("webhook.requestExample", { webhookID: view.webhookID }, { quiet: true });
+  if (result.status === 401) { stopView(view); return; }
+  if (!result.ok || state.view !== view) return;
+  view.template = result.answer.template || null;
+  drawSettings();
 }
 
 // The type filter offers what this webhook can hold: its own types and test sends.
 function typeOptions(select, webhookID) {
   select.append(el("option", { value: "", text: "any type" }));
   const hook = state.hooks.get(webhookID);
-  const names = hook ? hookTypes(hook) : (state.types || []).map((t) => t.type);
+  const names = hook ? typesOf(hook) : levelTypes(null);
   for (const name of [...names, "webhook.test"]) select.append(el("option", { value: name, text: name }));
 }
 
@@ -892,19 +1110,29 @@ async function showLog(webhookID, { focus = true } = {}) {
     } });
   const editButton = el("button", { type: "button", class: "quiet", text: "Edit", "aria-expanded": "false", "aria-controls": "edit-slot",
     "aria-label": "Edit " + webhookID, "data-key": "edit", onclick: () => toggleEdit(webhookID) });
-  const rotateButton = el("button", { type: "button", class: "quiet", text: "Rotate secret", "aria-expanded": "false",
-    "aria-controls": "rotate-slot", "aria-label": "Rotate the signing secret of " + webhookID, "data-key": "rotate",
-    onclick: () => toggleRotate(webhookID) });
+  const ed25519 = hook?.signature === "ed25519";
+  const rotateButton = el("button", { type: "button", class: "quiet", text: ed25519 ? "Rotate key" : "Rotate secret",
+    "aria-expanded": "false", "aria-controls": "rotate-slot", "data-key": "rotate",
+    "aria-label": `Rotate the signing ${ed25519 ? "key" : "secret"} of ${webhookID}`, onclick: () => toggleRotate(webhookID) });
+  const templateButton = el("button", { type: "button", class: "quiet", text: "Template", "aria-expanded": "false",
+    "aria-controls": "template-slot", "aria-label": "Edit the template of " + webhookID, "data-key": "template",
+    onclick: () => toggleTemplate(webhookID) });
   const testButton = el("button", { type: "button", class: "quiet", text: "Send a test", "aria-expanded": "false",
     "aria-controls": "test-slot", "aria-label": "Send a test to " + webhookID, "data-key": "send-a-test",
     onclick: () => toggleTestSend(webhookID) });
-  detail.append(
-    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, rotateButton, testButton),
-    el("dl", { class: "settings-list", "aria-label": "Settings" }, ...(hook ? settingsList(hook) : [])),
+  const pull = isPull(hook);
+  const deviceButton = pull ? el("button", { type: "button", class: "quiet", text: "Device token", "aria-expanded": "false",
+    "aria-controls": "device-slot", "aria-label": "Make a device token for " + webhookID, "data-key": "device",
+    onclick: () => toggleDeviceToken(webhookID) }) : null;
+  detail.append(...[  // what a pull webhook has not is null, left out (append would write "null")
+    el("div", { class: "settings-head" }, el("h4", { text: "Settings" }), editButton, pull ? null : templateButton, rotateButton,
+      pull ? deviceButton : testButton),
+    el("dl", { class: "settings-list", "aria-label": "Settings" }),
     outcomeNode("edit"),
     el("div", { id: "edit-slot" }),
+    pull ? null : el("div", { id: "template-slot" }),
     el("div", { id: "rotate-slot" }),
-    el("div", { id: "test-slot" }),
+    el("div", { id: pull ? "device-slot" : "test-slot" }),
     el("h4", { text: "Health" }),
     el("figure", { class: "picture-box" }, el("div", { class: "picture-slot" }),
       el("figcaption", { id: "picture-text", class: "hint", text: "Reading the latest messages…" })),
@@ -912,16 +1140,21 @@ async function showLog(webhookID, { focus = true } = {}) {
     el("h4", { text: "Delivery log" }),
     el("p", { class: "hint", text: `Newest first; it refreshes every ${REFRESH_MS / 1000} s while open.` }),
     filters,
-    el("div", { class: "log-actions" },
-      el("div", { class: "filter" }, el("label", { for: "replay-since", text: "Replay from" }), since), replayAll,
-      el("span", { id: "replay-all-help", class: "hint", text: replayHelp(webhookID) })),
-    replayOutcome,
+    // A pull webhook's messages are read again by polling with an older cursor, not replayed.
+    pull ? el("p", { class: "hint", text: "A poll with an older cursor returns its messages again: a pull webhook has no replay." })
+      : el("div", { class: "log-actions" },
+        el("div", { class: "filter" }, el("label", { for: "replay-since", text: "Replay from" }), since), replayAll,
+        el("span", { id: "replay-all-help", class: "hint", text: replayHelp(webhookID) })),
+    pull ? null : replayOutcome,
     el("p", { id: "log-count", class: "hint", "aria-live": "polite" }),
     el("div", { class: "messages" }),
-    el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }));
+    el("button", { type: "button", class: "quiet more", text: "Older messages", hidden: true, "data-key": "older", onclick: () => olderMessages() }),
+  ].filter(Boolean));
   $(".view-bar", detail).append(
     el("button", { type: "button", class: "quiet new-messages", hidden: true, "data-key": "new-messages", onclick: showNewMessages }));
-  await refreshView();
+  drawSettings();
+  const view = state.view;
+  await Promise.all([refreshView(), pull ? null : readTemplate(view)]);
 }
 
 function logQuery(view) {
@@ -979,9 +1212,10 @@ async function refreshLog(view) {
   if (state.view !== view || view.generation !== generation) return;  // another view, or other filters
   if ([result, stats, latest].some((r) => r.status === 401)) { stopView(view); return; }
   if (stats.ok) {
-    $("#detail .health-list").replaceChildren(...healthList(stats.answer));
+    $("#detail .health-list").replaceChildren(...healthList(stats.answer, latest.ok ? latest.answer.data : null));
     showHealth(view.webhookID, stats.answer);  // the list's row says the same as the view
-    $("#replay-all-help").textContent = replayHelp(view.webhookID);
+    const help = $("#replay-all-help");
+    if (help) help.textContent = replayHelp(view.webhookID);
   }
   if (latest.ok) drawPicture(latest.answer.data);
   if (!result.ok) {
@@ -1110,6 +1344,7 @@ function drawPicture(messages) {
 // ---- Messages ------------------------------------------------------------------------
 
 function replayButton(webhookID, message, outcome) {
+  if (isPull(state.hooks.get(webhookID))) return null;  // read again with an older cursor
   const pending = message.status === "pending";
   // aria-disabled, not disabled: a disabled button loses the keyboard focus when a replay
   // makes its message pending.
@@ -1131,9 +1366,28 @@ function replayButton(webhookID, message, outcome) {
     } });
 }
 
+// Section 20: an attempt that got no access token never reached the endpoint. Its error begins
+// "auth:" and says what the token endpoint did; said as such, not as an endpoint that did not answer.
+const noToken = (attempt) => attempt.statusCode === null && Boolean(attempt.error?.startsWith("auth:"));
+
+// A pull webhook's one attempt is the poll that first returned the message (section 18).
+function attemptAnswer(attempt, pulled = false) {
+  if (pulled && attempt.statusCode === null && !attempt.error) return "returned by a poll";
+  return attempt.statusCode ?? (noToken(attempt) ? "not sent: no access token" : "no answer");
+}
+
+function attemptError(attempt) {
+  if (!attempt.error) return "";
+  if (!noToken(attempt)) return attempt.error;
+  return "The credentials failed (OAuth 2.0), so the endpoint was not called: " + attempt.error.slice("auth:".length).trim() +
+    ". Check the token URL, client ID and client secret in Edit.";
+}
+
 function messageRow(webhookID, message) {
   const last = message.attempts[message.attempts.length - 1];
-  const outcome = last ? `${message.attempts.length} attempt(s) · last ${last.statusCode ?? "no answer"} · ${last.durationMs} ms` : "not sent yet";
+  const pulled = isPull(state.hooks.get(webhookID));
+  const outcome = !last ? (pulled ? "not polled yet" : "not sent yet") : pulled && last.statusCode === null && !last.error
+    ? `returned by a poll at ${when(last.date)}` : `${message.attempts.length} attempt(s) · last ${attemptAnswer(last)} · ${last.durationMs} ms`;
   const said = outcomeNode(message.messageID);
   const before = state.view?.outcomes?.get(message.messageID);
   if (before) say(said, before.text, before.ok);
@@ -1144,7 +1398,7 @@ function messageRow(webhookID, message) {
       el("span", { class: "badge " + message.status, text: message.status }),
       el("span", { text: message.type }),
       timeOf(message.date),
-      el("span", { class: "muted-small", text: outcome + (last?.error ? " · " + last.error : "") }),
+      el("span", { class: last && noToken(last) ? "bad-text small-text" : "muted-small", text: outcome + (last?.error ? " · " + attemptError(last) : "") }),
       message.nextAttemptDate ? el("span", { class: "muted-small", text: "next attempt " + when(message.nextAttemptDate) }) : null,
       replayButton(webhookID, message, () => $(`article[data-message="${CSS.escape(message.messageID)}"] [data-outcome]`))),
     said);
@@ -1192,7 +1446,7 @@ function renderMessage(result) {
   const said = outcomeNode(message.messageID);
   if (state.view?.outcome) say(said, state.view.outcome.text, state.view.outcome.ok);
   const last = message.attempts.length - 1;
-  box.replaceChildren(
+  box.replaceChildren(...[  // what a message not sent yet has not is null, left out
     el("dl", { class: "health-list" },
       el("dt", { text: "Status" }), el("dd", {}, el("span", { class: "badge " + message.status, text: message.status })),
       el("dt", { text: "Type" }), el("dd", { text: message.type }),
@@ -1204,17 +1458,18 @@ function renderMessage(result) {
       request ? el("button", { type: "button", class: "quiet", text: "Copy body", "data-key": "copy-body",
         onclick: (e) => copyText(e.currentTarget, request.body, bodyPre) }) : null),
     said,
-    el("h4", { text: request ? "What the latest attempt sent" : "Not sent yet" }),
+    el("h4", { text: isPull(state.hooks.get(message.webhookID)) ? (request ? "What the poll that first returned it answered" : "Not polled yet")
+      : request ? "What the latest attempt sent" : "Not sent yet" }),
     request ? el("h5", { text: "Headers" }) : null,
     request ? el("pre", { class: "answer", tabindex: "0", "aria-label": "Headers sent", text: headers }) : null,
     request ? el("h5", { text: "Body (exactly as sent)" }) : null,
     request ? bodyPre : null,
     el("h4", { text: "Attempts" }),
     message.attempts.length ? el("ol", { class: "attempts" }, ...message.attempts.map((a, i) => el("li", {},
-      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${a.statusCode ?? "no answer"} · ${a.durationMs} ms` }),
-      a.error ? el("div", { class: "bad-text", text: a.error }) : null,
+      el("span", { text: `Attempt ${a.attempt} · ${when(a.date)} · ${attemptAnswer(a, isPull(state.hooks.get(message.webhookID)))} · ${a.durationMs} ms` }),
+      a.error ? el("div", { class: "bad-text", text: attemptError(a) }) : null,
       a.response ? answerBlock(a, i === last) : null)))
-      : el("p", { class: "hint", text: "No attempt yet." }));
+      : el("p", { class: "hint", text: "No attempt yet." })].filter(Boolean));
   for (const summary of $$("details.fold summary", box)) if (open.has(summary.textContent)) summary.parentElement.open = true;
   if (focusedKey) $(`[data-key="${focusedKey}"]`, box)?.focus({ preventScroll: true });
 }
@@ -1251,12 +1506,13 @@ async function readView(view) {
 
 // ---- Editing a webhook: url, headers, rate limit, filter, description (webhook.update) -----
 
-// The ID fields a filter may name: those every type of the webhook carries, eventID only at
-// the company level.
-function filterFields(hook) {
-  const entries = hookTypes(hook).map((name) => (state.types || []).find((t) => t.type === name));
+// The ID fields a filter may name: those every one of `types` carries ("*": every type of the
+// level), eventID only at the company level.
+function filterFields(level, types) {
+  const names = types.includes(ALL_TYPES) ? levelTypes(level) : types;
+  const entries = names.map((name) => (state.types || []).find((t) => t.type === name));
   if (!entries.length || entries.some((t) => !t)) return [];
-  const company = levelOf(hook) === "company";
+  const company = level === "company";
   return entries[0].fields.filter((f) => entries.every((t) => t.fields.includes(f)) &&
     (["activityID", "personID", "speakerID"].includes(f) || (company && f === "eventID")));
 }
@@ -1267,6 +1523,32 @@ function editField(name, label, control, hint) {
   return el("div", { class: "field", "data-field": name }, el("label", { for: id, text: label }), control,
     el("span", { class: "field-hint", id: id + "-hint", text: hint }),
     el("span", { class: "field-error", id: id + "-error", "aria-live": "polite" }));
+}
+
+// The Edit form's filter: an input for each ID field that every type chosen (`types()`) carries,
+// drawn again when the types change, keeping what was typed; a field with IDs that the types no
+// longer all carry stays, said so, for the reader to empty.
+function filterFieldset(hook, types) {
+  const hint = el("span", { class: "field-hint", id: "edit-filter-hint" });
+  const fields = el("div", { class: "filter-fields" });
+  const filter = el("fieldset", { class: "field", "data-field": "filter", id: "edit-filter", "aria-describedby": "edit-filter-hint edit-filter-error" },
+    el("legend", { text: "Filter" }), hint, fields, el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
+  filter.draw = () => {
+    const typed = fields.firstChild ? new Map($$("textarea[data-filter]", fields).map((input) => [input.name, input.value]))
+      : new Map(Object.entries(hook.filter || {}).map(([name, ids]) => [name, ids.join("\n")]));
+    const allowed = filterFields(levelOf(hook), types());
+    const kept = [...typed].filter(([name, value]) => !allowed.includes(name) && value.trim()).map(([name]) => name);
+    hint.textContent = allowed.length ? "Only messages about these IDs reach the webhook: one ID a line (or separated by commas), " +
+      "up to 100; empty: any." : `${types().length > 1 ? "These types carry" : "This type carries"} no ID in common to filter on.`;
+    holdPlace(() => fields.replaceChildren(...[...allowed, ...kept].map((name) => {
+      const input = el("textarea", { id: `edit-filter-${name}`, name, rows: "2", spellcheck: "false", "data-filter": name,
+        "data-carried": String(allowed.includes(name)), text: typed.get(name) || "" });
+      return el("div", { class: "filter-ids" }, el("label", { for: input.id,
+        text: allowed.includes(name) ? name : `${name} (not carried by every type chosen: empty it)` }), input);
+    })));
+  };
+  filter.draw();
+  return filter;
 }
 
 function headerRow(name = "") {
@@ -1283,20 +1565,11 @@ function headerRow(name = "") {
 
 // Everything the service would refuse in an edit, found here and said at each field at once
 // (the service answers one refusal at a time). Returns [field, input, message] for each.
-function editProblems(form, values) {
+function editProblems(form, values, hook) {
   const problems = [];
-  const { url, rateLimit, headers, filter, description } = values;
-  if (url !== undefined) {
-    let parsed = null;
-    try { parsed = new URL(url); } catch { /* said below */ }
-    if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) {
-      problems.push(["url", $("#edit-url", form), "The URL must be an absolute http or https URL with a host."]);
-    } else if (parsed.username || parsed.password) {
-      problems.push(["url", $("#edit-url", form), "The URL must not hold a user name or password."]);
-    } else if (url.length > 2048) {
-      problems.push(["url", $("#edit-url", form), "The URL must be at most 2,048 characters."]);
-    }
-  }
+  const { url, rateLimit, headers, filter, description, auth } = values;
+  const urlWrong = url !== undefined && urlProblem(url);
+  if (urlWrong) problems.push(["url", $("#edit-url", form), "The URL " + urlWrong]);
   if (headers !== undefined) {
     const rows = $$(".header-row", form).map((row) => ({ name: $(".header-name", row), value: $(".header-value", row) }))
       .filter(({ name, value }) => name.value.trim() || value.value);
@@ -1327,7 +1600,112 @@ function editProblems(form, values) {
       problems.push(["description", $("#edit-description", form), "Printable text only: no line breaks, tabs or invisible characters."]);
     }
   }
+  if (values.types !== undefined && !values.types.length) {
+    problems.push(["types", $("#edit-types-all", form), "Choose one type or more, or All types."]);
+  }
+  const uncarried = $$('textarea[data-carried="false"]', form).find((input) => input.value.trim());
+  if (uncarried) {
+    problems.push(["filter", uncarried, `${uncarried.name} is not an ID of every type chosen: empty it, or choose types that all carry it.`]);
+  }
+  problems.push(...authProblems(form, auth, headers, hook));
   return problems;
+}
+
+// What is wrong with a URL the service checks as an endpoint's (its destination checks aside,
+// which only the service can make), or null.
+function urlProblem(url) {
+  let parsed = null;
+  try { parsed = new URL(url); } catch { /* said below */ }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol) || !parsed.hostname) return "must be an absolute http or https URL with a host.";
+  if (parsed.username || parsed.password) return "must not hold a user name or password.";
+  if (url.length > 2048) return "must be at most 2,048 characters.";
+  return null;
+}
+
+// Section 20's checks of `auth` (as the Edit form would send it) beside the headers it would
+// go with: the service refuses a custom Authorization header beside an access token.
+function authProblems(form, auth, headers, hook) {
+  const problems = [], at = (name) => $(`#edit-auth-${name}`, form);
+  const headerNames = headers !== undefined ? Object.keys(headers) : hook?.headers || [];
+  const authorization = headerNames.some((name) => name.trim().toLowerCase() === "authorization");
+  if (auth === undefined) {
+    if (hook?.auth && authorization) {
+      const named = $$(".header-row .header-name", form).find((input) => input.value.trim().toLowerCase() === "authorization");
+      problems.push(["headers", named, "The credentials below set Authorization with the " +
+        "access token: remove the Authorization header, or remove the credentials."]);
+    }
+    return problems;
+  }
+  if (!auth.type) return problems;  // {}: removed
+  const urlWrong = urlProblem(auth.tokenUrl);
+  if (urlWrong) problems.push(["auth", at("tokenUrl"), "The token URL " + urlWrong]);
+  if (!auth.clientID || auth.clientID.length > MAX_CLIENT_ID || !PRINTABLE_ASCII.test(auth.clientID)) {
+    problems.push(["auth", at("clientID"), `The client ID must be 1 to ${MAX_CLIENT_ID} printable ASCII characters.`]);
+  }
+  if (!auth.clientSecret) {
+    problems.push(["auth", at("clientSecret"), hook?.auth ? "Type the client secret: it is never shown back, so any change " +
+      "of the credentials needs it typed anew." : "Type the client secret that the token endpoint expects."]);
+  } else if (auth.clientSecret.length > MAX_CLIENT_SECRET || !PRINTABLE_ASCII.test(auth.clientSecret)) {
+    problems.push(["auth", at("clientSecret"), `The client secret must be at most ${MAX_CLIENT_SECRET} printable ASCII characters.`]);
+  }
+  if (auth.scope !== undefined && (auth.scope.length > MAX_SCOPE || !SCOPE.test(auth.scope))) {
+    problems.push(["auth", at("scope"), "The scope must be OAuth scope tokens separated by single spaces (no quotes or backslashes)."]);
+  }
+  if (authorization) {
+    problems.push(["auth", at("oauth2"), "The access token is sent as Authorization: remove the Authorization header above, " +
+      "or leave the credentials out."]);
+  }
+  return problems;
+}
+
+// The endpoint's OAuth 2.0 client (section 20) in the Edit form: none, or a token URL, a client
+// ID, a client secret (typed anew: it is never shown back) and a scope. `value()` is what
+// webhook.update is to be given: undefined when nothing changed, {} to remove the credentials.
+function authFieldset(hook) {
+  const current = hook.auth;
+  const choice = (value, label) => el("span", { class: "choice" },
+    el("input", { type: "radio", id: "edit-auth-" + value, name: "auth-kind", value, checked: (value === "oauth2") === Boolean(current) }),
+    el("label", { for: "edit-auth-" + value, text: label }));
+  const input = (name, label, attributes, hint) => {
+    const id = "edit-auth-" + name;
+    const control = el("input", { id, name, spellcheck: "false", autocomplete: "off", "aria-describedby": `${id}-hint ${id}-error`, ...attributes });
+    return [control, el("div", { class: "field" }, el("label", { for: id, text: label }), control,
+      el("span", { class: "field-hint", id: id + "-hint", text: hint }),
+      el("span", { class: "field-error", id: id + "-error", "aria-live": "polite" }))];
+  };
+  const [tokenUrl, tokenUrlField] = input("tokenUrl", "Token URL", { type: "url", value: current?.tokenUrl || "",
+    placeholder: "https://auth.example.com/oauth/token" }, "Where the access token is asked for: checked as the endpoint's URL is.");
+  const [clientID, clientIDField] = input("clientID", "Client ID", { value: current?.clientID || "" },
+    "Sent with the client secret as HTTP Basic authentication.");
+  const [clientSecret, clientSecretField] = input("clientSecret", "Client secret", { type: "password", autocomplete: "new-password",
+    placeholder: current ? "type it anew to change the credentials" : "" }, current
+    ? "Never shown back: to change any of these, type it anew (left empty, the credentials stay as they are)."
+    : "Kept as the signing secrets are, and never shown back.");
+  const [scope, scopeField] = input("scope", "Scope (optional)", { value: current?.scope || "" },
+    "The OAuth scopes to ask for, separated by spaces, if the token endpoint wants some.");
+  const fields = el("div", { class: "auth-fields", hidden: !current }, tokenUrlField, clientIDField, clientSecretField, scopeField);
+  const fieldset = el("fieldset", { class: "field", "data-field": "auth", id: "edit-auth", "aria-describedby": "edit-auth-hint edit-auth-error" },
+    el("legend", { text: "Credentials" }),
+    el("span", { class: "field-hint", id: "edit-auth-hint", text: "For an endpoint that asks for an OAuth 2.0 access token: before " +
+      "an attempt the service gets one from the token URL with the client-credentials grant, shares it among attempts until it " +
+      "expires, and sends it as Authorization: Bearer." + (current ? " Set now: " + authText(current) + "." : "") }),
+    el("div", { class: "row choices" }, choice("none", "None"), choice("oauth2", "OAuth 2.0 client credentials")),
+    fields,
+    el("span", { class: "field-error", id: "edit-auth-error", "aria-live": "polite" }));
+  fieldset.addEventListener("change", (event) => {
+    if (event.target.name !== "auth-kind") return;
+    fields.hidden = event.target.value !== "oauth2";
+    if (!fields.hidden) tokenUrl.focus();
+  });
+  const value = () => {
+    if ($("#edit-auth-none", fieldset).checked) return current ? {} : undefined;
+    const wanted = { type: "oauth2", tokenUrl: tokenUrl.value.trim(), clientID: clientID.value, clientSecret: clientSecret.value };
+    if (scope.value.trim()) wanted.scope = scope.value.trim();
+    const same = current && wanted.tokenUrl === current.tokenUrl && wanted.clientID === current.clientID &&
+      (wanted.scope || null) === (current.scope || null);
+    return same && !wanted.clientSecret ? undefined : wanted;
+  };
+  return { fieldset, value };
 }
 
 async function toggleEdit(webhookID) {
@@ -1355,20 +1733,21 @@ async function toggleEdit(webhookID) {
     el("div", { class: "row" }, change, el("label", { for: "edit-headers-change", text: "Change the headers" })),
     rows,
     el("span", { class: "field-error", id: "edit-headers-error", "aria-live": "polite" }));
-  const filterInputs = filterFields(hook).map((name) => el("textarea", { id: `edit-filter-${name}`, name, rows: "2", spellcheck: "false",
-    "data-filter": name, text: (hook.filter?.[name] || []).join("\n") }));
-  const filter = el("fieldset", { class: "field", "data-field": "filter", id: "edit-filter", "aria-describedby": "edit-filter-hint edit-filter-error" },
-    el("legend", { text: "Filter" }),
-    el("span", { class: "field-hint", id: "edit-filter-hint", text: filterInputs.length
-      ? "Only messages about these IDs reach the webhook: one ID a line (or separated by commas), up to 100; empty: any."
-      : "This type carries no ID to filter on." }),
-    ...filterInputs.map((input) => el("div", { class: "filter-ids" }, el("label", { for: input.id, text: input.name }), input)),
-    el("span", { class: "field-error", id: "edit-filter-error", "aria-live": "polite" }));
+  // Section 17: the types can change (where the API takes them), and the filter's fields follow.
+  const types = methodTakes("webhook.update", "types") ? typesPicker("edit-types", hookTypes(hook), { legend: "Types",
+    level: levelOf(hook), hint: "The types of message it takes. The secret, the log and the sequence counts (one count a " +
+      "subject across all its types) are kept." }) : null;
+  const filter = filterFieldset(hook, () => (types ? types.value() : hookTypes(hook)));
+  types?.addEventListener("change", () => filter.draw());
+  const auth = authFieldset(hook);
+  const pushed = !isPull(hook);  // a pull webhook has no url, nor what goes with a POST (section 18)
   const form = el("form", { id: "edit-form", class: "edit-form", novalidate: true, "aria-label": "Edit " + webhookID },
-    editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept."),
+    pushed ? editField("url", "URL", url, "Checked as at creation; the secret, the log and the sequence counts are kept.") : null,
     editField("description", "Description", description, `Your own words for it, to find it in the list: up to ${MAX_DESCRIPTION} characters.`),
-    headers,
-    editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order."),
+    types,
+    pushed ? headers : null,
+    pushed ? auth.fieldset : null,
+    pushed ? editField("rateLimit", "Rate limit", rate, "Attempts a second, 1 to 1,000; 0: no limit. Messages held back wait their turn, in order.") : null,
     filter,
     el("div", { class: "row" }, el("button", { type: "submit", text: "Save changes" }),
       el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeEdit() })),
@@ -1376,7 +1755,7 @@ async function toggleEdit(webhookID) {
   // Only what changed is sent: an omitted field keeps its value.
   const changes = () => {
     const params = {};
-    if (url.value.trim() !== hook.url) params.url = url.value.trim();
+    if (pushed && url.value.trim() !== hook.url) params.url = url.value.trim();
     if (description.value !== (hook.description || "")) params.description = description.value;
     if (Number(rate.value || 0) !== (hook.rateLimit || 0)) params.rateLimit = rate.value === "" ? 0 : Number(rate.value);
     if (change.checked) {
@@ -1386,12 +1765,15 @@ async function toggleEdit(webhookID) {
         if (name || $(".header-value", row).value) params.headers[name] = $(".header-value", row).value;
       }
     }
+    if (types && JSON.stringify(types.value()) !== JSON.stringify(hookTypes(hook))) params.types = types.value();
     const wanted = {};
-    for (const input of filterInputs) {
+    for (const input of $$("textarea[data-filter]", filter)) {
       const ids = input.value.split(/[\s,]+/).filter(Boolean);
       if (ids.length) wanted[input.name] = ids;
     }
     if (JSON.stringify(wanted) !== JSON.stringify(hook.filter || {})) params.filter = wanted;
+    const credentials = auth.value();
+    if (credentials !== undefined) params.auth = credentials;
     return params;
   };
   form.changes = changes;
@@ -1409,7 +1791,7 @@ async function toggleEdit(webhookID) {
     clearErrors(form);
     const params = changes();
     if (!Object.keys(params).length) { say($('#detail [data-outcome="edit"]'), "Nothing changed.", true); return; }
-    const problems = editProblems(form, params);
+    const problems = editProblems(form, params, hook);
     if (problems.length) {
       for (const [field, input, message] of problems) markField(form, field, input, message);
       problems[0][1]?.focus();
@@ -1419,67 +1801,322 @@ async function toggleEdit(webhookID) {
     if (!result.ok) { markError(form, result.answer); return; }
     state.hooks.set(webhookID, result.answer);
     closeEdit({ ask: false });
-    $("#detail .settings-list").replaceChildren(...settingsList(result.answer));
+    drawSettings();
     $("#detail-title").replaceChildren(...titleNodes(hookTitle(webhookID, "Webhook ")));
     say($('#detail [data-outcome="edit"]'), "Saved: " + Object.keys(params).join(", ") + " changed.", true);
     await loadWebhooks({ announce: false });
   });
   slot.replaceChildren(form);
-  url.focus();
+  (pushed ? url : description).focus();
 }
 
 // Close the Edit form; with unsaved changes, ask first (Discard them / Keep editing).
 function closeEdit({ ask = true } = {}) {
   const form = $("#edit-form"), button = $('#detail [data-key="edit"]');
   if (!form) return;
-  if (ask && Object.keys(form.changes()).length) {
-    const box = form.querySelector(".discard");
-    const keep = el("button", { type: "button", class: "quiet", text: "Keep editing", onclick: () => keepEditing(form) });
-    box.replaceChildren(el("span", { text: "Discard the changes? They were not saved." }),
-      el("button", { type: "button", class: "danger", text: "Discard them", onclick: () => closeEdit({ ask: false }) }), keep);
-    box.setAttribute("role", "group");
-    box.setAttribute("aria-label", "Discard the changes?");
-    box.hidden = false;
-    keep.focus();
-    return;
-  }
+  if (ask && Object.keys(form.changes()).length) { askDiscard(form, () => closeEdit({ ask: false })); return; }
   $("#edit-slot").replaceChildren();
   button.setAttribute("aria-expanded", "false");
   button.focus();
+}
+
+// A form of the view with unsaved changes asks before it closes, in its `.discard` box.
+function askDiscard(form, discard) {
+  const box = form.querySelector(".discard");
+  // Keep editing goes back to the field the reader was in.
+  if (form.contains(document.activeElement) && !box.contains(document.activeElement)) form.returnTo = document.activeElement;
+  const keep = el("button", { type: "button", class: "quiet", text: "Keep editing", onclick: () => keepEditing(form) });
+  box.replaceChildren(el("span", { text: "Discard the changes? They were not saved." }),
+    el("button", { type: "button", class: "danger", text: "Discard them", onclick: discard }), keep);
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", "Discard the changes?");
+  box.hidden = false;
+  keep.focus();
 }
 
 function keepEditing(form) {
   const box = form.querySelector(".discard");
   box.hidden = true;
   box.replaceChildren();
-  form.querySelector("input, textarea").focus();
+  const back = form.returnTo && form.contains(form.returnTo) && !form.returnTo.closest("[hidden]") ? form.returnTo : null;
+  (back || form.querySelector("input, textarea")).focus();
 }
 
-// ---- Rotating the signing secret (webhook.rotateSecret) ------------------------------------
+// ---- A webhook's template, with a live preview (contract, section 21) ----------------------
+
+// Open or close the template's form. The webhook object does not show its template:
+// webhook.requestExample says it, and renders a template tried before it is saved.
+async function toggleTemplate(webhookID) {
+  const slot = $("#template-slot"), button = $('#detail [data-key="template"]');
+  if (slot.firstChild) { closeTemplate(); return; }
+  await loadTypes();  // the fields a template can name come from the type's example
+  const view = state.view;
+  if (view?.webhookID !== webhookID || slot.firstChild) return;
+  if (view.template === undefined) await readTemplate(view);
+  if (state.view !== view || slot.firstChild) return;
+  if (view.template === undefined) { say($('#detail [data-outcome="edit"]'), "The template could not be read: try again.", false); return; }
+  const form = templateForm(webhookID, view.template);
+  slot.replaceChildren(form);
+  button.setAttribute("aria-expanded", "true");
+  $("input:checked", form).focus();
+  form.render();
+}
+
+function closeTemplate({ ask = true } = {}) {
+  const form = $("#template-form"), button = $('#detail [data-key="template"]');
+  if (!form) return;
+  if (ask && form.changed()) { askDiscard(form, () => closeTemplate({ ask: false })); return; }
+  $("#template-slot").replaceChildren();
+  button.setAttribute("aria-expanded", "false");
+  button.focus();
+}
+
+// A template as webhook.update takes it, in one form for comparing ({} is none).
+const templateKey = (template) => JSON.stringify(!template || !Object.keys(template).length ? {} : template.preset
+  ? { preset: template.preset } : { body: template.body, contentType: template.contentType || "application/json" });
+
+// The fields of a type's delivered body that a template can name, as {{...}} tags.
+function templateTags(type) {
+  const example = (state.types || []).find((t) => t.type === type)?.example;
+  if (!example) return [];
+  const tags = [];
+  const walk = (value, path) => {
+    for (const [key, inner] of Object.entries(value)) {
+      if (inner && typeof inner === "object" && !Array.isArray(inner)) walk(inner, path + key + ".");
+      else tags.push(`{{${path}${key}}}`);
+    }
+  };
+  walk(example, "");
+  return tags;
+}
+
+// A first template of one's own, from the type's example: every field it carries.
+function starterTemplate(type, contentType) {
+  const tags = templateTags(type).filter((tag) => tag !== "{{sequence}}");
+  if (contentType === "text/plain") return tags.join(",");
+  const name = (tag) => tag.slice(2, -2).replace(/^data\./, "");
+  return "{\n" + tags.map((tag) => `  "${name(tag)}": "${tag}"`).join(",\n") + "\n}";
+}
+
+function templateForm(webhookID, current) {
+  const hook = state.hooks.get(webhookID);
+  const type = hook ? typesOf(hook)[0] : null;
+  const kind = current?.preset || (current ? "body" : "none");
+  const choice = (value, label, hint) => el("div", { class: "choice" },
+    el("input", { type: "radio", id: "template-kind-" + value, name: "template-kind", value, checked: value === kind,
+      "aria-describedby": `template-kind-${value}-hint` }),
+    el("label", { for: "template-kind-" + value, text: label }),
+    el("span", { class: "field-hint", id: `template-kind-${value}-hint`, text: hint }));
+  const contentType = el("select", { id: "template-contentType", name: "contentType", "aria-describedby": "template-contentType-error" },
+    ...["application/json", "text/plain"].map((value) => el("option", { value, text: value })));
+  contentType.value = current?.contentType || "application/json";
+  const body = el("textarea", { id: "template-body", name: "body", rows: "8", spellcheck: "false", text: current?.body || "",
+    "aria-describedby": "template-body-hint template-body-size template-body-error" });
+  const size = el("span", { class: "field-hint", id: "template-body-size" });
+  const own = el("div", { class: "template-own", hidden: kind !== "body" },
+    el("div", { class: "field" }, el("label", { for: "template-contentType", text: "Content type" }), contentType,
+      el("span", { class: "field-error", id: "template-contentType-error", "aria-live": "polite" })),
+    el("div", { class: "field" }, el("label", { for: "template-body", text: "Template" }), body,
+      el("span", { class: "field-hint", id: "template-body-hint", text: "Mustache, rendered over the usual body: " +
+        (templateTags(type).join(" ") || "{{type}} {{data.personID}} …") + ", and {{data.name}} (or any further field) when the " +
+        "platform sends it; {{#x}}…{{/x}} shows its inside when x is there (once for each item of a list), {{^x}}…{{/x}} when it " +
+        "is not. In JSON, write \"{{data.name}}\": the value goes in escaped; {{{data}}} writes a value as JSON." }),
+      size,
+      el("span", { class: "field-error", id: "template-body-error", "aria-live": "polite" })));
+  const kinds = el("fieldset", { class: "field", "data-field": "template", id: "template-kind", "aria-describedby": "template-kind-error" },
+    el("legend", { text: "What is sent" }),
+    choice("none", "The usual JSON body", "No template: section 4's body, as every receiver's library expects."),
+    choice("slack", "Slack", "One readable line a message, as {\"text\": …}: give the webhook a Slack incoming webhook's URL."),
+    choice("teams", "Teams", "One readable line in an Adaptive Card: give the webhook a Teams Workflows webhook URL."),
+    choice("body", "A template of your own", "JSON or text shaped as you write it: a sheet's row, a no-code tool's fields."),
+    own,
+    el("span", { class: "field-error", id: "template-kind-error", "aria-live": "polite" }));
+  const preview = el("pre", { class: "answer", id: "template-preview", tabindex: "0", "aria-label": "Rendered example",
+    "aria-describedby": "template-preview-about" });
+  // A webhook of several types: the preview renders the example of the type chosen (the service
+  // checks a template over every one of them when it is saved).
+  const many = hook && typesOf(hook).length > 1 && methodTakes("webhook.requestExample", "type");
+  const previewType = many ? el("select", { id: "template-preview-type", "aria-describedby": "template-preview-type-hint" },
+    ...typesOf(hook).map((name) => el("option", { value: name, text: name }))) : null;
+  const about = el("p", { class: "hint", id: "template-preview-about" });
+  const outcome = outcomeNode("template");
+  const form = el("form", { id: "template-form", class: "edit-form template-form", novalidate: true, "aria-labelledby": "template-title" },
+    el("h5", { id: "template-title", text: "Template of " + webhookID }),
+    kinds,
+    el("h5", { text: "Preview" }),
+    previewType ? el("div", { class: "field" }, el("label", { for: "template-preview-type", text: "Preview as" }), previewType,
+      el("span", { class: "field-hint", id: "template-preview-type-hint", text: "Saving renders it over the example of every one of " +
+        "the webhook's types: each must render." })) : null,
+    about, preview,
+    el("div", { class: "row" }, el("button", { type: "submit", text: "Save template", "data-key": "save-template" }),
+      el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => closeTemplate() })),
+    outcome,
+    el("div", { class: "discard", hidden: true }));
+  const chosen = () => $("input[name=template-kind]:checked", form).value;
+  const value = () => {
+    const which = chosen();
+    if (which === "none") return {};
+    if (which === "body") return { body: body.value, contentType: contentType.value };
+    return { preset: which };
+  };
+  form.changed = () => templateKey(value()) !== templateKey(current);
+  // Where a refusal of the template is said: at the template's text, or at the choice made.
+  const place = () => (chosen() === "body" ? body : $("input[name=template-kind]:checked", form));
+  const tooLong = () => chosen() === "body" && utf8Bytes(body.value) > MAX_TEMPLATE_BYTES;
+  const showSize = () => {
+    const bytes = utf8Bytes(body.value);
+    size.textContent = `${bytes.toLocaleString("en")} of ${MAX_TEMPLATE_BYTES.toLocaleString("en")} bytes.`;
+  };
+  // The preview is the service's own rendering (webhook.requestExample with the template tried):
+  // one read at a time, once typing pauses; only the latest one is shown.
+  let asked = 0, pause = null;
+  const render = async () => {
+    const n = ++asked;
+    clearErrors(form);
+    if (tooLong()) {
+      markField(form, "template", body, `At most ${MAX_TEMPLATE_BYTES.toLocaleString("en")} bytes of UTF-8 (${utf8Bytes(body.value).toLocaleString("en")} now).`);
+      preview.classList.add("stale");
+      about.textContent = "Not rendered: the template is too long. The preview shows the last one that rendered.";
+      return;
+    }
+    about.textContent = "Rendering…";
+    const result = await call("webhook.requestExample", { webhookID, template: value(), type: previewType?.value }, { quiet: true });
+    if (n !== asked || !document.contains(form)) return;
+    if (result.status === 429) { pause = setTimeout(render, 1000 * Math.max(1, Number(result.retryAfter) || 1)); return; }
+    if (result.status === 401) { stopView(state.view); return; }
+    if (!result.ok) {
+      if (result.answer?.error?.field === "template") markField(form, "template", place(), result.answer.error.message);
+      preview.classList.add("stale");
+      about.textContent = `Not rendered: ${errorText(result)} The preview shows the last one that rendered.`;
+      return;
+    }
+    preview.classList.remove("stale");
+    const sent = result.answer.headers["content-type"];
+    preview.textContent = result.answer.body;
+    about.textContent = `An example of ${result.answer.payload?.type || type || "its type"} as the service renders it: exactly the ` +
+      `body a delivery would carry, sent as ${sent} (${utf8Bytes(result.answer.body).toLocaleString("en")} bytes), signed over these bytes.`;
+  };
+  form.render = render;
+  const later = () => { clearTimeout(pause); pause = setTimeout(render, PREVIEW_PAUSE_MS); };
+  kinds.addEventListener("change", (event) => {
+    if (event.target.name === "template-kind") {
+      own.hidden = chosen() !== "body";
+      if (!own.hidden && !body.value.trim()) { body.value = starterTemplate(type, contentType.value); showSize(); }
+    }
+    if (event.target === contentType && !body.value.trim()) body.value = starterTemplate(type, contentType.value);
+    later();
+  });
+  body.addEventListener("input", () => { showSize(); later(); });
+  previewType?.addEventListener("change", render);
+  form.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    if (form.querySelector(".discard").contains(event.target)) keepEditing(form);
+    else closeTemplate();
+  });
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    if (!form.changed()) { say(outcome, "Nothing changed.", true); return; }
+    if (tooLong()) { render(); body.focus(); return; }
+    const wanted = value();
+    const result = await busy($('[data-key="save-template"]', form), "Saving…", () => call("webhook.update", { webhookID, template: wanted }));
+    if (!result.ok) {
+      if (result.answer?.error?.field === "template") markField(form, "template", place(), result.answer.error.message);
+      say(outcome, "Not saved: " + errorText(result), false);
+      place().focus();
+      return;
+    }
+    const view = state.view;
+    if (view?.webhookID === webhookID) view.template = Object.keys(wanted).length ? JSON.parse(templateKey(wanted)) : null;
+    state.hooks.set(webhookID, result.answer);
+    closeTemplate({ ask: false });
+    drawSettings();
+    say($('#detail [data-outcome="edit"]'), "Saved. Template: " + templateText(view?.template ?? null) + ".", true);
+  });
+  showSize();
+  return form;
+}
+
+// ---- Rotating the signing secret or key (webhook.rotateSecret) ----------------------------
+
+// What a rotation does, said before it is done: an hmac webhook gets a new secret, an ed25519
+// one a new key pair (contract, section 19); both sign for 24 hours.
+const ROTATION = {
+  hmac: { title: "Rotate the signing secret?", thing: "secret",
+    text: "A new secret signs every delivery from now on. For 24 hours every delivery also carries a signature " +
+      "made with the current secret (the new one first, space-separated), so your receiver keeps verifying while you switch it " +
+      "to the new secret; after those 24 hours only the new secret signs, and the old one is deleted. The new secret is shown once.",
+    done: (until) => `Rotated. Until ${until} every delivery carries two signatures, the new secret's first: switch your receiver to the new secret before then.` },
+  ed25519: { title: "Rotate the signing key?", thing: "key",
+    text: "A new key pair signs every delivery from now on. For 24 hours every delivery also carries a signature made with " +
+      "the current key (the new one first, space-separated), so receivers that verify with the current public key keep " +
+      "verifying while you give them the new one; after those 24 hours only the new key signs, and the old private key is deleted. " +
+      "The new public key is shown here and in the settings: it is not a secret.",
+    done: (until) => `Rotated. Until ${until} every delivery carries two signatures, the new key's first: give your receivers ` +
+      "the new public key before then (the previous one, still in the settings, verifies until then too)." },
+};
 
 function toggleRotate(webhookID) {
   const slot = $("#rotate-slot"), button = $('#detail [data-key="rotate"]');
   const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
   if (slot.firstChild) { close(); return; }
+  const words = ROTATION[state.hooks.get(webhookID)?.signature] || ROTATION.hmac;
   button.setAttribute("aria-expanded", "true");
   const cancel = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: close });
   const rotate = el("button", { type: "button", text: "Rotate now", onclick: async (e) => {
     const result = await busy(e.currentTarget, "Rotating…", () => call("webhook.rotateSecret", { webhookID }));
     if (!result.ok) { say($('[data-outcome="rotate"]', slot), "Not rotated: " + errorText(result), false); return; }
     const until = when(String(Math.floor(Date.now() / 1000) + 24 * 3600));
-    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status",
-      text: `Rotated. Until ${until} every delivery carries two signatures, the new secret's first: switch your receiver to the new secret before then.` }));
+    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status", text: words.done(until) }));
     slot.replaceChildren(done);
-    showSecret("New signing secret", result.answer.secret, done.firstChild);
-    $("#copy-secret").focus();
+    showMade(result.answer, done.firstChild, true);
+    $("#copy-secret, #copy-public-key", slot).focus();
+    if (result.answer.publicKey) await loadWebhooks({ announce: false });  // the settings show both keys
   } });
   const box = el("div", { class: "rotate", role: "group", "aria-labelledby": "rotate-title", "aria-describedby": "rotate-text" },
-    el("h5", { id: "rotate-title", text: "Rotate the signing secret?" }),
-    el("p", { id: "rotate-text", text: "A new secret signs every delivery from now on. For 24 hours every delivery also carries a signature " +
-      "made with the current secret (the new one first, space-separated), so your receiver keeps verifying while you switch it " +
-      "to the new secret; after those 24 hours only the new secret signs, and the old one is deleted. The new secret is shown once." }),
+    el("h5", { id: "rotate-title", text: words.title }),
+    el("p", { id: "rotate-text", text: words.text }),
     el("div", { class: "row" }, rotate, cancel),
     outcomeNode("rotate"));
+  box.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
+  slot.replaceChildren(box);
+  cancel.focus();
+}
+
+// ---- A device's token for a pull webhook (token.create with webhookID, section 18) ---------
+
+function toggleDeviceToken(webhookID) {
+  const slot = $("#device-slot"), button = $('#detail [data-key="device"]');
+  const close = () => { slot.replaceChildren(); button.setAttribute("aria-expanded", "false"); button.focus(); };
+  if (slot.firstChild) { close(); return; }
+  button.setAttribute("aria-expanded", "true");
+  const cancel = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: close });
+  const make = el("button", { type: "button", text: "Make the token", onclick: async (e) => {
+    const result = await busy(e.currentTarget, "Making…", () => call("token.create", { webhookID }));
+    if (!result.ok) {
+      const why = result.status === 403 ? "only an admin token makes tokens: ask the platform's administrators for one." : errorText(result);
+      say($('[data-outcome="device"]', slot), "No token made: " + why, false);
+      return;
+    }
+    const token = result.answer.tokenID;
+    const done = el("div", { class: "rotated" }, el("p", { class: "outcome ok", role: "status",
+      text: `Made: a token that polls ${webhookID} and nothing else. Revoke it with token.revoke when the device is retired or lost.` }));
+    slot.replaceChildren(done);
+    showSecret("Device token", token, done.firstChild, `On the device, poll: GET ${location.origin}/api/webhook.poll?webhookID=${webhookID}` +
+      "&wait=20 with the header Authorization: Bearer <the token>, then again with each answer's cursor. On a laptop, " +
+      `the relay forwards them to a local URL: INEVENT_TOKEN=<the token> python -m chalicelib.listen --webhook ${webhookID} ` +
+      "--forward http://localhost:3000/hook", "Copy token");
+    $("#copy-secret", slot).focus();
+  } });
+  const box = el("div", { class: "rotate device", role: "group", "aria-labelledby": "device-title", "aria-describedby": "device-text" },
+    el("h5", { id: "device-title", text: "Make a token for one device?" }),
+    el("p", { id: "device-text", text: "For a door scanner, a kiosk or a laptop that reads this webhook's messages: the token may call " +
+      "webhook.poll on this webhook and nothing else. Any other method, and polling any other webhook, is refused (403), so a " +
+      "lost device exposes this webhook's messages only. The token is shown once." }),
+    el("div", { class: "row" }, make, cancel),
+    outcomeNode("device"));
   box.addEventListener("keydown", (event) => { if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); close(); } });
   slot.replaceChildren(box);
   cancel.focus();
@@ -1503,7 +2140,7 @@ async function toggleTestSend(webhookID) {
 
 function testSendSection(webhookID) {
   const hook = state.hooks.get(webhookID);
-  const types = hook ? hookTypes(hook).filter((t) => t !== "*") : [];
+  const types = hook ? typesOf(hook) : [];
   const picker = el("select", { id: "test-type", name: "type", "aria-describedby": "test-type-hint" },
     ...types.map((name) => el("option", { value: name, text: `an example of ${name}` })),
     el("option", { value: "", text: "a plain test (webhook.test)" }));
@@ -1579,14 +2216,26 @@ function testBody(hook, webhookID, type, fields) {
 }
 
 async function showExamples(webhookID) {
-  const detail = openDetail({ kind: "examples", webhookID }, hookTitle(webhookID, "Request and response examples of "));
-  const [request, response] = await Promise.all([
-    call("webhook.requestExample", { webhookID }, { quiet: true }),
-    call("webhook.responseExample", { webhookID }, { quiet: true })]);
-  detail.append(el("h4", { text: "What your endpoint receives" }),
-    el("pre", { class: "answer", tabindex: "0", "aria-label": "Request example", text: JSON.stringify(request.answer, null, 2) }),
-    el("h4", { text: "What it should answer" }),
-    el("pre", { class: "answer", tabindex: "0", "aria-label": "Response example", text: JSON.stringify(response.answer, null, 2) }));
+  const view = { kind: "examples", webhookID };
+  const detail = openDetail(view, hookTitle(webhookID, "Request and response examples of "));
+  const hook = state.hooks.get(webhookID);
+  // A webhook of several types: the request example of the type chosen (section 17).
+  const types = hook && methodTakes("webhook.requestExample", "type") ? typesOf(hook) : [];
+  const picker = types.length > 1 ? el("select", { id: "example-type" }, ...types.map((name) => el("option", { value: name, text: name }))) : null;
+  const requestBox = el("pre", { class: "answer", tabindex: "0", "aria-label": "Request example" });
+  const read = async () => {
+    const request = await call("webhook.requestExample", { webhookID, type: picker?.value }, { quiet: true });
+    if (state.view?.webhookID === webhookID && state.view.kind === "examples") requestBox.textContent = JSON.stringify(request.answer, null, 2);
+  };
+  const pull = isPull(hook);  // nothing is POSTed to a pull webhook, and nothing answers
+  const [, response] = await Promise.all([read(), pull ? null : call("webhook.responseExample", { webhookID }, { quiet: true })]);
+  picker?.addEventListener("change", read);
+  detail.append(...[el("h4", { text: pull ? "What a poll returns of a message" : "What your endpoint receives" }),
+    picker ? el("div", { class: "filter" }, el("label", { for: "example-type", text: "Example of" }), picker) : null,
+    requestBox,
+    pull ? null : el("h4", { text: "What it should answer" }),
+    pull ? null : el("pre", { class: "answer", tabindex: "0", "aria-label": "Response example",
+      text: JSON.stringify(response.answer, null, 2) })].filter(Boolean));
 }
 
 // ---- The catalog of types -------------------------------------------------------------
@@ -1600,6 +2249,7 @@ async function loadTypes() {
   if (!state.types) {
     state.types = result.answer.data;
     describeTypeSelects();
+    describeTypePickers();
     describeListTypes();
   }
   return state.types;
@@ -1677,12 +2327,14 @@ function methodsFrom(document_) {
 
 function fieldInput(method, field) {
   const id = method.name.replace(/\./g, "-") + "-" + field.name;
+  if (field.name === "types") return typesInput(id, field);
   let input;
   if (field.enum) {
     input = el("select", { id, name: field.name });
     // A required choice starts unchosen: the first value of a list is no default.
-    input.append(el("option", { value: "", text: field.required ? "choose a " + field.name : "any " + field.name }));
-    for (const value of field.enum) input.append(el("option", { value, text: value }));
+    const labels = OPTION_LABELS[field.name] || {};
+    input.append(el("option", { value: "", text: labels[""] || (field.required ? "choose a " + field.name : "any " + field.name) }));
+    for (const value of field.enum) input.append(el("option", { value, text: labels[value] || value }));
   } else {
     input = el("input", {
       id, name: field.name, placeholder: PLACEHOLDERS[field.name] || "", spellcheck: "false", autocomplete: "off",
@@ -1698,6 +2350,24 @@ function fieldInput(method, field) {
     need ? el("span", { class: "optional", text: need }) : null, input, hint, error);
 }
 
+// A method's `types` (section 17), chosen as a list of checkboxes with "All types"; the form
+// sends what is chosen as the API's comma-separated list (methodItem adds it to the form's data).
+function typesInput(id, field) {
+  const picker = typesPicker(id, [], { legend: field.name, legendClass: "field-name", hint: field.description || "" });
+  const need = field.required ? null : field.oneOf ? "exactly one of " + field.oneOf.join(", ") + " is required" : "optional";
+  if (need) picker.querySelector("legend").after(el("span", { class: "optional", text: need }));
+  return picker;
+}
+
+// The methods' type lists say what each type means once the catalog is read.
+function describeTypePickers() {
+  const byName = new Map((state.types || []).map((t) => [t.type, t]));
+  for (const box of $$('#methods fieldset.types-field input[data-type]')) {
+    const type = byName.get(box.dataset.type), label = box.labels?.[0];
+    if (type && label) label.textContent = typeLabel(type);
+  }
+}
+
 function clearErrors(form) {
   for (const input of form.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   for (const note of form.querySelectorAll(".field-error")) note.textContent = "";
@@ -1707,7 +2377,8 @@ function clearErrors(form) {
 // group of inputs (such as headers) or of the input itself.
 function markField(form, field, input, message) {
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
-  const note = group ? $("#" + CSS.escape(group.id) + "-error", form) : input && $("#" + CSS.escape(input.id) + "-error", form);
+  const own = input?.id && $("#" + CSS.escape(input.id) + "-error", form);
+  const note = own || (group && $("#" + CSS.escape(group.id) + "-error", form));
   if (!input || !note) return false;
   input.setAttribute("aria-invalid", "true");
   note.textContent = message;
@@ -1720,8 +2391,10 @@ function markError(form, answer) {
   if (!field) return;
   const group = form.querySelector(`fieldset[data-field="${CSS.escape(field)}"]`);
   // In a group, the input the message names (a filter's personID, say), else its first.
-  const named = group && $$("textarea[name], input[name]", group).find((i) => answer.error.message.includes(i.name));
-  const input = group ? named || group.querySelector("input:not([type=checkbox]), textarea") || group.querySelector("input")
+  const named = group && $$("textarea[name], input[name], input[data-type]", group).find((i) =>
+    (i.name || i.dataset.type) && answer.error.message.includes(i.name || i.dataset.type));
+  const input = group ? named || group.querySelector("input:not([type=checkbox]):not([type=radio]), textarea") ||
+    group.querySelector("input")
     : form.querySelector(`[name="${CSS.escape(field)}"]`);
   if (markField(form, field, input, answer.error.message)) input.focus();
 }
@@ -1763,12 +2436,8 @@ function showOwner(level, owner) {
 async function after(method, result, params, form) {
   if (!result.ok) return;
   const made = $(".row", form);  // a one-time secret goes right after the form's Run button
-  if (method === "webhook.create") showSecret("Signing secret", result.answer.secret, made);
-  if (method === "webhook.rotateSecret") {
-    showSecret("New signing secret", result.answer.secret, made,
-      "For 24 hours every delivery carries two signatures, the new secret's first: switch your receiver within that time.");
-  }
-  if (method === "token.create") showSecret("Token", result.answer.tokenID, made);
+  if (method === "webhook.create" || method === "webhook.rotateSecret") showMade(result.answer, made, method === "webhook.rotateSecret");
+  if (method === "token.create") showSecret("Token", result.answer.tokenID, made, "", "Copy token");
   if (method === "webhook.remove") forgetWebhook(params.webhookID);
   const named = ownerIn(params), loaded = state.loaded;
   const elsewhere = named && loaded && (named.level !== loaded.level || named.owner !== loaded.owner);
@@ -1787,13 +2456,21 @@ async function after(method, result, params, form) {
     if (params.webhookID) state.stats.delete(params.webhookID);
     await loadWebhooks({ announce: false });
   }
-  // A one-time secret must be seen: in view, beside the form that made it.
+  // A one-time secret must be seen: in view, beside the form that made it; and so must the focus.
+  // When the field that ran the form is too far above it for both to show (webhook.create's form
+  // is taller than a laptop's screen), the focus goes to the secret's Copy button, what is to be
+  // done next, rather than stay off-screen.
   const secret = $("#secret", form);
   if (secret) {
     const box = secret.getBoundingClientRect();
-    if (box.top < 0 || box.bottom > window.innerHeight) secret.scrollIntoView({ block: "nearest" });
-    const field = form && document.activeElement && form.contains(document.activeElement) ? document.activeElement : null;
-    if (field && field.getBoundingClientRect().bottom > window.innerHeight) field.scrollIntoView({ block: "nearest" });
+    // Scrolled whole pixels past its edge, with a margin: a box brought just "nearest" can end a
+    // fraction of a pixel below the screen, as scrolling rounds.
+    if (box.bottom > window.innerHeight) window.scrollBy(0, Math.min(Math.ceil(box.bottom - window.innerHeight) + 8, Math.floor(box.top)));
+    else if (box.top < 0) window.scrollBy(0, Math.floor(box.top) - 8);
+    const field = form.contains(document.activeElement) ? document.activeElement : null;
+    const top = field?.getBoundingClientRect().top, span = secret.getBoundingClientRect().bottom - top;
+    if (field && span > window.innerHeight) $("button", secret).focus({ preventScroll: true });
+    else if (field && top < 0) window.scrollBy(0, top - Math.min(8, window.innerHeight - span));
   }
   if (method === "webhook.test") await testWebhookShown(params.webhookID);
   if (["webhook.redeliver", "webhook.deliveries", "webhook.message"].includes(method) && state.view?.webhookID === params.webhookID) refreshView();
@@ -1852,9 +2529,31 @@ function methodItem(method) {
     if (ASK_FIRST[method.name]) askFirst(form, params, () => run(params));
     else run(params);
   });
-  // Enter runs the method from any field, the type picker (a select) included.
+  // A pull webhook has no url (section 18): choosing pull takes the url field out of the form.
+  const delivery = form.querySelector('select[name="delivery"]'), url = form.querySelector('input[name="url"]');
+  if (delivery && url) {
+    delivery.addEventListener("change", () => {
+      url.disabled = delivery.value === "pull";
+      url.placeholder = url.disabled ? "none: a pull webhook is polled" : PLACEHOLDERS.url;
+    });
+  }
+  // One type, or several: choosing one clears the other (the service takes type or types).
+  const single = form.querySelector('select[name="type"]'), many = form.querySelector("fieldset.types-field");
+  if (single && many) {
+    single.addEventListener("change", () => { if (single.value) form.querySelector("fieldset.types-field").clear(); });
+    form.addEventListener("change", (event) => {
+      if (event.target.closest("fieldset.types-field") && form.querySelector("fieldset.types-field").value().length) single.value = "";
+    });
+  }
+  // The types chosen go with the form's fields, as the API's comma-separated list.
+  form.addEventListener("formdata", (event) => {
+    for (const picker of form.querySelectorAll("fieldset.types-field")) {
+      if (picker.value().length) event.formData.set(picker.dataset.field, picker.value().join(","));
+    }
+  });
+  // Enter runs the method from any field, the type pickers (a select, checkboxes) included.
   form.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && event.target.tagName === "SELECT") {
+    if (event.key === "Enter" && (event.target.tagName === "SELECT" || event.target.type === "checkbox")) {
       event.preventDefault();
       form.requestSubmit();
     }
@@ -1885,7 +2584,10 @@ function methodItem(method) {
 async function loadMethods() {
   try {
     const response = await fetch("/openapi.json");
-    state.methods = methodsFrom(await response.json());
+    const document_ = await response.json();
+    state.methods = methodsFrom(document_);
+    // Every type the API names, for the type lists until the catalog is read with a token.
+    state.typeNames = state.methods.flatMap((m) => m.fields).find((f) => f.name === "type" && f.enum)?.enum || [];
   } catch (error) {
     $("#methods-loading").textContent = "The methods could not be read from /openapi.json: " + error.message;
     return;
@@ -1936,7 +2638,7 @@ function renderTrace(trace) {
     return el("li", { class: "trace-entry", "data-webhook": entry.webhookID },
       el("div", {},
         hook?.description ? el("div", { class: "description", text: hook.description }) : null,
-        el("div", { class: "mono url", text: entry.url ?? `pull (${entry.delivery})` }),
+        el("div", { class: "mono url", text: entry.url ?? "pull: read with webhook.poll" }),
         el("code", { class: "muted-small", text: entry.webhookID })),
       el("div", { class: "trace-state" },
         el("span", { class: "badge " + entry.status, text: entry.status }),

@@ -1,20 +1,24 @@
 """The web console in a real browser: Debian's Chromium driven by Playwright, against the local run.
 
-This file holds the platform's flow (jar, fields, Enter, JSON answer) and the defects found when
-the console was first tried as a new user would (issue 14); test_console_views.py holds the
-message view, the log's filters, endpoint health, the catalog and the accessibility check.
+This file holds the platform's flow (jar, fields, Enter, JSON answer), the defects found when
+the console was first tried as a new user would (issue 14), the methods panel's prefills and
+one-time secret, and what the console says of its own outcomes and of a service it cannot read;
+test_console_views.py holds the message view, the log's filters, endpoint health, the catalog and
+the accessibility check, test_console_log.py a webhook's view and its log.
 One local run serves every console test (tests/console/conftest.py); each test uses an event of
 its own.
 """
 
 import re
 
+from chalice.test import Client
 from playwright.sync_api import expect
 
+from chalicelib import console as console_page
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.console.pages import (PHONE, UNREACHABLE, button, create, dispatch, open_method, open_page, row,
-                                 sign_in)
+from tests.console.pages import (PHONE, UNREACHABLE, button, create, dispatch, health_filled, in_view, open_method,
+                                 open_page, row, sign_in)
 
 
 # ---- The platform's flow --------------------------------------------------------------------
@@ -285,3 +289,116 @@ def test_the_console_builds_its_methods_from_the_openapi_document_it_serves(cons
     assert form.locator("input, select").evaluate_all("fields => fields.map(f => f.name)") == list(params)
     expect(form.get_by_label("messageID", exact=True)).to_have_accessible_description(
         re.compile(re.escape(params["messageID"]["description"])))
+
+
+
+# ---- The methods panel: prefills, what a field needs, the one-time secret in view ------------
+
+def test_a_prefill_follows_the_loaded_level_and_id_and_clears_what_no_longer_applies(console, service, event):
+    sign_in(console, event)
+    console.get_by_label("Level", exact=True).select_option("company")  # chosen, not loaded
+    form = open_method(console, "webhook.create")
+    expect(form.get_by_label("eventID", exact=True)).to_have_value(event)  # what is loaded
+    expect(form.get_by_label("companyID", exact=True)).to_have_value("")
+    console.get_by_label("Level", exact=True).select_option("event")
+    console.get_by_role("button", name="Load webhooks").click()
+    expect(console.locator("#status")).to_have_text("webhook.find → 200")
+    expect(form.get_by_label("companyID", exact=True)).to_have_value("")
+    form.get_by_label("url", exact=True).fill("http://127.0.0.1:9/prefill")
+    form.get_by_label("type", exact=True).select_option("activityEnrollment")
+    form.get_by_label("url", exact=True).press("Enter")
+    expect(console.locator("#status")).to_have_text("webhook.create → 201")
+    expect(console.locator("#hooks-title")).to_have_text(f"Webhooks of event {event}")
+    expect(console.locator("#hooks tbody tr")).to_contain_text(f"event {event}")
+    assert service.call("webhook.find", ADMIN, eventID=event)[1]["count"] == 1
+
+    # Loading a company moves the prefill there, and clears the event's.
+    console.get_by_label("Level", exact=True).select_option("company")
+    console.get_by_label("Company", exact=True).fill("co" + event)
+    console.get_by_label("Company", exact=True).press("Enter")
+    expect(console.locator("#hooks-title")).to_have_text(f"Webhooks of company co{event}")
+    expect(form.get_by_label("companyID", exact=True)).to_have_value("co" + event)
+    expect(form.get_by_label("eventID", exact=True)).to_have_value("")
+
+
+def test_webhook_create_says_that_exactly_one_of_event_id_and_company_id_is_required(console):
+    form = open_method(console, "webhook.create")
+    for name in ("eventID", "companyID"):
+        field = form.get_by_label(name, exact=True).locator("xpath=..")
+        expect(field.locator(".optional")).to_have_text("exactly one of eventID, companyID is required")
+    # url is required of push webhooks only: a pull webhook (contract, section 18) has none.
+    expect(form.get_by_label("url", exact=True).locator("xpath=..").locator(".optional")).to_have_text("optional")
+
+
+def test_after_create_at_1280_by_900_the_secret_and_the_focus_are_in_view(console, service, event):
+    for n in range(6):
+        create(service, event, f"http://127.0.0.1:9/earlier{n}")
+    sign_in(console, event)
+    expect(console.locator("#hooks tbody tr")).to_have_count(6)
+    form = open_method(console, "webhook.create")
+    form.get_by_label("type", exact=True).select_option("activityEnrollment")
+    rate = form.get_by_label("rateLimit", exact=True)  # a field near the Run button: it stays focused
+    rate.fill("5")
+    form.get_by_label("url", exact=True).fill("http://127.0.0.1:9/the-new-one")
+    rate.evaluate("e => e.scrollIntoView({block: 'end'})")  # where a user who scrolled down to it has it
+    rate.press("Enter")
+    expect(console.locator("#hooks tbody tr")).to_have_count(7)
+    expect(console.locator("#secret-value")).to_have_text(re.compile("^whsec_"))
+    health_filled(console)  # the health cells fill in after the table
+    assert in_view(console, console.locator("#secret"))
+    expect(rate).to_be_focused()
+    assert in_view(console, rate)
+
+    # The url, the form's first field, is further above the secret than the screen is tall (eleven
+    # fields since sections 19 to 22): the focus goes to the secret's Copy button, not off-screen.
+    url = form.get_by_label("url", exact=True)
+    url.fill("http://127.0.0.1:9/another-one")
+    url.evaluate("e => e.scrollIntoView({block: 'end'})")
+    url.press("Enter")
+    expect(console.locator("#hooks tbody tr")).to_have_count(8)
+    health_filled(console)
+    assert in_view(console, console.locator("#secret"))
+    expect(button(console, "Copy secret")).to_be_focused()
+    assert in_view(console, button(console, "Copy secret"))
+
+
+# ---- Saying what happened, where it happened -------------------------------------------------
+
+def test_test_and_disable_say_their_outcome_in_the_row(console, service, event):
+    webhook_id = create(service, event)
+    sign_in(console, event)
+    button(console, f"Test {webhook_id}").click()
+    outcome = row(console, webhook_id).locator("[data-outcome]")
+    expect(outcome).to_contain_text("Test failed")
+    button(console, f"Disable {webhook_id}").click()
+    expect(outcome).to_contain_text("Disabled: nothing is sent to it")
+    assert in_view(console, outcome)
+
+
+def test_an_unreachable_service_and_an_html_502_are_said_as_what_they_are(console, event):
+    console.route("**/api/webhook.find", lambda route: route.fulfill(
+        status=502, content_type="text/html", body="<html><body><h1>502 Bad Gateway</h1></body></html>"))
+    sign_in(console, event, token="tok_anything")
+    note = console.locator("#hooks-empty")
+    expect(note).to_contain_text("The service answered 502")
+    expect(note).to_contain_text("a gateway or proxy")
+    expect(note).not_to_contain_text("Unexpected token")
+    expect(console.get_by_label("Event", exact=True)).not_to_have_attribute("aria-invalid", "true")
+    expect(console.locator("#status")).to_contain_text("webhook.find → 502")
+
+    console.unroute("**/api/webhook.find")
+    console.route("**/api/webhook.find", lambda route: route.abort("connectionrefused"))
+    console.get_by_role("button", name="Load webhooks").click()
+    expect(note).to_contain_text("The service could not be reached")
+    expect(console.get_by_label("Event", exact=True)).not_to_have_attribute("aria-invalid", "true")
+    expect(console.locator("#event-error")).to_have_text("")
+
+
+def test_the_developer_help_is_served_by_the_local_run_only(console):
+    expect(console.get_by_label("Token", exact=True)).to_have_accessible_description(re.compile("make run prints an admin token"))
+    assert "make run" not in console_page.page({})
+    assert "administrators" in console_page.page({})
+    assert "make run" in console_page.page({console_page.LOCAL_RUN_FLAG: "1"})
+    from app import app
+    with Client(app) as client:  # as on Lambda: nothing sets the flag
+        assert "make run" not in client.http.get("/").body.decode()

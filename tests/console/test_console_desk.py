@@ -12,13 +12,8 @@ from standardwebhooks.webhooks import Webhook
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.console.pages import (PHONE, UNREACHABLE, button, create, dispatch, open_log, open_page, row, sign_in,
-                                 tab_to)
-
-SMALL_CONTROLS = """() => [...document.querySelectorAll('button, a[href], input, select, textarea, summary')]
-    .filter(e => e.getClientRects().length).map(e => [e.getBoundingClientRect(), e])
-    .filter(([r]) => r.bottom + scrollY > 0 && (r.width < 23.5 || r.height < 23.5))
-    .map(([r, e]) => e.outerHTML.slice(0, 80) + ` ${r.width}x${r.height}`)"""
+from tests.console.pages import (PHONE, SMALL_CONTROLS, UNREACHABLE, button, create, dispatch, open_log, open_page, row,
+                                 sign_in, tab_to)
 
 
 # ---- Rotating the secret from the webhook's view ---------------------------------------------

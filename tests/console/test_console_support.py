@@ -8,22 +8,8 @@ from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.console.pages import (DESKTOP, PHONE, UNREACHABLE, button, create, dispatch, in_view, open_log, open_method,
-                                 open_page, row, sign_in)
-
-
-def skipped_messages(service, event, count, url=UNREACHABLE):
-    """A disabled webhook with ``count`` skipped messages: a long log that no worker touches."""
-    webhook_id = create(service, event, url)
-    service.call("webhook.disable", ADMIN, webhookID=webhook_id)
-    for n in range(count):
-        dispatch(service, event, person=str(7000 + n))
-    return webhook_id
-
-
-def health_filled(page):
-    """Every row's health line has been read (none says "…")."""
-    expect(page.locator("#hooks tbody .health", has_text=re.compile(r"^…$"))).to_have_count(0)
+from tests.console.pages import (DESKTOP, PHONE, button, create, dispatch, health_filled, in_view, open_log,
+                                 open_method, open_page, row, sign_in, skipped_messages)
 
 
 # ---- Medium ---------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ from playwright.sync_api import expect
 
 from dev.receiver import Receiver
 from tests.conftest import ADMIN
-from tests.console.pages import (DESKTOP, PHONE, ROOT, button, create, dispatch, open_log, open_method, open_page,
-                                 row, serious_violations, sign_in, tab_to)
+from tests.console.pages import (DESKTOP, PHONE, ROOT, button, create, create_pull, dispatch, open_log, open_method,
+                                 open_page, row, serious_violations, sign_in, tab_to)
 
 
 
@@ -290,19 +290,27 @@ def test_axe_finds_no_serious_or_critical_violation_in_any_view(browser, service
 
 
 def test_screenshots_for_the_readme(browser, service):
-    """docs/console.png, docs/console-message.png, docs/console-trace.png and docs/console-phone.png:
-    the console at work, as a new user sees it (the only test of the console on event 1234)."""
+    """docs/console.png, docs/console-message.png, docs/console-trace.png, docs/console-template.png,
+    docs/console-pull.png and docs/console-phone.png: the console at work, as a new user sees it (the
+    only test of the console on event 1234)."""
     event = "1234"
     with Receiver() as receiver:
-        webhook_id = create(service, event, receiver.url + "/hooks/inevent", description="CRM sync · sales team")
+        webhook_id = create(service, event, receiver.url + "/hooks/inevent", description="CRM sync · sales team",
+                            types=["eventEnrollment", "eventCheckIn", "activityEnrollment", "activityCheckIn"])
         create(service, event, "http://127.0.0.1:9/hooks/inevent", type="activityDismissal", description="Badge printer")
+        scanners = create_pull(service, event, description="Door scanners, hall B")
         create(service, event, "http://127.0.0.1:9/hooks/seats", description="Seat planner (staging)")
+        slack = create(service, event, "http://127.0.0.1:9/services/T000/B000", type="eventCheckIn",
+                       description="Check-ins in the team's Slack channel", signature="ed25519")
         message_id = dispatch(service, event)
         dispatch(service, event, person="6120")
-        receiver.wait_for(2, successes=True)
+        for person in ("6120", "6121", "6122"):
+            dispatch(service, event, type="eventCheckIn", person=person)
+        receiver.wait_for(5, successes=True)
+        assert service.call("webhook.poll", ADMIN, webhookID=scanners, limit="2")[0] == 200
         page = open_page(browser, service)
         sign_in(page, event)
-        open_log(page, webhook_id, count=2)
+        open_log(page, webhook_id, count=5)
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(ROOT / "docs" / "console.png"), full_page=False)
         button(page, f"View {message_id}").click()
@@ -314,6 +322,20 @@ def test_screenshots_for_the_readme(browser, service):
         expect(page.locator("#detail .trace-entry")).to_have_count(2)
         page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
         page.screenshot(path=str(ROOT / "docs" / "console-trace.png"), full_page=False)
+        button(page, f"Log {slack}").click()
+        button(page, f"Edit the template of {slack}").click()
+        page.get_by_label("Slack", exact=True).check()
+        expect(page.get_by_label("Rendered example", exact=True)).to_have_text(
+            '{"text":"Person 5521 checked in to event 1234"}')
+        page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
+        page.screenshot(path=str(ROOT / "docs" / "console-template.png"), full_page=False)
+        open_log(page, scanners, count=3)
+        expect(page.locator("#detail .health-list")).to_contain_text("1 newer message waits for the next poll")
+        button(page, f"Make a device token for {scanners}").click()
+        button(page, "Make the token").click()
+        expect(page.locator("#detail #secret-value")).to_have_text(re.compile("."))
+        page.locator("#detail").evaluate("e => window.scrollTo(0, e.getBoundingClientRect().top + window.scrollY - 8)")
+        page.screenshot(path=str(ROOT / "docs" / "console-pull.png"), full_page=False)
         page.context.close()
         phone = open_page(browser, service, viewport=PHONE, is_mobile=True)
         sign_in(phone, event)
