@@ -240,6 +240,7 @@ def test_a_pull_message_is_pending_until_first_returned_then_delivered_with_one_
     assert api.call("webhook.deliveries", webhookID=hook["webhookID"], status="delivered")[1]["count"] == 1
     stats = api.call("webhook.stats", webhookID=hook["webhookID"])[1]
     assert (stats["delivered"], stats["pending"], stats["successRate"]) == (1, 0, 1.0)
+    assert stats["lastSuccessDate"] == attempt["date"]  # the poll that first returned it
 
 
 def test_the_delivery_log_of_a_pull_webhook_pages_newest_first(api):

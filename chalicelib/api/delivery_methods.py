@@ -143,6 +143,8 @@ def webhook_stats(ctx, params):
     sent = [a for r in records for a in r.attempts if not str(a.get("error") or "").startswith("not sent")]
     durations = sorted(int(a["durationMs"]) for a in sent)
     successes = [int(a["date"]) for a in sent if a.get("statusCode") is not None and 200 <= int(a["statusCode"]) < 300]
+    if webhook.delivery == "pull":  # a pulled message's one attempt is the poll that returned it (no status code)
+        successes = [int(r.attempts[0]["date"]) for r in records if r.status == "delivered" and r.attempts]
     return 200, {
         "webhookID": webhook.webhook_id,
         "window": len(records),
