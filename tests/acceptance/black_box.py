@@ -19,7 +19,7 @@ from dev.local_service import ADMIN_TOKEN
 # failures, deadlines and limits show within seconds (the defaults are checked apart, on a run
 # started without them).
 SETTINGS = {
-    "RETRY_SCHEDULE": "0s,1s,1s",
+    "RETRY_SCHEDULE": "0s,500ms,500ms",
     "DELIVERY_TIMEOUT_SECONDS": "3",
     "RATE_LIMIT_PER_SECOND": "5",
     "TEST_SENDS_PER_MINUTE": "3",

@@ -34,6 +34,8 @@ ENROLL = "activityEnrollment"
 # Every secret handed out and every token made, for the module's last check (section 8: nothing
 # secret is logged). Every answer is in SEEN, for section 1's (JSON and one error shape everywhere).
 SECRETS = []
+NEVER_ANSWERED = []  # header values, client secrets, access tokens: not even once
+PUBLIC_KEYS = set()  # ed25519 webhooks' public keys: no answer or log line may hold their private keys
 
 WRITE_METHODS = ["webhook.create", "webhook.update", "webhook.remove", "webhook.dispatch", "webhook.enable",
                  "webhook.disable", "webhook.rotateSecret", "token.create", "token.revoke", "webhook.redeliver",
@@ -63,6 +65,7 @@ def receiver():
 def token_endpoint():
     with TokenEndpoint(client_secret="cs-" + new_id("secret")) as endpoint:
         SECRETS.append(endpoint.client_secret)
+        NEVER_ANSWERED.append(endpoint.client_secret)
         yield endpoint
 
 
@@ -242,6 +245,8 @@ def test_s1_no_token_or_an_unknown_token_is_401(api):
     error_of(api.call("webhook.find", {"eventID": "1"}, token="tok_does-not-exist"), 401)
     error_of(api.call("webhook.find", {"eventID": "1", "tokenID": "tok_does-not-exist"}, token=""), 401)
     error_of(api.call("webhook.create", {"eventID": "1", "url": "http://127.0.0.1:9/", "type": ENROLL}, token=""), 401)
+    for header in ("Basic dXNlcjpwdw==", "Bearer", "Bearer ", f"bearer{ADMIN_TOKEN}", ADMIN_TOKEN):
+        error_of(api.call("webhook.find", {"eventID": "1"}, token="", headers={"authorization": header}), 401)
 
 
 def test_s1_a_token_without_access_to_the_event_is_403(api):
@@ -555,7 +560,7 @@ def test_s3_after_removal_nothing_more_is_sent_queued_deliveries_included(api, r
         api.dispatch(event, person_id="same-person")
     receiver.wait_for(1)
     api.ok("webhook.remove", {"webhookID": webhook})
-    time.sleep(2.5)
+    time.sleep(2)
     assert len(receiver.requests) == 1, [r.json()["sequence"] for r in receiver.requests]
 
 
@@ -593,7 +598,7 @@ def test_s3_response_example_shows_the_real_configuration(api):
     assert set(rules) >= {"success", "timeoutSeconds", "gone", "retrySchedule"}
     assert isinstance(rules["success"], str) and isinstance(rules["gone"], str)
     assert rules["timeoutSeconds"] == 3 and not isinstance(rules["timeoutSeconds"], bool)
-    assert rules["retrySchedule"] == ["0s", "1s", "1s"]
+    assert rules["retrySchedule"] == ["0s", "500ms", "500ms"]
 
 
 @pytest.mark.parametrize("method", ["webhook.requestExample", "webhook.responseExample"])
@@ -1020,6 +1025,7 @@ def test_s9_redeliver_since_queues_every_failed_message_since_then(api, receiver
     wait_until(lambda: api.deliveries(webhook, status="delivered")["count"] == 2, what="both delivered")
     assert {r.headers["webhook-id"] for r in receiver.requests} == set(ids)
     error_of(api.call("webhook.redeliver", {"webhookID": webhook}), 400)
+    error_of(api.call("webhook.redeliver", {"webhookID": webhook, "since": since, "messageID": ids[0]}), 400)
     error_of(api.call("webhook.redeliver", {"webhookID": webhook, "since": "soon"}), 400, "since")
 
 
@@ -1160,13 +1166,13 @@ def test_s10_every_attempt_has_one_deadline_and_a_late_attempt_is_a_failed_one(a
     def check(how):
         event = new_id()
         webhook = created(api, event, servers[how].url)["webhookID"]
+        message_id = api.dispatch(event)["messageID"]  # its attempt runs while the test send does
         test = api.call("webhook.test", {"webhookID": webhook})
         assert test.status == 200, (how, test)
         # The test send answers within the timeout plus a second (and what a loaded machine adds
         # to the API call itself: half a second).
         assert test.elapsed <= TIMEOUT + 1.5, (how, test.elapsed)
         assert test.body["error"] and test.body["durationMs"] <= (TIMEOUT + 1) * 1000, (how, test.body)
-        message_id = api.dispatch(event)["messageID"]
         message = wait_until(lambda: (m := api.message(webhook, message_id)) and m["attempts"] and m,
                              timeout=TIMEOUT + 10, what="the late attempt recorded")
         attempt = message["attempts"][0]
@@ -1508,6 +1514,7 @@ def test_s12_webhook_message_shows_exactly_what_the_latest_attempt_sent(api, rec
     event = new_id()
     value = "hv-" + new_id("v")
     SECRETS.append(value)
+    NEVER_ANSWERED.append(value)
     made = created(api, event, receiver.url, headers={"X-Api-Key": value})
     receiver.answer(500, 200)
     message_id = api.dispatch(event)["messageID"]
@@ -1650,6 +1657,7 @@ def test_s14_headers_are_sent_with_every_delivery_and_test_and_answered_by_name_
     event = new_id()
     value = "Bearer crm-" + new_id("v")
     SECRETS.append(value)
+    NEVER_ANSWERED.append(value)
     made = created(api, event, receiver.url, headers={"X-One": "1", "Authorization": value, "x-empty": ""})
     assert made["headers"] == ["X-One", "Authorization", "x-empty"]
     assert api.ok("webhook.find", {"eventID": event})["data"][0]["headers"] == ["X-One", "Authorization", "x-empty"]
@@ -1775,7 +1783,7 @@ def test_s15_webhook_disabled_is_told_to_the_events_other_webhooks_of_that_type(
     assert {w["webhookID"]: w["status"] for w in api.ok("webhook.find", {"eventID": event})["data"]}[
         gone["webhookID"]] == "disabled"
     # The notice webhook that answered 410 is disabled too, and nothing is said about it.
-    time.sleep(2)
+    time.sleep(1)
     assert len([r for r in receiver.requests if r.path == "/notice"]) == 1
     # The notice is also put on the bus (source inevent.webhooks).
     import os
@@ -1873,6 +1881,7 @@ def test_s19_an_ed25519_webhook_signs_every_delivery_v1a_verified_with_its_publi
     assert "secret" not in made and made["signature"] == "ed25519"
     key = made["publicKey"]
     public_key_bytes(key)
+    PUBLIC_KEYS.add(key)
     listed = api.ok("webhook.find", {"eventID": event})["data"][0]
     assert listed["publicKey"] == key and listed["signature"] == "ed25519"
     hmac_one = created(api, event, receiver.url + "/hmac")
@@ -1915,6 +1924,7 @@ def test_s19_rotating_an_ed25519_webhook_makes_a_new_key_pair_and_signs_with_bot
     rotated = api.ok("webhook.rotateSecret", {"webhookID": made["webhookID"]})
     assert set(rotated) == {"webhookID", "publicKey"} and rotated["webhookID"] == made["webhookID"]
     new = rotated["publicKey"]
+    PUBLIC_KEYS.update({old, new})
     assert new != old
     public_key_bytes(new)
     listed = api.ok("webhook.find", {"eventID": event})["data"][0]
@@ -1968,12 +1978,15 @@ def test_s20_without_a_scope_none_is_sent_and_the_object_shows_a_null_scope(api,
 
 def test_s20_concurrent_attempts_to_one_webhook_share_one_token_request(api, receiver, token_endpoint):
     event = new_id()
-    token_endpoint.answer((200, {"access_token": "shared", "token_type": "Bearer", "expires_in": 3600}, 1.0))
+    access_token = "at-" + new_id("shared")
+    SECRETS.append(access_token)
+    NEVER_ANSWERED.append(access_token)
+    token_endpoint.answer((200, {"access_token": access_token, "token_type": "Bearer", "expires_in": 3600}, 1.0))
     created(api, event, receiver.url, auth=token_endpoint.auth())
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
         list(pool.map(lambda p: api.dispatch(event, person_id=f"c{p}"), range(6)))
     got = receiver.wait_for(6, timeout=20)
-    assert [r.headers["authorization"] for r in got] == ["Bearer shared"] * 6
+    assert [r.headers["authorization"] for r in got] == [f"Bearer {access_token}"] * 6
     assert len(token_endpoint.requests) == 1
 
 
@@ -2347,6 +2360,112 @@ def test_s22_webhook_trace_at_the_company_level(api, receiver):
 
 
 # ---------------------------------------------------------------------------------------------
+# Further sentences: strict JSON in JSON text, IPv6 spellings, updates, templates, notices
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field,text", [("headers", '{"X-A": NaN}'), ("filter", '{"activityID": ["\\ud800"]}'),
+                                        ("template", '{"body": "x", "contentType": "text/plain", "n": Infinity}'),
+                                        ("auth", '{"type": "oauth2", "tokenUrl": 1e999}'),
+                                        ("headers", '{"X-A": "\\ufffe"}')])
+def test_s10_strict_json_is_refused_in_every_parameter_given_as_json_text(api, field, text):
+    params = {"eventID": new_id(), "url": "http://127.0.0.1:9/", "type": ENROLL, field: text}
+    error_of(api.call("webhook.create", params, as_="form"), 400, field)
+
+
+def test_s10_ipv6_addresses_are_compared_in_their_standard_spelling(api):
+    event = new_id()
+    made = api.create(event, "http://[2606:4700:4700::1111]/x")  # public: never dispatched to
+    try:
+        for url in ("http://[2606:4700:4700:0:0:0:0:1111]/x", "http://[2606:4700:4700:0000::1111]:80/x",
+                    "HTTP://[2606:4700:4700::1111]/x#f"):
+            error = error_of(api.call("webhook.create", {"eventID": event, "url": url, "type": ENROLL}), 409)
+            assert made["webhookID"] in error["message"]
+    finally:
+        api.ok("webhook.remove", {"webhookID": made["webhookID"]})
+
+
+def test_s14_update_keeps_the_status(api):
+    made = created(api, new_id(), "http://127.0.0.1:9/kept")
+    api.ok("webhook.disable", {"webhookID": made["webhookID"]})
+    assert api.ok("webhook.update", {"webhookID": made["webhookID"], "rateLimit": 3})["status"] == "disabled"
+
+
+def test_s20_a_custom_authorization_header_given_to_a_webhook_with_auth_is_400_on_auth(api, idle_token_endpoint):
+    made = created(api, new_id(), "http://127.0.0.1:9/", auth=idle_token_endpoint.auth())
+    error_of(api.call("webhook.update", {"webhookID": made["webhookID"], "headers": {"Authorization": "Bearer x"}}),
+             400, "auth")
+    assert api.ok("webhook.update", {"webhookID": made["webhookID"], "headers": {"Authorization": "Bearer x"},
+                                     "auth": {}})["auth"] is None
+
+
+@pytest.mark.parametrize("body,taken", [("\u00e9" * 2048, True), ("\u00e9" * 2049, False), ("\u20ac" * 1366, False)])
+def test_s21_a_templates_4_kib_are_bytes_of_utf8(api, body, taken):
+    answer = api.call("webhook.create", {"eventID": new_id(), "url": "http://127.0.0.1:9/", "type": ENROLL,
+                                         "template": {"body": body, "contentType": "text/plain"}})
+    if taken:
+        assert answer.status == 201, answer
+    else:
+        error_of(answer, 400, "template")
+
+
+def test_s21_a_template_that_would_take_too_much_work_sends_nothing_and_holds_up_no_one(api, receiver):
+    event = new_id()
+    hostile = created(api, event, receiver.url + "/hostile", template={
+        "body": "{{#data.l}}{{#data.l}}{{#data.l}}x{{/data.l}}{{/data.l}}{{/data.l}}", "contentType": "text/plain"})
+    created(api, event, receiver.url + "/plain")
+    started = time.monotonic()
+    message_id = api.dispatch(event, data={"l": list(range(2000))})["messageID"]  # 8e9 steps if rendered whole
+    plain = receiver.wait_for(1)[0]
+    assert plain.path == "/plain" and time.monotonic() - started < 5
+    message = wait_until(lambda: (m := api.message(hostile["webhookID"], message_id)) and m["attempts"] and m,
+                         what="the hostile template's attempt")
+    assert message["attempts"][0]["error"], message
+    assert [r.path for r in receiver.requests] == ["/plain"]
+
+
+def test_s11_an_event_created_reaches_the_companys_webhooks(api, receiver):
+    company = new_id("co")
+    created(api, url=receiver.url, company_id=company, type="eventCreated")
+    event = new_id()
+    answer = api.ok("webhook.dispatch", {"type": "eventCreated", "eventID": event, "companyID": company}, status=202)
+    assert answer["webhooks"] == 1
+    body = receiver.wait_for(1)[0].json()
+    assert body["type"] == "eventCreated" and body["data"]["eventID"] == event and body["data"]["companyID"] == company
+
+
+def test_s15_a_company_level_notice_webhook_hears_about_the_companys_webhooks_only(api, receiver):
+    company, event = new_id("co"), new_id()
+    receiver.rule = lambda request, earlier: 410 if request.path == "/gone" else 200
+    gone = created(api, url=receiver.url + "/gone", company_id=company)
+    created(api, url=receiver.url + "/company-notice", company_id=company, type="webhookDisabled")
+    created(api, event, receiver.url + "/event-notice", type="webhookDisabled")
+    api.ok("webhook.dispatch", {"type": ENROLL, "eventID": event, "activityID": "1", "personID": "1",
+                                "companyID": company}, status=202)
+    notice = wait_until(lambda: [r for r in receiver.requests if r.path == "/company-notice"], timeout=20,
+                        what="the company's notice")[0].json()
+    assert notice["data"]["companyID"] == company and "eventID" not in notice["data"]
+    assert notice["data"]["webhookID"] == gone["webhookID"]
+    time.sleep(1)
+    assert not [r for r in receiver.requests if r.path == "/event-notice"]
+
+
+@pytest.mark.xfail(strict=True, reason="a message queued for a webhook is absent from webhook.deliveries, and "
+                                       "webhook.message answers 404 for it, until its first attempt (held by a "
+                                       "rate limit, for as long as it waits); webhook.trace shows it pending")
+def test_s9_s12_a_dispatched_message_is_in_the_log_as_pending_before_its_first_attempt(api):
+    event = new_id()
+    webhook = created(api, event, "http://127.0.0.1:9/held", type="eventCheckIn", rateLimit=1)["webhookID"]
+    sent = [api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": f"h{n}"},
+                   status=202)["messageID"] for n in range(4)]
+    trace = api.ok("webhook.trace", {"messageID": sent[-1], "eventID": event})
+    assert trace["data"][0]["status"] == "pending"
+    time.sleep(0.3)
+    assert api.message(webhook, sent[-1]) is not None, "webhook.message: 404 for a message the service queued"
+    assert {m["messageID"] for m in api.deliveries(webhook)["data"]} == set(sent)
+
+
+# ---------------------------------------------------------------------------------------------
 # Last: what every answer of this module showed (section 1), and what the local run logged (8).
 # ---------------------------------------------------------------------------------------------
 
@@ -2372,3 +2491,25 @@ def test_s8_secrets_and_tokens_are_never_logged_nor_answered_after_creation(serv
         assert secret not in logged, f"{secret[:12]}... is in the local run's output"
         answered = answers.count(secret.encode())
         assert answered <= 1, f"{secret[:12]}... was answered {answered} times"
+    for secret in NEVER_ANSWERED:
+        assert secret.encode() not in answers, f"{secret[:12]}... was answered"
+    # Section 19: an ed25519 webhook's private key is never answered or logged. Any 32 bytes in
+    # base64 or hex whose Ed25519 public key is a webhook's would be it.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    assert PUBLIC_KEYS
+    published = {base64.b64decode(key[5:]) for key in PUBLIC_KEYS}
+    text = answers.decode("utf-8", "replace") + logged
+    candidates = set()
+    for match in re.findall(r"[A-Za-z0-9+/_-]{42,}", text):
+        try:
+            raw = base64.b64decode(match.replace("-", "+").replace("_", "/") + "=" * (-len(match) % 4))
+        except ValueError:
+            continue
+        if len(raw) in (32, 64):
+            candidates.add(raw[:32])
+    candidates.update(bytes.fromhex(h) for h in re.findall(r"\b[0-9a-fA-F]{64}\b", text))
+    for seed in candidates:
+        public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        assert public not in published, "an ed25519 webhook's private key was answered or logged"
