@@ -100,7 +100,7 @@ def platform_event(event):
     services = get_services()
     with tracing.invocation("platform_event"):
         handle_platform_event(event.to_dict(), services.webhooks, services.queue, services.log, services.clock(),
-                              dispatches=services.dispatches)
+                              dispatches=services.dispatches, pull_log=services.pull_log)
 
 
 @app.on_sqs_message(queue=delivery_queue_name(), batch_size=10)  # each stage's own (settings.py)

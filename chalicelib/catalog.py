@@ -70,9 +70,9 @@ CATALOG = {
         _type("speakerRemoved", "a speaker was removed", "speaker", "speakerID"),
         WebhookType("webhookDisabled", "the service disabled another webhook of this event (or company) after "
                     "AUTO_DISABLE_AFTER of failures, or a 410", "webhook",
-                    ("webhookID", "url", "type", "reason", "failingSince"), dispatchable=False,
+                    ("webhookID", "url", "type", "types", "reason", "failingSince"), dispatchable=False,
                     example=(("webhookID", EXAMPLE_IDS["webhookID"]), ("url", "https://example.com/hooks/inevent"),
-                             ("type", "activityEnrollment"),
+                             ("type", "activityEnrollment"), ("types", ("activityEnrollment",)),
                              ("reason", "the endpoint accepted no delivery for 24h"), ("failingSince", "1764187200"))),
         WebhookType("messageFailed", "a message to another webhook of this event (or company) was given up after "
                     "its last attempt (at most one a minute per webhook: alsoFailed counts the others)", "webhook",
@@ -93,3 +93,10 @@ NOTICE_TYPES = tuple(name for name, t in CATALOG.items() if not t.dispatchable)
 ID_FIELDS = tuple(dict.fromkeys(f for n in PLATFORM_TYPES for f in CATALOG[n].fields)) + ("companyID",)
 # Types whose platform events must name a company: those that exist at the company level only.
 COMPANY_REQUIRED = frozenset(name for name, t in CATALOG.items() if t.levels == (COMPANY,))
+# A webhook's types: ``("*",)`` takes every type of its level, those the catalog gains later too.
+ALL_TYPES = "*"
+
+
+def level_types(level):
+    """The names of the types a webhook of ``level`` may take, in catalog order."""
+    return tuple(name for name, t in CATALOG.items() if level in t.levels)

@@ -68,3 +68,16 @@ def hash_token(token):
 def new_secret():
     """A Standard Webhooks signing secret: ``whsec_`` and base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def id_ms(identifier):
+    """The milliseconds an ID of :func:`new_id` or :func:`deterministic_id` was made at (0 if it is
+    not one)."""
+    _, _, body = identifier.partition("_")
+    number = 0
+    for char in body[:10]:
+        position = _ALPHABET.find(char)
+        if position < 0:
+            return 0
+        number = number * 32 + position
+    return number if len(body) >= 10 else 0

@@ -87,6 +87,13 @@ class Services:
         return Dispatches(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days)
 
     @functools.cached_property
+    def pull_log(self):
+        """Pull webhooks' messages, in dispatch order (section 18)."""
+        from chalicelib.pull.log import PullLog
+
+        return PullLog(self.dynamodb, self.settings.table_name, self.settings.delivery_retention_days, self.clock)
+
+    @functools.cached_property
     def queue(self):
         return DeliveryQueue(self.sqs, self.settings.queue_url, trace_header=tracing.trace_header)
 
@@ -145,7 +152,7 @@ class Services:
 
         s = self.settings
         return Notices(self.webhooks, self.queue, self.log, self.dynamodb, s.table_name, self.events, s.event_bus_name,
-                       s.delivery_retention_days, self.clock)
+                       s.delivery_retention_days, self.clock, pull_log=self.pull_log)
 
     @functools.cached_property
     def worker(self):

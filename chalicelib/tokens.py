@@ -4,6 +4,7 @@ It works against whatever backend the settings point at: AWS, or the local stack
 ``AWS_ENDPOINT_URL`` names it (``make run`` prints the line to set)::
 
     python -m chalicelib.tokens create --event 1234 [--event 5678] [--company 42]
+    python -m chalicelib.tokens create --webhook wh_...      (a device's token: webhook.poll on that pull webhook)
     python -m chalicelib.tokens create --all
     python -m chalicelib.tokens revoke <token>
 
@@ -30,6 +31,8 @@ def main(argv=None, out=sys.stdout):
                         help="an eventID the token may reach")
     create.add_argument("--company", action="append", default=[], metavar="COMPANY_ID",
                         help="a companyID whose company-level webhooks the token may reach")
+    create.add_argument("--webhook", action="append", default=[], metavar="WEBHOOK_ID",
+                        help="a pull webhook that a device's token may poll (it may do nothing else)")
     create.add_argument("--all", action="store_true", help="an admin token: everything, and the token methods")
     revoke = commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token")
@@ -37,9 +40,16 @@ def main(argv=None, out=sys.stdout):
     try:
         tokens = get_services().tokens
         if args.command == "create":
-            if args.all == bool(args.event or args.company):
-                parser.error("create takes --all, or one or more --event and --company")
-            if args.all:
+            if sum((args.all, bool(args.event or args.company), bool(args.webhook))) != 1:
+                parser.error("create takes --all, or one or more --event and --company, or one or more --webhook")
+            if args.webhook:
+                webhooks = [check_identifier(webhook, "webhookID") for webhook in args.webhook]
+                pull = {hook.webhook_id for hook in get_services().webhooks.get_many(webhooks) if hook.delivery == "pull"}
+                if set(webhooks) - pull:
+                    parser.error(f"not a pull webhook: {', '.join(sorted(set(webhooks) - pull))}")
+                grant = Grant(admin=False, webhooks=frozenset(webhooks))
+                print(f"a device's token for webhook.poll on {', '.join(webhooks)}:", file=out)
+            elif args.all:
                 grant = Grant(admin=True)
                 print("admin token (everything):", file=out)
             else:

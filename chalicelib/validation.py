@@ -4,7 +4,7 @@ Each returns the value in its one form, or raises :class:`InvalidParameter` nami
 import re
 import unicodedata
 
-from chalicelib.catalog import CATALOG, TYPE_NAMES
+from chalicelib.catalog import ALL_TYPES, CATALOG, TYPE_NAMES, level_types
 from chalicelib.errors import InvalidParameter
 
 MAX_ID_LENGTH = 128
@@ -56,6 +56,26 @@ def check_type(value, level=None, name="type"):
                                f"give {'companyID' if level == 'event' else 'eventID'} instead", field=name,
                                code="invalid_type")
     return webhook_type
+
+
+def check_types(names, level, name="types"):
+    """A webhook's ``types`` (contract, section 17): the names given (``names``, a list of strings),
+    each a type of the catalog allowed at ``level``, none twice; or ``*`` alone. Returned in
+    catalog order, or ``("*",)``. Else a 400 on ``name``."""
+    if not names:
+        raise InvalidParameter(f"{name} must name one type or more, or *", field=name, code="invalid_type")
+    if ALL_TYPES in names:
+        if len(names) > 1:
+            raise InvalidParameter(f"* takes every type of the level: it stands alone in {name}", field=name,
+                                   code="invalid_type")
+        return (ALL_TYPES,)
+    seen = set()
+    for given in names:
+        check_type(given, level, name)
+        if given in seen:
+            raise InvalidParameter(f"{name} names {given} twice", field=name, code="invalid_type")
+        seen.add(given)
+    return tuple(t for t in level_types(level) if t in seen)
 
 
 def check_description(value, name="description"):

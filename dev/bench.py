@@ -16,6 +16,7 @@ run's moto servers) and dev/bench_local.py (the local run end to end).
 import argparse
 import contextlib
 import datetime
+import math
 import os
 import pathlib
 import platform
@@ -69,9 +70,9 @@ In the paced runs the two moto servers, emulating AWS, used {moto_share:.0%} of 
 
 POLLERS = 8  # the local worker's pollers (LOCAL_WORKER_CONCURRENCY's default)
 QUICK = {"events": 300, "paced_runs": 1, "idle_seconds": 3, "fan_out_runs": 3, "cpu_events": 60,
-         "ceiling_seconds": 3.0, "import_runs": 3}
+         "ceiling_seconds": 3.0, "import_runs": 3, "poll_runs": 3}
 FULL = {"events": 2000, "paced_runs": 3, "idle_seconds": 10, "fan_out_runs": 7, "cpu_events": 200,
-        "ceiling_seconds": 10.0, "import_runs": 7}
+        "ceiling_seconds": 10.0, "import_runs": 7, "poll_runs": 7}
 
 
 def arguments(argv):
@@ -84,6 +85,7 @@ def arguments(argv):
     parser.add_argument("--cpu-events", type=int, help="events (× 5 webhooks) for the CPU per delivery (200; quick 60)")
     parser.add_argument("--ceiling-seconds", type=float, help="seconds the emulator's ceiling is measured (10; quick 3)")
     parser.add_argument("--import-runs", type=int, help="fresh interpreters per import time (7; quick 3)")
+    parser.add_argument("--poll-runs", type=int, help="polls and log pages timed on the local run (7; quick 3)")
     parser.add_argument("--threads", type=int, default=8, help="the local run's dispatchers (8)")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md as it is (--quick does)")
     args = parser.parse_args(argv)
@@ -113,6 +115,9 @@ def main(argv=None):
     pages = bench_aws.bench_log_page_reads(services)
     bench_aws.quicker_moto()
     most = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs)
+    mixed = bench_aws.bench_fan_out_at_most(services, created, runs=args.fan_out_runs, mixed=True)
+    limits = bench_aws.bench_listing_at_the_limits(services)
+    pulled = bench_aws.bench_pull_requests(services)
     edge = bench_unauthenticated()
     mock.stop()
     chunks = bench_chunked_bodies()
@@ -122,6 +127,7 @@ def main(argv=None):
                                                         seconds=args.ceiling_seconds)
     local = bench_local.bench_local_run(events=args.events, threads=args.threads, paced_runs=args.paced_runs,
                                         idle_seconds=args.idle_seconds)
+    polls = bench_local.bench_poll(runs=args.poll_runs)
     size = package_size()
     with tempfile.TemporaryDirectory() as code:  # the code package as Lambda unpacks it, bytecode and all
         with zipfile.ZipFile(ROOT / "build" / "package" / "deployment.zip") as archive:
@@ -132,7 +138,7 @@ def main(argv=None):
     cost, per_delivery = cost_per_million(delivery_calls, delivered, batches)
     table = figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
                           batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge,
-                          keys, chunks, pages)
+                          mixed, limits, pulled, polls, keys, chunks, pages)
     print(table)
     if args.no_write or args.quick:  # quick figures are too small for the record
         print("docs/benchmarks.md left as it was", "(quick mode)" if args.quick else "")
@@ -185,8 +191,8 @@ def bench_chunked_bodies():
 
 
 def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_delivery, delivered, batches, cpu,
-                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, keys,
-                  chunks, pages):
+                  batch_median, batch_runs, local, ceiling, app_import, boto3_import, size, cost, args, edge, mixed,
+                  limits, pulled, polls, keys, chunks, pages):
     from dev.bench_aws import calls_text as calls
     from dev.bench_aws import dispatch_target
 
@@ -224,6 +230,17 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  f"(medians of {most['runs']}) | {most['concurrent'] * 1000:.0f} ms, {most['batches_at_once']} batches "
                  f"at once; one batch after another {most['sequential'] * 1000:.0f} ms: "
                  f"{most['sequential'] / most['concurrent']:.1f} × faster | at most 200 ms |")
+    lines.append(f"| 1 | the same with webhooks of mixed types ({mixed['webhooks']}: each takes the event's type alone, "
+                 f"among 1 to 3 others, or through `*`) | {calls(mixed['requests'])}; "
+                 f"{mixed['concurrent'] * 1000:.0f} ms with {mixed['round_trip'] * 1000:.0f} ms a request "
+                 f"(one type each, above: {most['concurrent'] * 1000:.0f} ms) | 2 Query + 40 SendMessageBatch, "
+                 "as with one type each |")
+    lines.append(f"| 1 | an event's {limits['webhooks']} webhooks at their largest (url of 2,048 characters, 10 headers "
+                 f"of 1 KiB, a 4 KB filter, {limits['types']} types each): the listing a fan-out "
+                 f"reads | {limits['pages']} Query page of {limits['listing_bytes'] / 1000:.0f} KB"
+                 f"{' (more pages!)' if limits['more'] else ''} | 1 page (DynamoDB's is 1 MB) |")
+    lines.append(f"| 1 | `webhook.find` of those {limits['webhooks']} webhooks | {limits['find_bytes'] / 1e6:.2f} MB "
+                 f"answered in {limits['find_seconds'] * 1000:.0f} ms (in process, on moto) | well under Lambda's 6 MB |")
     ddb = sum(v for k, v in per_delivery.items() if k.startswith("dynamodb"))
     sqs = sum(v for k, v in per_delivery.items() if k.startswith("sqs"))
     lines.append(f"| 2 | AWS requests per successful delivery ({delivered} in {batches} batches) | "
@@ -275,12 +292,28 @@ def figures_table(dispatch_rows, dispatch_calls, most, delivery_calls, per_deliv
                  "(plus, per million platform events, $0.20 for the fan-out's invocations and $0.625 for its "
                  "dispatch record up to about 29 webhooks (a write unit a KB), and the platform's own EventBridge or "
                  "API Gateway call) | |")
+    n = pulled["messages"]
+    per_message = {op: count / n for op, count in pulled["fan_out"].items()}
+    lines.append(f"| 7 | AWS requests per message to a pull webhook, at the fan-out (its {n} messages) | "
+                 f"{', '.join(f'{v:.2f} {op.split(':')[1]}' for op, v in sorted(per_message.items()))} | "
+                 "the owner's Query and the dispatch record's UpdateItem (per platform event, as for push) + 1 "
+                 "Query (the log's end) + 1 PutItem (the entry); no SQS |")
+    lines.append(f"| 7 | a poll of {n} that returns them first (numbers them) / again | {calls(pulled['first'])} / "
+                 f"{calls(pulled['again'])} | a write per subject at the first return; none again |")
+    lines.append(f"| 7 | cost per million pulled messages on AWS (polls of {n}) | "
+                 f"${pulled_cost_per_million(pulled):.2f}, against ${cost:.2f} a push delivery | below a push delivery |")
+    lines.append(f"| 7 | local run: `webhook.poll` of {polls['messages']} messages, the first (numbering them), then "
+                 f"again (median of {polls['runs']}) | {polls['first'] * 1000:.0f} ms, then {polls['poll'] * 1000:.0f} ms; "
+                 f"`webhook.deliveries` of {polls['messages']} in the same run: {polls['pull_log'] * 1000:.0f} ms (that "
+                 f"pull webhook's), {polls['push_log'] * 1000:.0f} ms (a push webhook's): "
+                 f"**{polls['poll'] / polls['push_log']:.2f} × a push log's page** | |")
     read = "; ".join(f"limit {limit}: {n} read, count {count}{' and a cursor' if cursor else ''}"
                      for limit, (n, count, cursor) in pages.items())
     lines.append(f"| 7 | the records one `webhook.deliveries` page reads when its filter (status=failed) matches "
                  f"nothing in a log of 600 | {read} | at most 200 a page (10 reads before: 500 at limit 1, 2,000 at "
                  "200) |")
     return "\n".join(lines)
+
 
 def bench_ed25519(runs, cwd):
     """What Ed25519 signing costs a function (contract, section 19): whether importing ``app``
@@ -359,6 +392,26 @@ def cost_per_million(delivery_calls, delivered, batches):
                + wru * PRICES["dynamodb_wru"] + lambda_requests * PRICES["lambda_request"]
                + gb_seconds * PRICES["lambda_gb_second"])
     return dollars * 1e6, per
+
+
+def pulled_cost_per_million(pulled, entry_kb=0.6):
+    """Dollars per million messages pulled (docs/deploy.md, "A pulled message"), from the requests
+    ``bench_aws.bench_pull_requests`` counted: each PutItem and UpdateItem 1 WRU (an entry of about
+    ``entry_kb`` KB, a subject's counter, a first return's mark and state), the fan-out's Query of
+    the log's last entry ½ RRU, the first poll's BatchGetItem 1 RRU a counter (every message of the
+    bench is about another person), each poll's Query of its entries (twice: read, then numbered)
+    1 RRU per 4 KB, and a poll's token, webhook and state 1 RRU each; API Gateway and a 512 MB
+    Lambda of 0.15 s a poll."""
+    n = pulled["messages"]
+    fan_out, first = pulled["fan_out"], pulled["first"]
+    writes = fan_out.get("dynamodb:PutItem", 0) + first.get("dynamodb:PutItem", 0) + first.get("dynamodb:UpdateItem", 0)
+    # The fan-out's Query of the owner's listing and its UpdateItem of the dispatch record are the
+    # platform event's, for push and pull alike (per event, not per message: section "What a method
+    # call costs"); the other Query is the log's end.
+    reads = (0.5 * (fan_out.get("dynamodb:Query", 0) - n) + fan_out.get("dynamodb:GetItem", 0)
+             + n * first.get("dynamodb:BatchGetItem", 0) + 2 * math.ceil(n * entry_kb / 4) + 3)
+    per_poll = 3.50e-6 + PRICES["lambda_request"] + 0.5 * 0.15 * PRICES["lambda_gb_second"]
+    return (writes / n * PRICES["dynamodb_wru"] + reads / n * PRICES["dynamodb_rru"] + per_poll / n) * 1e6
 
 
 def machine():

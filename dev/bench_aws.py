@@ -3,6 +3,7 @@ dispatch and per delivery, the fan-out of an event with the most webhooks allowe
 of deliveries to a slow endpoint."""
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -91,16 +92,118 @@ def in_process_stack():
 
 
 def webhooks_for(services, owner_id, count, url, level="event", type="activityEnrollment", filters=()):
-    """``count`` enabled webhooks of ``type`` for one event (or company), made with the
-    service's own store; their URLs are ``url``/0, ``url``/1... The first ones have the
-    ``filters`` given, in turn."""
+    """``count`` enabled webhooks of ``type`` (a type, or a function of the webhook's number that
+    gives its types) for one event (or company), made with the service's own store; their URLs
+    are ``url``/0, ``url``/1... The first ones have the ``filters`` given, in turn."""
     from chalicelib.ids import new_id, new_secret
     from chalicelib.store.webhook_record import Webhook
 
     for n in range(count):
-        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, type, f"{url}/{n}", f"{url}/{n}",
+        types = (type,) if isinstance(type, str) else tuple(type(n))
+        services.webhooks.create(Webhook(new_id("wh"), level, owner_id, types, f"{url}/{n}", f"{url}/{n}",
                                          str(int(time.time())), "enabled", (new_secret(),),
                                          filter=filters[n] if n < len(filters) else None))
+
+
+# The largest filter webhook.create and webhook.update allow: 100 IDs and 1,024 bytes of IDs in all
+# (chalicelib.api.receiver_options, MAX_FILTER_IDS_IN_ALL and MAX_FILTER_BYTES).
+LARGEST_FILTER = {"personID": [f"p-{n:03d}-" + "x" * (5 if n < 24 else 4) for n in range(100)]}
+
+
+def largest_webhook(n, owner_id, level="event"):
+    """Webhook ``n`` of an owner at its largest: the longest url, ten headers of the longest names
+    and values, the largest filter, and every type of the level that carries personID but one (a
+    different one for each webhook)."""
+    from chalicelib.catalog import CATALOG, level_types
+    from chalicelib.ids import new_id
+    from chalicelib.store.webhook_record import EndpointAuth, Webhook
+
+    person_types = [name for name in level_types(level) if "personID" in CATALOG[name].fields]
+    types = tuple(t for i, t in enumerate(person_types) if i != n % len(person_types))
+    base = f"http://127.0.0.1:9/{n:03d}/"
+    url = base + "p" * (2048 - len(base))
+    headers = tuple((f"X-{i}-" + "h" * 58, "v" * 1024) for i in range(10))
+    # What later rounds keep in the webhook item, each at its largest: two Ed25519 key pairs (a
+    # rotation's overlap), an OAuth client, a 4 KiB template, 200 characters of 4-byte emoji.
+    (old_key, old_public), (new_key, new_public) = key_pairs()
+    auth = EndpointAuth(token_url=url, client_id="c" * 256, client_secret="s" * 1024, scope=("scope " * 171)[:1023])
+    template = {"body": '{"text": "' + "t" * (4096 - 12) + '"}', "contentType": "application/json"}
+    return Webhook(new_id("wh"), level, owner_id, types, url, url, str(int(time.time())), "enabled", (new_key, old_key),
+                   previous_secret_until=int(time.time()) + 86400, headers=headers, rate_limit=1000,
+                   filter=LARGEST_FILTER, template=template, signature="ed25519", public_keys=(new_public, old_public),
+                   auth=auth, description="👩" * 200)
+
+
+@functools.lru_cache(maxsize=1)
+def key_pairs():
+    from chalicelib.delivery.signing import new_key_pair
+
+    return new_key_pair(), new_key_pair()
+
+
+def store_directly(services, webhooks):
+    """Put webhooks' items as the store writes them, without its transactions (moto copies the
+    whole table for each transaction, so hundreds of large creations would take minutes)."""
+    from chalicelib.store.table import batch_put, webhook_key
+
+    items = [item for webhook in webhooks for item in (
+        {**webhook_key(webhook.webhook_id), **webhook.item_attributes()},
+        {**webhook.listing_key(), **webhook.listing_attributes()})]
+    batch_put(services.dynamodb, services.settings.table_name, items)
+
+
+def bench_listing_at_the_limits(services, owner_id="bench-limits"):
+    """Section 17's figures at the limits: an owner's most webhooks, each at its largest. Returns the
+    Query pages and bytes of the listing a fan-out reads, and the size and time of webhook.find's
+    answer for them."""
+    from chalice.test import Client
+
+    import app as application
+    from chalicelib.api.webhook_methods import issue_token
+    from chalicelib.store.tokens import Grant
+
+    most = services.settings.max_webhooks_per_owner
+    store_directly(services, [largest_webhook(n, owner_id) for n in range(most)])
+    pages = []
+    services.dynamodb.meta.events.register("after-call.dynamodb.Query", lambda parsed, **_: pages.append(parsed),
+                                           unique_id="bench-pages")
+    try:
+        listed = services.webhooks.list("event", owner_id)
+    finally:
+        services.dynamodb.meta.events.unregister("after-call.dynamodb.Query", unique_id="bench-pages")
+    items = [item for page in pages for item in page["Items"]]
+    token = issue_token(services.tokens, Grant(admin=True, events=frozenset()), time.time())
+    with Client(application.app, stage_name="local") as client:
+        started = time.perf_counter()
+        response = client.http.get(f"/api/webhook.find?eventID={owner_id}", headers={"authorization": f"Bearer {token}"})
+        took = time.perf_counter() - started
+    if response.status_code != 200 or json.loads(response.body)["count"] != most:
+        raise SystemExit(f"webhook.find at the limits answered {response.status_code}")
+    return {"webhooks": len(listed), "types": len(largest_webhook(0, owner_id).types), "pages": len(pages), "more": "LastEvaluatedKey" in pages[-1],
+            "listing_bytes": sum(item_size(item) for item in items),
+            "find_bytes": len(response.body), "find_seconds": took}
+
+
+def item_size(item):
+    """An item's size as DynamoDB counts it against a Query page's 1 MB: the UTF-8 bytes of each
+    attribute's name and value, numbers about half their digits, 3 bytes and 1 an element for a
+    list or a map."""
+
+    def size(value):
+        kind, inner = next(iter(value.items()))
+        if kind == "S":
+            return len(inner.encode("utf-8"))
+        if kind == "N":
+            return len(inner.lstrip("-").replace(".", "")) // 2 + 1
+        if kind in ("BOOL", "NULL"):
+            return 1
+        if kind == "L":
+            return 3 + sum(1 + size(v) for v in inner)
+        if kind == "M":
+            return 3 + sum(1 + len(k.encode("utf-8")) + size(v) for k, v in inner.items())
+        return len(json.dumps(inner))
+
+    return sum(len(name.encode("utf-8")) + size(value) for name, value in item.items())
 
 
 def drain(created, sqs=None):
@@ -257,11 +360,20 @@ def quicker_moto():
     patches.apply()
 
 
-def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
+def mixed_types(n):
+    """The types of webhook ``n`` of the mixed fan-out: every one takes activityEnrollment, alone,
+    among one to three others, or through ``*`` (contract, section 17)."""
+    return (("*",), ("activityEnrollment", "eventCheckIn"),
+            ("eventEnrollment", "activityEnrollment", "activityDismissal", "speakerCreated"),
+            ("activityEnrollment",))[n % 4]
+
+
+def bench_fan_out_at_most(services, created, runs=5, seconds=0.015, mixed=False):
     """Figure 1c: one platform event whose event and company each have the most webhooks
     allowed, all matching: its AWS requests, and its wall time with ``seconds`` of round trip
-    added to every request, batches sent as the service sends them and one after another.
-    Call :func:`quicker_moto` first."""
+    added to every request, batches sent as the service sends them and one after another. With
+    ``mixed``, the webhooks take several types each (:func:`mixed_types`). Call
+    :func:`quicker_moto` first."""
     import boto3
 
     from chalicelib.delivery import queue as delivery_queue
@@ -270,10 +382,11 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
     from chalicelib.occurrences import Occurrence
 
     most = services.settings.max_webhooks_per_owner
-    webhooks_for(services, "bench-most", most, "http://127.0.0.1:9/event")
-    webhooks_for(services, "bench-most-co", most, "http://127.0.0.1:9/company", level="company")
-    occurrence = Occurrence.build("activityEnrollment", {"eventID": "bench-most", "activityID": "1", "personID": "p"},
-                                  company_id="bench-most-co", now=time.time())
+    owner, types = ("bench-mixed", mixed_types) if mixed else ("bench-most", "activityEnrollment")
+    webhooks_for(services, owner, most, "http://127.0.0.1:9/event", type=types)
+    webhooks_for(services, owner + "-co", most, "http://127.0.0.1:9/company", level="company", type=types)
+    occurrence = Occurrence.build("activityEnrollment", {"eventID": owner, "activityID": "1", "personID": "p"},
+                                  company_id=owner + "-co", now=time.time())
     sqs, url = boto3.client("sqs"), created["DeliveryQueue"]["url"]
     one_at_a_time = delivery_queue.DeliveryQueue(services.sqs, url, batches_at_once=1)
     queues = {"concurrent": services.queue, "sequential": one_at_a_time}
@@ -282,7 +395,7 @@ def bench_fan_out_at_most(services, created, runs=5, seconds=0.015):
         try:
             started = time.perf_counter()
             count = fan_out(occurrence, new_id("msg"), services.webhooks, queue, services.log, time.time(),
-                            dispatches=services.dispatches)
+                            dispatches=services.dispatches, pull_log=services.pull_log)
             took = time.perf_counter() - started
         finally:
             sqs.purge_queue(QueueUrl=url)
@@ -336,3 +449,34 @@ def calls_text(row):
 def dispatch_target(n):
     # The UpdateItem is the dispatch record that webhook.trace reads (chalicelib/store/dispatches.py).
     return f"1 Query + 1 UpdateItem + {math.ceil(n / 10)} SendMessageBatch"
+
+
+def bench_pull_requests(services, messages=100):
+    """Section 18's requests, in process: a fan-out to one pull webhook (per message), a poll of
+    ``messages`` that returns them first (numbering them), and a poll that returns them again."""
+    from chalicelib.dispatch.fanout import fan_out
+    from chalicelib.ids import new_id, new_secret
+    from chalicelib.occurrences import Occurrence
+    from chalicelib.pull.poll import new_cursor_key, poll
+    from chalicelib.store.webhook_record import Webhook
+
+    webhook = Webhook(new_id("wh"), "event", "bench-pull", ("eventCheckIn",), None, None, str(int(time.time())),
+                      "enabled", (new_secret(),), delivery="pull", cursor_key=new_cursor_key())
+    services.webhooks.create(webhook)
+    counting = Counting(services.dynamodb, services.sqs)
+    with counting.measuring() as calls:
+        for person in range(messages):
+            occurrence = Occurrence.build("eventCheckIn", {"eventID": "bench-pull", "personID": str(person)},
+                                          now=time.time())
+            fan_out(occurrence, new_id("msg"), services.webhooks, services.queue, services.log, time.time(),
+                    dispatches=services.dispatches, pull_log=services.pull_log)
+        dispatched = dict(calls)
+    rows = {}
+    for name in ("first", "again"):
+        with counting.measuring() as calls:
+            data, _, _ = poll(webhook, services.pull_log, 0, messages, 0, lambda message: False)
+        if len(data) != messages:
+            raise SystemExit(f"a poll returned {len(data)} of {messages}")
+        rows[name] = dict(calls)
+    return {"messages": messages, "fan_out": dispatched, **rows}
+

@@ -116,3 +116,46 @@ def _cpu_by_process(parent_pid):
             fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             used[f"{pid} {command}"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return used
+
+
+def bench_poll(messages=100, runs=7):
+    """Section 18's figures on the local run: ``webhook.poll`` of ``messages`` messages (the first
+    poll, which numbers them, and then the median of ``runs`` polls that return them again), beside
+    ``webhook.deliveries`` of as many messages, of that pull webhook and of a push webhook that
+    delivered as many, in the same run."""
+    from dev.local_service import start_local_service
+    from dev.receiver import Receiver
+
+    service = start_local_service({"LOG_LEVEL": "WARNING", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                                   "POWERTOOLS_METRICS_DISABLED": "true"})
+
+    def timed(name, **params):
+        started = time.perf_counter()
+        status, body = service.call(name, service.token, **params)
+        if status != 200:
+            raise SystemExit(f"{name} answered {status}: {body}")
+        return time.perf_counter() - started, body
+
+    try:
+        service.wait_ready()
+        with Receiver(check_schema=False) as receiver:
+            _, pull = service.call("webhook.create", service.token, eventID="bench-poll", delivery="pull",
+                                   types=["eventCheckIn"])
+            _, push = service.call("webhook.create", service.token, eventID="bench-push", type="eventCheckIn",
+                                   url=receiver.url)
+            for person in range(messages):
+                for event in ("bench-poll", "bench-push"):
+                    service.call("webhook.dispatch", service.token, type="eventCheckIn", eventID=event,
+                                 personID=str(person))
+            receiver.wait_for(messages, timeout=120, successes=True)
+            time.sleep(1)  # the last records are written
+            first, answer = timed("webhook.poll", webhookID=pull["webhookID"], limit=messages)
+            if len(answer["data"]) != messages:
+                raise SystemExit(f"webhook.poll returned {len(answer['data'])} of {messages}")
+            again = [timed("webhook.poll", webhookID=pull["webhookID"], limit=messages)[0] for _ in range(runs)]
+            pull_log = [timed("webhook.deliveries", webhookID=pull["webhookID"], limit=messages)[0] for _ in range(runs)]
+            push_log = [timed("webhook.deliveries", webhookID=push["webhookID"], limit=messages)[0] for _ in range(runs)]
+    finally:
+        service.stop()
+    return {"messages": messages, "runs": runs, "first": first, "poll": statistics.median(again),
+            "pull_log": statistics.median(pull_log), "push_log": statistics.median(push_log)}

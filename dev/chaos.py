@@ -2,8 +2,10 @@
 
 It starts the local run (``python -m dev.run``, which starts a new worker when one dies, as
 Lambda would), a loopback receiver that answers 500 to the first POST of about one message in
-ten, and dispatches ``events`` platform events (``activityEnrollment``) over ``people`` people to
-``webhooks`` webhooks, each person's events in order. Meanwhile the worker is killed with
+ten, and dispatches ``events`` platform events over ``people`` people to ``webhooks`` webhooks
+that each take several types (contract, section 17), each person's events in order and of the
+types in turn (``activityEnrollment``, ``eventCheckIn``, ``activityCheckIn``...): order and
+``sequence`` are kept per webhook and person across all of a webhook's types. Meanwhile the worker is killed with
 SIGKILL: ``after_2xx`` times right after a POST answered 2xx and before its record (the hook
 ``LOCAL_WORKER_DIE_AFTER_2XX`` of dev/worker.py), and ``kills`` times from outside, at moments
 spread over the run. Then it counts, from what the receiver got and the delivery log:
@@ -42,6 +44,9 @@ LOCAL_SETTINGS = {
     "DELIVERY_TIMEOUT_SECONDS": "1",
     "RETRY_SCHEDULE": "0s,1s,1s,1s,1s",
 }
+# The types of the chaos webhooks, dispatched in turn: a person's messages of all of them are
+# one order and one count of sequence at each webhook.
+TYPES = ("activityEnrollment", "eventCheckIn", "activityCheckIn")
 
 
 @dataclass
@@ -111,7 +116,7 @@ def run(people=20, events=600, webhooks=2, after_2xx=3, kills=3, timeout=300, se
             started = time.monotonic()
             hooks = []
             for n in range(webhooks):
-                status, body = service.call("webhook.create", service.token, eventID="chaos", type="activityEnrollment",
+                status, body = service.call("webhook.create", service.token, eventID="chaos", types=list(TYPES),
                                             url=f"{receiver.url}/{n}")
                 assert status == 201, body
                 hooks.append(body["webhookID"])
@@ -119,9 +124,11 @@ def run(people=20, events=600, webhooks=2, after_2xx=3, kills=3, timeout=300, se
 
             def dispatch_person(person):
                 for index in range(person, events, people):
+                    type_name = TYPES[(index // people) % len(TYPES)]
+                    activity = {"activityID": "98"} if type_name.startswith("activity") else {}
                     for _ in range(20):
-                        status, body = service.call("webhook.dispatch", service.token, type="activityEnrollment",
-                                                    eventID="chaos", activityID="98", personID=f"p{person}",
+                        status, body = service.call("webhook.dispatch", service.token, type=type_name,
+                                                    eventID="chaos", personID=f"p{person}", **activity,
                                                     data={"chaosIndex": index})
                         if status == 202:
                             break

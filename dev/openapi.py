@@ -38,6 +38,8 @@ def text_schema(kind):
         "url": {"type": "string", "minLength": 1, "maxLength": 2048,
                 "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u0020\\u007F-\\u009F]+$"},
         "type": {"type": "string", "enum": list(TYPE_NAMES)},
+        "types": {"type": "string", "minLength": 1, "maxLength": 1000,
+                  "description": "Types separated by commas, or * alone (every type of the level)."},
         "status": {"type": "string", "enum": list(STATUSES)},
         "limit": {"type": "string", "pattern": "^[0-9]{1,3}$"},
         "seconds": _SECONDS,
@@ -48,6 +50,9 @@ def text_schema(kind):
         "rate": {"type": "string", "pattern": "^[0-9]{1,4}$"},
         "template": {"type": "string", "description": "A template object, as its JSON text."},
         "token": {"type": "string", "minLength": 1, "maxLength": 200},
+        "delivery": {"type": "string", "enum": ["push", "pull"]},
+        "count": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+        "wait": {"type": "string", "pattern": "^[0-9]{1,2}$"},
         "signature": {"type": "string", "enum": list(SIGNATURES)},
         "auth": {"type": "string", "description": "A JSON object of the OAuth 2.0 client's settings, as its JSON text."},
         "text": DESCRIPTION_TEXT,
@@ -70,10 +75,17 @@ def json_schema(kind):
         not_repeated = [{"required": [name]} for name in ("eventID", "companyID", "date")]
         return {"oneOf": [{"type": "object", "not": {"anyOf": not_repeated}},
                           {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "types":
+        return {"oneOf": [{"type": "array", "minItems": 1, "uniqueItems": True,
+                           "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]}}, text_schema(kind)]}
     if kind == "headers":
         return {"oneOf": [HEADERS, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "filter":
         return {"oneOf": [FILTER, {"type": "string", "contentMediaType": "application/json"}]}
+    if kind == "count":
+        return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 1, "maximum": 500}]}
+    if kind == "wait":
+        return {"oneOf": [text_schema(kind), {"type": "integer", "minimum": 0, "maximum": 20}]}
     if kind == "template":
         return {"oneOf": [TEMPLATE, {"type": "string", "contentMediaType": "application/json"}]}
     if kind == "rate":

@@ -34,8 +34,14 @@ _WEBHOOK_FIELDS = {
     "webhookID": {"type": "string", "pattern": "^wh_"},
     "eventID": {**_STRING, "description": "An event-level webhook's event."},
     "companyID": {**_STRING, "description": "A company-level webhook's company."},
-    "type": {"type": "string", "enum": list(TYPE_NAMES)},
-    "url": _STRING,
+    "type": {"type": ["string", "null"], "enum": [*TYPE_NAMES, None],
+             "description": "The webhook's type when it takes exactly one, else null (see types)."},
+    "types": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]},
+              "description": "The types it takes, in catalog order; [\"*\"]: every type of its level, those the "
+                             "catalog gains later too."},
+    "url": {"type": ["string", "null"], "description": "The endpoint; null for a pull webhook."},
+    "delivery": {"type": "string", "enum": ["push", "pull"],
+                 "description": "push: each message is POSTed to url; pull: read with webhook.poll."},
     "date": {**_DIGITS, "description": "Creation time, Unix seconds."},
     "status": {"type": "string", "enum": ["enabled", "disabled"]},
 }
@@ -104,8 +110,8 @@ DESCRIPTION_TEXT = {"type": "string", "maxLength": 200,
 _WEBHOOK_FIELDS["description"] = {**DESCRIPTION_TEXT, "description": "The owner's own words for the webhook; \"\" "
                                   "when none."}
 _ONE_OWNER = {"oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}
-_WEBHOOK_REQUIRED = ["webhookID", "type", "url", "date", "status", "headers", "rateLimit", "filter", "signature",
-                     "publicKey", "previousPublicKey", "auth", "description"]
+_WEBHOOK_REQUIRED = ["webhookID", "type", "types", "url", "delivery", "date", "status", "headers", "rateLimit", "filter",
+                     "signature", "publicKey", "previousPublicKey", "auth", "description"]
 
 _ATTEMPT = _object(["attempt", "date", "statusCode", "durationMs", "error", "response"], {
     "attempt": {"type": "integer", "minimum": 1},
@@ -139,7 +145,8 @@ ANSWERS = {
             {"not": {"required": ["secret"]}, "properties": {"signature": {"const": "ed25519"}}}]}]),
     "WebhookList": _object(["count", "data"], {"count": _COUNT, "data": {"type": "array", "items": _ref("Webhook")}}),
     "RequestExample": _object(["method", "url", "headers", "body", "payload"], {
-        "method": {"const": "POST"}, "url": _STRING, "headers": _SIGNED_HEADERS,
+        "method": {"const": "POST"}, "url": {"type": ["string", "null"], "description": "null for a pull webhook."},
+        "headers": _SIGNED_HEADERS,
         "body": {"type": "string", "description": "The exact text that is sent: JSON, or what the template made."},
         "payload": {"type": ["object", "array", "string", "number", "boolean", "null"],
                     "description": "The same body, parsed (null for a text/plain template's)."},
@@ -209,7 +216,17 @@ ANSWERS = {
         oneOf=[{"required": ["secret"]}, {"required": ["publicKey"]}]),
     "TokenCreated": _object(["tokenID", "events", "companies"], {
         "tokenID": _STRING, "events": {"type": "array", "items": _STRING},
-        "companies": {"type": "array", "items": _STRING}}),
+        "companies": {"type": "array", "items": _STRING},
+        "webhooks": {"type": "array", "items": _STRING,
+                     "description": "A device's token: the pull webhooks it may poll (it may do nothing else)."}}),
+    "PollPage": _object(["data", "cursor", "more"], {
+        "data": {"type": "array", "items": _object(["messageID", "headers", "body"], {
+            "messageID": {"type": "string", "pattern": "^msg_", "description": "Its webhook-id."},
+            "headers": _SIGNED_HEADERS,
+            "body": {"type": "string", "description": "The exact JSON text a push delivery of it would send."}}),
+            "description": "The messages after the cursor, in dispatch order, each signed now."},
+        "cursor": {"type": "string", "description": "Give it to the next poll: the messages after these."},
+        "more": {"type": "boolean", "description": "A poll with this cursor would return messages at once."}}),
     "Revoked": _object(["revoked"], {"revoked": {"const": True}}),
     "ErasureStarted": _object(["erasureID"], {"erasureID": {"type": "string", "pattern": "^era_",
                                                             "description": "Ask webhook.erasure how far it got."}}),
@@ -258,6 +275,8 @@ _NOTICE_FIELDS = {
     "companyID": ({"type": "string"}, "The company whose webhook it is (a company-level webhook)."),
     "webhookID": ({"type": "string", "pattern": "^wh_"}, "The webhook concerned (never the one receiving this)."),
     "url": ({"type": "string"}, "Its URL."),
+    "types": ({"type": "array", "items": {"type": "string", "enum": [*TYPE_NAMES, "*"]}},
+              "The concerned webhook's types (or [\"*\"], every type of its level)."),
     "reason": ({"type": "string"}, "Why the service disabled it."),
     "failingSince": ({"type": ["string", "null"]}, "When its run of failures began, Unix seconds (null after a 410)."),
     "messageID": ({"type": "string", "pattern": "^msg_"}, "The message given up."),
@@ -274,8 +293,11 @@ def notice_data(webhook_type):
     properties = {name: {**schema, "description": text} for name, (schema, text) in _NOTICE_FIELDS.items()
                   if name in webhook_type.fields or name in ("eventID", "companyID", "lastStatusCode")
                   and (name != "lastStatusCode" or "attempts" in webhook_type.fields)}
-    properties["type"] = {"type": "string", "enum": [t for t in TYPE_NAMES], "description": (
-        "The concerned webhook's type" if "messageID" not in webhook_type.fields else "The message's type")}
+    if "messageID" in webhook_type.fields:
+        properties["type"] = {"type": "string", "enum": list(TYPE_NAMES), "description": "The message's type"}
+    else:
+        properties["type"] = {"type": ["string", "null"], "enum": [*TYPE_NAMES, None],
+                              "description": "The concerned webhook's type, null when it takes several (see types)"}
     return {**_object(list(webhook_type.fields), properties, closed=True,
                       description="The webhook concerned, and its owner: eventID or companyID."),
             "oneOf": [{"required": ["eventID"]}, {"required": ["companyID"]}]}

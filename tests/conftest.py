@@ -274,6 +274,9 @@ class DynamoDBFaults:
     def brownout(self, seconds, contains=b""):
         self._brownout = (time.monotonic() + seconds, contains)
 
+    def end_brownout(self):
+        self._brownout = None
+
     @staticmethod
     def _operation(request):
         target = request.headers.get("X-Amz-Target", b"")

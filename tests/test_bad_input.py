@@ -29,7 +29,7 @@ def cases(name):
         if (name, param) in SKIP:
             continue
         kind = next(p.kind for p in METHODS[name].params if p.name == param)
-        numeric = kind in ("limit", "seconds", "rate")
+        numeric = kind in ("limit", "seconds", "rate", "count", "wait")
         for carrier in ("query", "form", "json"):
             for value in BAD_TEXT + (BAD_JSON if carrier == "json" else []) + (BAD_NUMBERS if numeric else []):
                 if kind in ("headers", "filter", "template", "auth") and value == {}:

@@ -1,7 +1,8 @@
 """Contract section 13, on the local run: the worker killed with SIGKILL while it delivers, at
 moments spread over the run and right after a POST answered 2xx (before its record), and every
 promise checked from what the receiver got and from webhook.deliveries (dev/chaos.py; `make
-chaos` runs a larger one). On plain moto (LOCAL_MOTO_CORRECTIONS=off) it fails: moto hands a
+chaos` runs a larger one). The webhooks take several types and each person's events come of
+those types in turn, so order and sequence are checked across a webhook's types (section 17). On plain moto (LOCAL_MOTO_CORRECTIONS=off) it fails: moto hands a
 group's timed-out messages out of order."""
 
 from dev import chaos

@@ -66,10 +66,8 @@ def test_auth_is_shown_without_its_client_secret_and_kept_in_the_webhook_item_on
     services = get_services()
     item = get_item(services.dynamodb, services.settings.table_name, webhook_key(hook["webhookID"]))
     assert item["auth"]["clientSecret"] == tokens.client_secret
-    normal_url = services.webhooks.get(hook["webhookID"]).normal_url
-    listing = get_item(services.dynamodb, services.settings.table_name,
-                       listing_key("event", "1234", "activityEnrollment", normal_url))
-    assert listing["auth"] == hook["auth"]  # the owner's listing: never the client secret
+    listing = get_item(services.dynamodb, services.settings.table_name, listing_key("event", "1234", hook["webhookID"]))
+    assert "auth" not in listing  # the owner's listing, what a fan-out needs: no client of any kind
     answers = [api.call(name, webhookID=hook["webhookID"]) for name in (
         "webhook.requestExample", "webhook.deliveries", "webhook.update", "webhook.disable", "webhook.enable")]
     assert tokens.client_secret not in json.dumps(answers)
@@ -276,7 +274,7 @@ def deliver(aws, receiver, tokens):
 def _webhook(url, auth):
     from chalicelib.store.webhook_record import EndpointAuth, Webhook
 
-    return Webhook(webhook_id="wh_credentials", level="event", owner_id="1234", type="activityEnrollment", url=url,
+    return Webhook(webhook_id="wh_credentials", level="event", owner_id="1234", types=("activityEnrollment",), url=url,
                    normal_url=url + "/", date="1", status="enabled", secrets=("whsec_" + "A" * 43 + "=",),
                    auth=EndpointAuth(auth["tokenUrl"], auth["clientID"], auth["clientSecret"], auth.get("scope")))
 

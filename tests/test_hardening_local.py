@@ -1,5 +1,5 @@
-"""Section 10 of the contract on the local run, where requests really race: the cap of 200
-webhooks under racing creations, a creation racing a removal, the local AWS backend's ports
+"""Sections 10 and 17 of the contract on the local run, where requests really race: the cap of 200
+webhooks under racing creations, the types of one url under racing creations, a creation racing a removal, the local AWS backend's ports
 closed to webhooks, and a record that stays small however often its message is replayed."""
 
 import json
@@ -22,6 +22,26 @@ def service():
     yield local, printed
     local.process.kill()
     local.process.wait()
+
+
+def test_webhooks_of_one_url_never_share_a_type_however_many_creations_race(service):
+    # Before the cap's test, whose 200 webhooks make every later transaction slower on moto.
+    local, _ = service  # contract, section 17: the url's claims are taken in the webhook's own transaction
+    choices = [["eventCheckIn"], ["eventCheckIn", "eventEnd"], ["eventEnd", "speakerCreated"], ["*"],
+               ["speakerCreated"], ["speakerEdited", "eventCheckIn"], ["speakerEdited"], ["activityCreated"]]
+
+    def create(n):
+        return local.call("webhook.create", local.token, eventID="types-race", types=choices[n % len(choices)],
+                          url="http://127.0.0.1:9/same")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(create, range(32)))
+    assert {status for status, _ in answers} == {201, 409}, Counter(status for status, _ in answers)
+    made = [body for status, body in answers if status == 201]
+    taken = [t for body in made for t in body["types"]]
+    assert len(taken) == len(set(taken)) and ("*" not in taken or len(made) == 1), made
+    listed = local.call("webhook.find", local.token, eventID="types-race")[1]["data"]
+    assert sorted(h["webhookID"] for h in listed) == sorted(h["webhookID"] for h in made)
 
 
 def test_an_event_holds_at_most_200_webhooks_however_many_creations_race(service):

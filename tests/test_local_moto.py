@@ -90,6 +90,17 @@ def dynamodb_story(db, table):
           for condition, names in [("attribute_not_exists(#s)", {"#s": "status", "#t": "t"})] * 2],
         ("transact_write_items", dict(TransactItems=[{"Put": {"TableName": table, "Item": {
             "pk": {"S": "EV#1"}, "sk": {"S": "activityEnrollment#x"}, "webhookID": {"S": "wh_1"}}}}])),
+        # Several items, one of whose conditions fails: nothing is written (patches.transactions_copy_a_table_once
+        # rolls back to its one copy of the table); then several that pass.
+        *[("transact_write_items", dict(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "EV#1"}, "sk": {"S": f"L#{n}"}}}},
+            {"Update": {"TableName": table, "Key": {"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}},
+                        "UpdateExpression": "SET n = :n", "ExpressionAttributeValues": {":n": {"N": str(n)}}}},
+            {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "WH#1"}, "sk": {"S": check}},
+                                "ConditionExpression": "attribute_exists(pk)"}}]))
+          for n, check in ((1, "none"), (2, "MSG#2"))],
+        ("query", dict(TableName=table, KeyConditionExpression="pk = :pk",
+                       ExpressionAttributeValues={":pk": {"S": "EV#1"}})),
         ("get_item", dict(TableName=table, Key={"pk": {"S": "WH#1"}, "sk": {"S": "MSG#1"}}, ConsistentRead=True)),
         ("query", dict(TableName=table, KeyConditionExpression="pk = :pk AND begins_with(sk, :msg)",
                        FilterExpression="attribute_exists(#s) OR n > :n", ExpressionAttributeNames={"#s": "status"},

@@ -66,7 +66,8 @@ def test_a_disabled_webhook_is_told_to_its_events_other_webhookdisabled_webhooks
     assert [r.path for r in told.requests] == ["/event"]  # not the company's, nor another event's
     assert notice["webhookID"] == mine["webhookID"]
     assert notice["data"] == {"eventID": "1234", "webhookID": failing["webhookID"], "url": receiver.url + "/failing",
-                              "type": "activityEnrollment", "reason": "the endpoint answered 410 Gone",
+                              "type": "activityEnrollment", "types": ["activityEnrollment"],
+                              "reason": "the endpoint answered 410 Gone",
                               "failingSince": None}
     told.requests[0].verify(mine["secret"])
     events = {e["detail-type"]: e for e in bus()}  # a 410 also gives the message up: messageFailed too

@@ -147,6 +147,76 @@ def test_a_revocation_whose_answer_was_lost_answers_200(faulty_api, faulty_aws):
     assert faulty_api.call("token.revoke", tokenID=token)[0] == 404  # revoked already: no such token
 
 
+# Several types, pull webhooks and device tokens (contract, sections 17 and 18) --------------------
+
+def test_a_change_of_types_whose_answer_was_lost_answers_200_and_holds_its_claims(faulty_api, faulty_aws):
+    # The item, the listing and the url's claim item move together, in one transaction. Its first
+    # try commits and its answer is lost, botocore's three retries are refused: the store tries
+    # again with the first try's ClientRequestToken (with a new one, the conditions would see the
+    # webhook's own new types and claims, and the call would answer 409 "changed meanwhile").
+    made = faulty_api.create("http://127.0.0.1:9/a")
+    faulty_aws.faults.inject("TransactWriteItems", "drop")
+    faulty_aws.faults.inject("TransactWriteItems", "server_error", times=3)
+    status, body = faulty_api.call("webhook.update", webhookID=made["webhookID"],
+                                   types=["activityEnrollment", "activityCheckIn"])
+    assert (status, body.get("types")) == (200, ["activityEnrollment", "activityCheckIn"]), body
+    assert faulty_aws.faults.by_action[("TransactWriteItems", "drop")] == 1
+    status, body = faulty_api.call("webhook.create", eventID="1234", type="activityCheckIn", url="http://127.0.0.1:9/a")
+    assert status == 409 and made["webhookID"] in body["error"]["message"]
+
+
+def pull_positions(webhook_id):
+    services = get_services()
+    answer = services.dynamodb.query(TableName=services.settings.table_name,
+                                     KeyConditionExpression="pk = :pk AND begins_with(sk, :pos)",
+                                     ExpressionAttributeValues={":pk": {"S": f"WH#{webhook_id}"},
+                                                                ":pos": {"S": "POS#"}})
+    return [item["sk"]["S"] for item in answer["Items"]]
+
+
+def test_a_pull_entry_whose_answer_was_lost_is_put_once(faulty_api, faulty_aws):
+    # Botocore sends the entry's PutItem again; the retry finds the first try's entry at the
+    # position and knows it by its token (without it, it puts the message again one further on).
+    pull = faulty_api.call("webhook.create", eventID="1234", type="activityEnrollment", delivery="pull")[1]
+    faulty_aws.faults.inject("PutItem", "drop")
+    assert faulty_api.call("webhook.dispatch", **DISPATCH)[0] == 202
+    assert faulty_aws.faults.by_action[("PutItem", "drop")] == 1
+    assert pull_positions(pull["webhookID"]) == ["POS#000000000001"]
+    (entry,) = faulty_api.call("webhook.poll", webhookID=pull["webhookID"])[1]["data"]
+    assert json.loads(entry["body"])["sequence"] == 1
+
+
+def test_a_first_poll_whose_writes_answers_were_lost_numbers_each_message_once(faulty_api, faulty_aws):
+    # A first return's writes (its range in the PULL item, the subject's counter, its mark, then
+    # `returned`) each give the same outcome done again: the retries, and a poll that finds the
+    # range pending, number each message once.
+    pull = faulty_api.call("webhook.create", eventID="1234", type="activityEnrollment", delivery="pull")[1]
+    for _ in range(3):
+        assert faulty_api.call("webhook.dispatch", **DISPATCH)[0] == 202  # one person: 1, 2, 3
+    faulty_aws.faults.inject("UpdateItem", "drop", times=2)
+    faulty_aws.faults.inject("PutItem", "drop", times=2)
+    status, page = faulty_api.call("webhook.poll", webhookID=pull["webhookID"])
+    assert status == 200, page
+    assert faulty_aws.faults.by_action[("UpdateItem", "drop")] == 2
+    assert faulty_aws.faults.by_action[("PutItem", "drop")] == 2
+    assert [json.loads(entry["body"])["sequence"] for entry in page["data"]] == [1, 2, 3]
+    assert faulty_api.call("webhook.poll", webhookID=pull["webhookID"], cursor=page["cursor"])[1]["data"] == []
+    again = faulty_api.call("webhook.poll", webhookID=pull["webhookID"])[1]["data"]
+    assert [(e["messageID"], e["body"]) for e in again] == [(e["messageID"], e["body"]) for e in page["data"]]
+    logged = faulty_api.call("webhook.deliveries", webhookID=pull["webhookID"])[1]["data"]
+    assert [m["status"] for m in logged] == ["delivered"] * 3
+
+
+def test_a_device_token_whose_answer_was_lost_is_made_once_and_answered(faulty_api, faulty_aws):
+    pull = faulty_api.call("webhook.create", eventID="1234", type="activityEnrollment", delivery="pull")[1]
+    faulty_aws.faults.inject("PutItem", "drop")
+    status, made = faulty_api.call("token.create", webhookID=pull["webhookID"])
+    assert status == 201, made
+    assert faulty_aws.faults.by_action[("PutItem", "drop")] == 1
+    assert faulty_api.call("webhook.poll", token=made["tokenID"], webhookID=pull["webhookID"])[0] == 200
+    assert faulty_api.call("webhook.find", token=made["tokenID"], eventID="1234")[0] == 403
+
+
 # Rate limits -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("busy", [False, True], ids=["idle key", "busy key"])
@@ -223,7 +293,7 @@ def test_an_erasure_step_whose_answer_was_lost_counts_once(monkeypatch, emulator
     with moto_server(corrected=emulator == "corrected") as endpoint, \
             aws_behind_a_fault_proxy(monkeypatch, endpoint) as proxy:
         services = get_services()
-        hook = Webhook(webhook_id="wh_1", level="event", owner_id="1234", type="activityEnrollment",
+        hook = Webhook(webhook_id="wh_1", level="event", owner_id="1234", types=("activityEnrollment",),
                        url="http://127.0.0.1:9/a", normal_url="http://127.0.0.1:9/a", date="1", status="enabled",
                        secrets=("whsec_x",))
         services.webhooks.create(hook)

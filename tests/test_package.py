@@ -287,6 +287,11 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.create(receiver.url + "/other", type="activityDismissal")
     api.create(receiver.url + "/told", type="webhookDisabled")  # told when the service disables the others
     api.create(receiver.url + "/failed", type="messageFailed")
+    # Pull webhooks (section 18): the fan-outs (dispatch, platform event) and the notices put messages in their
+    # logs, polls read them, and a device's token polls one.
+    door = api.call("webhook.create", eventID="1234", delivery="pull",
+                    types=["activityEnrollment", "messageFailed", "webhookDisabled"])[1]
+    api.call("webhook.create", companyID="77", delivery="pull", types=["*"])
     api.call("webhook.create", eventID="1234", type="activityEnrollment", url=receiver.url)  # a duplicate
     api.call("webhook.find", eventID="1234")
     status, _ = api.call("webhook.create", companyID="77", type="activityEnrollment", url=receiver.url + "/company")
@@ -303,9 +308,12 @@ def test_each_function_is_granted_exactly_the_calls_its_code_makes(api, receiver
     api.call("webhook.rotateSecret", webhookID=hook["webhookID"])
     token = api.call("token.create", eventID="1")[1]["tokenID"]
     api.call("token.revoke", tokenID=token)
+    device = api.call("token.create", webhookID=door["webhookID"])[1]["tokenID"]
+    api.call("webhook.poll", token=device, webhookID=door["webhookID"])
     removed = api.create(receiver.url + "/removed", type="speakerCreated")
     api.call("webhook.remove", webhookID=removed["webhookID"])  # its listing is deleted
     api.call("webhook.deliveries", webhookID=hook["webhookID"])
+    api.call("webhook.deliveries", webhookID=door["webhookID"])
 
     receiver.answer(200, 500, 500, 410)  # success; failure, retry, give up and auto-disable; gone
     worker.run()
@@ -397,12 +405,13 @@ def test_every_table_grant_names_the_partition_keys_it_reaches_and_only_the_api_
         assert bool(reaching) == (function == "api_handler"), (function, reaching)
 
 
-def test_the_delivery_function_reaches_only_webhooks_their_messages_and_counters_and_their_listings_status():
+def test_the_delivery_function_reaches_only_webhooks_their_logs_and_counters_and_their_listings_status():
     deliver = iam.template("deliver")
     reach = {key: {action for action in table_actions(deliver) if allowing(deliver, action, key)}
              for key in ("WH#wh_1", "EV#1234", "CO#7", "CAP#EV#1234", "TOK#x", "RATE#TOK#x", "IDEM", "ERASURE#x")}
     listings = {"dynamodb:UpdateItem", "dynamodb:Query"}  # a listing's status; the owner's webhooks, for notices
-    assert reach == {"WH#wh_1": table_actions(deliver) - {"dynamodb:Query"}, "EV#1234": listings, "CO#7": listings,
+    # Query on WH#: the end of a pull webhook's log, to put a notice there.
+    assert reach == {"WH#wh_1": table_actions(deliver), "EV#1234": listings, "CO#7": listings,
                      "CAP#EV#1234": set(), "TOK#x": set(), "RATE#TOK#x": set(), "IDEM": set(), "ERASURE#x": set()}
 
 

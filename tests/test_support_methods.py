@@ -3,15 +3,12 @@ chosen type with further fields, and webhook.trace (every webhook a message was 
 
 import json
 import time
-from types import SimpleNamespace
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 import app as application
-from chalicelib.api.delivery_methods import webhook_types
-from chalicelib.catalog import CATALOG
 from chalicelib.services import get_services
 from chalicelib.store.dispatches import dispatch_key
 from chalicelib.store.table import get_item
@@ -139,15 +136,21 @@ def test_a_test_send_refused_sends_nothing_and_uses_none_of_the_minutes_sends(ap
     assert api.call("webhook.test", webhookID=hook["webhookID"])[0] == 200  # the minute's one send is still there
 
 
-def test_the_types_a_test_send_may_take_follow_the_webhooks_types():
-    one = Webhook("wh_1", "event", "1234", "eventCheckIn", DOWN, DOWN, "1", "enabled", ("s",))
-    assert webhook_types(one) == ("eventCheckIn",)
-    # Several types per webhook (contract, section 17): its types, in catalog order; * is every type of its level.
-    several = SimpleNamespace(type=None, types=("eventCheckIn", "eventEnrollment"), level="event")
-    assert webhook_types(several) == ("eventEnrollment", "eventCheckIn")
-    every = SimpleNamespace(type=None, types=("*",), level="event")
-    assert webhook_types(every) == tuple(name for name, t in CATALOG.items() if "event" in t.levels)
-    assert "eventCreated" not in webhook_types(every)  # company level only
+def test_a_test_send_takes_any_of_the_webhooks_types_and_defaults_to_the_first(api, receiver):
+    # Several types per webhook (contract, section 17): one of its types, in catalog order by default.
+    several = api.call("webhook.create", eventID="1234", types=["eventCheckIn", "eventEnrollment"],
+                       url=receiver.url + "/crm")[1]
+    assert api.call("webhook.test", webhookID=several["webhookID"], type="eventCheckIn")[0] == 200
+    assert api.call("webhook.test", webhookID=several["webhookID"], data={"note": "first type"})[0] == 200
+    status, body = api.call("webhook.test", webhookID=several["webhookID"], type="activityEnrollment")
+    assert (status, body["error"]["field"]) == (400, "type")
+    # * takes every type of its level, and no other.
+    every = api.call("webhook.create", eventID="1234", types="*", url=receiver.url + "/all")[1]
+    assert api.call("webhook.test", webhookID=every["webhookID"], type="speakerRemoved")[0] == 200
+    status, body = api.call("webhook.test", webhookID=every["webhookID"], type="eventCreated")  # company level only
+    assert (status, body["error"]["field"]) == (400, "type")
+    sent = [request.verify(hook["secret"]) for request, hook in zip(receiver.requests, (several, several, every))]
+    assert [payload["type"] for payload in sent] == ["eventCheckIn", "eventEnrollment", "speakerRemoved"]
 
 
 # ---- webhook.trace -----------------------------------------------------------------------
@@ -250,8 +253,8 @@ def test_a_fan_out_notes_its_webhooks_in_one_write_whatever_their_number(api):
 
 def test_a_dispatch_record_of_200_webhooks_at_each_level_stays_far_within_one_item(aws):
     dispatches = get_services().dispatches
-    hooks = [Webhook(f"wh_01KB2X3Y4Z5A6B7C8D9E{level[0]}{n:05d}", level, owner, "activityEnrollment", DOWN, DOWN, "1",
-                     "enabled", ("s",))
+    hooks = [Webhook(f"wh_01KB2X3Y4Z5A6B7C8D9E{level[0]}{n:05d}", level, owner, ("activityEnrollment",), DOWN, DOWN,
+                     "1", "enabled", ("s",))
              for level, owner in (("event", "1234"), ("company", "42")) for n in range(200)]
     dispatches.record("msg_1", "activityEnrollment", "1764273600", hooks[:150] + hooks[200:], time.time())
     dispatches.record("msg_1", "activityEnrollment", "1764273600", hooks[100:], time.time())  # a retry adds to it

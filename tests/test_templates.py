@@ -356,3 +356,25 @@ def test_no_functions_cold_start_imports_the_templates():
                             env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_template_is_checked_against_every_type_of_the_webhook(api):
+    # {{{data.personID}}} writes the value as JSON text: nothing for a type without a person, so the
+    # JSON is invalid for speakerCreated (the later of the two in catalog order) and valid for
+    # eventCheckIn and activityEnrollment (sections 17 and 21).
+    template = {"body": '{"person": {{{data.personID}}}}'}
+    status, body = api.call("webhook.create", eventID="1234", types=["eventCheckIn", "speakerCreated"],
+                            url="http://127.0.0.1:9/a", template=template)
+    assert (status, body["error"]["field"]) == (400, "template") and "speakerCreated" in body["error"]["message"]
+    status, hook = api.call("webhook.create", eventID="1234", types=["eventCheckIn", "activityEnrollment"],
+                            url="http://127.0.0.1:9/a", template=template)
+    assert status == 201, hook
+    # New types keep the template only if it renders them too.
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], types=["eventCheckIn", "speakerCreated"])
+    assert (status, body["error"]["field"]) == (400, "template")
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], types="*", template={})
+    assert status == 200 and body["types"] == ["*"]
+    # requestExample renders the type asked for, with the template tried.
+    status, example = api.call("webhook.requestExample", webhookID=hook["webhookID"], type="speakerCreated",
+                               template={"preset": "slack"})
+    assert status == 200 and example["template"] == {"preset": "slack"} and "Speaker" in example["payload"]["text"]

@@ -63,7 +63,7 @@ def tls_receiver(tmp_path):
 
 
 def webhook(url):
-    return Webhook("wh_TEST", "event", "1", "activityEnrollment", url, url, "0", "enabled", ("whsec_" + "A" * 43 + "=",))
+    return Webhook("wh_TEST", "event", "1", ("activityEnrollment",), url, url, "0", "enabled", ("whsec_" + "A" * 43 + "=",))
 
 
 def test_https_delivery_connects_to_the_checked_address_and_verifies_the_name(tls_receiver):

@@ -31,8 +31,9 @@ def test_find_lists_the_events_webhooks_in_creation_order_without_secrets(api):
     assert status == 200
     assert body["count"] == 2
     assert [hook["webhookID"] for hook in body["data"]] == [first["webhookID"], second["webhookID"]]
-    assert set(body["data"][0]) == {"webhookID", "eventID", "type", "url", "date", "status", "headers", "rateLimit",
-                                   "filter", "signature", "publicKey", "previousPublicKey", "auth", "description"}
+    assert set(body["data"][0]) == {"webhookID", "eventID", "type", "types", "url", "delivery", "date", "status",
+                                   "headers", "rateLimit", "filter", "signature", "publicKey", "previousPublicKey",
+                                   "auth", "description"}
 
 
 def test_find_filters_by_type(api):

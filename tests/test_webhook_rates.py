@@ -19,7 +19,7 @@ FAST = Attempt(status_code=200, duration_ms=5, error=None, response="")
 
 
 def a_webhook(rate_limit, webhook_id="wh_1"):
-    return Webhook(webhook_id=webhook_id, level="event", owner_id="1", type="activityEnrollment", url="http://x",
+    return Webhook(webhook_id=webhook_id, level="event", owner_id="1", types=("activityEnrollment",), url="http://x",
                    normal_url="http://x", date="1", status="enabled", secrets=("whsec_x",), rate_limit=rate_limit)
 
 

@@ -6,15 +6,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from chalicelib import observability
 from chalicelib.api.registry import READ, Param, method, webhook_id
 from chalicelib.api.webhook_methods import COMPANY_ID, EVENT_ID, owner, visible_webhook
+from chalicelib.catalog import CATALOG
 from chalicelib.delivery.log import FINISHED, STATUSES, DeliveryRecord, FirstAttempt
 from chalicelib.delivery.queue import QueuedMessage
 from chalicelib.delivery.sender import shaped_body, signed_request
 from chalicelib.dispatch.replays import replay, replayable_since
-from chalicelib.catalog import CATALOG
 from chalicelib.errors import (Conflict, Forbidden, InvalidParameter, MissingParameter, NotFound, PayloadTooLarge,
                                ServiceError)
 from chalicelib.ids import new_id
 from chalicelib.occurrences import MAX_DELIVERED_BODY, delivery_body, example_data
+from chalicelib.pull.poll import signed_entry
 from chalicelib.store.erasure import erased_after
 from chalicelib.store.webhook_record import Webhook
 from chalicelib.validation import check_identifier, check_type, check_unix_seconds
@@ -75,8 +76,8 @@ def list_deliveries(ctx, params):
     cursor = params.raw("cursor")
     if cursor is not None and not isinstance(cursor, str):
         raise InvalidParameter("cursor must be a string", field="cursor")
-    records, next_cursor = ctx.services.log.page(webhook.webhook_id, ctx.now, status=status, limit=limit,
-                                                 cursor=cursor or None, type=type, dates=(low, high))
+    records, next_cursor = log_of(ctx, webhook).page(webhook.webhook_id, ctx.now, status=status, limit=limit,
+                                                     cursor=cursor or None, type=type, dates=(low, high))
     data = [message_view(record) for record in records]
     return 200, {"count": len(data), "data": data, "cursor": next_cursor}
 
@@ -85,19 +86,33 @@ def list_deliveries(ctx, params):
         params=(webhook_id(), MESSAGE_ID), verbs=READ, answer="MessageView")
 def show_message(ctx, params):
     webhook = visible_webhook(ctx, params)
-    record = ctx.services.log.get(webhook.webhook_id, params.identifier("messageID"))
+    record = log_of(ctx, webhook).get(webhook.webhook_id, params.identifier("messageID"))
     if record is None:
         raise NotFound("this webhook has no message with that messageID", field="messageID")
     sent = None if record.request_headers is None else {
         "headers": record.request_headers, "body": record.body if record.sent_body is None else record.sent_body}
+    if webhook.delivery == "pull" and record.status == "delivered":
+        # What the poll that first returned it answered, signed at that poll's time.
+        entry = signed_entry(webhook, record.message, record.sequence, int(record.attempts[0]["date"]))
+        sent = {"headers": entry["headers"], "body": entry["body"]}
     return 200, {**message_view(record), "request": sent}
+
+
+def log_of(ctx, webhook):
+    """The webhook's delivery log: a pull webhook's is its pull log (chalicelib.pull.log)."""
+    return ctx.services.pull_log if webhook.delivery == "pull" else ctx.services.log
+
+
+def not_for_pull(webhook, what):
+    if webhook.delivery == "pull":
+        raise InvalidParameter(f"that webhook is a pull webhook: {what}", field="webhookID")
 
 
 @method("webhook.stats", "The endpoint's health over its latest 100 messages.",
         params=(webhook_id(),), verbs=READ, answer="Stats")
 def webhook_stats(ctx, params):
     webhook = visible_webhook(ctx, params)
-    records, _ = ctx.services.log.page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW)
+    records, _ = log_of(ctx, webhook).page(webhook.webhook_id, ctx.now, limit=STATS_WINDOW)
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     finished = counts["delivered"] + counts["failed"]
     sent = [a for r in records for a in r.attempts if not str(a.get("error") or "").startswith("not sent")]
@@ -134,6 +149,7 @@ def _percentile(ordered, percent):
         status=202, answer="Queued")
 def redeliver(ctx, params):
     webhook = visible_webhook(ctx, params)
+    not_for_pull(webhook, "its messages are read again by polling with an older cursor")
     message_id, since = params.raw("messageID"), params.raw("since")
     if message_id is None and since is None:
         raise MissingParameter("give either messageID (one message) or since (Unix seconds)", field="messageID")
@@ -160,6 +176,7 @@ def redeliver(ctx, params):
         answer="TestResult")
 def test_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
+    not_for_pull(webhook, "it has no url to send a test to; webhook.requestExample shows what a poll returns")
     body_type, data = content_of_test_send(webhook, params.raw("type"), params.json_object("data"), ctx.now)
     body = delivery_body(body_type, webhook.webhook_id, data, ctx.now, sequence=0)
     if len(body.encode("utf-8")) > MAX_DELIVERED_BODY:
@@ -189,22 +206,13 @@ def test_webhook(ctx, params):
     }
 
 
-def webhook_types(webhook):
-    """The catalog types ``webhook`` takes, in catalog order: its one ``type``, or, once a webhook
-    has several (contract, section 17), its ``types``, where ``*`` is every type of its level."""
-    names = getattr(webhook, "types", None) or (webhook.type,)
-    if "*" in names:
-        return tuple(name for name, entry in CATALOG.items() if webhook.level in entry.levels)
-    return tuple(name for name in CATALOG if name in names)
-
-
 def content_of_test_send(webhook, type, data, now):
     """The ``type`` and ``data`` of a test send's body: the plain test (``webhook.test``, the owner
     and a message) when neither is given; else an example of ``type`` (default: the webhook's
     first type), its IDs as webhook.requestExample makes them, with the further fields ``data``."""
     if type is None and data is None:
         return TEST_TYPE, {webhook.owner_field: webhook.owner_id, "message": "a test delivery from InEvent webhooks"}
-    takes = webhook_types(webhook)
+    takes = webhook.effective_types()  # in catalog order; a * webhook's, every type of its level
     if type is None:
         type = takes[0]
     elif check_type(type).name not in takes:
@@ -243,15 +251,19 @@ def trace_message(ctx, params):
         webhook = Webhook.from_item(item)
         if not ctx.grant.can_access(webhook.level, webhook.owner_id):
             continue
-        record = DeliveryRecord.from_item(records[webhook_id]) if webhook_id in records else None
+        if webhook.delivery == "pull":  # its delivery log is its pull log (chalicelib.pull.log)
+            record = ctx.services.pull_log.get(webhook_id, message_id)
+        else:
+            record = DeliveryRecord.from_item(records[webhook_id]) if webhook_id in records else None
         if record is None and erased_after(item, message_id):
             continue  # its record went with a person's erasure: it is not waiting to be sent
         last = record.attempts[-1] if record and record.attempts else None
         data.append({
             "webhookID": webhook.webhook_id,
             "url": webhook.url,
-            "delivery": getattr(webhook, "delivery", "push"),
-            # No record yet: queued, not attempted (a record is written at the first attempt).
+            "delivery": webhook.delivery,
+            # No record yet: queued, not attempted (a record is written at the first attempt; a
+            # pull webhook's entry, as the fan-out puts it).
             "status": record.status if record else "pending",
             "attempts": record.attempt_count if record else 0,
             "lastStatusCode": None if last is None or last.get("statusCode") is None else int(last["statusCode"]),

@@ -14,7 +14,7 @@ from chalice import Response
 from chalicelib import observability, strict_json
 
 # The method modules register their methods on import.
-from chalicelib.api import delivery_methods, erasure_methods, webhook_methods  # noqa: F401
+from chalicelib.api import delivery_methods, erasure_methods, pull_methods, webhook_methods  # noqa: F401
 from chalicelib.api.forms import FormError, parse_form
 from chalicelib.api.idempotency import check_key
 from chalicelib.api.receiver_options import json_object
@@ -102,6 +102,8 @@ def _call(request, services_factory, path_method, clock):
         values.pop("tokenID", None)  # with the header authenticating, a tokenID carries nothing more
     if method.admin and not grant.admin:
         raise Forbidden(f"{name} needs an admin token")
+    if not grant.may_call(name):
+        raise Forbidden("this token is a device's: it may call webhook.poll on its webhooks, and nothing else")
     unknown = sorted(set(values) - method.param_names)
     if unknown:
         raise UnknownParameter(f"{name} takes no parameter {unknown[0][:100]!r}", field=unknown[0][:100])
@@ -195,6 +197,22 @@ class Params:
             parts = item.split(",") if isinstance(item, str) else [item]
             result.extend(check_identifier(part.strip() if isinstance(part, str) else part, name) for part in parts)
         return list(dict.fromkeys(result))
+
+    def names(self, name):
+        """A parameter that lists names: a JSON array, or a comma-separated list (a query or form
+        value, which may also repeat); None if absent. The items are not checked here."""
+        value = self._values.get(name)
+        if value is None:
+            return None
+        if isinstance(value, list) and not isinstance(value, Repeated):
+            return list(value)
+        result = []
+        for item in value if isinstance(value, Repeated) else [value]:
+            if isinstance(item, str):
+                result.extend(part.strip() for part in item.split(","))
+            else:
+                result.append(item)
+        return result
 
     def given(self):
         """The parameters as given, for comparing two calls (``Repeated`` as plain lists)."""

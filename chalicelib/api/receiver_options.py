@@ -83,25 +83,30 @@ def check_rate_limit(value):
     return value or None
 
 
-def filter_fields(webhook_type, level):
-    """The ID fields a webhook of ``webhook_type`` at ``level`` may filter on: the type's IDs, but
-    not eventID at the event level (an event-level webhook hears one event only)."""
-    return tuple(f for f in webhook_type.fields if not (f == "eventID" and level == EVENT))
+def filter_fields(webhook_types, level):
+    """The ID fields a webhook of ``webhook_types`` at ``level`` may filter on: the IDs that every
+    one of its types carries, but not eventID at the event level (an event-level webhook hears
+    one event only)."""
+    return tuple(f for f in webhook_types[0].fields if not (f == "eventID" and level == EVENT)
+                 and all(f in t.fields for t in webhook_types[1:]))
 
 
-def check_filter(value, webhook_type, level):
-    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter). Each ID is checked as every
-    other ID is (:func:`chalicelib.validation.check_identifier`: one that the platform could never
-    send, with control characters or surrounding spaces, could never match), and the filter in
-    all holds at most ``MAX_FILTER_IDS_IN_ALL`` IDs and ``MAX_FILTER_BYTES`` bytes of them."""
+def check_filter(value, webhook_types, level):
+    """``filter`` as ``{field: [IDs]}``, or None for ``{}`` (no filter), for a webhook that takes
+    ``webhook_types`` (:class:`chalicelib.catalog.WebhookType`, one or more). Each ID is checked as
+    every other ID is (:func:`chalicelib.validation.check_identifier`: one that the platform could
+    never send, with control characters or surrounding spaces, could never match), and the filter
+    in all holds at most ``MAX_FILTER_IDS_IN_ALL`` IDs and ``MAX_FILTER_BYTES`` bytes of them."""
     given = json_object(value, "filter")
-    allowed = filter_fields(webhook_type, level)
+    allowed = filter_fields(webhook_types, level)
     result, count, size = {}, 0, 0
     for field, ids in given.items():
         if field not in allowed:
             can = ", ".join(allowed) if allowed else "no field"
-            raise InvalidParameter(f"a {webhook_type.name} webhook at the {level} level can filter on {can}, "
-                                   f"not {field[:64]}", field="filter")
+            webhook = (f"a {webhook_types[0].name} webhook" if len(webhook_types) == 1 else
+                       "a webhook of these types (filter fields are the IDs every one of them carries)")
+            raise InvalidParameter(f"{webhook} at the {level} level can filter on {can}, not {field[:64]}",
+                                   field="filter")
         if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_FILTER_IDS:
             raise InvalidParameter(f"filter's {field} must be a list of 1 to {MAX_FILTER_IDS} IDs", field="filter")
         for each in ids:
@@ -118,7 +123,6 @@ def check_filter(value, webhook_type, level):
         raise InvalidParameter(f"a filter may hold at most {MAX_FILTER_IDS_IN_ALL} IDs and {MAX_FILTER_BYTES:,} "
                                f"bytes of IDs in all (this one: {count} IDs, {size:,} bytes)", field="filter")
     return result or None
-
 
 
 def check_auth(value, policy):

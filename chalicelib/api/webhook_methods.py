@@ -24,28 +24,33 @@ from chalicelib.dispatch.fanout import fan_out
 from chalicelib.errors import Forbidden, InvalidParameter, MissingParameter, NotFound
 from chalicelib.ids import hash_token, new_id, new_secret, new_token
 from chalicelib.occurrences import Occurrence, delivery_body, example_data
+from chalicelib.pull.poll import new_cursor_key
 from chalicelib.store.tokens import MAX_GRANTED, Grant
-from chalicelib.store.webhook_record import OWNER_FIELD, Webhook
-from chalicelib.validation import check_description, check_type
+from chalicelib.store.webhook_record import OWNER_FIELD, Webhook, effective_types
+from chalicelib.validation import check_description, check_type, check_types
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
 EXAMPLE_WEBHOOK_ID = "wh_01KB2X3Y4Z5A6B7C8D9E0F1G2H"
 EVENT_ID = Param("eventID", "id", "The event: its event-level webhooks. Give eventID or companyID.")
 COMPANY_ID = Param("companyID", "id", "The company: its company-level webhooks. Give eventID or companyID.")
+TYPES = Param("types", "types", "The types the webhook takes, in place of type: a JSON array or a comma-separated "
+              "list of catalog types allowed at its level, none twice; or * alone, every type of the level (those the "
+              "catalog gains later too).")
 RECEIVER_OPTIONS = (
     Param("headers", "headers", "Headers of your own that every delivery carries, such as "
           '{"Authorization": "Bearer ..."}: at most 10; values are never shown again; {} removes them.'),
     Param("rateLimit", "rate", "At most this many attempts a second to the endpoint (1 to 1000); 0: no limit."),
-    Param("filter", "filter", "Only platform events with these IDs: ID fields of the type (activityID, personID, "
-          'speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as {"activityID": ["98"]}, at '
-          "most 100 IDs and 1,024 bytes of IDs in all; {} removes it."),
-    Param("template", "template", "The body to send instead of the usual one: "
+    Param("filter", "filter", "Only platform events with these IDs: ID fields that every type of the webhook carries "
+          '(activityID, personID, speakerID; eventID at the company level) to lists of 1 to 100 IDs, such as '
+          '{"activityID": ["98"]}, at most 100 IDs and 1,024 bytes of IDs in all; {} removes it.'),
+    Param("template", "template", "The body to send instead of the usual one (not for a pull webhook): "
           '{"body": "<a Mustache template, at most 4 KiB>", "contentType": "application/json" or "text/plain"}, '
           'rendered over the usual body ({{type}}, {{data.personID}}...), or {"preset": "slack"} or '
           '{"preset": "teams"}: one readable line for a chat channel. {} removes it.'),
-    Param("auth", "auth", 'Credentials the endpoint asks for: {"type": "oauth2", "tokenUrl", "clientID", '
-          '"clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an access '
-          "token got with the client-credentials grant; the client secret is never shown again; {} removes it."),
+    Param("auth", "auth", 'Credentials the endpoint asks for (not for a pull webhook): {"type": "oauth2", "tokenUrl", '
+          '"clientID", "clientSecret", "scope" (optional)}. Every delivery then carries Authorization: Bearer with an '
+          "access token got with the client-credentials grant; the client secret is never shown again; {} removes "
+          "it."),
 )
 DESCRIPTION = Param("description", "text", "Your own words for the webhook, to find it among others: 0 to 200 "
                     'characters of printable text; "" removes it.')
@@ -73,9 +78,13 @@ def visible_webhook(ctx, params):
     return webhook
 
 
-@method("webhook.create", "Register a URL for one type of the catalog, for an event or for a company.",
-        params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint.", required=True),
-                Param("type", "type", "The webhook type (case-sensitive).", required=True),
+@method("webhook.create", "Register a URL for one type of the catalog or more, for an event or for a company; "
+        "or a pull webhook, whose messages are read with webhook.poll.",
+        params=(EVENT_ID, COMPANY_ID, Param("url", "url", "The endpoint (required, except for a pull webhook, which "
+                                             "has none)."),
+                Param("type", "type", "The webhook's one type (case-sensitive). Give type or types."), TYPES,
+                Param("delivery", "delivery", "push (the default): each message is POSTed to url; pull: no url, the "
+                      "messages wait to be read with webhook.poll. It cannot change."),
                 Param("signature", "signature", "How deliveries are signed: hmac (default: v1, with the secret "
                       "answered once) or ed25519 (v1a, verified with the public key alone, answered as publicKey). "
                       "It cannot change."),
@@ -83,23 +92,38 @@ def visible_webhook(ctx, params):
         status=201, answer="WebhookCreated")
 def create_webhook(ctx, params):
     level, owner_id = owner(ctx, params)
-    webhook_type = check_type(params.required("type"), level)
-    url = params.required("url")
+    types = _types(params, level)
+    delivery = params.raw("delivery")
+    delivery = "push" if delivery is None else delivery
+    if delivery not in ("push", "pull"):
+        raise InvalidParameter("delivery must be push or pull", field="delivery")
     signature = check_signature(params.raw("signature"))
-    policy = ctx.services.policy
-    policy.check(url)
     if signature == ED25519:
         secret, public_key = new_key_pair()
         keys = {"public_keys": (public_key,)}
     else:
         secret, keys = new_secret(), {}
-    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, type=webhook_type.name, url=url,
-                      normal_url=policy.normal_form(url), date=str(int(ctx.now)), status="enabled", secrets=(secret,),
-                      signature=signature, **keys)
-    webhook = _with_options(webhook, params, policy, ctx.now)
+    webhook = Webhook(webhook_id=new_id("wh"), level=level, owner_id=owner_id, types=types, url=None,
+                      normal_url=None, date=str(int(ctx.now)), status="enabled", secrets=(secret,), delivery=delivery,
+                      cursor_key=new_cursor_key() if delivery == "pull" else None, signature=signature, **keys)
+    if delivery == "push" and params.raw("url") is None:
+        raise MissingParameter("url is required: the endpoint (or delivery=pull, a webhook without one)", field="url")
+    webhook = _with_options(webhook, params, ctx.services.policy, ctx.now)
     ctx.services.webhooks.create(webhook)
     # An ed25519 webhook's private key is never answered: its object's publicKey is what verifies.
     return 201, webhook.public() if signature == ED25519 else {**webhook.public(), "secret": secret}
+
+
+def _types(params, level):
+    """The types ``webhook.create`` gives: ``type`` (one), or ``types`` (section 17), not both."""
+    one, several = params.raw("type"), params.names("types")
+    if one is not None and several is not None:
+        raise InvalidParameter("give type (one type) or types (one or more), not both", field="types")
+    if several is not None:
+        return check_types(several, level)
+    if one is None:
+        raise MissingParameter("type is required: the webhook's type (or types, a list of them)", field="type")
+    return (check_type(one, level).name,)
 
 
 def check_signature(value):
@@ -111,26 +135,44 @@ def check_signature(value):
     return value
 
 
-@method("webhook.update", "Change a webhook's url, headers, rate limit, filter, auth, template or description; what "
-        "is not given is kept, and so are its secret, status, delivery log and sequences.",
-        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), *RECEIVER_OPTIONS,
-                DESCRIPTION),
+@method("webhook.update", "Change a webhook's url, types, headers, rate limit, filter, auth, template or description; "
+        "what is not given is kept, and so are its secret, status, delivery log and sequences.",
+        params=(webhook_id(), Param("url", "url", "A new endpoint, checked as at creation."), TYPES,
+                *RECEIVER_OPTIONS, DESCRIPTION),
         answer="Webhook")
 def update_webhook(ctx, params):
     webhook = visible_webhook(ctx, params)
     updated = _with_options(webhook, params, ctx.services.policy, ctx.now)
-    ctx.services.webhooks.update(webhook, updated)
-    return 200, updated.public()
+    return 200, ctx.services.webhooks.update(webhook, updated).public()
+
+
+# What a pull webhook cannot take: nothing is POSTed to it (section 18), and each entry a poll
+# returns is section 4's body, signed, so that one verification serves push and pull.
+_NOT_FOR_PULL = {
+    "url": "has no url: its messages are read with webhook.poll",
+    "headers": "sends no headers: its messages are read with webhook.poll",
+    "rateLimit": "is never POSTed to: its messages are read with webhook.poll",
+    "auth": "has no endpoint to authenticate to: its messages are read with webhook.poll",
+    "template": "takes no template: webhook.poll returns each message as section 4's body, signed",
+}
 
 
 def _with_options(webhook, params, policy, now):
-    """``webhook`` with the url, the receiver's options (sections 14, 20 and 21) and the description
-    (section 22) that ``params`` give."""
+    """``webhook`` with the url, types, receiver's options (sections 14, 17, 20 and 21) and the
+    description (section 22) that ``params`` give. A pull webhook takes no url, headers, rate
+    limit, auth or template (section 18)."""
     changes = {}
+    if webhook.delivery == "pull":
+        for name, why in _NOT_FOR_PULL.items():
+            if params.raw(name) is not None:
+                raise InvalidParameter(f"a pull webhook {why}", field=name)
     url = params.raw("url") if params.raw("url") != webhook.url else None
     if url is not None:
         policy.check(url)
         changes.update(url=url, normal_url=policy.normal_form(url))
+    types = params.names("types")
+    if types is not None:
+        changes["types"] = check_types(types, webhook.level)
     headers = params.json_object("headers")
     if headers is not None:
         changes["headers"] = check_headers(headers)
@@ -138,11 +180,18 @@ def _with_options(webhook, params, policy, now):
     if rate is not None:
         changes["rate_limit"] = check_rate_limit(rate)
     given_filter = params.json_object("filter")
-    if given_filter is not None:
-        changes["filter"] = check_filter(given_filter, CATALOG[webhook.type], webhook.level)
+    kept_filter = webhook.filter if "types" in changes and given_filter is None else None
+    if given_filter is not None or kept_filter:
+        # New types keep the filter only if every one of them carries its fields.
+        webhook_types = [CATALOG[name] for name in effective_types(changes.get("types", webhook.types), webhook.level)]
+        changes["filter"] = check_filter(given_filter if given_filter is not None else kept_filter, webhook_types,
+                                         webhook.level)
     given_template = params.json_object("template")
-    if given_template is not None:
-        changes["template"] = checked_template(given_template, webhook, now)
+    kept_template = webhook.template if "types" in changes and given_template is None else None
+    if given_template is not None or kept_template:
+        # A template renders every type of the webhook: new types keep it only if it renders them.
+        changes["template"] = checked_template(given_template if given_template is not None else kept_template,
+                                               replace(webhook, **changes), now)
     given_auth = params.json_object("auth")
     if given_auth is not None:
         changes["auth"] = check_auth(given_auth, policy)
@@ -158,10 +207,12 @@ def _with_options(webhook, params, policy, now):
 
 def checked_template(value, webhook, now):
     """The ``template`` parameter, checked by rendering the example of each of ``webhook``'s
-    types (section 21), in the form it is kept; None for ``{}``."""
+    types (sections 17 and 21), in the form it is kept; None for ``{}``."""
     from chalicelib.templates.webhook_template import check  # on first use: no cold start pays for it
 
-    return check(value, [example_body(webhook, webhook_type, now) for webhook_type in (webhook.type,)])
+    if webhook.delivery == "pull":
+        raise InvalidParameter(f"a pull webhook {_NOT_FOR_PULL['template']}", field="template")
+    return check(value, [example_body(webhook, webhook_type, now) for webhook_type in webhook.effective_types()])
 
 
 def example_body(webhook, webhook_type, now):
@@ -171,14 +222,15 @@ def example_body(webhook, webhook_type, now):
 
 
 @method("webhook.find", "An event's or a company's webhooks, in creation order.",
-        params=(EVENT_ID, COMPANY_ID, Param("type", "type", "Only webhooks of this type.")),
+        params=(EVENT_ID, COMPANY_ID, Param("type", "type", "Only webhooks that take this type (alone, among others, "
+                                             "or through *).")),
         verbs=READ, answer="WebhookList")
 def find_webhooks(ctx, params):
     level, owner_id = owner(ctx, params)
     type = params.raw("type")
     if type is not None:
         check_type(type)
-    data = [hook.as_of(ctx.now).public() for hook in ctx.services.webhooks.list(level, owner_id, type)]
+    data = [hook.as_of(ctx.now).public() for hook in ctx.services.webhooks.find(level, owner_id, type)]
     return 200, {"count": len(data), "data": data}
 
 
@@ -190,17 +242,25 @@ def remove_webhook(ctx, params):
     return 200, webhook.public()
 
 
-@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like, signed with its secret, and "
-        "the template that shapes it.",
-        params=(webhook_id(), Param("template", "template", "A template to try instead of the webhook's own, checked "
-                                    "as webhook.update checks it; nothing is changed.")),
+@method("webhook.requestExample", "Exactly what a delivery to this webhook looks like (for a pull webhook, what a poll "
+        "returns of a message), signed with its secret, and the template that shapes it.",
+        params=(webhook_id(), Param("type", "type", "Which of the webhook's types (default: the first of them in "
+                                    "catalog order)."),
+                Param("template", "template", "A template to try instead of the webhook's own, checked as "
+                      "webhook.update checks it; nothing is changed.")),
         verbs=READ, answer="RequestExample")
 def request_example(ctx, params):
     webhook = visible_webhook(ctx, params)
+    type = params.raw("type")
+    if type is None:
+        type = webhook.effective_types()[0]
+    elif not webhook.takes(check_type(type).name):
+        raise InvalidParameter(f"this webhook does not take {type}: give one of its types", field="type",
+                               code="invalid_type")
     tried = params.json_object("template")
     if tried is not None:
         webhook = replace(webhook, template=checked_template(tried, webhook, ctx.now))
-    example = signed_request(webhook, new_id("msg"), example_body(webhook, webhook.type, ctx.now), ctx.now)
+    example = signed_request(webhook, new_id("msg"), example_body(webhook, type, ctx.now), ctx.now)
     body = example["body"]
     shown = {
         "method": example["method"],
@@ -269,7 +329,7 @@ def dispatch(ctx, params):
         key = ctx.idempotency_key
         message_id = new_id("msg") if key is None else services.idempotency.message_id(key, params.given(), ctx.now)
         count = fan_out(occurrence, message_id, services.webhooks, services.queue, services.log, ctx.now,
-                        dispatches=services.dispatches)
+                        dispatches=services.dispatches, pull_log=services.pull_log)
         return {"messageID": message_id, "webhooks": count}
 
     if ctx.idempotency_key is None:
@@ -310,15 +370,40 @@ def rotate_secret(ctx, params):
     return 200, {"webhookID": webhook.webhook_id, "secret": secret}
 
 
-@method("token.create", "Make a token for some events and companies (admin only); it is shown this once.",
+@method("token.create", "Make a token for some events and companies, or a device's token for some pull webhooks "
+        "(admin only); it is shown this once.",
         params=(Param("eventID", "ids", "The events the token may reach."),
-                Param("companyID", "ids", "The companies whose company-level webhooks the token may reach.")),
+                Param("companyID", "ids", "The companies whose company-level webhooks the token may reach."),
+                Param("webhookID", "ids", "Pull webhooks: a device's token, which may call webhook.poll on them and "
+                      "nothing else. Not with eventID or companyID.")),
         status=201, answer="TokenCreated", admin=True)
 def create_token(ctx, params):
+    webhooks = params.many("webhookID", required=False)
+    if webhooks:
+        return _create_device_token(ctx, params, webhooks)
     events, companies = events_and_companies(params, "a token may hold")
     grant = Grant(admin=False, events=frozenset(events), companies=frozenset(companies))
     token = issue_token(ctx.services.tokens, grant, ctx.now)
     return 201, {"tokenID": token, "events": events, "companies": companies}
+
+
+def _create_device_token(ctx, params, webhooks):
+    """A device's token (section 18): webhook.poll on ``webhooks``, each a live pull webhook."""
+    if params.many("eventID", required=False) or params.many("companyID", required=False):
+        raise InvalidParameter("a device's token polls its webhooks only: give webhookID without eventID or companyID",
+                               field="webhookID")
+    if len(webhooks) > MAX_GRANTED:
+        raise InvalidParameter(f"a token may hold at most {MAX_GRANTED} webhooks", field="webhookID")
+    found = {webhook.webhook_id: webhook for webhook in ctx.services.webhooks.get_many(webhooks)}
+    for webhook_id in webhooks:
+        webhook = found.get(webhook_id)
+        if webhook is None:
+            raise InvalidParameter(f"no webhook {webhook_id[:40]}", field="webhookID")
+        if webhook.delivery != "pull":
+            raise InvalidParameter(f"{webhook_id} is not a pull webhook: a device's token polls pull webhooks",
+                                   field="webhookID")
+    token = issue_token(ctx.services.tokens, Grant(admin=False, webhooks=frozenset(webhooks)), ctx.now)
+    return 201, {"tokenID": token, "events": [], "companies": [], "webhooks": webhooks}
 
 
 @method("token.revoke", "Revoke a token at once (admin only, authenticating with the Authorization header).",

@@ -16,7 +16,8 @@ PLATFORM_SOURCE = "inevent.platform"
 
 
 def matching_webhooks(occurrence, webhooks):
-    """The live webhooks of the occurrence's type at each level it reaches: one Query a level."""
+    """The listings of the live webhooks that take the occurrence's type (alone, among others, or
+    through ``*``) at each level it reaches: one Query a level, whatever their types."""
     hooks = []
     if EVENT in occurrence.type.levels:
         hooks += webhooks.list(EVENT, occurrence.event_id, occurrence.type.name)
@@ -31,13 +32,12 @@ def passes(filter, data):
     return not filter or all(data.get(field) in ids for field, ids in filter.items())
 
 
-def fan_out(occurrence, message_id, webhooks, queue, log, now, *, dispatches):
+def fan_out(occurrence, message_id, webhooks, queue, log, now, *, dispatches, pull_log):
     """Queue ``occurrence`` for every matching enabled webhook whose filter it passes; return how many.
 
-    SendMessageBatch queues 10 messages a call, several calls at once. A disabled webhook's
-    message is kept in its delivery log as ``skipped``, to replay after enabling. The body's
-    size is checked first, so a refused occurrence queues nothing. Before anything is queued,
-    ``dispatches`` notes which webhooks the message goes to (webhook.trace, section 22).
+    The body's size is checked first, so a refused occurrence queues nothing. Before anything is
+    queued, ``dispatches`` notes which webhooks the message goes to, push and pull (webhook.trace,
+    section 22). See :func:`send`.
     """
     check_body_size(occurrence, now)
     data = occurrence.data()
@@ -46,20 +46,34 @@ def fan_out(occurrence, message_id, webhooks, queue, log, now, *, dispatches):
     hooks = [hook for hook in matching_webhooks(occurrence, webhooks) if passes(hook.filter, data)]
     if hooks:
         dispatches.record(message_id, occurrence.type.name, occurrence.date, hooks, now)
-    messages = [
-        QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
-                      subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data)
-        for hook in hooks
-    ]
-    enabled = [m for m, hook in zip(messages, hooks) if hook.status == "enabled"]
-    disabled = [m for m, hook in zip(messages, hooks) if hook.status != "enabled"]
-    queue.send(enabled)
+    return send([(hook, QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=occurrence.type.name,
+                                      subject=occurrence.subject, date=occurrence.date, timestamp=int(now), data=data))
+                 for hook in hooks], queue, log, now, pull_log)
+
+
+def send(addressed, queue, log, now, pull_log):
+    """Send each message of ``addressed`` (``(listing, message)`` pairs) on its way; return how many
+    went to an enabled webhook.
+
+    A push webhook's go on the delivery queue, 10 per SendMessageBatch, several calls at once; a
+    pull webhook's are put at the end of its log (chalicelib.pull.log: a Query and a PutItem each,
+    ten webhooks at once), no SQS and no delivery function. A disabled webhook's message is kept
+    in its delivery log as ``skipped`` (a push webhook's to replay after enabling).
+    """
+    enabled = [m for hook, m in addressed if hook.status == "enabled"]
+    pull = {hook.webhook_id for hook, _ in addressed if hook.delivery == "pull"}
+    queue.send([m for m in enabled if m.webhook_id not in pull])
+    if pull:
+        pull_log.append_all([m for m in enabled if m.webhook_id in pull], now)
+        pull_log.append_all([m for hook, m in addressed if hook.webhook_id in pull and hook.status != "enabled"], now,
+                            skipped=True)
+    disabled = [m for hook, m in addressed if hook.status != "enabled" and hook.webhook_id not in pull]
     if disabled:
         log.put_skipped(disabled, now)
     return len(enabled)
 
 
-def handle_platform_event(envelope, webhooks, queue, log, now, *, dispatches):
+def handle_platform_event(envelope, webhooks, queue, log, now, *, dispatches, pull_log):
     """Fan out an EventBridge event from the platform; return how many webhooks it was queued for.
 
     The messageID is derived from EventBridge's event id, so a retried invocation queues the
@@ -73,7 +87,7 @@ def handle_platform_event(envelope, webhooks, queue, log, now, *, dispatches):
     try:
         occurrence = occurrence_from_detail(envelope.get("detail-type"), detail, now)
         message_id = _eventbridge_message_id(envelope, now)
-        return fan_out(occurrence, message_id, webhooks, queue, log, now, dispatches=dispatches)
+        return fan_out(occurrence, message_id, webhooks, queue, log, now, dispatches=dispatches, pull_log=pull_log)
     except (InvalidParameter, PayloadTooLarge) as exc:
         logger.error("invalid platform event dropped",
                      extra={"eventBridgeId": envelope.get("id"), "field": exc.field, "reason": exc.message})

@@ -5,8 +5,8 @@ A notice goes, like a platform event, to the other webhooks of that type of the 
 event-level webhook hears about its event's other webhooks, a company-level one about its
 company's), and onto the EventBridge bus with source ``inevent.webhooks``, for the platform.
 
-- No loops: nothing is said about a webhook that itself takes notices, so a failing notice
-  tells no one.
+- No loops: a notice given up tells no one, and nothing is said about a webhook that takes
+  notices only; a webhook is never told about itself.
 - No floods: at most one ``messageFailed`` a minute about one webhook. The turn is taken with a
   conditional write on a small item of that webhook (``WH#<id>`` / ``NOTICE``), so it holds
   across Lambda instances; the messages given up meanwhile are counted there, and the next
@@ -30,6 +30,7 @@ from chalicelib import observability
 from chalicelib.catalog import NOTICE_TYPES
 from chalicelib.delivery.outcomes import MessageGivenUp, WebhookDisabled
 from chalicelib.delivery.queue import QueuedMessage
+from chalicelib.dispatch.fanout import send
 from chalicelib.ids import new_id
 from chalicelib.store.table import error_code, reraise_unavailable
 
@@ -45,14 +46,15 @@ def _throttle_key(webhook_id):
 
 class Notices:
     """Builds the notices of what a batch's delivery came to and sends them; handed the webhook
-    store, the delivery queue and log, the DynamoDB client and table (the throttle), and an
-    EventBridge client and bus."""
+    store, the delivery queue and log, the DynamoDB client and table (the throttle), an
+    EventBridge client and bus, and the pull log (a pull webhook may take notices)."""
 
     def __init__(self, webhooks, queue, log_store, dynamodb, table_name, events, bus_name, retention_days=30,
-                 clock=time.time):
+                 clock=time.time, *, pull_log):
         self._webhooks = webhooks
         self._queue = queue
         self._log = log_store
+        self._pull_log = pull_log
         self._db = dynamodb
         self._table = table_name
         self._events = events
@@ -62,19 +64,21 @@ class Notices:
 
     def tell(self, events):
         """Tell of each of ``events`` (:class:`MessageGivenUp`, :class:`WebhookDisabled`), in order.
-        Nothing is said about a webhook that takes notices itself: a failing notice tells no one."""
+        No loops: a notice given up tells no one, and nothing is said about the disabling of a
+        webhook that takes notices only (a webhook is never told about itself, :meth:`_tell`)."""
         for event in events:
-            if event.webhook.type in NOTICE_TYPES:
-                continue
             if isinstance(event, WebhookDisabled):
-                self._guarded(lambda: self._webhook_disabled(event))
+                if not all(name in NOTICE_TYPES for name in event.webhook.types):
+                    self._guarded(lambda: self._webhook_disabled(event))
             elif isinstance(event, MessageGivenUp):
-                self._guarded(lambda: self._message_failed(event))
+                if event.message.type not in NOTICE_TYPES:
+                    self._guarded(lambda: self._message_failed(event))
         observability.flush()
 
     def _webhook_disabled(self, event):
         failing_since = event.failing_since_ms
-        data = {**self._about(event.webhook), "type": event.webhook.type, "reason": event.reason,
+        data = {**self._about(event.webhook), "type": event.webhook.type, "types": list(event.webhook.types),
+                "reason": event.reason,
                 "failingSince": None if failing_since is None else str(int(failing_since) // 1000)}
         self._tell(event.webhook, "webhookDisabled", data)
 
@@ -149,14 +153,9 @@ class Notices:
         messages = [(hook, QueuedMessage(message_id=message_id, webhook_id=hook.webhook_id, type=type_name,
                                          subject=f"webhook:{webhook.webhook_id}", date=str(int(now)),
                                          timestamp=int(now), data=data)) for hook in hooks]
-        enabled = [m for hook, m in messages if hook.status == "enabled"]
-        disabled = [m for hook, m in messages if hook.status != "enabled"]
-        if enabled:
-            self._queue.send(enabled)
-        if disabled:
-            self._log.put_skipped(disabled, now)
+        enabled = send(messages, self._queue, self._log, now, self._pull_log)
         self._events.put_events(Entries=[{"Source": NOTICE_SOURCE, "DetailType": type_name,
                                           "Detail": json.dumps(data), "EventBusName": self._bus}])
         observability.count("NoticeSent")
-        log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": len(enabled)})
+        log.info("notice sent", extra={"type": type_name, "webhookID": webhook.webhook_id, "webhooks": enabled})
 

@@ -15,8 +15,10 @@ It costs what the scope holds, never the whole table, and adds nothing to a deli
    and deletes the messages whose ``data.personID`` is the person, in transactions that also move the erasure's
    checkpoint (the webhook it is at, the last key, the count): a crash halfway loses nothing,
    and the queue runs it again from there. A step written twice (a retry after its answer was
-   lost) counts once. Last, the webhook's sequence counter for the
-   person is deleted (a later message about them starts at 1 again).
+   lost) counts once. A pull webhook's entries (``POS#...``) about the person are emptied
+   rather than deleted, so that its positions stay one unbroken run (chalicelib.pull.log).
+   Last, the webhook's sequence counter for the person is deleted (a later message about them
+   starts at 1 again).
 
 A message dispatched after the erasure was asked for is delivered as any other: the platform
 dispatched it again. One dispatched in the same millisecond counts as before.
@@ -32,9 +34,11 @@ from botocore.exceptions import ClientError
 from chalicelib import observability
 from chalicelib.ids import id_floor, new_id
 from chalicelib.store.table import (
+    POSITION_PREFIX,
     deserialize,
     error_code,
     get_item,
+    position_sk,
     reraise_unavailable,
     sequence_key,
     serialize,
@@ -202,8 +206,49 @@ class ErasureJob:
         log.info("erasure done", extra={"erasureID": erasure_id, "erased": erased})
 
     def _erase_log(self, erasure, webhook_id, last_key, erased):
-        """Delete the person's messages from one webhook's log, from ``last_key`` on; return the
-        erasure's count after them."""
+        """Erase the person's messages from one webhook's delivery log, and from its pull log if it
+        is a pull webhook, from ``last_key`` on; return the erasure's count after them."""
+        if not (last_key or "").startswith(POSITION_PREFIX):
+            erased = self._erase_records(erasure, webhook_id, last_key, erased)
+            last_key = None
+        return self._erase_entries(erasure, webhook_id, last_key, erased)
+
+    def _erase_entries(self, erasure, webhook_id, last_key, erased):
+        """Empty the entries of a pull webhook's log about the person (chalicelib.pull.log): each
+        keeps its position, so the positions stay one run, and nothing about the person."""
+        needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
+        floor = id_floor("msg", erasure.requested_ms + 1)
+        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                 "FilterExpression": "contains(dataJson, :needle)", "ProjectionExpression": "pk, sk, dataJson, messageID",
+                 "ExpressionAttributeValues": {":pk": {"S": f"WH#{webhook_id}"}, ":low": {"S": position_sk(0)},
+                                               ":high": {"S": position_sk(10**12 - 1)}, ":needle": {"S": needle}},
+                 "ConsistentRead": True}
+        if last_key:
+            query["ExclusiveStartKey"] = {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": last_key}}
+        while True:
+            try:
+                answer = self._db.query(**query)
+            except ClientError as exc:
+                reraise_unavailable(exc)
+            found = [deserialize(item) for item in answer["Items"]]
+            keys = [{"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}} for item in found
+                    if item["messageID"] < floor and json.loads(item["dataJson"]).get("personID") == erasure.person_id]
+            for start in range(0, len(keys), _TRANSACTION_ITEMS - 1):
+                chunk = keys[start:start + _TRANSACTION_ITEMS - 1]
+                erased += len(chunk)
+                self._transact([{"Update": {"TableName": self._table, "Key": key,
+                                            "UpdateExpression": "SET erased = :yes REMOVE dataJson, subject",
+                                            "ConditionExpression": "attribute_exists(pk)",
+                                            "ExpressionAttributeValues": {":yes": {"BOOL": True}}}} for key in chunk]
+                               + [self._erasures.checkpoint(erasure.erasure_id, chunk[-1]["sk"]["S"], erased)],
+                               erased)
+            if "LastEvaluatedKey" not in answer:
+                return erased
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def _erase_records(self, erasure, webhook_id, last_key, erased):
+        """Delete the person's messages from one webhook's delivery log, from ``last_key`` on; return
+        the erasure's count after them."""
         needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
         # Only messages dispatched before the erasure was asked for: one after it is the platform's
         # new word, and stays (the worker applies the same bound, erased_before).

@@ -5,17 +5,23 @@ company-level one):
 
 | pk | sk | what |
 | --- | --- | --- |
-| ``WH#<webhookID>`` | ``WH`` | the webhook, with its secrets, its own headers' values and status (``removed`` is kept, so queued deliveries see it is gone) |
-| ``<owner>`` | ``<type>#<sha256(normal url)>`` | the owner's listing of a live webhook: makes owner + type + url unique, and lets ``webhook.find`` and the fan-out read an owner's webhooks (of one type) with one Query |
+| ``WH#<webhookID>`` | ``WH`` | the webhook, whole: its object, its secrets (or private keys), its own headers' values, its template, its OAuth client's secret, its erasure marks and status (``removed`` is kept, so queued deliveries see it is gone) |
+| ``<owner>`` | ``L#<webhookID>`` | the owner's listing of a live webhook: what a fan-out needs of it (its types, status and filter), so that ``webhook.find`` and the fan-out read an owner's webhooks with one Query (chalicelib.store.webhook_record.Listing) |
+| ``<owner>`` | ``<type>#<sha256(normal url)>`` | a listing as the first rounds wrote it (one type, the whole object): still read, and counted for uniqueness, until the webhook is next updated |
+| ``URL#<owner>#<sha256(normal url)>`` | ``URL`` | which of the owner's push webhooks for that url takes which type (``T#<type>`` or ``T#*``: its webhookID) and how many types are taken: makes level + url + type unique |
 | ``CAP#<owner>`` | ``CAP`` | how many live webhooks the owner has, to hold the cap under racing creations |
 | ``WH#<webhookID>`` | ``MSG#<messageID>`` | one message to one webhook and its attempts (the delivery log), with a TTL |
-| ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject |
+| ``WH#<webhookID>`` | ``SEQ#<sha256(subject)>`` | the last ``sequence`` given to the webhook's messages about one subject (a pull webhook's: and its latest messageIDs) |
+| ``WH#<webhookID>`` | ``POS#<position>`` | a pull webhook's message at its position, 1, 2, 3... in dispatch order: its pull log and its delivery log (``chalicelib.pull.log``), with a TTL |
+| ``WH#<webhookID>`` | ``PULL`` | how far polls have returned a pull webhook's messages (``returned``), and a first return in progress (``pendingFrom``, ``pendingTo``) |
+| ``WH#<webhookID>`` | ``POLLED#<position>`` | a first return of a pull webhook's messages from that position: up to where, when, and each one's sequence, with a TTL |
+| ``WH#<webhookID>`` | ``LATE#<messageID>`` | the position of a message put long after it was dispatched (a retried dispatch), to find it by its ID, with a TTL |
 | ``WH#<webhookID>`` | ``TOKEN`` | the access token of a webhook with ``auth``, its lease and last failure (``chalicelib.delivery.token_item``), with a TTL |
 | ``HOLD#<owner>`` | ``HOLD`` | an organizer's share: its lease slots (``b0``... the expiry, ``w0``... the batch's token) and its ``tail`` of turns (``chalicelib.delivery.admission``), with a TTL |
-| ``DISPATCH#<messageID>`` | ``DISPATCH`` | a platform event's type, date and, per level, the webhookIDs it was queued for (``chalicelib.store.dispatches``, for webhook.trace), with a TTL |
+| ``DISPATCH#<messageID>`` | ``DISPATCH`` | a platform event's type, date and, per level, the webhookIDs it was queued for, push and pull (``chalicelib.store.dispatches``, for webhook.trace), with a TTL |
 | ``WH#<webhookID>`` | ``NOTICE`` | the once-a-minute turn of ``messageFailed`` about the webhook and the count given up since (``chalicelib.dispatch.notices``), with a TTL |
 | ``ERASURE#<erasureID>`` | ``ERASURE`` | an erasure's person, scope, phase, checkpoint and count (``chalicelib.store.erasure``), with a TTL |
-| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant; the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
+| ``TOK#<sha256(token)>`` | ``TOK`` | a token's grant (events and companies, or a device's pull webhooks); the clear token is never stored (a revoked one: a bare mark for a day, with a TTL) |
 | ``RATE#<key>`` | ``RATE`` | a rate limit's state (``chalicelib.api.rate_limits``), with a TTL |
 | ``RATE#WH#<webhookID>`` | ``SEC#<Unix second>`` | the attempts a rate-limited webhook started in that second, and their tokens (``chalicelib.delivery.admission``), with a TTL |
 | ``IDEM`` | ``<function>#<hash of the key>`` | an idempotency record of ``webhook.dispatch`` (Powertools), with a TTL |
@@ -154,8 +160,23 @@ def webhook_key(webhook_id):
     return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "WH"}}
 
 
-def listing_key(level, owner_id, type, normal_url):
+LISTING_PREFIX = "L#"
+
+
+def listing_key(level, owner_id, webhook_id):
+    """The owner's listing of one webhook (chalicelib.store.webhook_record.Listing)."""
+    return {"pk": {"S": owner_pk(level, owner_id)}, "sk": {"S": f"{LISTING_PREFIX}{webhook_id}"}}
+
+
+def legacy_listing_key(level, owner_id, type, normal_url):
+    """Where the first rounds listed a webhook (one type each): by type and url, the whole object.
+    Such items are still read, and taken into account for uniqueness, until the webhook is updated."""
     return {"pk": {"S": owner_pk(level, owner_id)}, "sk": {"S": f"{type}#{digest(normal_url)}"}}
+
+
+def url_claim_key(level, owner_id, normal_url):
+    """The types that the owner's push webhooks for one url (in its normal form) take."""
+    return {"pk": {"S": f"URL#{owner_pk(level, owner_id)}#{digest(normal_url)}"}, "sk": {"S": "URL"}}
 
 
 def cap_key(level, owner_id):
@@ -176,3 +197,26 @@ def sequence_key(webhook_id, subject):
 
 def token_key(token_hash):
     return {"pk": {"S": f"TOK#{token_hash}"}, "sk": {"S": "TOK"}}
+
+
+POSITION_PREFIX = "POS#"
+
+
+def position_sk(position):
+    return f"{POSITION_PREFIX}{position:012d}"
+
+
+def entry_key(webhook_id, position):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": position_sk(position)}}
+
+
+def pull_state_key(webhook_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": "PULL"}}
+
+
+def first_return_key(webhook_id, start):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"POLLED#{start:012d}"}}
+
+
+def late_key(webhook_id, message_id):
+    return {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": f"LATE#{message_id}"}}

@@ -14,26 +14,39 @@ from botocore.exceptions import ClientError
 from chalicelib.errors import Conflict
 from chalicelib.store.table import error_code, get_item, reraise_unavailable, serialize, token_key
 
-MAX_GRANTED = 100  # events plus companies a token may hold (contract, section 10)
+MAX_GRANTED = 100  # events plus companies a token may hold (contract, section 10); a device's, pull webhooks
 REVOKED_KEPT_SECONDS = 86400
 
 
 @dataclass(frozen=True)
 class Grant:
-    """What a token may reach: everything (admin), or the listed events and companies.
+    """What a token may reach: everything (admin), or the listed events and companies, or (a
+    device's token) polling the listed pull webhooks and nothing else.
 
     A company grant reaches that company's company-level webhooks; event-level webhooks need
-    their event granted (contract, section 11).
+    their event granted (contract, section 11). A device's token is section 18's.
     """
 
     admin: bool
     events: frozenset = frozenset()
     companies: frozenset = frozenset()
+    webhooks: frozenset = frozenset()
 
     def can_access(self, level, owner_id):
         if self.admin:
             return True
         return owner_id in (self.events if level == "event" else self.companies)
+
+    @property
+    def device(self):
+        """A device's token: it may call webhook.poll on its webhooks, and nothing else."""
+        return bool(self.webhooks)
+
+    def may_call(self, method_name):
+        return not self.device or method_name == "webhook.poll"
+
+    def can_poll(self, webhook):
+        return webhook.webhook_id in self.webhooks if self.device else self.can_access(webhook.level, webhook.owner_id)
 
 
 class TokenStore:
@@ -48,7 +61,8 @@ class TokenStore:
         :class:`Conflict` if another grant holds it. A retry of this very write (its answer lost)
         finds the same grant, and succeeds."""
         item = serialize({"admin": grant.admin, "events": sorted(grant.events),
-                          "companies": sorted(grant.companies) or None, "date": date})
+                          "companies": sorted(grant.companies) or None, "webhooks": sorted(grant.webhooks) or None,
+                          "date": date})
         try:
             self._db.put_item(
                 TableName=self._table,
@@ -69,7 +83,7 @@ class TokenStore:
         if item is None or "revokedAt" in item:
             return None
         return Grant(admin=bool(item.get("admin")), events=frozenset(item.get("events", ())),
-                     companies=frozenset(item.get("companies", ())))
+                     companies=frozenset(item.get("companies", ())), webhooks=frozenset(item.get("webhooks", ())))
 
     def revoke(self, token_hash, now):
         """Revoke a token at once; False if there was no such token (or it was revoked already)."""
@@ -78,7 +92,7 @@ class TokenStore:
             self._db.update_item(
                 TableName=self._table, Key=token_key(token_hash),
                 UpdateExpression="SET revokedAt = :now, revokedBy = :by, expiresAt = :expires "
-                                 "REMOVE admin, events, companies",
+                                 "REMOVE admin, events, companies, webhooks",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(revokedAt) OR revokedBy = :by)",
                 ExpressionAttributeValues=serialize({":now": int(now), ":by": request_token,
                                                      ":expires": int(now) + REVOKED_KEPT_SECONDS}),

@@ -1,41 +1,73 @@
-"""Webhooks in the table: the webhook item, its owner's listing, and the owner's count.
+"""Webhooks in the table: the webhook item, its owner's listing, the url's claims and the owner's count.
 
 An owner is an event (event-level webhooks) or a company (company-level ones); everything here
 works the same for both. Handed its DynamoDB client and table name, so the same code runs on
 AWS, on the local moto server and in tests.
+
+Uniqueness (contract, sections 17 and 18): two push webhooks of one owner with the same url (in
+its normal form) may not share a type; pull webhooks have no url. The url's claim item
+(``URL#<owner>#<sha256(url)>``) holds, for each type taken, the webhook that takes it
+(``T#<type>``, or ``T#*`` for a webhook that takes every type) and how many are taken
+(``claimed``): a webhook takes its types with one conditional update of that item, in the same
+transaction as the webhook and its listing, so racing creations cannot both win. A webhook stored by the first rounds is listed under its type and url instead (one item
+per type and url was the uniqueness then): a new claim also reads that no such listing exists
+for a type it takes, and the webhook moves to the new layout at its next update.
+
+A retry never looks like another writer: every transaction here (the webhook, its listing, its
+claims and the count together) carries a ClientRequestToken kept across its retries
+(:meth:`WebhookStore._transact`), and a single conditional write that may be retried asks for
+the item as it was when its condition fails (``ReturnValuesOnConditionCheckFailure``) and
+recognises its own write there.
 """
 
 import random
+import re
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.catalog import ALL_TYPES
 from chalicelib.errors import Conflict, InvalidParameter, NotFound, Unavailable
 from chalicelib.store.table import (
+    batch_get,
     cancellation_reasons,
     cap_key,
     deserialize,
     error_code,
     get_item,
     is_transient,
+    legacy_listing_key,
     owner_pk,
     reraise_unavailable,
     serialize,
+    url_claim_key,
     webhook_key,
 )
-from chalicelib.store.webhook_record import Webhook
+from chalicelib.store.webhook_record import Listing, Webhook, effective_types
 
-_CREATE_TRIES = 3  # a listing removed between a cancelled creation and the read that explains it
+_CREATE_TRIES = 3  # a claim released between a cancelled write and the read that explains it
 _TRANSACTION_TRIES = 6
+_CLAIM = "T#"  # an attribute of a url's claim item: T#<type> = the webhookID that takes it
 # After a try whose outcome is unknown (AWS kept failing through botocore's own retries, or never
 # answered), the same transaction is sent again, with the same token, after these pauses.
 _UNKNOWN_OUTCOME_PAUSES = (1.0, 2.0)
 
 
+@dataclass(frozen=True)
+class _Write:
+    """One item of a transaction, and what its failed condition means: ``webhook`` (changed or
+    removed meanwhile), ``cap`` (too many webhooks), ``claim`` (a type of that url is taken)."""
+
+    role: str
+    item: dict
+    key: dict | None = None
+
+
 class WebhookStore:
-    """Webhooks and the per-owner listing that keeps them unique, counted and findable."""
+    """Webhooks, the per-owner listing that finds them, the url claims that keep them unique, and
+    the owner's count."""
 
     def __init__(self, client, table_name, max_per_owner=200, sleep=time.sleep):
         self._db = client
@@ -79,97 +111,195 @@ class WebhookStore:
             self._sleep(random.uniform(0.005, 0.02 * (attempt + 1)))
         raise Unavailable("the service is busy; try again in a moment")
 
-    def create(self, webhook):
-        """Store a new webhook in one transaction with its listing and its owner's count.
+    def _write(self, writes):
+        """Write ``writes`` (a list of :class:`_Write`) in one transaction; the first one whose
+        condition failed, or None when it went through."""
+        reasons = self._transact([write.item for write in writes])
+        if reasons is None:
+            return None
+        return next(write for write, reason in zip(writes, reasons) if reason == "ConditionalCheckFailed")
 
-        Raise :class:`Conflict` naming the existing webhook on a duplicate, and
-        :class:`InvalidParameter` when the owner has its most webhooks already: the count's
-        condition holds however many creations race.
+    def _claims(self, webhook, held, url_changed=False, current=None):
+        """The writes that make ``webhook`` (of its url and types) take the claims it needs, giving
+        back ``held`` (the types the webhook held before, at ``current``'s url): a conditional
+        update of the url's claim item, two when the url changes.
+
+        A webhook of the first rounds listed with a type newly taken and the same url is a
+        :class:`Conflict` already: such listings are read first (one BatchGetItem). That read
+        cannot be overtaken: this code never writes a listing of that layout, it only removes
+        them, so one missing now is missing at the transaction too. A pull webhook has no url:
+        it takes no claims (an owner may have several pull webhooks of one type)."""
+        if webhook.delivery == "pull":
+            return []
+        writes = []
+        wanted = webhook.types
+        if url_changed and held:
+            writes.append(self._claim_update(current, held, ()))
+            held = ()
+        update = self._claim_update(webhook, held, wanted)
+        if update is not None:
+            writes.append(update)
+        taken = tuple(t for t in wanted if t not in held)
+        own = current.listing_key() if current is not None and current.legacy_listing else None
+        keys = [key for key in (legacy_listing_key(webhook.level, webhook.owner_id, name, webhook.normal_url)
+                                for name in (effective_types(taken, webhook.level) if taken else ())) if key != own]
+        listed_before = batch_get(self._db, self._table, keys) if keys else []
+        if listed_before:
+            raise self._conflict_with(webhook, listed_before[0]["type"], listed_before[0]["webhookID"])
+        return writes
+
+    def _claim_update(self, webhook, held, wanted):
+        """The conditional update of ``webhook``'s url claim item from ``held`` types to ``wanted``."""
+        released = [t for t in held if t not in wanted]
+        added = [t for t in wanted if t not in held]
+        if not released and not added:
+            return None
+        names, values = {}, {":id": {"S": webhook.webhook_id}}
+        conditions, sets, removes = [], [], []
+        for index, name in enumerate(released):
+            names[f"#r{index}"] = _CLAIM + name
+            removes.append(f"#r{index}")
+            conditions.append(f"#r{index} = :id")
+        if added == [ALL_TYPES]:
+            # Every type of the level: no other webhook may hold any type of this url.
+            values[":held"] = {"N": str(len(held))}
+            conditions.append("(attribute_not_exists(claimed) OR claimed = :held)")
+        elif added:
+            if ALL_TYPES not in held:
+                names["#all"] = _CLAIM + ALL_TYPES
+                conditions.append("attribute_not_exists(#all)")
+            conditions += [f"attribute_not_exists(#a{index})" for index in range(len(added))]
+        for index, name in enumerate(added):
+            names[f"#a{index}"] = _CLAIM + name
+            sets.append(f"#a{index} = :id")
+        expression = ("SET " + ", ".join(sets) if sets else "") + (" REMOVE " + ", ".join(removes) if removes else "")
+        if len(added) != len(released):
+            values[":delta"] = {"N": str(len(added) - len(released))}
+            expression += " ADD claimed :delta"
+        key = url_claim_key(webhook.level, webhook.owner_id, webhook.normal_url)
+        return _Write("claim", {"Update": {
+            "TableName": self._table, "Key": key, "UpdateExpression": expression.strip(),
+            "ConditionExpression": " AND ".join(conditions), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values}}, key)
+
+    def _conflict(self, write, webhook):
+        """The :class:`Conflict` that a failed claim means, naming the webhook that has the type;
+        None when it is gone meanwhile (the write may be tried again)."""
+        item = get_item(self._db, self._table, write.key)
+        if item is None:
+            return None
+        held = {name[len(_CLAIM):]: value for name, value in item.items() if name.startswith(_CLAIM)}
+        clash = [t for t in (ALL_TYPES, *webhook.types) if t in held] or (
+            list(held) if webhook.types == (ALL_TYPES,) else [])
+        clash = [t for t in clash if held[t] != webhook.webhook_id]
+        return self._conflict_with(webhook, clash[0], held[clash[0]]) if clash else None
+
+    @staticmethod
+    def _conflict_with(webhook, type_name, holder):
+        takes = "every type (*)" if type_name == ALL_TYPES else type_name
+        return Conflict(f"this {webhook.level} already has a webhook for that url that takes {takes}: {holder}",
+                        field="url")
+
+    def create(self, webhook):
+        """Store a new webhook in one transaction with its listing, its url's claims and its
+        owner's count.
+
+        Raise :class:`Conflict` naming the existing webhook when one of the owner's webhooks for
+        that url takes one of its types, and :class:`InvalidParameter` when the owner has its most
+        webhooks already: the conditions hold however many creations race.
         """
-        items = [
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook_key(webhook.webhook_id), **webhook.item_attributes()}}},
-            {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
-                     "Item": {**webhook.listing_key(), **webhook.listing_attributes()}}},
-            {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
-                        "UpdateExpression": "ADD webhooks :one",
-                        "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":max": {"N": str(self._max)}}}},
+        writes = [
+            _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                       "Item": {**webhook_key(webhook.webhook_id), **webhook.item_attributes()}}}),
+            _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                       "Item": {**webhook.listing_key(), **webhook.listing_attributes()}}}),
+            _Write("cap", {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                                      "UpdateExpression": "ADD webhooks :one",
+                                      "ConditionExpression": "attribute_not_exists(webhooks) OR webhooks < :max",
+                                      "ExpressionAttributeValues": {":one": {"N": "1"},
+                                                                    ":max": {"N": str(self._max)}}}}),
+            *self._claims(webhook, ()),
         ]
         for _ in range(_CREATE_TRIES):
-            reasons = self._transact(items)
-            if reasons is None or reasons[0] == "ConditionalCheckFailed":
-                return webhook  # made (its webhookID is new: only this call's own earlier try wrote it)
-            if reasons[1] == "ConditionalCheckFailed":
-                existing = get_item(self._db, self._table, webhook.listing_key())
-                if existing is not None:
-                    raise Conflict(
-                        f"this {webhook.level} already has a webhook of type {webhook.type} for that url: "
-                        f"{existing['webhookID']}", field="url")
-                continue  # the listing that stopped it was removed meanwhile: try again
-            raise InvalidParameter(
-                f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
-                " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
+            failed = self._write(writes)
+            if failed is None:
+                return webhook
+            if failed.role == "cap":
+                raise InvalidParameter(
+                    f"{'an event' if webhook.level == 'event' else 'a company'} may have at most {self._max}"
+                    " webhooks; remove one first", field=webhook.owner_field, code="too_many_webhooks")
+            if failed.role == "webhook":
+                # Its webhookID and listing key are new: only this call's own earlier try can have
+                # written them (a try whose answer was lost, past its ClientRequestToken): made.
+                return webhook
+            conflict = self._conflict(failed, webhook)
+            if conflict is not None:
+                raise conflict
+            # what stopped it was removed meanwhile: try again
         raise Unavailable("the service is busy; try again in a moment")
 
     def update(self, current, updated):
-        """Store ``updated``, the webhook ``current`` with a new url, headers, rate limit, filter,
-        description, auth or template (webhook.update), in one transaction with its listing;
-        everything else in the item (its
-        secrets, status, health) is kept. A new url moves the listing, whose key makes it unique:
-        :class:`Conflict` naming the webhook that has it already. :class:`Conflict` too when the
-        webhook's url or status changed since ``current`` was read, :class:`NotFound` when it
-        was removed.
+        """Store ``updated``, the webhook ``current`` with a new url, types, headers, rate limit,
+        filter, description, auth or template (webhook.update), in one transaction with its listing
+        and its url's claims; everything else in the item (its secrets, status, health) is kept.
+        New types or a new url take their claims as at creation: :class:`Conflict` naming the
+        webhook that has one already. :class:`Conflict` too when the webhook's url, types or status changed since
+        ``current`` was read, :class:`NotFound` when it was removed. A webhook of the first rounds
+        moves to the new layout here.
         """
+        listed = updated.item_attributes()
+        # The item keeps the headers' values, the OAuth client's secret and the template; the
+        # listing, only what a fan-out reads (its types, status and filter).
         names = {"#s": "status", "#u": "url", "#n": "normalUrl", "#h": "headers", "#r": "rateLimit", "#f": "filter",
-                 "#a": "auth", "#t": "template", "#d": "description"}
-        listed = updated.listing_attributes()
-        values = {":url": listed["url"], ":normal": listed["normalUrl"], ":description": listed["description"]}
-
-        def changes(attributes):
-            sets, removes = ["#u = :url", "#n = :normal", "#h = :headers", "#d = :description"], []
-            for name, attribute in (("#r", "rateLimit"), ("#f", "filter"), ("#a", "auth"), ("#t", "template")):
-                if attribute in attributes:
-                    sets.append(f"{name} = :{attribute}")
-                else:
-                    removes.append(name)
-            return "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""), {
-                **values, ":headers": attributes["headers"],
-                **{f":{a}": attributes[a] for a in ("rateLimit", "filter", "auth", "template") if a in attributes}}
-
-        # The item keeps the headers' values, the OAuth client's secret and the template (section
-        # 21); the listing, none of them.
-        item_update, item_values = changes(updated.item_attributes())
-        listing_update, listing_values = changes(listed)
-        items = [{"Update": {
-            "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": item_update,
-            # On the secret too: a listing moved with the url carries the webhook's public key.
-            "ConditionExpression": "attribute_exists(pk) AND #s = :was AND #u = :oldUrl AND secrets[0] = :secret",
-            "ExpressionAttributeNames": _names_in(item_update + " #s #u", names),
-            "ExpressionAttributeValues": {**item_values, ":was": {"S": current.status}, ":oldUrl": {"S": current.url},
-                                          ":secret": {"S": current.secrets[0]}},
-        }}]
-        moved = current.listing_key() != updated.listing_key()
-        if moved:
-            items += [
-                {"Delete": {"TableName": self._table, "Key": current.listing_key(),
-                            "ConditionExpression": "attribute_exists(pk)"}},
-                {"Put": {"TableName": self._table, "Item": {**updated.listing_key(), **listed},
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                 "#ts": "types", "#t": "type", "#a": "auth", "#tp": "template", "#d": "description"}
+        sets = ["#h = :headers", "#ts = :types", "#d = :description"]
+        values = {":headers": listed["headers"], ":types": listed["types"], ":description": listed["description"],
+                  ":was": {"S": current.status}}
+        removes = []
+        for name, attribute in (("#u", "url"), ("#n", "normalUrl"), ("#r", "rateLimit"), ("#f", "filter"),
+                                ("#t", "type"), ("#a", "auth"), ("#tp", "template")):
+            if attribute in listed:
+                sets.append(f"{name} = :{attribute}")
+                values[f":{attribute}"] = listed[attribute]
+            else:
+                removes.append(name)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        condition = "attribute_exists(pk) AND #s = :was AND "
+        if current.url is None:
+            condition += "attribute_not_exists(#u) AND "
+        else:
+            condition += "#u = :oldUrl AND "
+            values[":oldUrl"] = {"S": current.url}
+        if current.legacy_listing:
+            condition += "attribute_not_exists(#ts)"
+        else:
+            condition += "#ts = :oldTypes"
+            values[":oldTypes"] = serialize({"t": list(current.types)})["t"]
+        writes = [_Write("webhook", {"Update": {
+            "TableName": self._table, "Key": webhook_key(current.webhook_id), "UpdateExpression": expression,
+            "ConditionExpression": condition, "ExpressionAttributeNames": _names_in(expression + " " + condition, names),
+            "ExpressionAttributeValues": values}})]
+        moved = replace(updated, legacy_listing=False)
+        if current.legacy_listing:
+            writes += [
+                _Write("webhook", {"Delete": {"TableName": self._table, "Key": current.listing_key(),
+                                              "ConditionExpression": "attribute_exists(pk)"}}),
+                _Write("webhook", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(pk)",
+                                           "Item": {**moved.listing_key(), **moved.listing_attributes()}}}),
             ]
         else:
-            items.append({"Update": {"TableName": self._table, "Key": current.listing_key(),
-                                     "UpdateExpression": listing_update, "ConditionExpression": "attribute_exists(pk)",
-                                     "ExpressionAttributeNames": _names_in(listing_update, names),
-                                     "ExpressionAttributeValues": listing_values}})
-        reasons = self._transact(items)
-        if reasons is None:
-            return updated
-        if moved and reasons[2] == "ConditionalCheckFailed":
-            existing = get_item(self._db, self._table, updated.listing_key())
-            if existing is not None:
-                raise Conflict(f"this {updated.level} already has a webhook of type {updated.type} for that url: "
-                               f"{existing['webhookID']}", field="url")
+            writes.append(_Write("webhook", {"Put": {
+                "TableName": self._table, "ConditionExpression": "attribute_exists(pk)",
+                "Item": {**moved.listing_key(), **moved.listing_attributes()}}}))
+        held = () if current.legacy_listing else current.types
+        writes += self._claims(moved, held, url_changed=current.normal_url != moved.normal_url, current=current)
+        failed = self._write(writes)
+        if failed is None:
+            return moved
+        if failed.role == "claim":
+            conflict = self._conflict(failed, moved)
+            if conflict is not None:
+                raise conflict
         if self.get(current.webhook_id) is None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         raise Conflict("the webhook was changed meanwhile; read it again and retry", field="webhookID")
@@ -185,18 +315,20 @@ class WebhookStore:
         webhook = Webhook.from_item(item)
         return webhook if now is None else self.forget_old_secret(webhook, now)
 
+    def get_many(self, webhook_ids):
+        """The live webhooks among ``webhook_ids`` (one BatchGetItem a hundred)."""
+        items = batch_get(self._db, self._table, [webhook_key(webhook_id) for webhook_id in webhook_ids])
+        return [Webhook.from_item(item) for item in items if item["status"] != "removed"]
+
     def get_item(self, webhook_id):
         return get_item(self._db, self._table, webhook_key(webhook_id))
 
     def list(self, level, owner_id, type=None):
-        """The owner's live webhooks (of one type, if given) in creation order: one Query."""
-        condition = "pk = :pk"
-        values = {":pk": {"S": owner_pk(level, owner_id)}}
-        if type is not None:
-            condition += " AND begins_with(sk, :type)"
-            values[":type"] = {"S": f"{type}#"}
+        """The owner's live webhooks as its listing holds them (:class:`Listing`), those that take
+        ``type`` if given, in creation order: one Query, one page for an owner's most webhooks."""
+        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk",
+                 "ExpressionAttributeValues": {":pk": {"S": owner_pk(level, owner_id)}}}
         items = []
-        query = {"TableName": self._table, "KeyConditionExpression": condition, "ExpressionAttributeValues": values}
         try:
             while True:  # one page holds every listing of an owner (capped); the loop is a safeguard
                 answer = self._db.query(**query)
@@ -206,24 +338,35 @@ class WebhookStore:
                 query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         except ClientError as exc:
             reraise_unavailable(exc)
-        items.sort(key=lambda item: item["webhookID"])
-        return [Webhook.from_item(item) for item in items]
+        listings = sorted((Listing.from_item(item, level, owner_id) for item in items), key=lambda l: l.webhook_id)
+        return [listing for listing in listings if type is None or listing.takes(type)]
+
+    def find(self, level, owner_id, type=None):
+        """The owner's live webhooks (those that take ``type``, if given) in creation order, whole:
+        the listing's Query, then their items (BatchGetItem, 100 a request)."""
+        listings = self.list(level, owner_id, type)
+        items = {item["webhookID"]: item for item in batch_get(self._db, self._table,
+                                                               [webhook_key(l.webhook_id) for l in listings])}
+        found = [items.get(listing.webhook_id) for listing in listings]
+        return [Webhook.from_item(item) for item in found if item is not None and item["status"] != "removed"]
 
     def remove(self, webhook):
-        """Mark the webhook removed, drop its listing and count it out; raise
+        """Mark the webhook removed, drop its listing and its url's claims, and count it out; raise
         :class:`NotFound` if it is already gone."""
-        reasons = self._transact([
-                    {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
-                                "UpdateExpression": "SET #s = :removed",
-                                "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
-                                "ExpressionAttributeNames": {"#s": "status"},
-                                "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
-                    {"Delete": {"TableName": self._table, "Key": webhook.listing_key()}},
-                    {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
-                                "UpdateExpression": "ADD webhooks :minus",
-                                "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
-                ])
-        if reasons is not None:
+        writes = [
+            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
+                        "UpdateExpression": "SET #s = :removed",
+                        "ConditionExpression": "attribute_exists(pk) AND #s <> :removed",
+                        "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":removed": {"S": "removed"}}}},
+            {"Delete": {"TableName": self._table, "Key": webhook.listing_key()}},
+            {"Update": {"TableName": self._table, "Key": cap_key(webhook.level, webhook.owner_id),
+                        "UpdateExpression": "ADD webhooks :minus",
+                        "ExpressionAttributeValues": {":minus": {"N": "-1"}}}},
+        ]
+        if not webhook.legacy_listing and webhook.delivery == "push":
+            writes.append(self._claim_update(webhook, webhook.types, ()).item)
+        if self._transact(writes) is not None:
             raise NotFound("no webhook with that webhookID", field="webhookID")
         return webhook
 
@@ -231,39 +374,23 @@ class WebhookStore:
         """Make ``secret`` the newest; the current one keeps signing until ``previous_until``.
 
         For an ed25519 webhook ``secret`` is the new private key and ``public_key`` its public
-        key, which the webhook object shows (the old one as ``previousPublicKey``): its listing
-        changes in the same transaction. Conditional on the current secret, so two rotations at
-        once cannot both win; a retry of this very rotation (its answer lost) finds its own new
-        secret in place, and wins.
+        key, which the webhook object shows (the old one as ``previousPublicKey``). Both live in
+        the webhook item only (the owner's listing holds no keys), so a rotation is one
+        UpdateItem. Conditional on the current secret, so two rotations at once cannot both win;
+        a retry of this very rotation (its answer lost) finds its own new secret in place, and
+        wins.
         """
-        conflict = Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID")
-        if public_key is None:
-            self._update(
-                webhook.webhook_id,
-                "SET secrets = :secrets, previousSecretUntil = :until",
-                "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
-                {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
-                 ":current": webhook.secrets[0]},
-                conflict,
-                ours=lambda item: item.get("secrets", [None])[0] == secret and item.get("status") != "removed",
-            )
-            return
-        keys = "SET publicKey = :public, previousPublicKey = :previous, previousSecretUntil = :until"
-        values = {":public": public_key, ":previous": webhook.public_keys[0], ":until": int(previous_until)}
-        # One transaction, with a ClientRequestToken kept across retries (_transact): a retry of it
-        # whose first answer was lost is the same transaction again, never a conflict.
-        reasons = self._transact([
-            {"Update": {"TableName": self._table, "Key": webhook_key(webhook.webhook_id),
-                        "UpdateExpression": keys + ", secrets = :secrets",
-                        "ConditionExpression": "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
-                        "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": serialize({**values, ":secrets": [secret, webhook.secrets[0]],
-                                                                ":removed": "removed", ":current": webhook.secrets[0]})}},
-            {"Update": {"TableName": self._table, "Key": webhook.listing_key(), "UpdateExpression": keys,
-                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": serialize(values)}},
-        ])
-        if reasons is not None:
-            raise conflict
+        expression = "SET secrets = :secrets, previousSecretUntil = :until"
+        values = {":secrets": [secret, webhook.secrets[0]], ":until": int(previous_until), ":removed": "removed",
+                  ":current": webhook.secrets[0]}
+        if public_key is not None:
+            expression += ", publicKey = :public, previousPublicKey = :previous"
+            values.update({":public": public_key, ":previous": webhook.public_keys[0]})
+        self._update(
+            webhook.webhook_id, expression, "attribute_exists(pk) AND #s <> :removed AND secrets[0] = :current",
+            values, Conflict("the secret was rotated or the webhook removed meanwhile; try again", field="webhookID"),
+            ours=lambda item: item.get("secrets", [None])[0] == secret and item.get("status") != "removed",
+        )
 
     def forget_old_secret(self, webhook, now):
         """Delete the rotated-out secret once its overlap has ended; return the webhook as it is then.
@@ -360,5 +487,5 @@ class WebhookStore:
 
 def _names_in(expression, names):
     """The placeholders of ``names`` that ``expression`` uses (DynamoDB refuses unused ones)."""
-    used = set(expression.replace(",", " ").split())
+    used = set(re.findall(r"#\w+", expression))
     return {key: value for key, value in names.items() if key in used}

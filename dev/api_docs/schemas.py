@@ -40,9 +40,14 @@ def _type_text(schema):
     if "const" in schema:
         return f"always `{json.dumps(schema['const'])}`", None
     if "enum" in schema:
-        if schema["enum"] == list(TYPE_NAMES):
-            return f"a type of the [catalog]({CATALOG_ANCHOR})", None
-        return "one of " + ", ".join(f"`{value}`" for value in schema["enum"]), None
+        listed = [value for value in schema["enum"] if value is not None]
+        nullable = " or null" if None in schema["enum"] else ""
+        if listed == list(TYPE_NAMES):
+            return f"a type of the [catalog]({CATALOG_ANCHOR}){nullable}", None
+        if listed == [*TYPE_NAMES, "*"]:
+            return f"a type of the [catalog]({CATALOG_ANCHOR}), or `*`{nullable}", None
+        return "one of " + ", ".join(f"`{json.dumps(value)}`" if value is None else f"`{value}`"
+                                     for value in schema["enum"]), None
     if "oneOf" in schema and "type" not in schema:
         texts, child = [], None
         for option in schema["oneOf"]:

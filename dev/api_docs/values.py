@@ -13,6 +13,7 @@ from chalicelib.delivery.worker import MAX_RETRY_AFTER_SECONDS
 from chalicelib.dispatch.fanout import PLATFORM_SOURCE
 from chalicelib.dispatch.replays import MAX_REPLAYED
 from chalicelib.occurrences import MAX_DELIVERED_BODY
+from chalicelib.pull.poll import MAX_WAIT_SECONDS
 from chalicelib.settings import (
     DEFAULT_AUTO_DISABLE_AFTER,
     DEFAULT_DELIVERY_TIMEOUT_SECONDS,
@@ -70,6 +71,7 @@ def values():
         "max_retry_after_hours": MAX_RETRY_AFTER_SECONDS // 3600,
         "rotation_overlap_hours": ROTATION_OVERLAP_SECONDS // 3600,
         "stats_window": STATS_WINDOW,
+        "max_wait_seconds": MAX_WAIT_SECONDS,
         "template_steps": f"{MAX_TEMPLATE_STEPS:,}",
         # A Mustache tag written in the prose: {{open}}type{{close}} is {{type}}.
         "open": "{{",
