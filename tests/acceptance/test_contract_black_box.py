@@ -2681,26 +2681,13 @@ def test_s18_the_relays_help_says_all():
         assert word in done.stdout, word
 
 
-def test_s18_the_relay_forwards_a_sessions_deliveries_in_order_holding_a_refused_ones_subject(api, receiver):
-    """A session on an event with an event token: its pull webhook made, its secret printed, every
-    delivery POSTed as a push delivery, one line each; a refused one tried again with a growing
-    pause while that person's later ones wait and another person's go on; Ctrl-C removes it."""
+def test_s18_the_relay_makes_a_pull_webhook_for_the_session_and_forwards_each_delivery_as_a_push_one(api, receiver):
+    """A session on an event, with the event's token: its pull webhook made and its secret
+    printed, every delivery POSTed with exactly the headers and body of a push delivery, in order,
+    one line each; Ctrl-C removes the webhook."""
     event = new_id()
     token = api.event_token(event)
     SECRETS.append(token)
-    ana_refused = []
-
-    def rule(request, earlier):
-        # Ana's first message is refused twice, and until Bo's has been taken: were Bo's held
-        # behind it, neither would ever arrive.
-        person = json.loads(request.body)["data"]["personID"]
-        if person == "ana" and (len(ana_refused) < 2 or not any(json.loads(r.body)["data"]["personID"] == "bo"
-                                                                 and r.status == 200 for r in earlier)):
-            ana_refused.append(request.headers["webhook-id"])
-            return 503
-        return 200
-
-    receiver.rule = rule
     with Relay(api, "--event", event, "--types", "eventCheckIn,eventEnrollment", "--forward", receiver.url + "/hook",
                token=token) as relay:
         secret = relay.wait_for(r"(whsec_[A-Za-z0-9+/=]+)").group(1)
@@ -2711,68 +2698,88 @@ def test_s18_the_relay_forwards_a_sessions_deliveries_in_order_holding_a_refused
         assert listed[0]["types"] == ["eventEnrollment", "eventCheckIn"]
         session = listed[0]["webhookID"]
         assert session in relay.text
-        first = api.ok("webhook.dispatch", {"type": "eventEnrollment", "eventID": event, "personID": "ana"},
-                       status=202)["messageID"]
-        second = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "ana"},
-                        status=202)["messageID"]
-        wait_until(lambda: ana_refused, what="the first refusal")
-        other = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "bo"},
-                       status=202)["messageID"]
-        got = receiver.wait_for(3, successes=True, timeout=40)
-        assert len(got) == 3
-        ids = [r.headers["webhook-id"] for r in receiver.requests]
-        # Bo's went on while Ana's first was refused; Ana's second waited behind it.
-        assert [r.headers["webhook-id"] for r in got] == [other, first, second], ids
-        assert ids.count(first) >= 3 and ids.count(second) == 1 and ids.count(other) == 1, ids
-        assert set(ana_refused) == {first}
-        tries = [r.at for r in receiver.requests if r.headers["webhook-id"] == first]
-        gaps = [b - a for a, b in zip(tries, tries[1:])]
-        assert gaps[1] > gaps[0] + 0.5, gaps  # a growing pause
+        sent = [(type_, api.ok("webhook.dispatch", {"type": type_, "eventID": event, "personID": person},
+                               status=202)["messageID"])
+                for type_, person in (("eventEnrollment", "ana"), ("eventCheckIn", "bo"), ("eventCheckIn", "ana"))]
+        got = receiver.wait_for(3, successes=True, timeout=30)
+        arrived = [r.headers["webhook-id"] for r in got]
+        assert sorted(arrived) == sorted(m for _, m in sent) and len(receiver.requests) == 3
+        assert [m for m in arrived if m != sent[1][1]] == [sent[0][1], sent[2][1]]  # Ana's, in her order
         # Exactly the headers and body of a push delivery: what a poll of the session's webhook returns.
         entries = {e["messageID"]: e for e in poll(api, session)["data"]}
-        assert list(entries) == [first, second, other]
         for request in got:
             entry = entries[request.headers["webhook-id"]]
-            assert request.body == entry["body"].encode()
-            assert PUSH_HEADERS <= set(request.headers)
-            assert {k: request.headers[k] for k in PUSH_HEADERS - {"webhook-timestamp", "webhook-signature"}} == {
-                k: entry["headers"][k] for k in PUSH_HEADERS - {"webhook-timestamp", "webhook-signature"}}
-            assert request.verify(secret)
-            assert request.path == "/hook"
+            assert request.path == "/hook" and request.body == entry["body"].encode()
+            kept = PUSH_HEADERS - {"webhook-timestamp", "webhook-signature"}
+            assert {k: request.headers[k] for k in kept} == {k: entry["headers"][k] for k in kept}
+            assert request.verify(secret)  # with the secret it printed
         # One line a delivery: time, type, messageID, the local answer's status, duration.
-        for message, type_ in ((first, "eventEnrollment"), (second, "eventCheckIn"), (other, "eventCheckIn")):
+        wait_until(lambda: all(m in relay.text for _, m in sent), what="a line for each delivery")
+        for type_, message in sent:
             lines = [line for line in relay.lines if message in line]
-            assert len(lines) == ids.count(message), lines
-            assert re.search(rf"\d\d:\d\d:\d\d\s+{type_}\s+{message}\s+200\s+\d+ ms", lines[-1]), lines
-        assert all(" 503 " in line for line in [line for line in relay.lines if first in line][:-1])
+            assert len(lines) == 1 and re.search(rf"\d\d:\d\d:\d\d\s+{type_}\s+{message}\s+200\s+\d+ ms", lines[0]), lines
         assert relay.interrupt() == 0
     assert api.ok("webhook.find", {"eventID": event})["count"] == 0  # Ctrl-C removed the session's webhook
     error_of(api.call("webhook.poll", {"webhookID": session}), 404)
 
 
-def test_s18_the_relay_on_an_existing_pull_webhook_keeps_its_cursor_in_a_file_and_goes_on_where_it_stopped(
+def test_s18_the_relay_retries_a_refused_delivery_holding_its_subject_and_keeps_its_cursor_in_a_file(
         api, receiver, tmp_path):
-    webhook = pull_webhook(api, types=["eventCheckIn"])
+    """On an existing pull webhook: a refused delivery is tried again with a growing pause, its
+    subject's later ones waiting behind it while another subject's go on; Ctrl-C keeps the webhook,
+    and started again the relay goes on from the cursor in its file."""
+    webhook = pull_webhook(api, types=["eventCheckIn", "eventEnrollment"])
     wid, event = webhook["webhookID"], webhook["eventID"]
     token = api.event_token(event)
-    cursor_file = tmp_path / "cursor"
-    before = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "a"},
+    SECRETS.append(token)
+    # Both of Ana's are waiting when the relay starts: its first poll gets them together.
+    first = api.ok("webhook.dispatch", {"type": "eventEnrollment", "eventID": event, "personID": "ana"},
+                   status=202)["messageID"]
+    second = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "ana"},
                     status=202)["messageID"]
+    refused = []
+
+    def rule(request, earlier):
+        # Ana's first is refused twice, and until Bo's has been taken: were Bo's held behind it,
+        # neither would ever arrive.
+        if json.loads(request.body)["data"]["personID"] == "ana" and (len(refused) < 2 or not any(
+                json.loads(r.body)["data"]["personID"] == "bo" and r.status == 200 for r in earlier)):
+            refused.append(request.headers["webhook-id"])
+            return 503
+        return 200
+
+    receiver.rule = rule
+    cursor_file = tmp_path / "cursor"
     args = ("--webhook", wid, "--forward", receiver.url + "/hook", "--cursor-file", str(cursor_file))
     with Relay(api, *args, token=token) as relay:
-        receiver.wait_for(1, successes=True, timeout=30)
+        wait_until(lambda: refused, timeout=30, what="the first refusal")
+        other = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "bo"},
+                       status=202)["messageID"]
+        got = receiver.wait_for(3, successes=True, timeout=40)
+        ids = [r.headers["webhook-id"] for r in receiver.requests]
+        assert set(refused) == {first}, ids  # Ana's second never went before her first
+        assert [r.headers["webhook-id"] for r in got] == [other, first, second], ids
+        assert ids.count(first) >= 3 and ids.count(second) == 1 and ids.count(other) == 1, ids
+        tries = [r.at for r in receiver.requests if r.headers["webhook-id"] == first]
+        gaps = [b - a for a, b in zip(tries, tries[1:])]
+        assert gaps[1] > gaps[0] + 0.5, gaps  # a growing pause
+        wait_until(lambda: relay.text.count(first) == ids.count(first), what="a line for each try")
+        lines = [line for line in relay.lines if first in line]
+        assert all(re.search(rf"eventEnrollment\s+{first}\s+503\s", line) for line in lines[:-1]), lines
+        assert re.search(rf"eventEnrollment\s+{first}\s+200\s", lines[-1]), lines
+        for request in got:
+            assert request.verify(webhook["secret"])
         wait_until(lambda: cursor_file.exists(), what="the cursor kept")
+        time.sleep(0.3)
         assert relay.interrupt() == 0
     assert api.ok("webhook.find", {"eventID": event})["data"][0]["webhookID"] == wid  # not removed
-    while_stopped = [api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": p},
-                            status=202)["messageID"] for p in ("b", "c")]
+    while_stopped = api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": event, "personID": "cy"},
+                           status=202)["messageID"]
     with Relay(api, *args, token=token):
-        got = receiver.wait_for(3, successes=True, timeout=30)
+        receiver.wait_for(4, successes=True, timeout=30)
         time.sleep(0.5)
-    ids = [r.headers["webhook-id"] for r in receiver.requests]
-    assert ids == [before] + while_stopped, ids
-    for request in got:
-        assert request.verify(webhook["secret"])
+    later = [r.headers["webhook-id"] for r in receiver.requests][len(ids):]
+    assert later == [while_stopped], later
 
 
 def test_s18_the_relay_forwards_to_any_address_on_the_machine_at_the_company_level_every_type_by_default(api):
