@@ -1,10 +1,11 @@
 """The acceptance check's fixtures: the local runs (``make run``'s ``python -m dev.run``, started as
 dev/local_service.py starts it), and the client that reaches them over HTTP.
 
-The contract's sections 1 to 16 are checked on one local run, 17 to 22 on another with the same
-settings, both started with the module. Every webhook and message a check writes makes the local
-run's later writes slower (the emulator copies the whole table at each transaction), so two runs
-that each hold half of them take much less time than one that holds them all."""
+The contract's sections 1 to 9 are checked on one local run, 10 to 16 on a second and 17 to 22 on
+a third, with the same settings, all started with the module. Every webhook and message a check
+writes makes the local run's later writes slower (the emulator copies the whole table at each
+transaction), so runs that each hold a third of them take much less time than one that holds them
+all."""
 
 import re
 
@@ -14,7 +15,12 @@ from dev.local_service import start_local_service
 
 from .black_box import SETTINGS, Api
 
-LATER_SECTIONS = 17  # from this section on, the checks run on the second local run
+SPLITS = (10, 17)  # the first section of each local run after the first
+
+
+def run_of(section):
+    """Which of the module's local runs checks ``section``."""
+    return sum(section >= first for first in SPLITS)
 
 
 def section_of(name):
@@ -25,12 +31,10 @@ def section_of(name):
 
 @pytest.fixture(scope="module")
 def runs(request):
-    """The module's two local runs, started at once (each only when a collected check needs it),
-    so that the second one's start overlaps the first checks: ``[earlier, later]``, None for one
-    that no check needs."""
-    names = [item.name for item in request.session.items if item.module is request.module]
-    needed = [any(section_of(n) < LATER_SECTIONS for n in names), any(section_of(n) >= LATER_SECTIONS for n in names)]
-    started = [start_local_service(SETTINGS) if need else None for need in needed]
+    """The module's local runs, started at once (each only when a collected check needs it), so
+    that the later ones' start overlaps the first checks; None for one that no check needs."""
+    needed = {run_of(section_of(item.name)) for item in request.session.items if item.module is request.module}
+    started = [start_local_service(SETTINGS) if n in needed else None for n in range(len(SPLITS) + 1)]
     try:
         yield started
     finally:
@@ -45,14 +49,13 @@ def _ready(run):
     return run
 
 
-@pytest.fixture(scope="module")
-def service(runs):
-    """The local run of sections 1 to 16."""
-    return _ready(runs[0])
+@pytest.fixture
+def service(request, runs):
+    """The local run that checks this check's section."""
+    return _ready(runs[run_of(section_of(request.node.name))])
 
 
 @pytest.fixture
-def api(request, runs):
+def api(service):
     """The API of the local run that checks this check's section."""
-    run = _ready(runs[1] if section_of(request.node.name) >= LATER_SECTIONS else runs[0])
-    return Api(f"http://127.0.0.1:{run.port}")
+    return Api(f"http://127.0.0.1:{service.port}")
