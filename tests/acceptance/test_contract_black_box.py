@@ -821,10 +821,10 @@ def test_s6_the_command_line_makes_and_revokes_tokens(api, service):
 # 7. Settings
 # ---------------------------------------------------------------------------------------------
 
-# What a run started by hand gets: no setting of the contract given.
 # What make run's banner and the README say to set to reach real endpoints (make run refuses every
 # address outside WEBHOOK_ALLOW_NETWORKS by default, so that nothing leaves the machine: issue 19).
 REAL_ENDPOINTS = {"WEBHOOK_DESTINATIONS": "public"}
+# What a run started by hand gets: no setting of the contract given.
 DEFAULTS_DROPPED = ("RETRY_SCHEDULE", "DELIVERY_TIMEOUT_SECONDS", "WEBHOOK_DESTINATIONS", "INEVENT_DEV_TOKEN",
                     "RATE_LIMIT_PER_SECOND", "TEST_SENDS_PER_MINUTE", "ERASURE_SETTLE_SECONDS")
 
@@ -2317,7 +2317,7 @@ def test_s18_s19_an_ed25519_pull_webhooks_entries_verify_with_its_public_key_alo
 def test_s18_a_cursor_the_service_did_not_make_is_400_on_cursor(api):
     first, second = pull_webhook(api), pull_webhook(api)
     api.ok("webhook.dispatch", {"type": "eventCheckIn", "eventID": first["eventID"], "personID": "p"}, status=202)
-    cursor = wait_until(lambda: poll(api, first["webhookID"])["data"] and poll(api, first["webhookID"])["cursor"],
+    cursor = wait_until(lambda: (lambda answer: answer["data"] and answer["cursor"])(poll(api, first["webhookID"])),
                         what="a message to poll")
     flipped = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
     for bad in ("nope", "0", "A" * len(cursor), flipped, cursor + "A", cursor[:-1], "../" + cursor):
