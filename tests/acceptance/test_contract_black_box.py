@@ -2627,9 +2627,12 @@ class Relay:
     the token in ``INEVENT_TOKEN``; its terminal's lines kept."""
 
     def __init__(self, api, *args, token):
+        # Ctrl-C reaches it as in a terminal, also when the tests run where SIGINT is ignored (a
+        # background job without job control hands that on to its children).
         self.process = subprocess.Popen([sys.executable, "-m", "chalicelib.listen", *args, "--api", api.base],
                                         cwd=ROOT, env={**os.environ, "INEVENT_TOKEN": token}, stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+                                        stderr=subprocess.STDOUT, text=True,
+                                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.lines = []
         threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
 
