@@ -5,6 +5,7 @@ Nothing here imports the service (``chalicelib``): the checks see only what goes
 (the API's answers, what a real receiver on loopback gets, the local run's own output).
 """
 
+import concurrent.futures
 import json
 import time
 import urllib.error
@@ -184,3 +185,9 @@ def wait_until(condition, timeout=15.0, interval=0.05, what="the condition"):
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(interval)
+
+
+def stop_all(runs):
+    """Stop local runs together (each waits for its worker and its emulator to end); None is skipped."""
+    with concurrent.futures.ThreadPoolExecutor(max(1, len(runs))) as pool:
+        list(pool.map(lambda run: run and run.stop(), runs))

@@ -13,7 +13,7 @@ import pytest
 
 from dev.local_service import start_local_service
 
-from .black_box import SETTINGS, Api
+from .black_box import SETTINGS, Api, stop_all
 
 SPLITS = (10, 17)  # the first section of each local run after the first
 
@@ -38,9 +38,7 @@ def runs(request):
     try:
         yield started
     finally:
-        for run in started:
-            if run is not None:
-                run.stop()
+        stop_all(started)
 
 
 def _ready(run):

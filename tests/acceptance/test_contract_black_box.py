@@ -29,7 +29,7 @@ from dev.local_service import ADMIN_TOKEN, ROOT
 from dev.receiver import Receiver
 from dev.token_endpoint import TokenEndpoint
 
-from .black_box import SEEN, SETTINGS, new_id, wait_until
+from .black_box import SEEN, SETTINGS, new_id, stop_all, wait_until
 
 ENROLL = "activityEnrollment"
 
@@ -846,8 +846,7 @@ def default_runs_started(request):
     try:
         yield runs
     finally:
-        for run in runs:
-            run.stop()
+        stop_all(runs)
 
 
 @pytest.fixture(scope="module")
