@@ -1,0 +1,1 @@
+"""Acceptance: the public contract checked from outside, against the local run."""
