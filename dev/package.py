@@ -140,13 +140,19 @@ def chalice_package(stage, out, *options):
     """Run ``chalice package`` for ``stage`` into ``out``; it needs a region, not AWS access.
 
     Chalice packs whatever ``chalicelib/`` holds, the bytecode that running the tests or the
-    local run left in its ``__pycache__`` folders included: stale, timestamp-checked, and then
-    doubled by :func:`add_bytecode`'s own under the same names. Those folders are emptied first."""
-    for cache in (ROOT / "chalicelib").rglob("__pycache__"):
-        shutil.rmtree(cache, ignore_errors=True)
-    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", *options, "--stage", stage,
-                    str(out)], cwd=ROOT, env=env, check=True)
+    local run leaves in its ``__pycache__`` folders included: stale, timestamp-checked, and then
+    doubled by :func:`add_bytecode`'s own under the same names. So it packs a copy of the project
+    without them: emptying the folders in place was not enough while other processes (the
+    suite's parallel workers, a local run) imported the modules and wrote them again meanwhile."""
+    with tempfile.TemporaryDirectory() as project:
+        for name in ("app.py", "requirements.txt"):
+            shutil.copy2(ROOT / name, project)
+        for name in ("chalicelib", ".chalice"):
+            shutil.copytree(ROOT / name, pathlib.Path(project) / name, ignore=shutil.ignore_patterns("__pycache__"))
+        env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        subprocess.run([str(pathlib.Path(sys.executable).parent / "chalice"), "package", *options, "--stage", stage,
+                        str(pathlib.Path(out).resolve())], cwd=project, env=env, check=True)
 
 
 def main(argv=None):

@@ -3,9 +3,11 @@
 import json
 import os
 import pathlib
+import py_compile
 import re
 import subprocess
 import sys
+import threading
 import zipfile
 from collections import defaultdict
 from contextlib import contextmanager
@@ -75,6 +77,29 @@ def test_the_code_package_holds_only_what_the_functions_need(packaged):
     tops = {name.split("/")[0] for name in names}
     assert tops == {"app.py", "__pycache__", "chalice", "chalicelib", "standardwebhooks",
                     "standardwebhooks-1.1.0.dist-info", "urllib3", "urllib3-2.7.0.dist-info"}
+
+
+def test_bytecode_that_other_processes_write_meanwhile_stays_out_of_the_package(tmp_path_factory):
+    # The suite's parallel workers and the local run import chalicelib while a package is built,
+    # and write its __pycache__ again: a build that emptied those folders first still packed
+    # them (1.2 MB, each module's bytecode twice). Here a writer keeps doing it during the build.
+    done = threading.Event()
+
+    def keep_writing():
+        while not done.is_set():
+            py_compile.compile(str(ROOT / "chalicelib" / "errors.py"))  # timestamp-checked, as imports write it
+            done.wait(0.002)
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        out, _, _ = package_stack(tmp_path_factory)
+    finally:
+        done.set()
+        writer.join()
+    names = zipfile.ZipFile(out / "deployment.zip").namelist()
+    assert len(names) == len(set(names))
+    assert names.count("chalicelib/__pycache__/errors.cpython-313.pyc") == 1
 
 
 def test_the_code_package_carries_the_bytecode_lambda_loads_without_compiling(packaged, tmp_path):
