@@ -194,3 +194,9 @@ def mark_tests_in(folder, items, *markers):
         if item.path.is_relative_to(folder):
             for marker in markers:
                 item.add_marker(marker)
+
+
+def most_in_any_window(times, seconds):
+    """The most arrivals in any window of ``seconds`` (one starting at each arrival holds the most)."""
+    times = sorted(times)
+    return max(sum(1 for t in times if start <= t < start + seconds) for start in times)

@@ -2,7 +2,9 @@
 certificate for a name, a Webhook record to send to, the queued messages as Lambda's event source
 hands them over, a platform event as EventBridge delivers it, AWS calls failing through botocore's
 own event hooks, and the delivery queue's count."""
+
 import datetime
+import json
 import socket
 
 import boto3
@@ -97,3 +99,14 @@ def fail_aws_calls(client, operation, error, times=1, after=0):
 
 
 THROTTLED = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "X")
+
+
+def error_of(answer):
+    status, body = answer
+    return status, body["error"]["code"], body["error"]["field"]
+
+
+def raw_call(api, name, body, content_type="application/json", headers=None):
+    response = api.client.http.post(f"/api/{name}", body=body, headers={
+        "authorization": f"Bearer {api.token}", "content-type": content_type, **(headers or {})})
+    return response.status_code, json.loads(response.body), response.headers

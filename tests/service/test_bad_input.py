@@ -1,5 +1,6 @@
 """Bad input everywhere: every method, parameter and carrier answers 4xx in the contract's shape
-and stores nothing."""
+and stores nothing; JSON is read strictly (what could not be delivered, such as NaN or a lone
+surrogate, is refused wherever it comes) and numbers are plain ASCII digits."""
 
 import json
 from urllib.parse import quote
@@ -8,6 +9,9 @@ import boto3
 import pytest
 
 from chalicelib.api.edge import METHODS
+from tests.service.helpers import error_of, raw_call
+
+URL = "http://127.0.0.1:9/hook"
 
 BAD_TEXT = ["", " ", "x" * 5000, "a\x00b", "line\nbreak", "\x7f", "tab\there ", "\ufffe", "a\uffffb"]
 BAD_JSON = [[], {}, True, 1.5, [[1]], {"a": {"b": None}}, "\ud800", float("nan"), float("inf"), -float("inf"),
@@ -94,3 +98,53 @@ def test_an_unknown_parameter_is_400_on_every_method(api, name):
 def test_every_method_answers_401_without_a_token(api, name):
     status, body = api.call(name, token="")
     assert status == 401 and body["error"]["code"] == "unauthorized"
+
+
+@pytest.mark.parametrize("text", ['{"eventID": NaN}', '{"eventID": Infinity}', '{"eventID": -Infinity}',
+                                  '{"eventID": 1e999}', '{"eventID": "\\ud800"}', '{"eventID": "\\uffff"}',
+                                  '{"eventID": "\\ufffe"}', '{"eventID": ' + "[" * 40 + "]" * 40 + "}"])
+def test_json_that_cannot_be_delivered_is_400_wherever_it_comes(api, text):
+    status, body, _ = raw_call(api, "webhook.find", text)
+    assert status == 400 and set(body["error"]) == {"code", "message", "field"}
+
+
+@pytest.mark.parametrize("data", ["[" * 5000, '{"a": NaN}', '{"a": 1e999}', '{"a": "\\uffff"}',
+                                  '{"a": "\\ud83d"}', "{" + '"a":{' * 40 + "}" * 41])
+def test_data_given_as_json_text_is_read_as_strictly(api, receiver, worker, data):
+    api.create(receiver.url)
+    status, body = api.call("webhook.dispatch", type="activityEnrollment", eventID="1234", activityID="98",
+                            personID="1", data=data)
+    assert (status, body["error"]["field"]) == (400, "data")
+    worker.run()
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("limit", ["²", "٣", "1" * 5000, "-1", "1.0", " 5", "0", "201"])
+def test_limit_takes_plain_ascii_digits_only(api, limit):
+    hook = api.create(URL)
+    assert error_of(api.call("webhook.deliveries", http="GET", webhookID=hook["webhookID"], limit=limit)) == (
+        400, "invalid_parameter", "limit")
+
+
+@pytest.mark.parametrize("since", ["²", "1" * 5000, "9" * 12, "-5"])
+def test_since_takes_plain_ascii_digits_only(api, since):
+    hook = api.create(URL)
+    assert error_of(api.call("webhook.redeliver", webhookID=hook["webhookID"], since=since))[2] == "since"
+
+
+def test_huge_json_numbers_for_ids_are_400_not_500(api):
+    status, body, _ = raw_call(api, "webhook.find", '{"eventID": ' + "9" * 4000 + "}")
+    assert (status, body["error"]["code"]) == (400, "invalid_body")
+    status, body, _ = raw_call(api, "webhook.find", '{"eventID": ' + "9" * 200 + "}")
+    assert (status, body["error"]["field"]) == (400, "eventID")
+    hook = api.create(URL)
+    status, body, _ = raw_call(api, "webhook.redeliver", json.dumps({"webhookID": hook["webhookID"], "since": 10**40}))
+    assert (status, body["error"]["field"]) == (400, "since")
+
+
+def test_nan_in_event_id_is_refused_for_being_nan(api):
+    response = api.client.http.post("/api/webhook.find", body='{"eventID": NaN}', headers={
+        "authorization": f"Bearer {api.token}", "content-type": "application/json"})
+    error = json.loads(response.body)["error"]
+    assert (response.status_code, error["code"]) == (400, "invalid_body")
+    assert error["message"] == "the request body holds NaN, which is not a JSON number"

@@ -1,11 +1,14 @@
-"""Dispatch, fan-out and signed delivery to a real HTTP endpoint on loopback (contract, 4 and 5)."""
+"""Dispatch, fan-out and signed delivery to a real HTTP endpoint on loopback (contract, 4 and 5),
+from the API and from EventBridge; 410 disables the webhook once."""
 
 import time
 
 import boto3
+import pytest
 
 from chalicelib.services import get_services
 from tests.helpers import stored_message
+from tests.service.helpers import queued_count
 
 
 def records_of(webhook_id, message_id):
@@ -264,3 +267,37 @@ def test_an_invalid_eventbridge_event_is_dropped_without_queueing(api, receiver,
                 "detail": {"eventID": "1234"}}
     application.platform_event(envelope, LambdaContext())
     assert queued(aws) == 0
+
+
+def test_two_groups_that_both_see_410_disable_their_webhook_once(api, receiver, worker, capfd):
+    receiver.answer((410, 0.2))
+    hook = api.create(receiver.url)
+    for person in ("1", "2", "3"):
+        api.dispatch(person_id=person)
+    # AWS as slow as it sometimes is: each group decides to disable while another's write is on its way.
+    get_services().dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems",
+                                                 lambda **kwargs: time.sleep(0.3))
+    worker.run()
+    assert len(receiver.requests) == 3  # three groups, delivered together
+    printed = capfd.readouterr().out
+    assert '"Disabled":[1.0]' in printed  # counted once, not once a group
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["status"] == "disabled"
+
+
+def nested(depth):
+    value = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("note", ["\ud800", "\ufffe", float("nan"), 10**400, nested(40)])
+def test_an_eventbridge_event_that_cannot_be_delivered_is_dropped_not_retried(api, aws, receiver, note):
+    import app as application
+    from dev.worker import LambdaContext
+
+    api.create(receiver.url, type="eventEdited")
+    application.platform_event({"version": "0", "id": "e-bad", "detail-type": "eventEdited", "source": "inevent.platform",
+                                "account": "1", "time": "2026-11-27T20:00:00Z", "region": "us-east-1",
+                                "resources": [], "detail": {"eventID": "1234", "note": note}}, LambdaContext())
+    assert queued_count(aws) == 0

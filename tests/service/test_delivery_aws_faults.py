@@ -1,5 +1,5 @@
 """Issue 28, AWS itself failing under the worker (in-process moto, faults made with botocore's
-own event hooks, tests/conftest.py DynamoDBFaults): a write whose answer was lost and that
+own event hooks, tests/helpers.py DynamoDBFaults): a write whose answer was lost and that
 botocore sends again is seen as done, never as another writer's; the delivery log keeps every
 attempt through a brownout, without a POST sent again and on the retry schedule."""
 

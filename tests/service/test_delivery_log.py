@@ -1,13 +1,15 @@
 """The delivery log, replay, test sends, endpoint health and per-person sequence (contract, 9)."""
 
 import json
-import threading
 import time
 
 import pytest
+from botocore.exceptions import ConnectTimeoutError
 
+from chalicelib.delivery import worker as worker_module
 from chalicelib.services import get_services
-from tests.helpers import stored_message, wait_until
+from tests.helpers import stored_message
+from tests.service.helpers import THROTTLED, fail_aws_calls
 
 
 def record(webhook_id, message_id):
@@ -288,3 +290,44 @@ def test_a_record_kept_by_an_earlier_version_with_its_headers_as_a_map_is_still_
                                         ExpressionAttributeValues={":h": {"M": headers}})  # as the local run kept it
     status, body = api.call("webhook.message", http="GET", webhookID=hook["webhookID"], messageID=message_id)
     assert status == 200 and body["request"]["headers"]["webhook-id"] == message_id
+
+
+@pytest.fixture
+def three_failed(api, receiver, worker, settings):
+    settings(RETRY_SCHEDULE="0s")
+    receiver.answer(500)
+    hook = api.create(receiver.url)
+    for person in "123":
+        api.dispatch(person_id=person)
+    worker.run()
+    receiver.answer(200)
+    receiver.requests.clear()
+    return hook
+
+
+def log_statuses(api, hook):
+    return sorted(m["status"] for m in api.call("webhook.deliveries", webhookID=hook["webhookID"])[1]["data"])
+
+
+@pytest.mark.parametrize("operation, after, error", [
+    ("Query", 0, THROTTLED),
+    ("SendMessageBatch", 0, THROTTLED),
+    ("SendMessageBatch", 0, ConnectTimeoutError(endpoint_url="sqs")),
+    ("UpdateItem", 0, THROTTLED),
+    ("UpdateItem", 1, ConnectTimeoutError(endpoint_url="dynamodb")),
+    ("UpdateItem", 2, THROTTLED),
+])
+def test_a_replay_failing_at_any_step_leaves_each_message_queued_or_as_it_was(
+        api, receiver, worker, three_failed, monkeypatch, operation, after, error):
+    monkeypatch.setattr(worker_module, "_REOPEN_WAIT_MS", 0)  # a replay never reopened is dropped at once
+    client = get_services().sqs if operation == "SendMessageBatch" else get_services().dynamodb
+    fail_aws_calls(client, operation, error, after=after)
+    status, _ = api.call("webhook.redeliver", webhookID=three_failed["webhookID"], since="0")
+    assert status == 503
+    worker.run()
+    statuses = log_statuses(api, three_failed)
+    assert statuses.count("pending") == 0  # nothing stranded
+    reopened = after if operation == "UpdateItem" else 0  # the reopenings made before the failure
+    assert len(receiver.requests) == statuses.count("delivered") == reopened
+    assert api.call("webhook.redeliver", webhookID=three_failed["webhookID"], since="0") == (
+        202, {"queued": statuses.count("failed")})  # what was left as it was can be replayed

@@ -1,15 +1,18 @@
 """Contract section 13, promise by promise, on the worker itself (in-process moto): what a
 worker that dies, or a message that SQS hands out twice at once, must not change. The whole run
-with real SIGKILLs is tests/test_crash.py."""
+with real SIGKILLs is tests/local/test_worker_killed.py."""
 
 import threading
 import time
 
+import boto3
 import pytest
 
+import app as application
 from chalicelib.services import get_services
-from tests.helpers import stored_message, wait_until
-from tests.service.helpers import receive
+from dev.worker import DeliveryPoller
+from tests.helpers import Worker, stored_message, wait_until
+from tests.service.helpers import THROTTLED, fail_aws_calls, queued_count, receive
 
 
 class Died(BaseException):
@@ -90,3 +93,18 @@ def test_a_retried_message_handed_to_two_workers_at_once_is_delivered_once_and_s
     worker.run()
     assert [r.status for r in receiver.requests] == [500, 200, 500]  # never POSTed again
     assert len(receiver.successes()) == 1
+
+
+def test_a_record_that_cannot_be_written_after_a_2xx_never_sends_the_message_again_and_is_written_later(
+        api, aws, receiver, settings):
+    settings(DELIVERY_TIMEOUT_SECONDS="1")  # an invocation of 4 s may attempt (1 s + 2 s to spare)
+    worker = Worker(DeliveryPoller(boto3.client("sqs"), aws["DeliveryQueue"]["url"], application.deliver,
+                                   wait_seconds=0, function_timeout=4))
+    hook = api.create(receiver.url)
+    message_id = api.dispatch()["messageID"]
+    tried = fail_aws_calls(get_services().dynamodb, "PutItem", THROTTLED, times=12, after=1)
+    worker.run(until=lambda: len(tried) > 1)  # the record's write waits for DynamoDB, then goes to the queue
+    assert stored_message(hook["webhookID"], message_id) is None and queued_count(aws) == 1
+    assert worker.run(until=lambda: stored_message(hook["webhookID"], message_id) is not None, timeout=30)
+    assert stored_message(hook["webhookID"], message_id)["status"] == "delivered"
+    assert len(receiver.requests) == 1

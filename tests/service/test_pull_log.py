@@ -148,7 +148,7 @@ def test_a_pull_webhook_that_takes_message_failed_is_told(api, receiver, worker,
 
 @pytest.mark.parametrize("limit", [1, 50, 200])
 def test_a_filtered_page_of_a_pull_log_that_matches_nothing_reads_at_most_200_entries_and_gives_a_cursor(log, limit):
-    # As a push webhook's page (tests/test_log_pages.py): the bound is on what is read, not found.
+    # As a push webhook's page (tests/service/test_log_pages.py): the bound is on what is read, not found.
     for n in range(300):  # one at a time: the in-process moto's conditional writes are not atomic across threads
         log.append(message(str(n)), time.time())
     read = [0]

@@ -71,8 +71,9 @@ def test_only_an_admin_token_makes_or_revokes_tokens(api):
 
 def test_a_revoked_token_stops_working_at_once(api):
     scoped = api.call("token.create", eventID="1234")[1]["tokenID"]
+    assert api.call("webhook.find", http="GET", token=scoped, eventID="1234")[0] == 200  # used: any cache has it
     assert api.call("token.revoke", tokenID=scoped) == (200, {"revoked": True})
-    assert error_of(api.call("webhook.find", token=scoped, eventID="1234"))[0] == 401
+    assert error_of(api.call("webhook.find", http="GET", token=scoped, eventID="1234"))[:2] == (401, "unauthorized")
     assert error_of(api.call("token.revoke", tokenID=scoped)) == (404, "not_found", "tokenID")
 
 
@@ -221,6 +222,19 @@ def test_a_dispatch_whose_body_would_exceed_64_kib_is_413_on_data(api, receiver,
     assert receiver.requests == []
 
 
+def test_a_body_just_under_64_kib_is_dispatched(api, receiver, worker):
+    api.create(receiver.url)
+    base = {"type": "activityEnrollment", "eventID": "1234", "activityID": "98", "personID": "1"}
+    low, high = 0, 70_000
+    while low < high:  # the largest filler the service accepts
+        mid = (low + high + 1) // 2
+        status = api.call("webhook.dispatch", **{**base, "personID": str(mid)}, data={"filler": "x" * mid})[0]
+        low, high = (mid, high) if status == 202 else (low, mid - 1)
+    worker.run(timeout=30)
+    longest = max(len(r.body) for r in receiver.requests)  # each person's first message: sequence 1
+    assert 64 * 1024 - 6 <= longest <= 64 * 1024  # refused only past the limit, not 15 bytes short of it
+
+
 def test_dispatch_takes_form_parameters_with_data_as_json_text(api, receiver, worker):
     hook = api.create(receiver.url)
     response = api.client.http.post(
@@ -237,3 +251,16 @@ def test_dispatch_takes_form_parameters_with_data_as_json_text(api, receiver, wo
 def test_a_dispatch_to_an_event_without_webhooks_queues_nothing(api):
     status, body = api.call("webhook.dispatch", type="activityEnrollment", eventID="42", activityID="1", personID="1")
     assert status == 202 and body["webhooks"] == 0
+
+
+def test_only_an_admin_token_dispatches(api):
+    scoped = api.call("token.create", eventID="1234")[1]["tokenID"]
+    status, body = api.call("webhook.dispatch", token=scoped, type="activityEnrollment", eventID="1234",
+                            activityID="98", personID="1")
+    assert (status, body["error"]["code"]) == (403, "forbidden")
+
+
+def test_a_token_holds_at_most_100_events(api):
+    events = ",".join(str(n) for n in range(101))
+    assert error_of(api.call("token.create", eventID=events)) == (400, "invalid_parameter", "eventID")
+    assert api.call("token.create", eventID=",".join(str(n) for n in range(100)))[0] == 201

@@ -1,11 +1,17 @@
-"""webhook.create, find, remove and the examples, as an organizer calls them (contract, 2 and 3)."""
+"""webhook.create, find, remove and the examples, as an organizer calls them (contract, 2 and 3): one
+webhook per endpoint however its url is spelled, secrets shown only in the answers that make them."""
 
 import base64
 import json
 import re
 import time
 
+import pytest
 from standardwebhooks.webhooks import Webhook
+
+from chalicelib.delivery.destinations import DestinationPolicy
+from chalicelib.services import get_services
+from tests.service.helpers import FakeDNS
 
 URL = "http://127.0.0.1:9/hooks/inevent"
 
@@ -133,3 +139,39 @@ def test_platform_style_and_path_style_are_the_same_method(api):
     assert response.status_code == 200
     assert json.loads(response.body)["count"] == 1
     assert {k.lower(): v for k, v in response.headers.items()}["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("spelling", ["HTTPS://Hooks.Example.COM/in", "https://hooks.example.com./in",
+                                      "https://hooks.example.com:443/in", "https://hooks.example.com/in#part"])
+def test_one_webhook_per_endpoint_however_its_url_is_spelled(api, settings, spelling):
+    services = get_services()
+    services.__dict__["policy"] = DestinationPolicy((), resolver=FakeDNS(**{"hooks.example.com": ["93.184.216.34"]}))
+    first = api.create("https://hooks.example.com/in")
+    status, body = api.call("webhook.create", eventID="1234", type="activityEnrollment", url=spelling)
+    assert status == 409 and first["webhookID"] in body["error"]["message"]
+
+
+@pytest.mark.parametrize("spelling", ["http://2130706433:9/x", "http://0x7f.0.0.1:9/x", "http://127.1:9/x",
+                                      "http://[::ffff:7f00:1]:9/x"])
+def test_one_webhook_per_address_however_the_ip_is_spelled(api, spelling):
+    first = api.create("http://127.0.0.1:9/x")
+    status, body = api.call("webhook.create", eventID="1234", type="activityEnrollment", url=spelling)
+    assert status == 409 and first["webhookID"] in body["error"]["message"]
+
+
+def test_secrets_appear_only_in_the_answers_that_create_them(api, receiver, worker):
+    hook = api.create(receiver.url)
+    rotated = api.call("webhook.rotateSecret", webhookID=hook["webhookID"])[1]
+    api.dispatch()
+    worker.run()
+    answers = [
+        api.call("webhook.find", eventID="1234"),
+        api.call("webhook.deliveries", webhookID=hook["webhookID"]),
+        api.call("webhook.responseExample", webhookID=hook["webhookID"]),
+        api.call("webhook.disable", webhookID=hook["webhookID"]),
+        api.call("webhook.enable", webhookID=hook["webhookID"]),
+        api.call("webhook.remove", webhookID=hook["webhookID"]),
+    ]
+    text = json.dumps(answers)
+    for secret in (hook["secret"], rotated["secret"], api.token):
+        assert secret not in text

@@ -1,9 +1,8 @@
 """A webhook's own rate limit (contract, section 14): the table-kept counter, the worker that waits
-for it, and the local run that keeps the promise at the receiver."""
+for it (the local run that keeps the promise at the receiver: tests/local/test_rate_limit.py)."""
 
-import itertools
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 
 import pytest
 
@@ -11,8 +10,7 @@ from chalicelib.delivery.admission import Admission
 from chalicelib.delivery.sender import Attempt
 from chalicelib.services import get_services
 from chalicelib.store.webhook_record import Webhook
-from dev.receiver import Receiver
-from tests.helpers import ADMIN
+from tests.helpers import most_in_any_window
 
 
 FAST = Attempt(status_code=200, duration_ms=5, error=None, response="")
@@ -82,44 +80,6 @@ def test_held_back_messages_wait_on_the_queue_use_no_attempt_and_keep_order(api,
 
 
 # The promise on the local run: a receiver counts the attempts of every window.
-
-
-def most_in_any_window(times, seconds):
-    """The most arrivals in any window of ``seconds`` (one starting at each arrival holds the most)."""
-    times = sorted(times)
-    return max(sum(1 for t in times if start <= t < start + seconds) for start in times)
-
-
-def test_the_local_run_starts_at_most_t_plus_1_times_the_rate_in_any_window_of_t_seconds(start_local_service):
-    service = start_local_service(LOCAL_WORKER_CONCURRENCY="4")
-    service.wait_ready()
-    rate, persons, per_person = 2, 4, 5
-    with Receiver() as receiver:
-        status, hook = service.call("webhook.create", ADMIN, eventID="7", type="activityEnrollment", url=receiver.url,
-                                    rateLimit=rate)
-        assert status == 201 and hook["rateLimit"] == rate
-        order = defaultdict(list)
-        for n, person in itertools.product(range(per_person), range(persons)):
-            status, sent = service.call("webhook.dispatch", ADMIN, type="activityEnrollment", eventID="7",
-                                        activityID=str(n), personID=f"p{person}")
-            assert status == 202
-            order[f"p{person}"].append(sent["messageID"])
-        got = receiver.wait_for(persons * per_person, successes=True, timeout=90)
-    times = [r.at for r in receiver.requests]
-    for seconds in (1, 2, 3, 5):
-        assert most_in_any_window(times, seconds) <= (seconds + 1) * rate, seconds
-    assert len(receiver.requests) == persons * per_person  # every one delivered at its first attempt
-    for person, messages in order.items():
-        mine = [r for r in got if r.json()["data"]["personID"] == person]
-        assert [r.headers["webhook-id"] for r in mine] == messages
-        assert [r.json()["sequence"] for r in mine] == list(range(1, per_person + 1))
-    status, log = service.call("webhook.deliveries", ADMIN, webhookID=hook["webhookID"], limit=200)
-    assert {m["status"] for m in log["data"]} == {"delivered"} and log["count"] == persons * per_person
-    assert all(len(m["attempts"]) == 1 for m in log["data"])
-    # It was held back: 20 messages at 2 a second take about 9 seconds or more.
-    assert max(times) - min(times) >= (persons * per_person) / rate - 2
-    print(json.dumps({"spanSeconds": round(max(times) - min(times), 1),
-                      "mostPerSecond": most_in_any_window(times, 1)}))
 
 
 def test_what_a_rate_limited_delivery_costs_beyond_an_unlimited_one(api, receiver, worker, aws):

@@ -6,6 +6,7 @@ names such a runtime fails at ``sam deploy`` or ``terraform apply``. The table b
 as read on 2026-12-02; docs/deploy.md quotes it). AWS has moved these dates before: when it does,
 update the table, not the test.
 """
+
 import datetime
 
 
