@@ -25,7 +25,7 @@ from dev.fault_proxy import FaultProxy
 from dev.local_aws import corrections
 from dev.local_service import free_port
 from dev.run import wait_until_up
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 VISIBILITY = 1
@@ -45,6 +45,12 @@ def moto_server(request):
         server.wait(timeout=10)
 
 
+def in_flight(sqs, url):
+    """The queue's messages received and not yet visible again (SQS's count, exact on moto)."""
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"])
+
+
 def group_after_a_dead_consumer(sqs, name):
     """The issue's reproduction: m1..m3 received and never deleted, m4..m7 sent, then a receive of
     up to 10 once m1..m3 are visible again; the bodies it answers."""
@@ -59,7 +65,7 @@ def group_after_a_dead_consumer(sqs, name):
     assert [message["Body"] for message in held] == ["m1", "m2", "m3"]
     for body in ("m4", "m5", "m6", "m7"):
         send(body)
-    time.sleep(VISIBILITY + 0.2)
+    wait_until(lambda: in_flight(sqs, url) == 0)  # m1..m3 visible again
     return [message["Body"] for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
 
 
@@ -84,7 +90,7 @@ def a_late_consumers_old_handle(sqs, name):
     for body in ("m1", "m2"):
         sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=body)
     (old,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=VISIBILITY)["Messages"]
-    time.sleep(VISIBILITY + 0.2)
+    wait_until(lambda: in_flight(sqs, url) == 0)  # the first consumer overran m1's visibility timeout
     (again,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30)["Messages"]
     assert again["Body"] == "m1" and again["ReceiptHandle"] != old["ReceiptHandle"]
     failed = sqs.change_message_visibility_batch(QueueUrl=url, Entries=[

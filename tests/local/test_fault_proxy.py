@@ -10,6 +10,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from dev.fault_proxy import FaultModel, FaultProxy, Faults
+from tests.helpers import wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
@@ -112,7 +113,7 @@ def test_in_a_brownout_dynamodb_answers_500_to_everything_and_then_comes_back(pr
         with pytest.raises(ClientError) as refused:
             call()
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
-    time.sleep(0.7)
+    wait_until(lambda: not proxy.faults.in_brownout(), timeout=5)
     assert db.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"] == {"pk": {"S": "a"}}
 
 

@@ -20,6 +20,7 @@ from dev.receiver import Receiver
 from dev.resources import create_resources
 from dev.run import wait_until_up
 from tests.helpers import ADMIN, ROOT, wait_until
+from tests.local.helpers import nothing_left_to_send
 
 
 def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(local_service):
@@ -64,10 +65,14 @@ def test_the_local_run_serves_the_api_delivers_signed_posts_and_stops_cleanly(lo
     logged = [line for line in local_service.lines if not line.lstrip().startswith("admin token:")]
     assert any("tokenID=[redacted]" in line for line in logged)
     assert not any(ADMIN in line or hook["secret"] in line for line in logged)
-    time.sleep(0.5)
-    for url in (f"http://127.0.0.1:{local_service.port}/", endpoint):
-        with pytest.raises(OSError):
-            urllib.request.urlopen(url, timeout=2)
+    def refused(url):
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+        except OSError:
+            return True
+        return False
+
+    wait_until(lambda: all(refused(url) for url in (f"http://127.0.0.1:{local_service.port}/", endpoint)))
 
 
 def test_a_worker_killed_mid_batch_loses_nothing_and_resends_nothing_it_had_delivered(start_local_service):
@@ -83,7 +88,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_resends_nothing_it_had_deli
         os.kill(worker_pid, signal.SIGKILL)
         killed_at = time.time()
         receiver.wait_for(60, successes=True, timeout=90)
-        time.sleep(2)
+        wait_until(lambda: nothing_left_to_send(banner), timeout=60)  # every message settled: nothing more comes
         successes = receiver.successes()
 
     ids = [r.headers["webhook-id"] for r in successes]
@@ -127,7 +132,7 @@ def test_a_burst_of_1000_events_to_5_webhooks_is_delivered_whole_once_each_in_or
             thread.join()
         steady.wait_for(4 * persons * per_person, successes=True, timeout=240)
         flaky.wait_for(persons * per_person, successes=True, timeout=240)
-        time.sleep(2)
+        wait_until(lambda: nothing_left_to_send("".join(service.lines)), timeout=60)  # nothing more comes
         arrived = steady.successes() + flaky.successes()
 
     assert sum(len(messages) for messages in order.values()) == persons * per_person
@@ -191,7 +196,9 @@ def test_a_moto_server_killed_outright_keeps_all_but_its_last_second(tmp_path):
             sqs.send_message(QueueUrl=queue, MessageBody=str(n), MessageGroupId="p", MessageDeduplicationId=str(n))
         (held,) = sqs.receive_message(QueueUrl=queue, VisibilityTimeout=8)["Messages"]
         hidden_until = time.time() + 8
-        time.sleep(SAVE_EVERY_SECONDS + 1)
+        # Saved after the receive: a save's snapshot is taken SAVE_EVERY_SECONDS after the change it follows.
+        changed_at = time.time()
+        wait_until(lambda: state.exists() and state.stat().st_mtime >= changed_at + SAVE_EVERY_SECONDS, timeout=30)
     finally:
         server.kill()
         server.wait()

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 
 import pytest
 from standardwebhooks.webhooks import Webhook as Verifier
@@ -128,7 +127,8 @@ def test_with_webhook_it_keeps_its_cursor_and_goes_on_where_it_stopped(service, 
     again = Relay(service, *args)
     again.wait_for(r"from the cursor in")
     receiver.wait_for(3, timeout=30)
-    time.sleep(0.5)  # anything forwarded twice would be here by now
+    after.append(dispatch(service, "4", event="relay-keep"))  # forwarded in order: anything twice comes before it
+    receiver.wait_for(4, timeout=30)
     assert [r.headers["webhook-id"] for r in receiver.requests] == before + after
     again.interrupt()
 

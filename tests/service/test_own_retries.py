@@ -17,7 +17,7 @@ from chalicelib.services import get_services, reset_services
 from chalicelib.store.erasure import ErasureJob
 from chalicelib.store.table import get_item, webhook_key
 from chalicelib.store.webhook_record import Webhook
-from tests.helpers import aws_behind_a_fault_proxy, moto_server
+from tests.helpers import aws_behind_a_fault_proxy, moto_server, wait_until
 
 DISPATCH = {"type": "activityEnrollment", "eventID": "1234", "activityID": "98", "personID": "7"}
 KEY = {"Idempotency-Key": "enrollment-7"}
@@ -47,7 +47,7 @@ def test_a_retry_while_the_first_dispatch_runs_is_told_to_wait_then_gets_the_fir
     running = threading.Thread(target=lambda: first.append(faulty_api.call("webhook.dispatch", headers=KEY,
                                                                            **DISPATCH)))
     running.start()
-    time.sleep(0.7)
+    wait_until(lambda: faulty_aws.faults.by_action[("SendMessageBatch", "delay")] == 1)  # the first is queueing
     status, body = faulty_api.call("webhook.dispatch", headers=KEY, **DISPATCH)
     running.join()
     assert (status, body["error"]["code"]) == (503, "idempotency_key_in_progress")
@@ -63,7 +63,7 @@ def test_the_in_progress_answer_says_when_to_try_again(faulty_api, faulty_aws, r
                              body=json.dumps(DISPATCH))
     running = threading.Thread(target=post)
     running.start()
-    time.sleep(0.7)
+    wait_until(lambda: faulty_aws.faults.by_action[("SendMessageBatch", "delay")] == 1)  # the first is queueing
     answer = post()
     running.join()
     assert (answer.status_code, answer.headers["Retry-After"]) == (503, "1")
