@@ -1,5 +1,6 @@
 """webhook.create, find, remove and the examples, as an organizer calls them (contract, 2 and 3): one
-webhook per endpoint however its url is spelled, secrets shown only in the answers that make them."""
+webhook per endpoint however its url is spelled, secrets shown only in the answers that make them, a
+description per webhook (section 22)."""
 
 import base64
 import json
@@ -14,6 +15,7 @@ from chalicelib.services import get_services
 from tests.service.helpers import FakeDNS
 
 URL = "http://127.0.0.1:9/hooks/inevent"
+DOWN = "http://127.0.0.1:9/down"  # nothing listens: every attempt fails at once
 
 
 def test_create_answers_201_with_the_webhook_and_a_secret_shown_once(api):
@@ -175,3 +177,47 @@ def test_secrets_appear_only_in_the_answers_that_create_them(api, receiver, work
     text = json.dumps(answers)
     for secret in (hook["secret"], rotated["secret"], api.token):
         assert secret not in text
+
+
+def test_a_description_is_kept_shown_changed_and_removed(api):
+    hook = api.create(DOWN, description="CRM sync · équipe ventes 👩‍💻")
+    assert hook["description"] == "CRM sync · équipe ventes 👩‍💻"
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["description"] == hook["description"]
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], description="Door scanners")
+    assert (status, body["description"]) == (200, "Door scanners")
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["description"] == "Door scanners"
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], rateLimit=5)  # another field: kept
+    assert body["description"] == "Door scanners"
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], description="")
+    assert (status, body["description"]) == (200, "")
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["description"] == ""
+
+
+def test_a_webhook_without_a_description_shows_an_empty_one(api):
+    assert api.create(DOWN)["description"] == ""
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["description"] == ""
+
+
+def test_a_description_of_200_characters_of_four_bytes_each_is_taken(api):
+    assert api.create(DOWN, description="🎟" * 200)["description"] == "🎟" * 200
+
+
+@pytest.mark.parametrize("description", [
+    "x" * 201,  # too long
+    "two\nlines", "a\ttab", "bell\x07",  # controls
+    "\u202eevil.com",  # a bidirectional override: reads other than it is
+    "zero\u200bwidth", "\ufeffbom",  # invisible
+    "line\u2028separator",
+    "\U000e0001tag", "\U00100000private",  # a format tag; private use
+    "\u0378",  # unassigned
+    42, True,
+])
+def test_a_description_that_is_not_printable_text_of_200_characters_is_400_and_changes_nothing(api, description):
+    hook = api.create(DOWN, description="kept")
+    status, body = api.call("webhook.update", webhookID=hook["webhookID"], description=description)
+    assert (status, body["error"]["field"]) == (400, "description"), body
+    assert api.call("webhook.find", eventID="1234")[1]["data"][0]["description"] == "kept"
+    status, body = api.call("webhook.create", eventID="1234", type="activityDismissal", url=DOWN,
+                            description=description)
+    assert (status, body["error"]["field"]) == (400, "description")
+    assert api.call("webhook.find", eventID="1234")[1]["count"] == 1
