@@ -150,6 +150,7 @@ def test_the_access_log_hides_an_authorization_value(service):
     assert not any(SECRET in line for line in service.lines)
 
 
+@pytest.mark.timing  # a time against a baseline of the same run: parallel load disturbs it
 @pytest.mark.parametrize("size", [256, 1024 * 1024], ids=["256 bytes", "1 MiB"])
 def test_the_dearest_chunked_body_costs_at_most_three_times_a_plain_body_of_its_size(service, size):
     from dev.adversarial_input import chunked_costs, dearest_chunked

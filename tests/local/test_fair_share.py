@@ -2,9 +2,12 @@
 deliveries beside a slow webhook's backlog arrive about as fast as they do alone, and the slow
 webhook's messages all arrive, in order, none failed, each with one attempt."""
 
+import pytest
+
 from dev.neighbour import measure
 
 
+@pytest.mark.timing  # a time against a baseline of the same run: parallel load disturbs it
 def test_a_quiet_webhook_is_not_held_up_by_a_slow_ones_backlog_from_its_first_second():
     figures = measure(slow_count=160, slow_seconds=5.0, quiet_count=20, slow_timeout=240)
     alone, beside = figures["alone"], figures["beside"]

@@ -16,6 +16,7 @@ def test_the_adversarial_bodies_are_as_large_as_the_api_takes():
         assert len(body) <= MIB and len(path) <= MIB + 30, name
 
 
+@pytest.mark.timing  # a time against a baseline of the same run: parallel load disturbs it
 def test_no_input_costs_an_unauthenticated_caller_more_than_parsing_valid_json(client):
     ratios, answers = unauthenticated_ratios(client)
     for name, answer in answers.items():

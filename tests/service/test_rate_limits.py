@@ -10,6 +10,7 @@ from chalicelib.errors import RateLimited
 from chalicelib.services import get_services
 
 
+@pytest.mark.timing  # times against the same run: parallel load disturbs them
 def test_a_token_past_its_rate_is_429_with_retry_after_and_an_admin_token_is_not_limited(api, settings):
     settings(RATE_LIMIT_PER_SECOND="2")
     scoped = api.call("token.create", eventID="1234")[1]["tokenID"]

@@ -262,6 +262,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.timing  # a time against a baseline of the same run: parallel load disturbs it
 @pytest.mark.parametrize("kind", HOSTILE)
 def test_a_hostile_template_fails_its_own_attempt_fast_and_costs_a_quiet_webhook_nothing(api, worker, settings, kind):
     """A quiet webhook's delivery, timed until the worker is free again (on Lambda, until the
@@ -330,6 +331,7 @@ def cpu(work):
     return best
 
 
+@pytest.mark.timing  # a time against a baseline of the same run: parallel load disturbs it
 @pytest.mark.parametrize("shape", WORST)
 def test_the_worst_template_over_the_largest_body_stops_at_its_work_budget(shape):
     """The work counter, not a clock, stops a render: the worst template over the largest body
