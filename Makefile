@@ -54,7 +54,7 @@ test-oldest-sdk: $(INSTALLED)
 	sed -e '/^boto3==/d' -e 's|^-r requirements.txt|-r $(CURDIR)/requirements.txt|' requirements-dev.txt > $(OLDEST_SDK_VENV)/requirements-dev.txt
 	$(OLDEST_SDK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $(OLDEST_SDK_VENV)/requirements-dev.txt $(OLDEST_SDK)
 	$(OLDEST_SDK_VENV)/bin/python -c 'import boto3, botocore; print("boto3", boto3.__version__, "botocore", botocore.__version__)'
-	$(OLDEST_SDK_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(wildcard tests/test_delivery*.py tests/test_worker*.py)
+	$(OLDEST_SDK_VENV)/bin/python -m pytest -q -n $(TEST_WORKERS) $(wildcard tests/service/test_delivery*.py tests/service/test_worker*.py)
 
 ## package: build/package/sam.json (SAM/CloudFormation) and deployment.zip, for STAGE (default prod);
 ## FIXED_EGRESS=1: deliveries and test sends leave from fixed addresses (docs/deploy.md)

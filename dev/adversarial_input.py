@@ -1,5 +1,5 @@
 """What a caller without a token can make the API do: 1 MiB requests built to cost the most,
-timed against ``json.loads`` of a valid 1 MiB body (tests/test_edge_cost.py and ``make bench``)."""
+timed against ``json.loads`` of a valid 1 MiB body (tests/service/test_edge_cost.py and ``make bench``)."""
 
 import json
 import time

@@ -51,7 +51,7 @@ _MAX_CHUNK_LINE = 1024
 # chunk-size lines, extensions and trailers may add, and how many chunks it may come in (a client
 # sends a 1 MiB API body in chunks of kilobytes; a million one-byte chunks made reading one cost
 # 300 times a plain body's, a second of the server's time). At these bounds the dearest chunked
-# body costs at most 3 times a plain body of its size (tests/test_local_api_server.py times both).
+# body costs at most 3 times a plain body of its size (tests/local/test_api_server.py times both).
 MAX_CHUNKS = 256
 MAX_FRAMING_BYTES = 16 * 1024
 

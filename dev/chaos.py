@@ -18,7 +18,7 @@ spread over the run. Then it counts, from what the receiver got and the delivery
 
     python -m dev.chaos [--people 20] [--events 600] [--webhooks 2] [--after-2xx 3] [--kills 3]
 
-tests/test_crash.py runs a smaller one in the suite.
+tests/local/test_worker_killed.py runs a smaller one in the suite.
 """
 
 import argparse

@@ -28,7 +28,7 @@ Then it counts, from what the receiver got, the platform's answers and the deliv
 
     python -m dev.faults [--people 20] [--events 400] [--webhooks 2] [--brownout-seconds 4] [--seed 28]
 
-tests/test_faults.py runs a smaller one in the suite.
+tests/local/test_aws_faults.py runs a smaller one in the suite.
 """
 
 import argparse

@@ -22,7 +22,7 @@ from chalicelib.templates.mustache import RenderLimit, TemplateSyntaxError, json
 MAX_TEMPLATE_BYTES = 4 * 1024
 CONTENT_TYPES = ("application/json", "text/plain")
 # At most about 2 ms of one core, whatever the template and the body (the costliest shapes per
-# step, on the 2-core machine the tests run on: tests/test_templates.py times them against
+# step, on the 2-core machine the tests run on: tests/service/test_templates.py times them against
 # parsing the body); a template that writes a line for each of 300 people takes about 5,000.
 MAX_STEPS = 10_000
 _FIELD = "template"

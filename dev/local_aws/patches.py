@@ -3,7 +3,7 @@
 Every patch replaces a piece of moto's private code, so it holds only for the moto it was
 written for: :func:`apply` applies them when the installed moto is ``WRITTEN_FOR`` (the version
 requirements-dev.txt pins), and with any other moto skips them all with one warning that names
-each. None of them changes what moto answers (tests/test_local_moto.py holds the server to
+each. None of them changes what moto answers (tests/emulator/test_moto_server.py holds the server to
 in-process moto's own answers, with and without them); without them the local run is slower,
 not different.
 ``LOCAL_MOTO_PATCHES=off`` turns them off. What they save (December 2026, a shared 2-core machine
