@@ -46,7 +46,7 @@ TEST_WORKERS ?= 4
 
 ## test: the whole test suite (the console's tests drive Debian's Chromium, installed here if missing)
 test: $(INSTALLED) browser
-	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## test-oldest-sdk: the delivery tests again, on the oldest SDK the Lambda runtime may carry (CI runs it)
 test-oldest-sdk: $(INSTALLED)

@@ -37,6 +37,9 @@ MARKED_HERE = {"console": ("browser",), "acceptance": ("acceptance", "local")}
 def pytest_collection_modifyitems(items):
     for folder, markers in MARKED_HERE.items():
         mark_tests_in(pathlib.Path(__file__).parent / folder, items, *markers)
+    # The acceptance module's local runs are module-wide: on one test process (make test's
+    # --dist loadgroup), they are started once, not once in each process that gets one of its tests.
+    mark_tests_in(pathlib.Path(__file__).parent / "acceptance", items, pytest.mark.xdist_group("acceptance"))
 
 
 @pytest.fixture
