@@ -34,11 +34,13 @@ corrections.apply()
 MARKED_HERE = {"console": ("browser",), "acceptance": ("acceptance", "local")}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the xdist_group marks
 def pytest_collection_modifyitems(items):
     for folder, markers in MARKED_HERE.items():
         mark_tests_in(pathlib.Path(__file__).parent / folder, items, *markers)
-    # The acceptance module's local runs are module-wide: on one test process (make test's
-    # --dist loadgroup), they are started once, not once in each process that gets one of its tests.
+    # The acceptance module runs in one test process (make test's --dist loadgroup): its local
+    # runs start once, not in each process that gets one of its tests, and its last checks see
+    # every answer of the module.
     mark_tests_in(pathlib.Path(__file__).parent / "acceptance", items, pytest.mark.xdist_group("acceptance"))
 
 

@@ -102,12 +102,14 @@ def stored_message(webhook_id, message_id):
 
 
 @contextlib.contextmanager
-def moto_server(corrected=True):
+def moto_server(corrected=True, quiet=False, **environment):
     """The local run's moto server (``python -m dev.moto_server``), corrected as the local run's is
-    or plain, on a free loopback port: its URL."""
+    or plain, with ``environment`` added to its own, on a free loopback port: its URL."""
     port = free_port()
+    output = subprocess.DEVNULL if quiet else None
     server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                              cwd=ROOT, env={**os.environ, corrections.SWITCH: "on" if corrected else "off"})
+                              cwd=ROOT, stdout=output, stderr=output,
+                              env={**os.environ, corrections.SWITCH: "on" if corrected else "off", **environment})
     try:
         wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
         yield f"http://127.0.0.1:{port}"

@@ -11,9 +11,6 @@ last five minutes, delivered or not.
 DynamoDB: a TransactWriteItems retried with its ClientRequestToken (botocore's retries keep it)
 changes nothing and answers success, for 10 minutes."""
 
-import os
-import subprocess
-import sys
 import time
 
 import boto3
@@ -23,9 +20,8 @@ from botocore.exceptions import ClientError
 
 from dev.fault_proxy import FaultProxy
 from dev.local_aws import corrections
-from dev.local_service import free_port
-from dev.run import wait_until_up
-from tests.helpers import ROOT, wait_until
+from tests import helpers
+from tests.helpers import wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
 VISIBILITY = 1
@@ -33,16 +29,8 @@ VISIBILITY = 1
 
 @pytest.fixture(scope="module", params=["on", "off"], ids=["corrected", "plain-moto"])
 def moto_server(request):
-    port = free_port()
-    env = {**os.environ, corrections.SWITCH: request.param}
-    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
-                              env=env)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
-        yield request.param, f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with helpers.moto_server(corrected=request.param == "on") as url:
+        yield request.param, url
 
 
 def in_flight(sqs, url):

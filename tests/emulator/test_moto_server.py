@@ -3,11 +3,8 @@ long polls that wait without holding moto up. Every test of the server runs twic
 patched (patches.py) and with ``LOCAL_MOTO_PATCHES=off``."""
 
 import base64
-import os
 import pathlib
 import re
-import subprocess
-import sys
 import threading
 import time
 
@@ -18,8 +15,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from dev.local_aws import patches
-from dev.local_service import free_port
-from dev.run import wait_until_up
+from tests import helpers
 from tests.helpers import ROOT, wait_until
 
 CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_secret_access_key": "local"}
@@ -27,16 +23,8 @@ CREDENTIALS = {"region_name": "us-east-1", "aws_access_key_id": "local", "aws_se
 
 @pytest.fixture(scope="module", params=["on", "off"], ids=["patched", "unpatched"])
 def endpoint(request):
-    port = free_port()
-    env = {**os.environ, patches.SWITCH: request.param}
-    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)], cwd=ROOT,
-                              env=env)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with helpers.moto_server(**{patches.SWITCH: request.param}) as url:
+        yield url
 
 
 def client(service, endpoint=None):

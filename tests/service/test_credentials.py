@@ -4,8 +4,6 @@ deliveries that carry an access token got from a real OAuth 2.0 token endpoint o
 import base64
 import ipaddress
 import json
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,12 +17,11 @@ from chalicelib.delivery.sender import HttpSender, send, signed_request
 from chalicelib.delivery.token_item import TokenItems
 from chalicelib.services import get_services
 from chalicelib.store.table import get_item, listing_key, webhook_key
-from dev.local_service import free_port
 from dev.receiver import Receiver
 from dev.resources import create_resources
-from dev.run import wait_until_up
 from dev.token_endpoint import TokenEndpoint
-from tests.helpers import ROOT, stored_message
+from tests import helpers
+from tests.helpers import stored_message
 
 URL = "http://127.0.0.1:9/hooks"
 DEADLINE_SECONDS = 2  # the attempts' deadline where the test sends them itself
@@ -374,15 +371,8 @@ def test_an_attempt_waiting_for_anothers_token_request_ends_at_its_deadline(deli
 def moto_server():
     """The local run's moto server in a process of its own: one request at a time into moto, so
     that a conditional write is as atomic as on DynamoDB, whatever the instances race."""
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "dev.moto_server", "-H", "127.0.0.1", "-p", str(port)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/moto-api/", server, "the moto server")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with helpers.moto_server(quiet=True) as url:
+        yield url
 
 
 def test_a_burst_of_1000_attempts_from_several_instances_makes_one_token_request(moto_server, receiver, tokens):
