@@ -84,7 +84,7 @@ def test_it_forwards_each_delivery_as_pushed_in_order_and_ctrl_c_removes_its_web
     assert service.call("webhook.poll", service.token, webhookID=webhook)[0] == 404
 
 
-def test_a_refused_delivery_is_retried_holding_back_only_its_subjects_later_ones(service, receiver):
+def test_a_refused_delivery_is_retried_holding_back_only_its_subjects_later_ones(service, receiver, tmp_path):
     refused = set()
 
     def rule(request, earlier):  # person 1's first message is refused twice
@@ -95,11 +95,16 @@ def test_a_refused_delivery_is_retried_holding_back_only_its_subjects_later_ones
         return 200
 
     receiver.rule = rule
-    relay = Relay(service, "--event", "relay-retry", "--types", "eventCheckIn", "--forward", receiver.url)
-    relay.wait_for(r"as pull webhook")
+    # All three wait on the webhook before the relay starts, so that its first poll gets them
+    # together (dispatched while it listened, the first could come alone, with none behind it).
+    status, hook = service.call("webhook.create", service.token, eventID="relay-retry", delivery="pull",
+                                types=["eventCheckIn"])
+    assert status == 201
     first = dispatch(service, "1", event="relay-retry")
     second = dispatch(service, "1", event="relay-retry")
     other = dispatch(service, "2", event="relay-retry")
+    relay = Relay(service, "--webhook", hook["webhookID"], "--forward", receiver.url,
+                  "--cursor-file", str(tmp_path / "cursor"))
     receiver.wait_for(3, timeout=30, successes=True)
     delivered = [r.headers["webhook-id"] for r in receiver.successes()]
     assert delivered.index(first) < delivered.index(second)  # person 1's later message waited
