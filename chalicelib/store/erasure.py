@@ -216,47 +216,34 @@ class ErasureJob:
     def _erase_entries(self, erasure, webhook_id, last_key, erased):
         """Empty the entries of a pull webhook's log about the person (chalicelib.pull.log): each
         keeps its position, so the positions stay one run, and nothing about the person."""
-        needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
         floor = id_floor("msg", erasure.requested_ms + 1)
-        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
-                 "FilterExpression": "contains(dataJson, :needle)", "ProjectionExpression": "pk, sk, dataJson, messageID",
-                 "ExpressionAttributeValues": {":pk": {"S": f"WH#{webhook_id}"}, ":low": {"S": position_sk(0)},
-                                               ":high": {"S": position_sk(10**12 - 1)}, ":needle": {"S": needle}},
-                 "ConsistentRead": True}
-        if last_key:
-            query["ExclusiveStartKey"] = {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": last_key}}
-        while True:
-            try:
-                answer = self._db.query(**query)
-            except ClientError as exc:
-                reraise_unavailable(exc)
-            found = [deserialize(item) for item in answer["Items"]]
-            keys = [{"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}} for item in found
-                    if item["messageID"] < floor and json.loads(item["dataJson"]).get("personID") == erasure.person_id]
-            for start in range(0, len(keys), _TRANSACTION_ITEMS - 1):
-                chunk = keys[start:start + _TRANSACTION_ITEMS - 1]
-                erased += len(chunk)
-                self._transact([{"Update": {"TableName": self._table, "Key": key,
-                                            "UpdateExpression": "SET erased = :yes REMOVE dataJson, subject",
-                                            "ConditionExpression": "attribute_exists(pk)",
-                                            "ExpressionAttributeValues": {":yes": {"BOOL": True}}}} for key in chunk]
-                               + [self._erasures.checkpoint(erasure.erasure_id, chunk[-1]["sk"]["S"], erased)],
-                               erased)
-            if "LastEvaluatedKey" not in answer:
-                return erased
-            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return self._erase_each(
+            erasure, webhook_id, last_key, erased, (position_sk(0), position_sk(10**12 - 1)),
+            lambda key: {"Update": {"TableName": self._table, "Key": key,
+                                    "UpdateExpression": "SET erased = :yes REMOVE dataJson, subject",
+                                    "ConditionExpression": "attribute_exists(pk)",
+                                    "ExpressionAttributeValues": {":yes": {"BOOL": True}}}},
+            before=lambda item: item["messageID"] < floor, projection="pk, sk, dataJson, messageID")
 
     def _erase_records(self, erasure, webhook_id, last_key, erased):
         """Delete the person's messages from one webhook's delivery log, from ``last_key`` on; return
         the erasure's count after them."""
-        needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
         # Only messages dispatched before the erasure was asked for: one after it is the platform's
         # new word, and stays (the worker applies the same bound, erased_before).
-        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :msg AND :upto",
-                 "FilterExpression": "contains(dataJson, :needle)", "ProjectionExpression": "pk, sk, dataJson",
-                 "ExpressionAttributeValues": {":pk": {"S": f"WH#{webhook_id}"}, ":msg": {"S": "MSG#"},
-                                               ":upto": {"S": "MSG#" + id_floor("msg", erasure.requested_ms + 1)},
-                                               ":needle": {"S": needle}},
+        return self._erase_each(erasure, webhook_id, last_key, erased,
+                                ("MSG#", "MSG#" + id_floor("msg", erasure.requested_ms + 1)),
+                                lambda key: {"Delete": {"TableName": self._table, "Key": key}})
+
+    def _erase_each(self, erasure, webhook_id, last_key, erased, key_range, write, before=lambda item: True,
+                    projection="pk, sk, dataJson"):
+        """Page through the webhook's items whose sort keys are in ``key_range`` (from ``last_key``
+        on), and apply ``write`` to each about the person that ``before`` keeps, a transaction at a
+        time with the erasure's checkpoint; return the erasure's count after them."""
+        needle = '"personID":' + json.dumps(erasure.person_id, ensure_ascii=False)
+        query = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+                 "FilterExpression": "contains(dataJson, :needle)", "ProjectionExpression": projection,
+                 "ExpressionAttributeValues": {":pk": {"S": f"WH#{webhook_id}"}, ":low": {"S": key_range[0]},
+                                               ":high": {"S": key_range[1]}, ":needle": {"S": needle}},
                  "ConsistentRead": True}
         if last_key:
             query["ExclusiveStartKey"] = {"pk": {"S": f"WH#{webhook_id}"}, "sk": {"S": last_key}}
@@ -268,11 +255,11 @@ class ErasureJob:
             found = [deserialize(item) for item in answer["Items"]]
             # The filter finds the text; the person is the one named by data's own personID.
             keys = [{"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}} for item in found
-                    if json.loads(item["dataJson"]).get("personID") == erasure.person_id]
+                    if before(item) and json.loads(item["dataJson"]).get("personID") == erasure.person_id]
             for start in range(0, len(keys), _TRANSACTION_ITEMS - 1):
                 chunk = keys[start:start + _TRANSACTION_ITEMS - 1]
                 erased += len(chunk)
-                self._transact([{"Delete": {"TableName": self._table, "Key": key}} for key in chunk]
+                self._transact([write(key) for key in chunk]
                                + [self._erasures.checkpoint(erasure.erasure_id, chunk[-1]["sk"]["S"], erased)],
                                erased)
             if "LastEvaluatedKey" not in answer:
